@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every test of mimigw on a fresh Debian machine: installs the peers the
+# interop tests talk to (SIPp from Debian's sip-tester, the npm smpp and
+# ts-mls packages), checks formatting and vet, then runs the whole suite with
+# the race detector. Interop tests fail, rather than skip, when a peer is
+# missing (MIMIGW_INTEROP=1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+
+if ! command -v sipp >/dev/null 2>&1; then
+  echo "== installing sip-tester (SIPp)"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq sip-tester >/dev/null
+fi
+
+if [ -f deploy/interop/package.json ]; then
+  echo "== installing npm test peers"
+  (cd deploy/interop && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+echo "== gofmt, go vet"
+unformatted=$(gofmt -l cmd gateway sip smpp mimi)
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+go vet ./...
+
+echo "== go test -race"
+export MIMIGW_INTEROP=1
+go test -race -count=1 -timeout 20m ./...
