@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mimigw/mimigw/sip/cpim"
 )
@@ -119,7 +120,7 @@ func parse(b []byte) (*Notification, error) {
 	}
 	n := &Notification{}
 	var datetime string
-	seen := map[string]bool{}
+	var seen [5]bool // message-id, datetime, recipient-uri, original-recipient-uri, subject
 	for done := false; !done; {
 		tok, err := token(d)
 		if err != nil {
@@ -137,17 +138,18 @@ func parse(b []byte) (*Notification, error) {
 				continue
 			}
 			var field *string
+			var slot int
 			switch name {
 			case "message-id":
-				field = &n.MessageID
+				field, slot = &n.MessageID, 0
 			case "datetime":
-				field = &datetime
+				field, slot = &datetime, 1
 			case "recipient-uri":
-				field = &n.RecipientURI
+				field, slot = &n.RecipientURI, 2
 			case "original-recipient-uri":
-				field = &n.OriginalRecipientURI
+				field, slot = &n.OriginalRecipientURI, 3
 			case "subject":
-				field = &n.Subject
+				field, slot = &n.Subject, 4
 			case "delivery-notification", "display-notification", "processing-notification":
 				if n.Kind != "" {
 					return nil, fmt.Errorf("%w: <%s> after <%s-notification>: one notification per document", ErrBadStatus, name, n.Kind)
@@ -163,10 +165,10 @@ func parse(b []byte) (*Notification, error) {
 				}
 				continue
 			}
-			if seen[name] {
+			if seen[slot] {
 				return nil, fmt.Errorf("%w: <%s> twice", ErrMalformed, name)
 			}
-			seen[name] = true
+			seen[slot] = true
 			if *field, err = text(d); err != nil {
 				return nil, err
 			}
@@ -281,50 +283,67 @@ func parseDateTime(v string) (time.Time, error) {
 
 // Bytes writes the document in the form of RFC 5438's examples. It writes
 // what n holds; an n that Parse would refuse (no status, a status the kind
-// does not allow) is written as it is.
+// does not allow) is written as it is, still well-formed.
 func (n *Notification) Bytes() []byte {
-	var sb strings.Builder
-	sb.Grow(256 + len(n.MessageID) + len(n.RecipientURI) + len(n.OriginalRecipientURI) + len(n.Subject))
-	sb.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	sb.WriteString(`<imdn xmlns="` + Namespace + `">` + "\n")
-	element(&sb, "message-id", n.MessageID)
-	element(&sb, "datetime", n.DateTime.Format(time.RFC3339Nano))
+	out := make([]byte, 0, 256+len(n.MessageID)+len(n.RecipientURI)+len(n.OriginalRecipientURI)+len(n.Subject))
+	out = append(out, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+`<imdn xmlns="`+Namespace+`">`+"\n"...)
+	out = element(out, "message-id", n.MessageID)
+	out = n.DateTime.AppendFormat(append(out, " <datetime>"...), time.RFC3339Nano)
+	out = append(out, "</datetime>\n"...)
 	if n.RecipientURI != "" {
-		element(&sb, "recipient-uri", n.RecipientURI)
+		out = element(out, "recipient-uri", n.RecipientURI)
 	}
 	if n.OriginalRecipientURI != "" {
-		element(&sb, "original-recipient-uri", n.OriginalRecipientURI)
+		out = element(out, "original-recipient-uri", n.OriginalRecipientURI)
 	}
 	if n.Subject != "" {
-		element(&sb, "subject", n.Subject)
+		out = element(out, "subject", n.Subject)
 	}
 	kind := xmlName(string(n.Kind))
-	sb.WriteString(" <" + kind + "-notification><status>")
+	out = append(append(append(out, " <"...), kind...), "-notification><status>"...)
 	if n.Status != "" {
-		sb.WriteString("<" + xmlName(string(n.Status)) + "/>")
+		out = append(append(append(out, '<'), xmlName(string(n.Status))...), "/>"...)
 	}
-	sb.WriteString("</status></" + kind + "-notification>\n</imdn>\n")
-	return []byte(sb.String())
+	out = append(append(append(out, "</status></"...), kind...), "-notification>\n</imdn>\n"...)
+	return out
 }
 
-func element(sb *strings.Builder, name, value string) {
-	sb.WriteString(" <" + name + ">")
-	_ = xml.EscapeText(sb, []byte(value)) // a strings.Builder does not fail
-	sb.WriteString("</" + name + ">\n")
+func element(out []byte, name, value string) []byte {
+	out = append(append(append(out, " <"...), name...), '>')
+	out = appendEscaped(out, value)
+	return append(append(append(out, "</"...), name...), ">\n"...)
 }
 
-// xmlName keeps a kind or status usable as an element name whatever a
-// caller put in it.
-func xmlName(s string) string {
-	ok := s != ""
-	for i := 0; i < len(s) && ok; i++ {
-		c := s[i]
-		ok = c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' && i > 0
+// appendEscaped writes s as XML character data. Line ends and tabs are
+// written as references so they survive a parser's normalisation, and
+// what XML cannot carry (invalid UTF-8, most control characters) becomes
+// U+FFFD.
+func appendEscaped(out []byte, s string) []byte {
+	for _, r := range s {
+		switch {
+		case r == '&':
+			out = append(out, "&amp;"...)
+		case r == '<':
+			out = append(out, "&lt;"...)
+		case r == '>':
+			out = append(out, "&gt;"...)
+		case r == '"':
+			out = append(out, "&#34;"...)
+		case r == '\'':
+			out = append(out, "&#39;"...)
+		case r == '\t':
+			out = append(out, "&#x9;"...)
+		case r == '\n':
+			out = append(out, "&#xA;"...)
+		case r == '\r':
+			out = append(out, "&#xD;"...)
+		case r < 0x20 || r == utf8.RuneError || r >= 0xD800 && r <= 0xDFFF || r == 0xFFFE || r == 0xFFFF:
+			out = utf8.AppendRune(out, utf8.RuneError)
+		default:
+			out = utf8.AppendRune(out, r)
+		}
 	}
-	if !ok {
-		return "unknown"
-	}
-	return s
+	return out
 }
 
 // CPIM wraps the notification in the CPIM envelope it travels in: a new
@@ -334,4 +353,18 @@ func (n *Notification) CPIM(from, to, msgID string) *cpim.Message {
 	m := cpim.New(from, to, msgID, n.DateTime, 0, ContentType, n.Bytes())
 	m.Content = append(m.Content, cpim.Header{Name: "Content-Disposition", Value: ContentDisposition})
 	return m
+}
+
+// xmlName keeps a kind or status usable as an element name whatever a
+// caller put in it.
+func xmlName(s string) string {
+	ok := s != ""
+	for i := 0; i < len(s) && ok; i++ {
+		c := s[i]
+		ok = c == '-' && i > 0 || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' && i > 0
+	}
+	if !ok {
+		return "unknown"
+	}
+	return s
 }

@@ -240,3 +240,18 @@ func BenchmarkBytes(b *testing.B) {
 		}
 	}
 }
+
+func TestBytesEscapes(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []Kind{"-x", "", "1a", "a:b"} {
+		n := &Notification{MessageID: "m\x00\xff", Kind: kind, Status: Delivered}
+		if _, err := Parse(n.Bytes()); err == nil || errors.Is(err, ErrMalformed) {
+			t.Errorf("kind %q: want a well-formed but refused document, got %v\n%s", kind, err, n.Bytes())
+		}
+	}
+	n := &Notification{MessageID: "m\x00\xff", Kind: Delivery, Status: Delivered}
+	got, err := Parse(n.Bytes())
+	if err != nil || got.MessageID != "m\uFFFD\uFFFD" {
+		t.Errorf("invalid characters: %+v, %v", got, err)
+	}
+}
