@@ -127,12 +127,31 @@ func lookup(r rune) uint16 {
 // table.
 func Encodable(r rune) bool { return lookup(r) != none }
 
+// RuneSeptets returns the number of septets r costs: 1 in the default
+// table, 2 in the extension table, 0 when r has no code.
+func RuneSeptets(r rune) int {
+	switch code := lookup(r); {
+	case code < 0x80:
+		return 1
+	case code != none:
+		return 2
+	}
+	return 0
+}
+
 // Encode converts s to unpacked septets, one per octet; an extension
 // character becomes the two septets 0x1B and its code. A character with no
 // code (or invalid UTF-8) is an error wrapping ErrUnencodable: nothing is
 // ever replaced by a look-alike or a question mark.
 func Encode(s string) ([]byte, error) {
-	out := make([]byte, 0, len(s)+len(s)/8)
+	return AppendEncode(make([]byte, 0, len(s)+len(s)/8), s)
+}
+
+// AppendEncode appends the unpacked septets of s to dst, as Encode does. On
+// error dst is returned unchanged in length (its spare capacity may have
+// been written).
+func AppendEncode(dst []byte, s string) ([]byte, error) {
+	out := dst
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
@@ -143,15 +162,15 @@ func Encode(s string) ([]byte, error) {
 			case code != none:
 				out = append(out, Escape, byte(code))
 			default:
-				return nil, &UnencodableError{Rune: rune(c), Index: i}
+				return dst, &UnencodableError{Rune: rune(c), Index: i}
 			}
 			i++
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		code := none
+		code := uint16(none)
 		if r != utf8.RuneError || size > 1 {
-			code = int(lookup(r))
+			code = lookup(r)
 		}
 		switch {
 		case code < 0x80:
@@ -159,7 +178,7 @@ func Encode(s string) ([]byte, error) {
 		case code != none:
 			out = append(out, Escape, byte(code))
 		default:
-			return nil, &UnencodableError{Rune: r, Index: i}
+			return dst, &UnencodableError{Rune: r, Index: i}
 		}
 		i += size
 	}
