@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/mimigw/mimigw/sip/cpim"
 )
@@ -312,38 +311,6 @@ func element(out []byte, name, value string) []byte {
 	out = append(append(append(out, " <"...), name...), '>')
 	out = appendEscaped(out, value)
 	return append(append(append(out, "</"...), name...), ">\n"...)
-}
-
-// appendEscaped writes s as XML character data. Line ends and tabs are
-// written as references so they survive a parser's normalisation, and
-// what XML cannot carry (invalid UTF-8, most control characters) becomes
-// U+FFFD.
-func appendEscaped(out []byte, s string) []byte {
-	for _, r := range s {
-		switch {
-		case r == '&':
-			out = append(out, "&amp;"...)
-		case r == '<':
-			out = append(out, "&lt;"...)
-		case r == '>':
-			out = append(out, "&gt;"...)
-		case r == '"':
-			out = append(out, "&#34;"...)
-		case r == '\'':
-			out = append(out, "&#39;"...)
-		case r == '\t':
-			out = append(out, "&#x9;"...)
-		case r == '\n':
-			out = append(out, "&#xA;"...)
-		case r == '\r':
-			out = append(out, "&#xD;"...)
-		case r < 0x20 || r == utf8.RuneError || r >= 0xD800 && r <= 0xDFFF || r == 0xFFFE || r == 0xFFFF:
-			out = utf8.AppendRune(out, utf8.RuneError)
-		default:
-			out = utf8.AppendRune(out, r)
-		}
-	}
-	return out
 }
 
 // CPIM wraps the notification in the CPIM envelope it travels in: a new
