@@ -1,0 +1,366 @@
+package sip
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Config is the SIP edge's configuration (the sip: section of the YAML
+// file).
+type Config struct {
+	Listen Listen `yaml:"listen"`
+	// Advertise is the host (and optionally port) written into our Via and
+	// Contact headers; empty means the host of the listen addresses, which
+	// must then not be an unspecified address.
+	Advertise string `yaml:"advertise"`
+	// Domain is the host part of the sip: URIs the edge writes
+	// (sip:+15551230002@Domain;user=phone).
+	Domain string `yaml:"domain"`
+	// DefaultRegion reads national numbers (ISO 3166 code, e.g. "US").
+	DefaultRegion string `yaml:"default_region"`
+	// URIForm is how numbers are written in what we send: "sip"
+	// (sip:+...@domain;user=phone) or "tel" (tel:+...).
+	URIForm string `yaml:"uri_form"`
+
+	TLS     TLSFiles `yaml:"tls"`
+	Trusted Trusted  `yaml:"trusted"`
+	Digest  Digest   `yaml:"digest"`
+
+	// OutboundProxy is the IMS core everything we send goes to, as a SIP
+	// URI: "sip:10.0.0.1:5060;transport=udp" (transport udp, tcp or tls).
+	OutboundProxy string `yaml:"outbound_proxy"`
+	// LargeOverTCP sends a request that would exceed 1300 bytes over TCP to
+	// the outbound proxy when its transport is UDP (RFC 3261 18.1.1). When
+	// false such a message fails with ErrTooLarge, which wraps
+	// gateway.ErrNotRCS so the gateway falls back to SMS.
+	LargeOverTCP *bool `yaml:"large_over_tcp"`
+	// MaxBody is the largest MESSAGE body accepted or sent over TCP/TLS.
+	MaxBody int `yaml:"max_body"`
+	// MaxRecipients caps a one-to-many message's recipient list.
+	MaxRecipients int `yaml:"max_recipients"`
+	// MaxInFlight caps requests being handled at once; beyond it the edge
+	// answers 503 at once instead of queueing.
+	MaxInFlight int `yaml:"max_in_flight"`
+
+	Timeouts Timeouts `yaml:"timeouts"`
+	// RetryAfter is the Retry-After of a 503 when the bus cannot take a
+	// message.
+	RetryAfter time.Duration `yaml:"retry_after"`
+	// RevokeTemplateFile holds the revocation body template (see
+	// sip/revoke); empty means the built-in one.
+	RevokeTemplateFile string `yaml:"revoke_template_file"`
+
+	AnswerCache AnswerCache `yaml:"answer_cache"`
+}
+
+// Listen holds one address per transport; empty disables the transport.
+type Listen struct {
+	UDP string `yaml:"udp"`
+	TCP string `yaml:"tcp"`
+	TLS string `yaml:"tls"`
+}
+
+// TLSFiles are PEM files. CAFile verifies the certificates of peers that
+// present one (clients over our TLS listener, the outbound proxy).
+type TLSFiles struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	CAFile   string `yaml:"ca_file"`
+}
+
+// Trusted names the peers whose requests are taken without
+// authentication and whose P-Asserted-Identity is believed: the IMS core.
+type Trusted struct {
+	CIDRs []string `yaml:"cidrs"`
+	// TLSIdentities are DNS names (or subject common names) of
+	// certificates, verified against tls.ca_file, presented on our TLS
+	// listener.
+	TLSIdentities []string `yaml:"tls_identities"`
+}
+
+// Digest enables digest authentication (RFC 3261 22) for clients that are
+// not trusted peers. An authenticated user may send only as their number.
+type Digest struct {
+	Enabled  bool          `yaml:"enabled"`
+	Realm    string        `yaml:"realm"`
+	NonceTTL time.Duration `yaml:"nonce_ttl"`
+	Users    []DigestUser  `yaml:"users"`
+}
+
+// DigestUser is a client allowed to authenticate. Its password comes from
+// a file or an environment variable, never from the YAML file itself.
+type DigestUser struct {
+	Username     string `yaml:"username"`
+	Number       string `yaml:"number"`
+	PasswordFile string `yaml:"password_file"`
+	PasswordEnv  string `yaml:"password_env"`
+}
+
+// Timeouts bound the edge's waits.
+type Timeouts struct {
+	// Request bounds an outbound request until its final answer; past it
+	// the request counts as unanswered.
+	Request time.Duration `yaml:"request"`
+	// Receive bounds a call into the gateway for one inbound request;
+	// past it the request is answered 503.
+	Receive time.Duration `yaml:"receive"`
+}
+
+// AnswerCache sizes the memory of answers to UDP requests handled
+// statelessly, which lets retransmissions get the same answer.
+type AnswerCache struct {
+	TTL        time.Duration `yaml:"ttl"`
+	MaxEntries int           `yaml:"max_entries"`
+}
+
+// Defaults fills what was left empty.
+func (c *Config) Defaults() {
+	if c.URIForm == "" {
+		c.URIForm = "sip"
+	}
+	if c.LargeOverTCP == nil {
+		t := true
+		c.LargeOverTCP = &t
+	}
+	if c.MaxBody == 0 {
+		c.MaxBody = 64 << 10
+	}
+	if c.MaxRecipients == 0 {
+		c.MaxRecipients = 100
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 4096
+	}
+	if c.Timeouts.Request == 0 {
+		c.Timeouts.Request = 10 * time.Second
+	}
+	if c.Timeouts.Receive == 0 {
+		c.Timeouts.Receive = 10 * time.Second
+	}
+	if c.RetryAfter == 0 {
+		c.RetryAfter = 5 * time.Second
+	}
+	if c.AnswerCache.TTL == 0 {
+		c.AnswerCache.TTL = 32 * time.Second // Timer J: 64*T1
+	}
+	if c.AnswerCache.MaxEntries == 0 {
+		c.AnswerCache.MaxEntries = 1 << 20
+	}
+	if c.Digest.Realm == "" {
+		c.Digest.Realm = c.Domain
+	}
+	if c.Digest.NonceTTL == 0 {
+		c.Digest.NonceTTL = 5 * time.Minute
+	}
+}
+
+// DevConfig is what `mimigw serve --dev` runs: UDP and TCP on
+// 127.0.0.1:5060, loopback trusted, an outbound proxy on 127.0.0.1:5070.
+func DevConfig() Config {
+	c := Config{
+		Listen:        Listen{UDP: "127.0.0.1:5060", TCP: "127.0.0.1:5060"},
+		Domain:        "mimigw.test",
+		DefaultRegion: "US",
+		Trusted:       Trusted{CIDRs: []string{"127.0.0.0/8", "::1/128"}},
+		OutboundProxy: "sip:127.0.0.1:5070;transport=udp",
+	}
+	c.Defaults()
+	return c
+}
+
+// Validate checks the configuration, naming the key at fault.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("sip.%s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	if c.Listen.UDP == "" && c.Listen.TCP == "" && c.Listen.TLS == "" {
+		bad("listen", "no transport enabled: set udp, tcp or tls")
+	}
+	var hosts []string
+	for key, addr := range map[string]string{"listen.udp": c.Listen.UDP, "listen.tcp": c.Listen.TCP, "listen.tls": c.Listen.TLS} {
+		if addr == "" {
+			continue
+		}
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			bad(key, "%q is not host:port: %v", addr, err)
+			continue
+		}
+		hosts = append(hosts, host)
+	}
+	if c.Advertise != "" {
+		if _, err := parseHostPort(c.Advertise); err != nil {
+			bad("advertise", "%v", err)
+		}
+	} else {
+		for _, h := range hosts {
+			if ip := net.ParseIP(h); h == "" || (ip != nil && ip.IsUnspecified()) {
+				bad("advertise", "must be set when listening on an unspecified address (%q)", h)
+				break
+			}
+		}
+	}
+	if c.Domain == "" {
+		bad("domain", "must be set (host part of our sip: URIs)")
+	}
+	if c.DefaultRegion != "" && phonenumbers.GetCountryCodeForRegion(strings.ToUpper(c.DefaultRegion)) == 0 {
+		bad("default_region", "%q is not a known region code", c.DefaultRegion)
+	}
+	if c.URIForm != "sip" && c.URIForm != "tel" {
+		bad("uri_form", "%q: want sip or tel", c.URIForm)
+	}
+	if c.Listen.TLS != "" && (c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
+		bad("tls", "cert_file and key_file are needed for listen.tls")
+	}
+	if len(c.Trusted.TLSIdentities) > 0 && c.TLS.CAFile == "" {
+		bad("tls.ca_file", "needed to verify trusted.tls_identities")
+	}
+	for i, s := range c.Trusted.CIDRs {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			bad(fmt.Sprintf("trusted.cidrs[%d]", i), "%v", err)
+		}
+	}
+	if c.Digest.Enabled {
+		if len(c.Digest.Users) == 0 {
+			bad("digest.users", "digest is enabled but no user is configured")
+		}
+		for i, u := range c.Digest.Users {
+			key := fmt.Sprintf("digest.users[%d]", i)
+			if u.Username == "" {
+				bad(key+".username", "empty")
+			}
+			if (u.PasswordFile == "") == (u.PasswordEnv == "") {
+				bad(key, "set exactly one of password_file and password_env")
+			}
+			if _, err := parseNumber(u.Number, c.DefaultRegion); err != nil {
+				bad(key+".number", "%v", err)
+			}
+		}
+	}
+	if _, err := parseProxy(c.OutboundProxy); err != nil {
+		bad("outbound_proxy", "%v", err)
+	}
+	if c.MaxBody < 1300 || c.MaxBody > 16<<20 {
+		bad("max_body", "%d: want 1300 to 16 MiB", c.MaxBody)
+	}
+	if c.MaxRecipients < 1 {
+		bad("max_recipients", "%d: want at least 1", c.MaxRecipients)
+	}
+	if c.MaxInFlight < 1 {
+		bad("max_in_flight", "%d: want at least 1", c.MaxInFlight)
+	}
+	if c.Timeouts.Request <= 0 {
+		bad("timeouts.request", "must be positive")
+	}
+	if c.Timeouts.Receive <= 0 {
+		bad("timeouts.receive", "must be positive")
+	}
+	if c.RetryAfter < time.Second || c.RetryAfter > time.Hour {
+		bad("retry_after", "%s: want 1s to 1h", c.RetryAfter)
+	}
+	if c.AnswerCache.TTL < time.Second {
+		bad("answer_cache.ttl", "%s: want at least 1s (32s matches Timer J)", c.AnswerCache.TTL)
+	}
+	if c.AnswerCache.MaxEntries < 1000 {
+		bad("answer_cache.max_entries", "%d: want at least 1000", c.AnswerCache.MaxEntries)
+	}
+	return errors.Join(errs...)
+}
+
+// proxy is the parsed outbound proxy.
+type proxy struct {
+	host      string
+	port      int
+	transport string // "udp", "tcp" or "tls"
+}
+
+func parseProxy(s string) (proxy, error) {
+	if s == "" {
+		return proxy{}, errors.New("must be set (the IMS core we send to)")
+	}
+	rest, ok := strings.CutPrefix(strings.ToLower(s), "sip:")
+	if !ok {
+		if rest, ok = strings.CutPrefix(strings.ToLower(s), "sips:"); !ok {
+			return proxy{}, fmt.Errorf("%q: want sip:host:port;transport=udp|tcp|tls", s)
+		}
+		rest += ";transport=tls"
+	}
+	p := proxy{transport: "udp"}
+	hostport, params, _ := strings.Cut(rest, ";")
+	for _, kv := range strings.Split(params, ";") {
+		if v, ok := strings.CutPrefix(kv, "transport="); ok {
+			p.transport = v
+		}
+	}
+	switch p.transport {
+	case "udp", "tcp", "tls":
+	default:
+		return proxy{}, fmt.Errorf("%q: transport %q: want udp, tcp or tls", s, p.transport)
+	}
+	hp, err := parseHostPort(hostport)
+	if err != nil {
+		return proxy{}, fmt.Errorf("%q: %w", s, err)
+	}
+	p.host, p.port = hp.host, hp.port
+	if p.port == 0 {
+		p.port = 5060
+		if p.transport == "tls" {
+			p.port = 5061
+		}
+	}
+	return p, nil
+}
+
+type hostPort struct {
+	host string
+	port int // 0 if absent
+}
+
+func parseHostPort(s string) (hostPort, error) {
+	if s == "" {
+		return hostPort{}, errors.New("empty host")
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		// No port given.
+		h := strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+		if strings.ContainsAny(h, " /@;") {
+			return hostPort{}, fmt.Errorf("%q is not a host", s)
+		}
+		return hostPort{host: h}, nil
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return hostPort{}, fmt.Errorf("%q: bad port", s)
+	}
+	if host == "" {
+		return hostPort{}, fmt.Errorf("%q: empty host", s)
+	}
+	return hostPort{host: host, port: n}, nil
+}
+
+// readSecret reads a password from a file (trailing newline dropped) or
+// an environment variable.
+func readSecret(file, env string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read password file: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	v, ok := os.LookupEnv(env)
+	if !ok || v == "" {
+		return "", fmt.Errorf("environment variable %s is not set", env)
+	}
+	return v, nil
+}

@@ -1,0 +1,371 @@
+package sip
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mimigw/mimigw/gateway"
+	"github.com/mimigw/mimigw/sip/answers"
+)
+
+// Edge is the SIP edge: listeners for UDP, TCP and TLS that hand what RCS
+// users send to a gateway.Receiver, and the gateway.RCSSender that sends to
+// them through the outbound proxy.
+type Edge struct {
+	cfg         Config
+	recv        gateway.Receiver
+	log         *slog.Logger
+	m           *metrics
+	cache       *answers.Cache
+	trustedNets []netip.Prefix
+	digest      *digestAuth
+	proxy       proxy
+	advHost     string
+	parser      *sip.Parser
+	serverTLS   *tls.Config
+	revokeBody  *revokeTemplate
+
+	ua  *sipgo.UserAgent
+	srv *sipgo.Server
+	cli *sipgo.Client
+
+	// slots bounds the requests being handled at once.
+	slots chan struct{}
+
+	mu       sync.Mutex
+	udp      map[string]net.PacketConn // listener by local address
+	bound    map[string]net.Addr       // transport ("udp", "tcp", "tls") -> address
+	ready    bool
+	closing  bool
+	handlers sync.WaitGroup
+	ctx      context.Context // handlers' context, cancelled when Run ends
+}
+
+var _ gateway.RCSSender = (*Edge)(nil)
+
+// errNotReady is what Ready says before the listeners are up or after Run
+// ended.
+var errNotReady = errors.New("sip: listeners not up")
+
+// NewEdge checks cfg and prepares the edge; Run starts it. recv takes what
+// arrives; metrics go to reg (nil: none).
+func NewEdge(cfg Config, recv gateway.Receiver, log *slog.Logger, reg *prometheus.Registry) (*Edge, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	e := &Edge{
+		cfg:   cfg,
+		recv:  recv,
+		log:   log.With("edge", "sip"),
+		cache: answers.New(cfg.AnswerCache.TTL, cfg.AnswerCache.MaxEntries),
+		slots: make(chan struct{}, cfg.MaxInFlight),
+		udp:   map[string]net.PacketConn{},
+		bound: map[string]net.Addr{},
+		ctx:   context.Background(),
+	}
+	var err error
+	if e.m, err = newMetrics(reg, e.cache); err != nil {
+		return nil, fmt.Errorf("sip: metrics: %w", err)
+	}
+	for _, s := range cfg.Trusted.CIDRs {
+		e.trustedNets = append(e.trustedNets, netip.MustParsePrefix(s).Masked()) // validated
+	}
+	e.proxy, _ = parseProxy(cfg.OutboundProxy) // validated
+	if cfg.Digest.Enabled {
+		users := map[string]digestUser{}
+		for i, u := range cfg.Digest.Users {
+			pw, err := readSecret(u.PasswordFile, u.PasswordEnv)
+			if err != nil {
+				return nil, fmt.Errorf("sip.digest.users[%d]: %w", i, err)
+			}
+			n, _ := parseNumber(u.Number, cfg.DefaultRegion) // validated
+			users[u.Username] = digestUser{password: pw, number: n}
+		}
+		if e.digest, err = newDigestAuth(users); err != nil {
+			return nil, err
+		}
+	}
+	if e.revokeBody, err = loadRevokeTemplate(cfg.RevokeTemplateFile); err != nil {
+		return nil, fmt.Errorf("sip.revoke_template_file: %w", err)
+	}
+	clientTLS, err := e.tlsConfigs()
+	if err != nil {
+		return nil, err
+	}
+	e.advHost = advertisedHost(cfg)
+
+	// Bodies up to MaxBody, plus room for the headers, pass the stream
+	// parser, so that an oversized body gets a 413 rather than a closed
+	// connection.
+	e.parser = sip.NewParser()
+	e.parser.MaxMessageLength = cfg.MaxBody + 16<<10
+	sipgoLog := slog.New(redactData{e.log.Handler()})
+	e.ua, err = sipgo.NewUA(
+		sipgo.WithUserAgent("mimigw"),
+		sipgo.WithUserAgentHostname(cfg.Domain),
+		sipgo.WithUserAgentParser(e.parser),
+		sipgo.WithUserAgenTLSConfig(clientTLS),
+		sipgo.WithUserAgentTransportLayerOptions(
+			sip.WithTransportLayerLogger(sipgoLog),
+			sip.WithTransportLayerReadFilter(e.readFilter),
+		),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sip.WithTransactionLayerLogger(sipgoLog),
+			sip.WithTransactionLayerUnhandledResponseHandler(func(*sip.Response) {}),
+		),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("sip: user agent: %w", err)
+	}
+	if e.srv, err = sipgo.NewServer(e.ua, sipgo.WithServerLogger(sipgoLog)); err != nil {
+		return nil, fmt.Errorf("sip: server: %w", err)
+	}
+	e.srv.OnNoRoute(e.onRequest)
+	if e.cli, err = sipgo.NewClient(e.ua, sipgo.WithClientLogger(sipgoLog), sipgo.WithClientHostname(e.advHost)); err != nil {
+		return nil, fmt.Errorf("sip: client: %w", err)
+	}
+	return e, nil
+}
+
+// tlsConfigs builds the server side (our certificate; client certificates
+// verified against the CA when given) and the client side used toward a
+// TLS outbound proxy.
+func (e *Edge) tlsConfigs() (*tls.Config, error) {
+	cfg := e.cfg.TLS
+	var pool *x509.CertPool
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("sip.tls.ca_file: %w", err)
+		}
+		pool = x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("sip.tls.ca_file: %s holds no PEM certificate", cfg.CAFile)
+		}
+	}
+	client := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if cfg.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("sip.tls: load cert_file/key_file: %w", err)
+		}
+		client.Certificates = []tls.Certificate{cert}
+		e.serverTLS = &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			ClientCAs:    pool,
+			ClientAuth:   tls.VerifyClientCertIfGiven,
+			MinVersion:   tls.VersionTLS12,
+		}
+		if pool == nil {
+			e.serverTLS.ClientAuth = tls.NoClientCert
+		}
+	}
+	return client, nil
+}
+
+func advertisedHost(cfg Config) string {
+	if cfg.Advertise != "" {
+		hp, _ := parseHostPort(cfg.Advertise)
+		return hp.host
+	}
+	for _, a := range []string{cfg.Listen.UDP, cfg.Listen.TCP, cfg.Listen.TLS} {
+		if h, _, err := net.SplitHostPort(a); err == nil && h != "" {
+			return h
+		}
+	}
+	return "127.0.0.1"
+}
+
+// Run binds the listeners and serves until ctx is cancelled or a listener
+// fails. Requests being handled get their answer before Run returns.
+func (e *Edge) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	serve, closers, err := e.listen()
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.ctx = ctx
+	e.ready = true
+	e.mu.Unlock()
+	for _, a := range e.boundAddrs() {
+		e.log.Info("sip: listening", "transport", a[0], "addr", a[1])
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	for _, s := range serve {
+		g.Go(func() error {
+			err := s()
+			if gctx.Err() != nil {
+				return nil
+			}
+			return err
+		})
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		for _, c := range closers {
+			c.Close()
+		}
+		return nil
+	})
+	err = g.Wait()
+
+	e.mu.Lock()
+	e.ready = false
+	e.closing = true
+	e.mu.Unlock()
+	cancel()
+	e.handlers.Wait()
+	e.ua.Close()
+	return err
+}
+
+// listen binds every configured transport; on failure it releases what it
+// bound.
+func (e *Edge) listen() (serve []func() error, closers []interface{ Close() error }, err error) {
+	defer func() {
+		if err != nil {
+			for _, c := range closers {
+				c.Close()
+			}
+		}
+	}()
+	if a := e.cfg.Listen.UDP; a != "" {
+		pc, err := net.ListenPacket("udp", a)
+		if err != nil {
+			return nil, closers, fmt.Errorf("sip: listen udp %s: %w", a, err)
+		}
+		closers = append(closers, pc)
+		e.mu.Lock()
+		e.udp[pc.LocalAddr().String()] = pc
+		e.bound["udp"] = pc.LocalAddr()
+		e.mu.Unlock()
+		serve = append(serve, func() error { return e.srv.ServeUDP(pc) })
+	}
+	if a := e.cfg.Listen.TCP; a != "" {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			return nil, closers, fmt.Errorf("sip: listen tcp %s: %w", a, err)
+		}
+		closers = append(closers, l)
+		e.setBound("tcp", l.Addr())
+		serve = append(serve, func() error { return e.srv.ServeTCP(l) })
+	}
+	if a := e.cfg.Listen.TLS; a != "" {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			return nil, closers, fmt.Errorf("sip: listen tls %s: %w", a, err)
+		}
+		closers = append(closers, l)
+		e.setBound("tls", l.Addr())
+		tl := tls.NewListener(l, e.serverTLS)
+		serve = append(serve, func() error { return e.srv.ServeTLS(tl) })
+	}
+	return serve, closers, nil
+}
+
+func (e *Edge) setBound(transport string, a net.Addr) {
+	e.mu.Lock()
+	e.bound[transport] = a
+	e.mu.Unlock()
+}
+
+func (e *Edge) boundAddrs() [][2]string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out [][2]string
+	for _, t := range []string{"udp", "tcp", "tls"} {
+		if a, ok := e.bound[t]; ok {
+			out = append(out, [2]string{t, a.String()})
+		}
+	}
+	return out
+}
+
+// Ready reports whether the listeners are up (for /readyz).
+func (e *Edge) Ready() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.ready {
+		return errNotReady
+	}
+	return nil
+}
+
+// Addr returns the address a transport ("udp", "tcp", "tls") is bound to,
+// or nil before Run bound it. With port 0 in the configuration this is how
+// the chosen port is found.
+func (e *Edge) Addr(transport string) net.Addr {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.bound[transport]
+}
+
+// advertisedPort is the port of our Via/Contact for a transport.
+func (e *Edge) advertisedPort(transport string) int {
+	if e.cfg.Advertise != "" {
+		if hp, _ := parseHostPort(e.cfg.Advertise); hp.port != 0 {
+			return hp.port
+		}
+	}
+	if a := e.Addr(transport); a != nil {
+		if _, p, err := net.SplitHostPort(a.String()); err == nil {
+			n, _ := strconv.Atoi(p)
+			return n
+		}
+	}
+	return 0
+}
+
+// enter registers a request handler, unless the edge is shutting down.
+func (e *Edge) enter() (context.Context, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closing {
+		return nil, false
+	}
+	e.handlers.Add(1)
+	return e.ctx, true
+}
+
+func (e *Edge) exit() { e.handlers.Done() }
+
+
+// redactData drops the "data" attribute sipgo puts raw SIP messages (with
+// their bodies) in when it logs parse failures: message bodies never go to
+// the log.
+type redactData struct{ h slog.Handler }
+
+func (r redactData) Enabled(ctx context.Context, l slog.Level) bool { return r.h.Enabled(ctx, l) }
+func (r redactData) WithAttrs(a []slog.Attr) slog.Handler           { return redactData{r.h.WithAttrs(a)} }
+func (r redactData) WithGroup(n string) slog.Handler                { return redactData{r.h.WithGroup(n)} }
+func (r redactData) Handle(ctx context.Context, rec slog.Record) error {
+	out := slog.NewRecord(rec.Time, rec.Level, rec.Message, rec.PC)
+	rec.Attrs(func(a slog.Attr) bool {
+		if a.Key != "data" {
+			out.AddAttrs(a)
+		}
+		return true
+	})
+	return r.h.Handle(ctx, out)
+}

@@ -1,0 +1,88 @@
+package sip
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mimigw/mimigw/sip/answers"
+)
+
+// metrics are the edge's Prometheus series. Labels take values from small
+// fixed sets (methods we know, status codes, reasons named in code).
+type metrics struct {
+	requests      *prometheus.CounterVec   // method, transport
+	answers       *prometheus.CounterVec   // method, code
+	answerSeconds *prometheus.HistogramVec // method
+	retrans       *prometheus.CounterVec   // state: pending, answered
+	refused       *prometheus.CounterVec   // reason: untrusted, unauthenticated, identity, overload, malformed
+	badBodies     *prometheus.CounterVec   // kind
+	isComposing   prometheus.Counter
+	delivered     *prometheus.CounterVec // kind: message, receipt, revocation
+	outbound      *prometheus.CounterVec // method, result
+	outSeconds    *prometheus.HistogramVec
+}
+
+func newMetrics(reg *prometheus.Registry, cache *answers.Cache) (*metrics, error) {
+	const ns, sub = "mimigw", "sip"
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "requests_total", Help: "SIP requests received, retransmissions included."},
+			[]string{"method", "transport"}),
+		answers: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "answers_total", Help: "Final answers sent to SIP requests, by status code."},
+			[]string{"method", "code"}),
+		answerSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
+			Name: "answer_seconds", Help: "Time from a request's arrival to its final answer.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10}},
+			[]string{"method"}),
+		retrans: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "retransmissions_total", Help: "Retransmitted UDP requests: absorbed while pending, or answered from the answer cache."},
+			[]string{"state"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "refused_total", Help: "Requests refused before reaching the gateway, by reason."},
+			[]string{"reason"}),
+		badBodies: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "bad_bodies_total", Help: "MESSAGE bodies rejected as malformed or unsupported, by kind."},
+			[]string{"kind"}),
+		isComposing: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "iscomposing_total", Help: "isComposing indications received (answered, not forwarded)."}),
+		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "inbound_total", Help: "What inbound MESSAGEs handed to the gateway, by kind."},
+			[]string{"kind"}),
+		outbound: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "outbound_total", Help: "Requests the edge sent, by method and result."},
+			[]string{"method", "result"}),
+		outSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
+			Name: "outbound_seconds", Help: "Time from sending a request to its final answer.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)},
+			[]string{"method"}),
+	}
+	cacheEntries := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+		Name: "answer_cache_entries", Help: "Answers remembered for UDP retransmissions."},
+		func() float64 { return float64(cache.Stats().Entries) })
+	cacheEvicted := prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+		Name: "answer_cache_evictions_total", Help: "Answers forgotten before their TTL because the cache was full."},
+		func() float64 { return float64(cache.Stats().Evicted) })
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.answers, m.answerSeconds, m.retrans, m.refused,
+		m.badBodies, m.isComposing, m.delivered, m.outbound, m.outSeconds, cacheEntries, cacheEvicted} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// methodLabel keeps the method label to a fixed set.
+func methodLabel(m string) string {
+	switch m {
+	case "MESSAGE", "OPTIONS", "INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "SUBSCRIBE", "NOTIFY", "INFO", "UPDATE", "PRACK", "REFER", "PUBLISH":
+		return m
+	}
+	return "other"
+}
+
+func codeLabel(code uint16) string { return strconv.Itoa(int(code)) }

@@ -1,0 +1,33 @@
+package sip
+
+import (
+	"context"
+	"errors"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/mimigw/mimigw/gateway"
+	"github.com/mimigw/mimigw/sip/answers"
+)
+
+// Not wired yet: these wait for sip/fthttp, sip/reslist and sip/revoke.
+
+var errNotYet = errors.New("not supported yet")
+
+func fileTransfer(body []byte) (*gateway.File, error) { return nil, errNotYet }
+
+func fileTransferBody(f *gateway.File) ([]byte, error) { return nil, errNotYet }
+
+func (e *Edge) oneToMany(ctx context.Context, req *sip.Request, in inbound, contentType string, body []byte) answers.Answer {
+	return answers.Answer{Status: 415, Reason: "Unsupported Media Type: one-to-many not supported yet"}
+}
+
+func (e *Edge) revocationResult(ctx context.Context, in inbound, ref string, body []byte) answers.Answer {
+	return answers.Answer{Status: 415, Reason: "Unsupported Media Type: revocation results not supported yet"}
+}
+
+type revokeTemplate struct{}
+
+func loadRevokeTemplate(file string) (*revokeTemplate, error) { return &revokeTemplate{}, nil }
+
+func (e *Edge) Revoke(ctx context.Context, r gateway.Revocation) error { return errNotYet }

@@ -1,0 +1,325 @@
+package sip
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/mimigw/mimigw/sip/answers"
+)
+
+// Requests over UDP never reach sipgo's transaction layer, which would keep
+// every non-INVITE server transaction for Timer J (32 s): at 10,000
+// MESSAGE/s that is some 320,000 live transactions with their timers and
+// goroutines. Instead the transport's read filter takes every UDP request
+// before sipgo parses it; the edge handles it on its own goroutine (bounded
+// by MaxInFlight), answers on the listening socket, and remembers only the
+// answer's status in a bounded cache keyed by transaction, which is all a
+// retransmission needs. Responses (to what the edge sends) still go to
+// sipgo's client transactions.
+
+// readFilter runs on sipgo's read loop for every datagram and stream read.
+// It must not block.
+func (e *Edge) readFilter(props sip.TransportReadProps, data []byte) ([]byte, error) {
+	if props.Transport != "UDP" || isResponseOrKeepalive(data) {
+		return data, nil
+	}
+	pc := e.udpListener(props.LocalAddr)
+	raddr, ok := props.RemoteAddr.(*net.UDPAddr)
+	if pc == nil || !ok {
+		return data, nil
+	}
+	ctx, ok := e.enter()
+	if !ok {
+		return nil, nil // shutting down: the peer retransmits elsewhere or later
+	}
+	msg := bytes.Clone(data) // sipgo reuses its read buffer
+	select {
+	case e.slots <- struct{}{}:
+		go e.serveUDP(ctx, pc, raddr, msg)
+	default:
+		// Overloaded: answer 503 right here, cheaply, and remember nothing,
+		// so that a retransmission gets another chance.
+		e.m.refused.WithLabelValues("overload").Inc()
+		e.shedUDP(pc, raddr, msg)
+		e.exit()
+	}
+	return nil, nil
+}
+
+func isResponseOrKeepalive(data []byte) bool {
+	if bytes.HasPrefix(data, []byte("SIP/")) {
+		return true
+	}
+	return len(bytes.Trim(data, "\r\n\x00 ")) == 0
+}
+
+func (e *Edge) udpListener(local net.Addr) net.PacketConn {
+	if local == nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.udp[local.String()]
+}
+
+// serveUDP handles one datagram that holds a request.
+func (e *Edge) serveUDP(ctx context.Context, pc net.PacketConn, raddr *net.UDPAddr, data []byte) {
+	defer func() { <-e.slots; e.exit() }()
+	start := time.Now()
+	req, err := e.parseRequest(data)
+	if req == nil {
+		e.m.refused.WithLabelValues("malformed").Inc()
+		e.log.Debug("sip: unparseable datagram dropped", "peer", raddr.String(), "err", err)
+		return
+	}
+	req.SetTransport("UDP")
+	req.SetSource(raddr.String())
+	method := methodLabel(string(req.Method))
+	e.m.requests.WithLabelValues(method, "udp").Inc()
+	if req.IsAck() {
+		return // ACKs of our final answers need no answer
+	}
+	key := transactionKey(req)
+	state, ans := e.cache.Begin(key)
+	switch state {
+	case answers.Pending:
+		e.m.retrans.WithLabelValues("pending").Inc()
+		return
+	case answers.Answered:
+		e.m.retrans.WithLabelValues("answered").Inc()
+		e.writeUDP(pc, raddr, req, ans, key)
+		return
+	}
+	if err != nil {
+		ans = answers.Answer{Status: 400, Reason: reasonPhrase("Bad Request", err)}
+		e.m.refused.WithLabelValues("malformed").Inc()
+	} else {
+		ans = e.serve(ctx, req, peer{addr: raddr.AddrPort(), transport: "UDP"})
+	}
+	e.cache.Finish(key, ans)
+	e.writeUDP(pc, raddr, req, ans, key)
+	e.m.answers.WithLabelValues(method, codeLabel(ans.Status)).Inc()
+	e.m.answerSeconds.WithLabelValues(method).Observe(time.Since(start).Seconds())
+}
+
+// parseRequest parses a datagram. A request whose body is broken but whose
+// headers name its transaction comes back with the error, to be answered
+// 400; nil means nothing can be answered.
+func (e *Edge) parseRequest(data []byte) (*sip.Request, error) {
+	msg, err := e.parser.ParseSIP(data)
+	req, ok := msg.(*sip.Request)
+	if !ok || req == nil {
+		if err == nil {
+			err = fmt.Errorf("not a request")
+		}
+		return nil, err
+	}
+	if req.Via() == nil || req.CSeq() == nil || req.CallID() == nil || req.From() == nil || req.To() == nil {
+		if err == nil {
+			err = fmt.Errorf("missing Via, CSeq, Call-ID, From or To")
+		}
+		return nil, err
+	}
+	return req, err
+}
+
+// transactionKey names the server transaction of req (RFC 3261 17.2.3):
+// top Via branch, sent-by and method; for RFC 2543 peers without the magic
+// cookie, Call-ID, CSeq and From tag stand in for the branch.
+func transactionKey(req *sip.Request) answers.Key {
+	via := req.Via()
+	branch, _ := via.Params.Get("branch")
+	sentBy := via.Host + ":" + strconv.Itoa(via.Port)
+	if !strings.HasPrefix(branch, "z9hG4bK") {
+		tag, _ := req.From().Params.Get("tag")
+		branch = req.CallID().Value() + "\x00" + strconv.FormatUint(uint64(req.CSeq().SeqNo), 10) + "\x00" + tag
+	}
+	return answers.KeyOf(branch, sentBy, string(req.Method))
+}
+
+// shedUDP answers 503 without handling the request.
+func (e *Edge) shedUDP(pc net.PacketConn, raddr *net.UDPAddr, data []byte) {
+	req, _ := e.parseRequest(data)
+	if req == nil || req.IsAck() {
+		return
+	}
+	req.SetTransport("UDP")
+	req.SetSource(raddr.String())
+	ans := answers.Answer{Status: 503, Reason: "Service Unavailable: overloaded", RetryAfter: e.retryAfter()}
+	e.writeUDP(pc, raddr, req, ans, transactionKey(req))
+}
+
+var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// writeUDP sends the answer where RFC 3261 18.2.2 and RFC 3581 say: the
+// source address of the request, at the Via port or, with rport, the
+// source port.
+func (e *Edge) writeUDP(pc net.PacketConn, raddr *net.UDPAddr, req *sip.Request, ans answers.Answer, key answers.Key) {
+	res := e.response(req, ans, strconv.FormatUint(key.Tag(), 36))
+	dst := *raddr
+	if via := req.Via(); via != nil {
+		if _, rport := via.Params.Get("rport"); !rport && via.Port > 0 {
+			dst.Port = via.Port
+		} else if !rport {
+			dst.Port = sip.DefaultUdpPort
+		}
+	}
+	buf := bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	res.StringWrite(buf)
+	if _, err := pc.WriteTo(buf.Bytes(), &dst); err != nil {
+		e.log.Warn("sip: write answer", "peer", dst.String(), "status", ans.Status, "err", err)
+	}
+	bufs.Put(buf)
+}
+
+// onRequest handles requests over TCP and TLS, which come through sipgo's
+// transaction layer; sipgo ends those transactions as soon as this returns.
+func (e *Edge) onRequest(req *sip.Request, tx sip.ServerTransaction) {
+	if req.IsAck() {
+		return
+	}
+	start := time.Now()
+	method := methodLabel(string(req.Method))
+	transport := strings.ToLower(req.Transport())
+	e.m.requests.WithLabelValues(method, transport).Inc()
+	var ans answers.Answer
+	if ctx, ok := e.enter(); !ok {
+		ans = answers.Answer{Status: 503, Reason: "Service Unavailable: shutting down", RetryAfter: e.retryAfter()}
+	} else {
+		select {
+		case e.slots <- struct{}{}:
+			ans = e.serve(ctx, req, e.streamPeer(req, tx))
+			<-e.slots
+		default:
+			e.m.refused.WithLabelValues("overload").Inc()
+			ans = answers.Answer{Status: 503, Reason: "Service Unavailable: overloaded", RetryAfter: e.retryAfter()}
+		}
+		e.exit()
+	}
+	res := e.response(req, ans, sip.GenerateTagN(12))
+	if err := tx.Respond(res); err != nil {
+		e.log.Warn("sip: write answer", "peer", req.Source(), "status", ans.Status, "err", err)
+	}
+	e.m.answers.WithLabelValues(method, codeLabel(ans.Status)).Inc()
+	e.m.answerSeconds.WithLabelValues(method).Observe(time.Since(start).Seconds())
+}
+
+func (e *Edge) streamPeer(req *sip.Request, tx sip.ServerTransaction) peer {
+	p := peer{transport: strings.ToUpper(req.Transport())}
+	if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
+		p.addr = ap
+	}
+	if stx, ok := tx.(*sip.ServerTx); ok {
+		if c, ok := stx.Connection().(*sip.TCPConnection); ok {
+			if tc, ok := c.Conn.(*tls.Conn); ok {
+				st := tc.ConnectionState()
+				p.tls = &st
+			}
+		}
+	}
+	return p
+}
+
+func (e *Edge) retryAfter() uint16 { return uint16(e.cfg.RetryAfter / time.Second) }
+
+// response builds the answer to req. Headers that depend on the answer
+// (Contact of an OPTIONS 200, Allow, Accept, a digest challenge,
+// Retry-After) are derived from the method and status, so the cache needs
+// to hold nothing else to repeat the answer to a retransmission.
+func (e *Edge) response(req *sip.Request, ans answers.Answer, tag string) *sip.Response {
+	if to := req.To(); to != nil && !to.Params.Has("tag") {
+		to.Params.Add("tag", tag)
+	}
+	res := sip.NewResponseFromRequest(req, int(ans.Status), reasonOr(ans), nil)
+	if via := res.Via(); via != nil {
+		if host, _, err := net.SplitHostPort(req.Source()); err == nil && host != via.Host {
+			via.Params.Add("received", host)
+		}
+	}
+	switch {
+	case ans.Status == 200 && req.Method == sip.OPTIONS:
+		res.AppendHeader(sip.NewHeader("Contact", e.ourContact(req)))
+		res.AppendHeader(sip.NewHeader("Accept", acceptedTypes))
+		res.AppendHeader(sip.NewHeader("Allow", allowed))
+	case ans.Status == 405:
+		res.AppendHeader(sip.NewHeader("Allow", allowed))
+	case ans.Status == 415:
+		res.AppendHeader(sip.NewHeader("Accept", acceptedTypes))
+	case ans.Status == 401 && e.digest != nil:
+		res.AppendHeader(sip.NewHeader("WWW-Authenticate", e.challenge(ans.Reason == reasonStale)))
+	}
+	if ans.RetryAfter > 0 {
+		res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(int(ans.RetryAfter))))
+	}
+	res.AppendHeader(sip.NewHeader("Server", "mimigw"))
+	return res
+}
+
+const (
+	allowed       = "MESSAGE, OPTIONS"
+	acceptedTypes = "message/cpim, multipart/mixed, application/im-iscomposing+xml, application/vnd.gsma.rcsrevoke+xml"
+	reasonStale   = "Unauthorized: stale nonce"
+)
+
+// ourContact is the Contact of our OPTIONS answers: the number asked about
+// at our address, with the feature tags of what the gateway does.
+func (e *Edge) ourContact(req *sip.Request) string {
+	transport := strings.ToLower(req.Transport())
+	u := sip.Uri{Scheme: "sip", User: req.Recipient.User, Host: e.advHost, Port: e.advertisedPort(transport)}
+	if transport != "udp" {
+		u.UriParams = sip.HeaderParams{{K: "transport", V: transport}}
+	}
+	return "<" + u.String() + ">" + ourTags
+}
+
+// reasonOr returns the answer's reason phrase, or the standard one.
+func reasonOr(a answers.Answer) string {
+	if a.Reason != "" {
+		return a.Reason
+	}
+	if s, ok := standardReasons[a.Status]; ok {
+		return s
+	}
+	return "Status " + strconv.Itoa(int(a.Status))
+}
+
+var standardReasons = map[uint16]string{
+	200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+	404: "Not Found", 405: "Method Not Allowed", 413: "Request Entity Too Large",
+	415: "Unsupported Media Type", 481: "Call/Transaction Does Not Exist",
+	500: "Server Internal Error", 503: "Service Unavailable",
+}
+
+// reasonPhrase is a reason phrase naming what went wrong: the standard
+// phrase, a colon and err's text, kept to printable ASCII and a sane length
+// so that no input can inject a header.
+func reasonPhrase(standard string, err error) string {
+	var b strings.Builder
+	b.WriteString(standard)
+	if err == nil {
+		return b.String()
+	}
+	b.WriteString(": ")
+	for _, r := range err.Error() {
+		if b.Len() >= 160 {
+			b.WriteString("...")
+			break
+		}
+		if r < 0x20 || r > 0x7e {
+			r = '?'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -1,0 +1,205 @@
+package sip
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
+
+	"github.com/mimigw/mimigw/mimi/uri"
+	"github.com/mimigw/mimigw/sip/answers"
+)
+
+// peer is who sent a request, as the transport saw it.
+type peer struct {
+	addr      netip.AddrPort
+	transport string               // "UDP", "TCP" or "TLS"
+	tls       *tls.ConnectionState // TLS only
+}
+
+// sender is what we believe about who sent a request.
+type sender struct {
+	trusted bool       // a trusted peer: its P-Asserted-Identity is believed
+	user    uri.Number // the number of a digest-authenticated client
+}
+
+// trust decides whether a request may go any further. A request from a
+// trusted peer (CIDR or verified TLS identity) passes; otherwise, with
+// digest enabled, a client must authenticate (401 challenge) and may then
+// send only as its own number; otherwise the answer is 403.
+func (e *Edge) trust(req *sip.Request, p peer) (sender, *answers.Answer) {
+	if e.trustedPeer(p) {
+		return sender{trusted: true}, nil
+	}
+	if !e.cfg.Digest.Enabled {
+		e.m.refused.WithLabelValues("untrusted").Inc()
+		return sender{}, &answers.Answer{Status: 403, Reason: "Forbidden: untrusted source"}
+	}
+	h := req.GetHeader("Authorization")
+	if h == nil {
+		e.m.refused.WithLabelValues("unauthenticated").Inc()
+		return sender{}, &answers.Answer{Status: 401}
+	}
+	user, stale, err := e.verifyDigest(req, h.Value())
+	if err != nil {
+		e.m.refused.WithLabelValues("unauthenticated").Inc()
+		if stale {
+			return sender{}, &answers.Answer{Status: 401, Reason: "Unauthorized: stale nonce"}
+		}
+		e.log.Info("sip: digest authentication failed", "peer", p.addr.String(), "err", err)
+		return sender{}, &answers.Answer{Status: 403, Reason: "Forbidden: authentication failed"}
+	}
+	from, err := uriNumber(addrOf(req.From()), e.cfg.DefaultRegion)
+	if err != nil || from != user.number {
+		e.m.refused.WithLabelValues("identity").Inc()
+		return sender{}, &answers.Answer{Status: 403, Reason: "Forbidden: From is not the authenticated user's number"}
+	}
+	return sender{user: user.number}, nil
+}
+
+func addrOf(h *sip.FromHeader) *sip.Uri {
+	if h == nil {
+		return nil
+	}
+	return &h.Address
+}
+
+func (e *Edge) trustedPeer(p peer) bool {
+	ip := p.addr.Addr().Unmap()
+	for _, pfx := range e.trustedNets {
+		if pfx.Contains(ip) {
+			return true
+		}
+	}
+	if p.tls == nil || len(p.tls.VerifiedChains) == 0 || len(e.cfg.Trusted.TLSIdentities) == 0 {
+		return false
+	}
+	leaf := p.tls.VerifiedChains[0][0]
+	for _, id := range e.cfg.Trusted.TLSIdentities {
+		for _, name := range leaf.DNSNames {
+			if strings.EqualFold(name, id) {
+				return true
+			}
+		}
+		if strings.EqualFold(leaf.Subject.CommonName, id) {
+			return true
+		}
+	}
+	return false
+}
+
+// digestUser is a configured client with its password resolved.
+type digestUser struct {
+	password string
+	number   uri.Number
+}
+
+// digestAuth issues and checks stateless nonces: a timestamp with its
+// HMAC, so any retransmission or any of several requests can answer a
+// challenge without the edge keeping per-client state. Nonces expire
+// after NonceTTL; a nonce from another instance or before a restart is
+// refused and the client is challenged again.
+type digestAuth struct {
+	key   [32]byte
+	users map[string]digestUser
+}
+
+func newDigestAuth(users map[string]digestUser) (*digestAuth, error) {
+	d := &digestAuth{users: users}
+	if _, err := rand.Read(d.key[:]); err != nil {
+		return nil, fmt.Errorf("sip: digest key: %w", err)
+	}
+	return d, nil
+}
+
+func (d *digestAuth) nonce(now time.Time) string {
+	var b [8 + 16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(now.Unix()))
+	mac := hmac.New(sha256.New, d.key[:])
+	mac.Write(b[:8])
+	copy(b[8:], mac.Sum(nil))
+	return hex.EncodeToString(b[:])
+}
+
+// checkNonce reports whether the nonce is ours, and whether it expired.
+func (d *digestAuth) checkNonce(nonce string, now time.Time, ttl time.Duration) (ok, stale bool) {
+	b, err := hex.DecodeString(nonce)
+	if err != nil || len(b) != 24 {
+		return false, false
+	}
+	mac := hmac.New(sha256.New, d.key[:])
+	mac.Write(b[:8])
+	if !hmac.Equal(mac.Sum(nil)[:16], b[8:]) {
+		return false, false
+	}
+	issued := time.Unix(int64(binary.BigEndian.Uint64(b[:8])), 0)
+	if now.Sub(issued) > ttl || issued.After(now.Add(time.Minute)) {
+		return true, true
+	}
+	return true, false
+}
+
+// challenge is the WWW-Authenticate value of a 401.
+func (e *Edge) challenge(stale bool) string {
+	c := digest.Challenge{
+		Realm:     e.cfg.Digest.Realm,
+		Nonce:     e.digest.nonce(time.Now()),
+		Algorithm: "MD5",
+		QOP:       []string{"auth"},
+		Stale:     stale,
+	}
+	return c.String()
+}
+
+func (e *Edge) verifyDigest(req *sip.Request, header string) (digestUser, bool, error) {
+	cred, err := digest.ParseCredentials(header)
+	if err != nil {
+		return digestUser{}, false, fmt.Errorf("parse Authorization: %w", err)
+	}
+	u, ok := e.digest.users[cred.Username]
+	if !ok {
+		return digestUser{}, false, fmt.Errorf("unknown user %q", cred.Username)
+	}
+	if cred.Realm != e.cfg.Digest.Realm {
+		return digestUser{}, false, fmt.Errorf("realm %q", cred.Realm)
+	}
+	known, stale := e.digest.checkNonce(cred.Nonce, time.Now(), e.cfg.Digest.NonceTTL)
+	if !known {
+		return digestUser{}, true, fmt.Errorf("nonce not issued here")
+	}
+	if stale {
+		return digestUser{}, true, fmt.Errorf("nonce expired")
+	}
+	chal := &digest.Challenge{Realm: cred.Realm, Nonce: cred.Nonce, Algorithm: cred.Algorithm, Opaque: cred.Opaque}
+	if cred.QOP != "" {
+		if cred.QOP != "auth" {
+			return digestUser{}, false, fmt.Errorf("qop %q", cred.QOP)
+		}
+		chal.QOP = []string{"auth"}
+	}
+	want, err := digest.Digest(chal, digest.Options{
+		Method:   string(req.Method),
+		URI:      cred.URI,
+		Username: cred.Username,
+		Password: u.password,
+		Cnonce:   cred.Cnonce,
+		Count:    cred.Nc,
+	})
+	if err != nil {
+		return digestUser{}, false, err
+	}
+	if subtle.ConstantTimeCompare([]byte(want.Response), []byte(cred.Response)) != 1 {
+		return digestUser{}, false, fmt.Errorf("wrong response for user %q", cred.Username)
+	}
+	return u, false, nil
+}
