@@ -350,7 +350,6 @@ func (e *Edge) enter() (context.Context, bool) {
 
 func (e *Edge) exit() { e.handlers.Done() }
 
-
 // redactData drops the "data" attribute sipgo puts raw SIP messages (with
 // their bodies) in when it logs parse failures: message bodies never go to
 // the log.
