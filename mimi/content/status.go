@@ -62,15 +62,18 @@ func appendStatusReport(b []byte, entries []StatusEntry) []byte {
 // larger values are errors.
 func DecodeStatusReport(b []byte) ([]StatusEntry, error) {
 	r := reader{b: b}
-	n, err := r.array("report", -1, minEntrySize)
+	n, err := r.array("report", -1, 1)
 	if err != nil {
 		return nil, err
 	}
-	entries := make([]StatusEntry, n)
-	for i := range entries {
-		if err := r.statusEntry(&entries[i]); err != nil {
+	// Room for what the bytes left can hold, not for what was declared.
+	entries := make([]StatusEntry, 0, min(n, r.remaining()/minEntrySize))
+	for i := range n {
+		var e StatusEntry
+		if err := r.statusEntry(&e); err != nil {
 			return nil, within(err, fmt.Sprintf("report[%d]", i))
 		}
+		entries = append(entries, e)
 	}
 	if err := r.end(); err != nil {
 		return nil, err

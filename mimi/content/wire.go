@@ -302,8 +302,8 @@ func (r *reader) skipValue(field string, depth, maxDepth int) error {
 			return r.fail(field, h.start, ErrTruncated, "%s declared, %d bytes left", h.describe(), r.remaining())
 		}
 		for i := range int(h.arg) {
-			if err := r.skipValue(field, depth+1, maxDepth); err != nil {
-				return within(err, fmt.Sprintf("[%d]", i))
+			if err := r.skipValue("", depth+1, maxDepth); err != nil {
+				return within(err, fmt.Sprintf("%s[%d]", field, i))
 			}
 		}
 		return nil
@@ -359,8 +359,8 @@ func (r *reader) skipMap(field string, h head, level, maxDepth int) error {
 			return err
 		}
 		prev = key
-		if err := r.skipValue(field, level, maxDepth); err != nil {
-			return within(err, fmt.Sprintf("[%s]", keyString(key)))
+		if err := r.skipValue("", level, maxDepth); err != nil {
+			return within(err, fmt.Sprintf("%s[%s]", field, keyString(key)))
 		}
 	}
 	return nil
