@@ -1,0 +1,230 @@
+package reslist
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Media type, disposition, namespaces and option tags.
+const (
+	ContentType          = "application/resource-lists+xml"
+	Disposition          = "recipient-list"
+	Namespace            = "urn:ietf:params:xml:ns:resource-lists"
+	NamespaceCopyControl = "urn:ietf:params:xml:ns:copycontrol"
+	// RequireMessage is the SIP Require option tag of a one-to-many
+	// MESSAGE, RequireInvite that of a group chat INVITE.
+	RequireMessage = "recipient-list-message"
+	RequireInvite  = "recipient-list-invite"
+)
+
+// Bounds on what Parse accepts.
+const (
+	MaxSize    = 256 << 10
+	MaxEntries = 1000
+	// MaxDepth bounds nested lists.
+	MaxDepth = 16
+)
+
+// Errors about the list's content.
+var (
+	ErrWrongNamespace = errors.New("not a resource-lists document")
+	ErrBadEntry       = errors.New("bad entry")
+	ErrTooManyEntries = errors.New("too many entries")
+)
+
+// CopyControl says how a recipient is addressed (RFC 5366).
+type CopyControl string
+
+// Copy control values; an entry without the attribute is a "to" recipient.
+const (
+	To  CopyControl = "to"
+	CC  CopyControl = "cc"
+	BCC CopyControl = "bcc"
+)
+
+// Entry is one recipient. CopyControl is "" when the attribute is absent,
+// which means To.
+type Entry struct {
+	URI         string
+	DisplayName string
+	CopyControl CopyControl
+	Anonymize   bool
+}
+
+// Parse reads a resource-lists document into its entries, in document
+// order, with nested lists flattened. External lists and entry references
+// (which would need fetching) are skipped, as are unknown elements.
+// Duplicate URIs are kept.
+func Parse(b []byte) ([]Entry, error) {
+	entries, err := parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("reslist: %w", err)
+	}
+	return entries, nil
+}
+
+func parse(b []byte) ([]Entry, error) {
+	d, err := newDecoder(b, MaxSize)
+	if err != nil {
+		return nil, err
+	}
+	start, err := root(d)
+	if err != nil {
+		return nil, err
+	}
+	if start.Name.Local != "resource-lists" || start.Name.Space != Namespace {
+		return nil, fmt.Errorf("%w: root element <%s> in namespace %q, want <resource-lists> in %q",
+			ErrWrongNamespace, start.Name.Local, start.Name.Space, Namespace)
+	}
+	p := &lists{}
+	for {
+		tok, err := token(d)
+		if err != nil {
+			return nil, err
+		}
+		switch t := tok.(type) {
+		case xml.EndElement:
+			if err := end(d); err != nil {
+				return nil, err
+			}
+			return p.entries, nil
+		case xml.StartElement:
+			if t.Name.Space == Namespace && t.Name.Local == "list" {
+				err = p.list(d, 1)
+			} else {
+				err = skip(d)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// lists gathers the entries of every list, nested ones included.
+type lists struct {
+	entries []Entry
+}
+
+// list reads the children of a <list> whose start tag was just read.
+// Recursion is bounded by MaxDepth.
+func (p *lists) list(d *xml.Decoder, depth int) error {
+	if depth > MaxDepth {
+		return fmt.Errorf("%w: lists nested deeper than %d", ErrBadEntry, MaxDepth)
+	}
+	for {
+		tok, err := token(d)
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.EndElement:
+			return nil
+		case xml.StartElement:
+			inNS := t.Name.Space == Namespace
+			switch {
+			case inNS && t.Name.Local == "list":
+				err = p.list(d, depth+1)
+			case inNS && t.Name.Local == "entry":
+				var e Entry
+				if e, err = entry(d, t); err == nil {
+					if len(p.entries) == MaxEntries {
+						return fmt.Errorf("%w: limit %d", ErrTooManyEntries, MaxEntries)
+					}
+					p.entries = append(p.entries, e)
+				}
+			default:
+				err = skip(d)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func entry(d *xml.Decoder, t xml.StartElement) (Entry, error) {
+	var e Entry
+	for _, a := range t.Attr {
+		switch {
+		case a.Name.Space == "" && a.Name.Local == "uri":
+			e.URI = strings.TrimSpace(a.Value)
+		case a.Name.Space == NamespaceCopyControl && a.Name.Local == "copyControl":
+			switch v := CopyControl(strings.ToLower(strings.TrimSpace(a.Value))); v {
+			case To, CC, BCC:
+				e.CopyControl = v
+			default:
+				return Entry{}, fmt.Errorf("%w: copyControl %q", ErrBadEntry, excerpt(a.Value))
+			}
+		case a.Name.Space == NamespaceCopyControl && a.Name.Local == "anonymize":
+			switch strings.TrimSpace(a.Value) {
+			case "true", "1":
+				e.Anonymize = true
+			case "false", "0":
+			default:
+				return Entry{}, fmt.Errorf("%w: anonymize %q", ErrBadEntry, excerpt(a.Value))
+			}
+		}
+	}
+	if e.URI == "" {
+		return Entry{}, fmt.Errorf("%w: entry without uri", ErrBadEntry)
+	}
+	if strings.ContainsAny(e.URI, " \t\r\n<>\"") {
+		return Entry{}, fmt.Errorf("%w: uri %q", ErrBadEntry, excerpt(e.URI))
+	}
+	for {
+		tok, err := token(d)
+		if err != nil {
+			return Entry{}, err
+		}
+		switch t := tok.(type) {
+		case xml.EndElement:
+			return e, nil
+		case xml.StartElement:
+			if t.Name.Space == Namespace && t.Name.Local == "display-name" {
+				if e.DisplayName, err = text(d); err != nil {
+					return Entry{}, err
+				}
+				continue
+			}
+			if err := skip(d); err != nil {
+				return Entry{}, err
+			}
+		}
+	}
+}
+
+func excerpt(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "..."
+	}
+	return s
+}
+
+// Bytes writes entries as a resource-lists document with one list, in the
+// form of specs/rcs.md's group chat example.
+func Bytes(entries []Entry) []byte {
+	out := make([]byte, 0, 160+80*len(entries))
+	out = append(out, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+
+		`<resource-lists xmlns="`+Namespace+`" xmlns:cp="`+NamespaceCopyControl+`">`+"\n<list>\n"...)
+	for _, e := range entries {
+		out = appendEscaped(append(out, ` <entry uri="`...), e.URI)
+		out = append(out, '"')
+		if e.CopyControl != "" {
+			out = appendEscaped(append(out, ` cp:copyControl="`...), string(e.CopyControl))
+			out = append(out, '"')
+		}
+		if e.Anonymize {
+			out = append(out, ` cp:anonymize="true"`...)
+		}
+		if e.DisplayName == "" {
+			out = append(out, "/>\n"...)
+			continue
+		}
+		out = appendEscaped(append(out, "><display-name>"...), e.DisplayName)
+		out = append(out, "</display-name></entry>\n"...)
+	}
+	return append(out, "</list>\n</resource-lists>\n"...)
+}
