@@ -156,14 +156,6 @@ func split(text string, a Alphabet, c Concat, packed bool, dst []chunk) ([]chunk
 	return append(dst, chunk{end: len(text), cost: cost}), true
 }
 
-// count returns the short messages text costs in a, and whether a can
-// carry it.
-func count(text string, a Alphabet, o Options) (int, bool) {
-	var buf [16]chunk
-	chunks, ok := split(text, a, o.Concat, o.Packed, buf[:0])
-	return len(chunks), ok
-}
-
 // candidates lists the alphabets Options allow for outbound text, most
 // widely supported first.
 func candidates(o Options) (list [3]Alphabet, n int) {
@@ -188,15 +180,34 @@ func candidates(o Options) (list [3]Alphabet, n int) {
 // it), then UCS-2, which carries everything. GSM 7-bit and IA5 are only
 // reachable as the meaning of data_coding 0x00 (o.DefaultAlphabet).
 func Choose(text string, o Options) Alphabet {
+	var bufA, bufB [16]chunk
+	a, _ := choose(text, o, bufA[:0], bufB[:0])
+	return a
+}
+
+// choose is Choose that also returns the winner's segments. bufA and bufB
+// are scratch storage for the candidates' splits.
+func choose(text string, o Options, bufA, bufB []chunk) (Alphabet, []chunk) {
 	list, n := candidates(o)
-	best, bestN := UCS2, 0
+	best, bestChunks := UCS2, []chunk(nil)
+	scratch := bufA
 	for _, a := range list[:n] {
-		c, ok := count(text, a, o)
-		if ok && (bestN == 0 || c < bestN) {
-			best, bestN = a, c
+		chunks, ok := split(text, a, o.Concat, o.Packed, scratch[:0])
+		if !ok || (bestChunks != nil && len(chunks) >= len(bestChunks)) {
+			continue
+		}
+		// chunks may own scratch's storage now: split into other storage.
+		if bestChunks == nil {
+			scratch = bufB
+		} else {
+			scratch = bestChunks
+		}
+		best, bestChunks = a, chunks
+		if len(chunks) == 1 {
+			break // nothing is cheaper than one message
 		}
 	}
-	return best
+	return best, bestChunks
 }
 
 // Encode is EncodeRef with reference 0. Use it only where the reference
@@ -214,7 +225,9 @@ func EncodeRef(text string, ref uint16, o Options) (Encoded, error) {
 	if !utf8.ValidString(text) {
 		return Encoded{}, invalidText(text)
 	}
-	return encodeAs(text, Choose(text, o), ref, o)
+	var bufA, bufB [16]chunk
+	a, chunks := choose(text, o, bufA[:0], bufB[:0])
+	return encodeChunks(text, a, chunks, ref, o)
 }
 
 // EncodeAs is EncodeRef in a given alphabet (GSM7, IA5, Latin1 or UCS2),
@@ -240,7 +253,9 @@ func EncodeAs(text string, a Alphabet, ref uint16, o Options) (Encoded, error) {
 			return Encoded{}, fmt.Errorf("%w: %q (U+%04X) at byte %d not in %v", ErrUnencodable, r, r, i, a)
 		}
 	}
-	return encodeAs(text, a, ref, o)
+	var buf [16]chunk
+	chunks, _ := split(text, a, o.Concat, o.Packed, buf[:0])
+	return encodeChunks(text, a, chunks, ref, o)
 }
 
 func invalidText(text string) error {
@@ -322,12 +337,7 @@ func appendBody(dst []byte, text string, a Alphabet, packed bool, fill int) ([]b
 	}
 }
 
-func encodeAs(text string, a Alphabet, ref uint16, o Options) (Encoded, error) {
-	var buf [16]chunk
-	chunks, ok := split(text, a, o.Concat, o.Packed, buf[:0])
-	if !ok {
-		return Encoded{}, fmt.Errorf("%w: text not representable in %v", ErrUnencodable, a)
-	}
+func encodeChunks(text string, a Alphabet, chunks []chunk, ref uint16, o Options) (Encoded, error) {
 	e := Encoded{DataCoding: dataCoding(a, o), Alphabet: a, Count: len(chunks)}
 	if limit := o.maxSegments(); len(chunks) > limit {
 		return Encoded{}, fmt.Errorf("%w: %d short messages, limit %d", ErrTooManySegments, len(chunks), limit)
