@@ -1,0 +1,248 @@
+package mls
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/thomas-vilte/mls-go/ciphersuite"
+	"github.com/thomas-vilte/mls-go/credentials"
+)
+
+// ContentInspector reads the sender and room URIs out of MIMI content bytes
+// (content extensions 1 and 2). Decrypted messages are delivered only when
+// both match the MLS context.
+type ContentInspector func(content []byte) (sender, room string, err error)
+
+// Provider holds the MLS clients of every phone user the gateway serves and
+// the state they share on the bus. It is safe for concurrent use; work on
+// one group is serialised, different groups proceed in parallel.
+type Provider struct {
+	cfg      Config
+	cs       ciphersuite.CipherSuite
+	store    *kvStore
+	issuer   *issuer
+	m        *metrics
+	log      *slog.Logger
+	inspect  ContentInspector
+	instance string
+	now      func() time.Time
+
+	mu      sync.Mutex
+	clients map[string]*Client
+	groups  map[string]*groupEntry
+
+	refill chan string // users whose pool shrank, for Run
+}
+
+// Option adjusts a Provider.
+type Option func(*Provider)
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(p *Provider) { p.log = l } }
+
+// WithRegistry registers the provider's metrics on reg.
+func WithRegistry(reg *prometheus.Registry) Option {
+	return func(p *Provider) { p.m = newMetrics(reg) }
+}
+
+// WithContentInspector replaces the MIMI content reader used to check
+// decrypted and outgoing messages.
+func WithContentInspector(f ContentInspector) Option {
+	return func(p *Provider) { p.inspect = f }
+}
+
+// withClock lets tests move time (KeyPackage expiry, leases).
+func withClock(now func() time.Time) Option { return func(p *Provider) { p.now = now } }
+
+// Open checks the configuration, reads the at-rest key and creates the state
+// bucket if it does not exist. It starts nothing; Run refills KeyPackages.
+func Open(ctx context.Context, cfg Config, js jetstream.JetStream, opts ...Option) (*Provider, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	key, err := cfg.State.StateKey()
+	if err != nil {
+		return nil, err
+	}
+	seal, err := newSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	is, err := newIssuer(cfg.Credential)
+	if err != nil {
+		return nil, err
+	}
+	p := &Provider{
+		cfg:     cfg,
+		cs:      ciphersuite.CipherSuite(cfg.CipherSuite),
+		issuer:  is,
+		log:     slog.Default(),
+		now:     time.Now,
+		clients: make(map[string]*Client),
+		groups:  make(map[string]*groupEntry),
+		refill:  make(chan string, 1024),
+	}
+	for _, o := range opts {
+		o(p)
+	}
+	if p.m == nil {
+		p.m = newMetrics(nil)
+	}
+	if p.inspect == nil {
+		p.inspect = inspectMIMIContent
+	}
+	p.instance = cfg.State.Instance
+	if p.instance == "" {
+		host, _ := os.Hostname()
+		var r [4]byte
+		_, _ = rand.Read(r[:])
+		p.instance = fmt.Sprintf("%s-%d-%x", host, os.Getpid(), r)
+	}
+	kv, err := openKV(ctx, js, cfg.State)
+	if err != nil {
+		return nil, err
+	}
+	p.store = &kvStore{kv: kv, bucket: cfg.State.Bucket, seal: seal, m: p.m}
+	return p, nil
+}
+
+// Instance is the name this provider writes into group leases.
+func (p *Provider) Instance() string { return p.instance }
+
+// userRecord is a phone user's MLS identity: the signature key every
+// KeyPackage and leaf of theirs carries, and the credential that binds it
+// to their MIMI URI.
+type userRecord struct {
+	URI        string `json:"uri"`
+	Suite      uint16 `json:"suite"`
+	Seed       []byte `json:"seed"`       // Ed25519 private key seed
+	Credential []byte `json:"credential"` // RFC 9420 Credential
+	Created    int64  `json:"created"`
+}
+
+// Client is one phone user's MLS client. Every group the user is in is a
+// separate MLS member, keyed by (user, group ID).
+type Client struct {
+	p      *Provider
+	uri    string
+	cred   *credentials.Credential
+	cwk    *credentials.CredentialWithKey
+	sig    *ciphersuite.SignaturePrivateKey
+	sigPub []byte
+}
+
+// URI is the MIMI URI the client's credential names.
+func (c *Client) URI() string { return c.uri }
+
+// SignatureKey is the client's public signature key.
+func (c *Client) SignatureKey() []byte { return append([]byte(nil), c.sigPub...) }
+
+// Client returns the MLS client of the phone user with MIMI URI uri,
+// creating the user's identity (signature key, credential, last-resort
+// KeyPackage) on first use. The identity is the same on every gateway
+// instance: it lives in the state bucket.
+func (p *Provider) Client(ctx context.Context, uri string) (*Client, error) {
+	if uri == "" {
+		return nil, errors.New("mls: client: empty URI")
+	}
+	p.mu.Lock()
+	c, ok := p.clients[uri]
+	p.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	rec, err := p.loadOrCreateUser(ctx, uri)
+	if err != nil {
+		return nil, err
+	}
+	c, err = p.clientFromRecord(rec)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.ensureLastResort(ctx); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	if prev, ok := p.clients[uri]; ok {
+		c = prev
+	} else {
+		p.clients[uri] = c
+	}
+	p.mu.Unlock()
+	return c, nil
+}
+
+func (p *Provider) loadOrCreateUser(ctx context.Context, uri string) (*userRecord, error) {
+	var rec userRecord
+	_, err := p.store.get(ctx, userKey(uri), &rec)
+	if err == nil {
+		if rec.URI != uri {
+			return nil, fmt.Errorf("mls: user record for %s names %s", uri, rec.URI)
+		}
+		return &rec, nil
+	}
+	if !errors.Is(err, errNotFound) {
+		return nil, err
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("mls: signature key for %s: %w", uri, err)
+	}
+	now := p.now()
+	cred, err := p.issuer.credentialFor(uri, pub, now)
+	if err != nil {
+		return nil, err
+	}
+	rec = userRecord{URI: uri, Suite: uint16(p.cs), Seed: priv.Seed(), Credential: cred.Marshal(), Created: now.Unix()}
+	if _, err := p.store.write(ctx, userKey(uri), &rec, 0); err != nil {
+		if errors.Is(err, errConflict) {
+			// Another instance created the user first; use theirs.
+			var theirs userRecord
+			if _, err := p.store.get(ctx, userKey(uri), &theirs); err != nil {
+				return nil, err
+			}
+			return &theirs, nil
+		}
+		return nil, err
+	}
+	p.m.identityCreated.Inc()
+	p.log.Info("mls client created", "user", uri, "credential", p.cfg.Credential.Type)
+	return &rec, nil
+}
+
+func (p *Provider) clientFromRecord(rec *userRecord) (*Client, error) {
+	if ciphersuite.CipherSuite(rec.Suite) != p.cs {
+		return nil, fmt.Errorf("mls: user %s has cipher suite %d, configured %d", rec.URI, rec.Suite, p.cs)
+	}
+	if len(rec.Seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("mls: user %s: signature key seed is %d bytes", rec.URI, len(rec.Seed))
+	}
+	priv := ed25519.NewKeyFromSeed(rec.Seed)
+	pub := priv.Public().(ed25519.PublicKey)
+	cred, err := credentials.UnmarshalCredential(rec.Credential)
+	if err != nil {
+		return nil, fmt.Errorf("mls: user %s: credential: %w", rec.URI, err)
+	}
+	return &Client{
+		p:    p,
+		uri:  rec.URI,
+		cred: cred,
+		cwk: &credentials.CredentialWithKey{
+			Credential:        cred,
+			Ed25519PrivateKey: priv,
+			SignatureKeyBytes: []byte(pub),
+		},
+		sig:    ciphersuite.NewEd25519SignaturePrivateKey(priv),
+		sigPub: []byte(pub),
+	}, nil
+}
