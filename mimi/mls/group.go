@@ -364,4 +364,3 @@ func (c *Client) Leave(ctx context.Context, groupID []byte) error {
 		return c.p.deleteGroup(ctx, e)
 	})
 }
-

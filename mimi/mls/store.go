@@ -135,11 +135,11 @@ func (s *kvStore) keys(ctx context.Context, filter string) ([]string, error) {
 
 // Key names. Identifiers are hashed: MIMI URIs and group IDs hold characters
 // NATS subjects do not allow, and hashing bounds the key length.
-func userKey(uri string) string       { return "user." + nameHash(uri) }
-func poolKey(uri string) string       { return "pool." + nameHash(uri) }
-func kpKey(ref []byte) string         { return "kp." + hex.EncodeToString(ref) }
-func headKey(gk string) string        { return "head." + gk }
-func leaseKey(gk string) string       { return "lease." + gk }
+func userKey(uri string) string { return "user." + nameHash(uri) }
+func poolKey(uri string) string { return "pool." + nameHash(uri) }
+func kpKey(ref []byte) string   { return "kp." + hex.EncodeToString(ref) }
+func headKey(gk string) string  { return "head." + gk }
+func leaseKey(gk string) string { return "lease." + gk }
 func ratchetKey(gk string, epoch uint64) string {
 	return "ratchet." + gk + "." + strconv.FormatUint(epoch, 10)
 }
