@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/mimigw/mimigw/gateway"
 	"github.com/mimigw/mimigw/sip/answers"
 )
@@ -14,13 +12,6 @@ import (
 
 var errNotYet = errors.New("not supported yet")
 
-func fileTransfer(body []byte) (*gateway.File, error) { return nil, errNotYet }
-
-func fileTransferBody(f *gateway.File) ([]byte, error) { return nil, errNotYet }
-
-func (e *Edge) oneToMany(ctx context.Context, req *sip.Request, in inbound, contentType string, body []byte) answers.Answer {
-	return answers.Answer{Status: 415, Reason: "Unsupported Media Type: one-to-many not supported yet"}
-}
 
 func (e *Edge) revocationResult(ctx context.Context, in inbound, ref string, body []byte) answers.Answer {
 	return answers.Answer{Status: 415, Reason: "Unsupported Media Type: revocation results not supported yet"}

@@ -1,0 +1,117 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mimigw/mimigw/gateway"
+)
+
+// SIPp sends a pager-mode MESSAGE with CPIM; the receiver gets the text,
+// sender and Ref, the bus holds it, and SIPp sees 202.
+func TestSIPpMessageToReceiver(t *testing.T) {
+	for _, tc := range []struct{ transport, flag string }{{"udp", "u1"}, {"tcp", "t1"}} {
+		t.Run(tc.transport, func(t *testing.T) {
+			recv := newTestReceiver(t)
+			e := startEdge(t, testConfig(), recv)
+			r := startSIPp(t, "uac_message.xml", "-t", tc.flag, "-m", "1",
+				"-key", "caller", "+15551230001", "-key", "callee", "+15551230002", "-key", "text", "Hello from SIPp",
+				e.Addr(tc.transport).String())
+			r.wait(t)
+			in, _, _ := recv.snapshot()
+			if len(in) != 1 {
+				t.Fatalf("receiver got %d messages, want 1", len(in))
+			}
+			m := in[0]
+			if len(m.Parts) != 1 || m.Parts[0].Text != "Hello from SIPp" {
+				t.Errorf("parts %+v, want the text %q", m.Parts, "Hello from SIPp")
+			}
+			if m.From != "+15551230001" || m.To != "+15551230002" {
+				t.Errorf("from %s to %s, want +15551230001 to +15551230002", m.From, m.To)
+			}
+			if !strings.HasPrefix(m.Ref, "sipp-") || !strings.HasSuffix(m.Ref, "-1") {
+				t.Errorf("Ref %q, want the scenario's imdn.Message-ID sipp-<pid>-1", m.Ref)
+			}
+			if !m.Notify.Delivery || !m.Notify.Display {
+				t.Errorf("notify %+v, want delivery and display", m.Notify)
+			}
+			if msgs := recv.fromPhone(t); len(msgs) != 1 || msgs[0].Subject() != "mimi.from.tel.15551230001" {
+				t.Errorf("bus holds %v, want one message on mimi.from.tel.15551230001", subjects(msgs))
+			}
+		})
+	}
+}
+
+// sippPhone starts an edge whose outbound proxy is a SIPp UAS playing a
+// phone.
+func sippPhone(t *testing.T, scenario string, calls int, extra ...string) (*Edge, *testReceiver, *sippRun) {
+	t.Helper()
+	needSIPp(t)
+	port := freePort(t, "udp")
+	cfg := testConfig()
+	cfg.OutboundProxy = "sip:127.0.0.1:" + strconv.Itoa(port) + ";transport=udp"
+	recv := newTestReceiver(t)
+	e := startEdge(t, cfg, recv)
+	args := append([]string{"-t", "u1", "-p", strconv.Itoa(port), "-m", strconv.Itoa(calls)}, extra...)
+	r := startSIPp(t, scenario, args...)
+	waitUDPBound(t, r, port)
+	return e, recv, r
+}
+
+func outboundText(ref string) gateway.OutboundRCS {
+	return gateway.OutboundRCS{
+		ID: "0123", From: "+15551230001", To: "+15551230002", Ref: ref,
+		ConversationID: "conv-1", ContributionID: "contrib-1",
+		Parts:  []gateway.Part{{Text: "Hello phone"}},
+		Notify: gateway.Notifications{Delivery: true},
+	}
+}
+
+// The gateway asks a SIPp phone for its capabilities, sends it a message,
+// and the phone's IMDN "delivered" comes back to the receiver.
+func TestSendRCSToSIPpPhone(t *testing.T) {
+	e, recv, r := sippPhone(t, "uas_rcs_phone.xml", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	caps, err := e.Capabilities(ctx, "+15551230002")
+	if err != nil {
+		t.Fatalf("Capabilities: %v", err)
+	}
+	if want := (gateway.Capabilities{Chat: true, FileTransfer: true, Revoke: true}); caps != want {
+		t.Fatalf("Capabilities = %+v, want %+v", caps, want)
+	}
+	if err := e.SendRCS(ctx, outboundText("ref-phone-1")); err != nil {
+		t.Fatalf("SendRCS: %v", err)
+	}
+	recv.waitCalls(t, 1)
+	r.wait(t)
+	_, receipts, _ := recv.snapshot()
+	if len(receipts) != 1 {
+		t.Fatalf("receipts %+v, want one", receipts)
+	}
+	got := receipts[0]
+	if got.Ref != "ref-phone-1" || got.Status != gateway.StatusDelivered || got.From != "+15551230002" || got.Channel != gateway.ChannelRCS {
+		t.Fatalf("receipt %+v, want delivered for ref-phone-1 from +15551230002", got)
+	}
+}
+
+// A number that is not an RCS user: OPTIONS gives no capabilities and no
+// error; a MESSAGE fails with ErrNotRCS.
+func TestSendRCSToNotRCS(t *testing.T) {
+	e, _, r := sippPhone(t, "uas_not_rcs.xml", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	caps, err := e.Capabilities(ctx, "+15551230002")
+	if err != nil || caps != (gateway.Capabilities{}) {
+		t.Fatalf("Capabilities = %+v, %v; want none and no error", caps, err)
+	}
+	err = e.SendRCS(ctx, outboundText("ref-404"))
+	if !errors.Is(err, gateway.ErrNotRCS) {
+		t.Fatalf("SendRCS = %v, want ErrNotRCS", err)
+	}
+	r.wait(t)
+}
