@@ -12,7 +12,6 @@ import (
 
 var errNotYet = errors.New("not supported yet")
 
-
 func (e *Edge) revocationResult(ctx context.Context, in inbound, ref string, body []byte) answers.Answer {
 	return answers.Answer{Status: 415, Reason: "Unsupported Media Type: revocation results not supported yet"}
 }
