@@ -176,25 +176,23 @@ func (d *decoder) extensions(e *Extensions) error {
 			return err
 		}
 		prev = kb
-		field := "[" + key.String() + "]"
 		switch key {
 		case KeySenderURI:
-			if e.SenderURI, err = d.uri(field); err != nil {
-				return err
-			}
+			e.SenderURI, err = d.uri()
 		case KeyRoomURI:
-			if e.RoomURI, err = d.uri(field); err != nil {
-				return err
-			}
+			e.RoomURI, err = d.uri()
 		default:
 			vs := d.off
-			if err := d.skipValue(field, 1, MaxExtensionDepth); err != nil {
-				return err
+			if err = d.skipValue("", 1, MaxExtensionDepth); err != nil {
+				break
 			}
 			if e.Other == nil {
 				e.Other = make([]Extension, 0, h.arg)
 			}
 			e.Other = append(e.Other, Extension{Key: key, Value: d.own[vs:d.off:d.off]})
+		}
+		if err != nil {
+			return within(err, "["+key.String()+"]")
 		}
 	}
 	return nil
@@ -202,14 +200,14 @@ func (d *decoder) extensions(e *Extensions) error {
 
 // uri reads the value of extension 1 or 2: non-empty text that fits the
 // 16-bit length of the message ID input.
-func (d *decoder) uri(field string) (string, error) {
+func (d *decoder) uri() (string, error) {
 	start := d.off
-	s, err := d.textField(field)
+	s, err := d.textField("")
 	if err != nil {
 		return "", err
 	}
 	if s == "" || len(s) > MaxURI {
-		return "", d.fail(field, start, ErrSchema, "URI of %d bytes, want 1 to %d", len(s), MaxURI)
+		return "", d.fail("", start, ErrSchema, "URI of %d bytes, want 1 to %d", len(s), MaxURI)
 	}
 	return s, nil
 }

@@ -62,13 +62,18 @@ func ComputeID(senderURI, roomURI string, encoded []byte, salt [16]byte) Message
 		return MessageID{}
 	}
 	h := sha256.New()
-	var n [2]byte
-	n[0], n[1] = byte(len(senderURI)>>8), byte(len(senderURI))
-	h.Write(n[:])
-	h.Write([]byte(senderURI))
-	n[0], n[1] = byte(len(roomURI)>>8), byte(len(roomURI))
-	h.Write(n[:])
-	h.Write([]byte(roomURI))
+	// The URIs go through a stack buffer: converting them to []byte
+	// would allocate.
+	var buf [64]byte
+	for _, s := range [2]string{senderURI, roomURI} {
+		buf[0], buf[1] = byte(len(s)>>8), byte(len(s))
+		n := 2 + copy(buf[2:], s)
+		h.Write(buf[:n])
+		for s = s[n-2:]; s != ""; s = s[n:] {
+			n = copy(buf[:], s)
+			h.Write(buf[:n])
+		}
+	}
 	h.Write(encoded)
 	h.Write(salt[:])
 	var sum [sha256.Size]byte

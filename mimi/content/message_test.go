@@ -2,6 +2,7 @@ package content
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"math"
 	"reflect"
@@ -238,6 +239,15 @@ func TestMessageID(t *testing.T) {
 		t.Fatalf("text round trip: %s, %v", back, err)
 	}
 
+	// Long URIs against the formula written out plainly.
+	for _, n := range []int{0, 1, 61, 62, 63, 64, 126, 127, 128, 300, MaxURI} {
+		s, r := strings.Repeat("s", n), strings.Repeat("r", n/2+1)
+		in := cat([]byte{byte(n >> 8), byte(n)}, []byte(s), []byte{byte(len(r) >> 8), byte(len(r))}, []byte(r), orig.cbor, salt[:])
+		sum := sha256.Sum256(in)
+		if got, want := ComputeID(s, r, orig.cbor, salt), idFromHash(sum[:]); got != want {
+			t.Fatalf("URIs of %d and %d bytes: ComputeID %s, formula %s", len(s), len(r), got, want)
+		}
+	}
 	if got := ComputeID(strings.Repeat("s", MaxURI+1), room, orig.cbor, salt); !got.IsZero() {
 		t.Fatalf("ComputeID with a URI over 65535 bytes = %s, want zero", got)
 	}
