@@ -1,0 +1,182 @@
+package revoke
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// Errors about the XML document itself.
+var (
+	ErrTooLarge  = errors.New("document too large")
+	ErrDTD       = errors.New("DOCTYPE or entity declaration not allowed")
+	ErrMalformed = errors.New("malformed XML")
+)
+
+// newDecoder refuses what the XML decoder must never see: documents over
+// limit and anything declaring a DTD or entities. encoding/xml expands no
+// external entities, but a DTD has no business in these bodies and is the
+// usual vehicle for entity attacks, so it is refused before parsing; the
+// token readers below refuse any directive that slips past this scan.
+func newDecoder(b []byte, limit int) (*xml.Decoder, error) {
+	if len(b) > limit {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), limit)
+	}
+	if hasDTD(b) {
+		return nil, ErrDTD
+	}
+	d := xml.NewDecoder(bytes.NewReader(b))
+	d.Strict = true
+	return d, nil
+}
+
+func hasDTD(b []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte("<!"))
+		if j < 0 {
+			return false
+		}
+		i += j + 2
+		rest := b[i:]
+		for _, word := range []string{"doctype", "entity", "element", "attlist", "notation"} {
+			if len(rest) >= len(word) && bytes.EqualFold(rest[:len(word)], []byte(word)) {
+				return true
+			}
+		}
+	}
+}
+
+// token returns the next token, refusing directives.
+func token(d *xml.Decoder) (xml.Token, error) {
+	tok, err := d.Token()
+	if err != nil {
+		if err == io.EOF {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if _, ok := tok.(xml.Directive); ok {
+		return nil, ErrDTD
+	}
+	return tok, nil
+}
+
+// root returns the document element's start tag.
+func root(d *xml.Decoder) (xml.StartElement, error) {
+	for {
+		tok, err := token(d)
+		if err != nil {
+			if err == io.ErrUnexpectedEOF {
+				return xml.StartElement{}, fmt.Errorf("%w: no root element", ErrMalformed)
+			}
+			return xml.StartElement{}, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			return t, nil
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) != 0 {
+				return xml.StartElement{}, fmt.Errorf("%w: text before the root element", ErrMalformed)
+			}
+		}
+	}
+}
+
+// end checks that only white space, comments and processing instructions
+// follow the root element.
+func end(d *xml.Decoder) error {
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		switch t := tok.(type) {
+		case xml.Directive:
+			return ErrDTD
+		case xml.StartElement:
+			return fmt.Errorf("%w: second root element <%s>", ErrMalformed, t.Name.Local)
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) != 0 {
+				return fmt.Errorf("%w: text after the root element", ErrMalformed)
+			}
+		}
+	}
+}
+
+// skip consumes the rest of the element whose start tag was just read.
+func skip(d *xml.Decoder) error {
+	for depth := 1; depth > 0; {
+		tok, err := token(d)
+		if err != nil {
+			return err
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
+		}
+	}
+	return nil
+}
+
+// text returns the character data of the element whose start tag was just
+// read, trimmed; text inside nested elements is ignored.
+func text(d *xml.Decoder) (string, error) {
+	var sb strings.Builder
+	for {
+		tok, err := token(d)
+		if err != nil {
+			return "", err
+		}
+		switch t := tok.(type) {
+		case xml.CharData:
+			sb.Write(t)
+		case xml.StartElement:
+			if err := skip(d); err != nil {
+				return "", err
+			}
+		case xml.EndElement:
+			return strings.TrimSpace(sb.String()), nil
+		}
+	}
+}
+
+// appendEscaped writes s as XML character data. Line ends and tabs are
+// written as references so they survive a parser's normalisation, and
+// what XML cannot carry (invalid UTF-8, most control characters) becomes
+// U+FFFD.
+func appendEscaped(out []byte, s string) []byte {
+	for _, r := range s {
+		switch {
+		case r == '&':
+			out = append(out, "&amp;"...)
+		case r == '<':
+			out = append(out, "&lt;"...)
+		case r == '>':
+			out = append(out, "&gt;"...)
+		case r == '"':
+			out = append(out, "&#34;"...)
+		case r == '\'':
+			out = append(out, "&#39;"...)
+		case r == '\t':
+			out = append(out, "&#x9;"...)
+		case r == '\n':
+			out = append(out, "&#xA;"...)
+		case r == '\r':
+			out = append(out, "&#xD;"...)
+		case r < 0x20 || r == utf8.RuneError || r >= 0xD800 && r <= 0xDFFF || r == 0xFFFE || r == 0xFFFF:
+			out = utf8.AppendRune(out, utf8.RuneError)
+		default:
+			out = utf8.AppendRune(out, r)
+		}
+	}
+	return out
+}
