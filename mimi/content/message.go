@@ -1,6 +1,7 @@
 package content
 
 import (
+	"crypto/rand"
 	"fmt"
 	"iter"
 	"strconv"
@@ -318,6 +319,14 @@ func ParsePartCID(uri string) (int, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// NewSalt returns a fresh salt from crypto/rand, as every message needs
+// (content-08 section 3.3: per message and cryptographically random).
+func NewSalt() [16]byte {
+	var s [16]byte
+	rand.Read(s[:]) // never fails (crypto/rand, Go 1.24 and later)
+	return s
 }
 
 // NewText returns a message holding text as text/plain;charset=utf-8 with

@@ -257,6 +257,13 @@ func TestMessageID(t *testing.T) {
 	}
 }
 
+func TestNewSalt(t *testing.T) {
+	a, b := NewSalt(), NewSalt()
+	if a == b || a == [16]byte{} {
+		t.Fatalf("salts %x and %x", a, b)
+	}
+}
+
 func TestText(t *testing.T) {
 	cases := []struct {
 		name string
