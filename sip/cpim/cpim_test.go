@@ -79,6 +79,14 @@ func TestParseBase64AndNamespaces(t *testing.T) {
 	if pos, neg, disp := m.DispositionNotification(); pos || neg || disp {
 		t.Errorf("no Disposition-Notification, got %v %v %v", pos, neg, disp)
 	}
+	var names []string
+	for _, h := range m.Headers {
+		names = append(names, h.Name)
+	}
+	wantNames := []string{"From", "To", "NS", "NS", "imdn.Message-ID", "DateTime", "cpm.Payload-Type", "X-Vendor-Thing"}
+	if !reflect.DeepEqual(names, wantNames) {
+		t.Errorf("header order %q, want %q", names, wantNames)
+	}
 	want := map[string]string{"imdn": NamespaceIMDN, "cpm": NamespaceCPM}
 	if got := m.Namespaces(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Namespaces() = %v", got)
