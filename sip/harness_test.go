@@ -152,6 +152,25 @@ func (r *testReceiver) waitCalls(t testing.TB, n int) {
 	}
 }
 
+// waitInbound waits until Receive has been entered n times (it may still
+// be blocked).
+func (r *testReceiver) waitInbound(t testing.TB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r.mu.Lock()
+		got := len(r.inbound)
+		r.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Receive entered %d times, want %d", got, n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // fromPhone reads every message on the bus's from-phone stream.
 func (r *testReceiver) fromPhone(t testing.TB) []jetstream.Msg {
 	t.Helper()

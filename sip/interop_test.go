@@ -115,3 +115,39 @@ func TestSendRCSToNotRCS(t *testing.T) {
 	}
 	r.wait(t)
 }
+
+// A phone that never reports delivery: the gateway revokes, and the
+// revocation MESSAGE (CPIM, application/vnd.gsma.rcsrevoke+xml naming the
+// original imdn.Message-ID, with the original Conversation-ID and
+// Contribution-ID) reaches the phone, which answers 200.
+func TestRevokeToSilentPhone(t *testing.T) {
+	e, recv, r := sippPhone(t, "uas_rcs_phone_silent.xml", 3, "-trace_logs", "-trace_msg")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	caps, err := e.Capabilities(ctx, "+15551230002")
+	if err != nil || !caps.Revoke {
+		t.Fatalf("Capabilities = %+v, %v; want revocation support", caps, err)
+	}
+	if err := e.SendRCS(ctx, outboundText("ref-silent-1")); err != nil {
+		t.Fatalf("SendRCS: %v", err)
+	}
+	err = e.Revoke(ctx, gateway.Revocation{From: "+15551230001", To: "+15551230002", Ref: "ref-silent-1",
+		ConversationID: "conv-1", ContributionID: "contrib-1"})
+	if err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	r.wait(t)
+	traces := r.traces()
+	if !strings.Contains(traces, "REVOKE ") {
+		t.Fatalf("the phone logged no revocation:\n%s", traces)
+	}
+	for _, want := range []string{"<Message-ID>ref-silent-1</Message-ID>", "Conversation-ID: conv-1", "Contribution-ID: contrib-1",
+		"Content-Type: application/vnd.gsma.rcsrevoke+xml"} {
+		if !strings.Contains(traces, want) {
+			t.Errorf("the revocation MESSAGE the phone got lacks %q", want)
+		}
+	}
+	if _, receipts, _ := recv.snapshot(); len(receipts) != 0 {
+		t.Errorf("receipts %+v from a phone that sends none", receipts)
+	}
+}
