@@ -94,7 +94,7 @@ func TestUntrustedRefused(t *testing.T) {
 			e := startEdge(t, cfg, recv)
 			c := dialRaw(t, network, e.Addr(network))
 			c.send(request{local: c.conn.LocalAddr(), transport: strings.ToUpper(network), contentType: "message/cpim",
-				body: cpimText("untrusted-1", "let me in"),
+				body:  cpimText("untrusted-1", "let me in"),
 				extra: []string{"P-Asserted-Identity: <sip:+15551230009@ims.test>"}}.String())
 			code, reason := status(c.answer())
 			if code != 403 || !strings.Contains(reason, "untrusted") {
