@@ -1,0 +1,469 @@
+package bus
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Errors callers branch on.
+var (
+	// ErrUnavailable: the bus cannot take or settle the message now (no
+	// server, no stream leader, timeout, disconnected); retry later. A
+	// gateway answers the phone network with a retryable failure.
+	ErrUnavailable = errors.New("bus unavailable")
+	// ErrClosed: the Bus was closed.
+	ErrClosed = errors.New("bus closed")
+)
+
+// Bus is a connection to the NATS JetStream bus of DESIGN.md section 2,
+// with its streams, buckets and consumers in place. It is safe for
+// concurrent use.
+type Bus struct {
+	cfg Config
+	log *slog.Logger
+	m   *metrics
+
+	srv       *Server // the embedded server, nil with an external one
+	clientURL string
+	nc        atomic.Pointer[nats.Conn]
+	js        jetstream.JetStream
+
+	identity, capabilities, deliveries jetstream.KeyValue
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// Open connects to the bus (starting the embedded server when cfg.URL is
+// empty) and creates or updates its streams, buckets and consumers to
+// match cfg. It never deletes any of them. It waits for a server that is
+// not reachable yet until ctx is done. Metrics are registered on reg; a nil
+// reg keeps them private.
+func Open(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Bus, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("bus: config: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "bus")
+	password, token, err := cfg.secrets()
+	if err != nil {
+		return nil, fmt.Errorf("bus: config: %w", err)
+	}
+	b := &Bus{cfg: cfg, log: log, closed: make(chan struct{})}
+	var registerer prometheus.Registerer = prometheus.NewRegistry()
+	if reg != nil {
+		registerer = reg
+	}
+	if b.m, err = newMetrics(registerer, b.nc.Load); err != nil {
+		return nil, fmt.Errorf("bus: metrics: %w", err)
+	}
+
+	b.clientURL = cfg.URL
+	if cfg.URL == "" {
+		if b.srv, err = StartServer(cfg.Embedded, cfg.User, password, token, log); err != nil {
+			return nil, err
+		}
+		b.clientURL = b.srv.ClientURL()
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			if nc := b.nc.Load(); nc != nil {
+				nc.Close()
+			}
+			if b.srv != nil {
+				b.srv.Shutdown()
+			}
+		}
+	}()
+
+	if err := b.connect(ctx, password, token); err != nil {
+		return nil, err
+	}
+	if err := b.ensure(ctx); err != nil {
+		return nil, err
+	}
+	b.watchExhausted()
+	ok = true
+	log.Info("bus open", "url", redactURL(b.clientURL), "embedded", b.srv != nil)
+	return b, nil
+}
+
+// reconnectDelay backs off from 100 ms to 2 s, with jitter so that many
+// gateway instances do not return to a restarted server in step.
+func reconnectDelay(attempts int) time.Duration {
+	d := 100 * time.Millisecond << min(attempts, 5)
+	d = min(d, 2*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+func (b *Bus) connect(ctx context.Context, password, token string) error {
+	cfg := b.cfg
+	opts := []nats.Option{
+		nats.Name(cfg.Name),
+		nats.MaxReconnects(-1),
+		nats.CustomReconnectDelay(reconnectDelay),
+		// No reconnect buffer: a publish while disconnected fails at once
+		// (and the caller answers "retry") instead of being sent later,
+		// after its caller was already told it failed.
+		nats.ReconnectBufSize(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.PingInterval(20 * time.Second),
+		nats.MaxPingsOutstanding(3),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			b.m.disconnects.Inc()
+			b.log.Warn("bus disconnected", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			b.m.reconnects.Inc()
+			b.log.Info("bus reconnected", "server", nc.ConnectedUrlRedacted())
+		}),
+		nats.ConnectHandler(func(nc *nats.Conn) {
+			b.log.Debug("bus connected", "server", nc.ConnectedUrlRedacted())
+		}),
+		nats.ClosedHandler(func(*nats.Conn) { b.log.Debug("bus connection closed") }),
+		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			b.m.asyncErrors.Inc()
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			b.log.Warn("bus async error", "subject", subject, "err", err)
+		}),
+	}
+	if cfg.TLS.enabled() {
+		// Secure first: it replaces the TLS config the others amend.
+		opts = append(opts, nats.Secure(&tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLS.ServerName}))
+		if cfg.TLS.CAFile != "" {
+			opts = append(opts, nats.RootCAs(cfg.TLS.CAFile))
+		}
+		if cfg.TLS.CertFile != "" {
+			opts = append(opts, nats.ClientCert(cfg.TLS.CertFile, cfg.TLS.KeyFile))
+		}
+	}
+	switch {
+	case cfg.CredsFile != "":
+		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
+	case cfg.NKeyFile != "":
+		o, err := nats.NkeyOptionFromSeed(cfg.NKeyFile)
+		if err != nil {
+			return fmt.Errorf("bus: nkey_file %s: %w", cfg.NKeyFile, err)
+		}
+		opts = append(opts, o)
+	case token != "":
+		opts = append(opts, nats.Token(token))
+	case password != "":
+		opts = append(opts, nats.UserInfo(cfg.User, password))
+	}
+	nc, err := nats.Connect(b.clientURL, opts...)
+	if err != nil {
+		return fmt.Errorf("bus: connect %s: %w", redactURL(b.clientURL), err)
+	}
+	b.nc.Store(nc)
+	// RetryOnFailedConnect returns at once; wait for the first connection
+	// so that Open fails plainly when the server never comes.
+	for !nc.IsConnected() {
+		if nc.IsClosed() {
+			return fmt.Errorf("bus: connect %s: %w", redactURL(b.clientURL), nats.ErrConnectionClosed)
+		}
+		select {
+		case <-ctx.Done():
+			lastErr := nc.LastError()
+			return fmt.Errorf("bus: connect %s: %w", redactURL(b.clientURL), errors.Join(ErrUnavailable, ctx.Err(), lastErr))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	b.js, err = jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.PublishTimeout))
+	if err != nil {
+		return fmt.Errorf("bus: jetstream: %w", err)
+	}
+	return nil
+}
+
+// ensure creates or updates every stream, bucket and consumer. Each call
+// is idempotent; the server keeps what it holds and adopts the new limits.
+func (b *Bus) ensure(ctx context.Context) error {
+	cfg := b.cfg
+	streams := []jetstream.StreamConfig{
+		{
+			Name:        cfg.ToPhoneStream,
+			Description: "MIMI messages for phone users, to be delivered by the gateway",
+			Subjects:    []string{ToPhoneSubjects},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+			Duplicates:  cfg.DuplicateWindow,
+			MaxBytes:    cfg.ToPhoneMaxBytes,
+			MaxMsgs:     -1,
+			// A full work queue refuses new work rather than dropping old.
+			Discard: jetstream.DiscardNew,
+		},
+		{
+			Name:        cfg.FromPhoneStream,
+			Description: "MIMI messages and reports from phone users",
+			Subjects:    []string{FromPhoneSubjects},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+			Duplicates:  cfg.DuplicateWindow,
+			MaxAge:      cfg.FromPhoneMaxAge,
+			MaxBytes:    cfg.FromPhoneMaxBytes,
+			MaxMsgs:     -1,
+			Discard:     jetstream.DiscardOld,
+		},
+		{
+			Name:        cfg.TimerStream,
+			Description: "mimigw durable timers, shared by gateway instances",
+			Subjects:    []string{timerPrefix + ">"},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+			MaxMsgs:     -1,
+			MaxBytes:    -1,
+			Discard:     jetstream.DiscardNew,
+		},
+	}
+	for _, sc := range streams {
+		if err := retry(ctx, func(ctx context.Context) error {
+			_, err := b.js.CreateOrUpdateStream(ctx, sc)
+			return err
+		}); err != nil {
+			return fmt.Errorf("bus: stream %s: %w", sc.Name, err)
+		}
+	}
+	buckets := []struct {
+		kv  *jetstream.KeyValue
+		cfg jetstream.KeyValueConfig
+	}{
+		{&b.identity, jetstream.KeyValueConfig{Bucket: cfg.IdentityBucket,
+			Description: "phone number bindings"}},
+		{&b.capabilities, jetstream.KeyValueConfig{Bucket: cfg.CapabilitiesBucket,
+			Description: "RCS capability cache", TTL: cfg.CapabilitiesTTL}},
+		{&b.deliveries, jetstream.KeyValueConfig{Bucket: cfg.DeliveriesBucket,
+			Description: "per-message delivery state and network message ID maps", TTL: cfg.DeliveriesTTL}},
+	}
+	for _, bk := range buckets {
+		bk.cfg.Storage = jetstream.FileStorage
+		bk.cfg.Replicas = cfg.Replicas
+		if err := retry(ctx, func(ctx context.Context) error {
+			kv, err := b.js.CreateOrUpdateKeyValue(ctx, bk.cfg)
+			*bk.kv = kv
+			return err
+		}); err != nil {
+			return fmt.Errorf("bus: bucket %s: %w", bk.cfg.Bucket, err)
+		}
+	}
+	for _, cc := range []struct {
+		stream string
+		cfg    jetstream.ConsumerConfig
+	}{
+		{cfg.ToPhoneStream, b.toPhoneConsumerConfig()},
+		{cfg.TimerStream, b.timerConsumerConfig()},
+	} {
+		if err := retry(ctx, func(ctx context.Context) error {
+			_, err := b.js.CreateOrUpdateConsumer(ctx, cc.stream, cc.cfg)
+			return err
+		}); err != nil {
+			return fmt.Errorf("bus: consumer %s on %s: %w", cc.cfg.Durable, cc.stream, err)
+		}
+	}
+	return nil
+}
+
+// toPhoneConsumerConfig shapes the shared durable consumer. The server's
+// BackOff[i] is the ack wait of delivery i+1, so each step is the handler's
+// time (AckWait) plus the configured pause: an instance that dies mid-work
+// has its message redelivered after both. One delivery beyond MaxDeliver is
+// allowed so that a message whose last attempt was never settled (its
+// instance died) reaches a handler once more, marked LastAttempt, instead
+// of lingering unseen.
+func (b *Bus) toPhoneConsumerConfig() jetstream.ConsumerConfig {
+	backoff := make([]time.Duration, len(b.cfg.Backoff))
+	for i, d := range b.cfg.Backoff {
+		backoff[i] = b.cfg.AckWait + d
+	}
+	return jetstream.ConsumerConfig{
+		Durable:       b.cfg.Consumer,
+		Description:   "gateway instances delivering MIMI messages to phones",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       backoff[0],
+		MaxDeliver:    b.cfg.MaxDeliver + 1,
+		BackOff:       backoff,
+		MaxAckPending: b.cfg.MaxAckPending,
+		FilterSubject: ToPhoneSubjects,
+	}
+}
+
+// timerConsumerConfig shapes the timer consumer: no delivery limit (a
+// timer is NAKed until due) and no limit on timers held, so that timers
+// far in the future never block those due now.
+func (b *Bus) timerConsumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       b.cfg.Consumer + "-timers",
+		Description:   "gateway instances firing durable timers",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       b.cfg.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: -1,
+		FilterSubject: timerPrefix + ">",
+	}
+}
+
+// retry runs f until it succeeds, fails for good, or ctx is done. Setup
+// meets transient failures after a (re)start: no JetStream leader yet, no
+// responders while the server recovers its store.
+func retry(ctx context.Context, f func(context.Context) error) error {
+	delay := 50 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := f(actx)
+		cancel()
+		if err == nil || !transient(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(ErrUnavailable, err, ctx.Err())
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// transient reports whether err may go away on its own.
+func transient(err error) bool {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, nats.ErrTimeout),
+		errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, jetstream.ErrNoStreamResponse),
+		errors.Is(err, nats.ErrReconnectBufExceeded),
+		errors.Is(err, nats.ErrDisconnected),
+		errors.Is(err, nats.ErrConnectionReconnecting):
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		// 503s: cluster or stream without a leader, insufficient resources
+		// while recovering.
+		return apiErr.Code == 503
+	}
+	return false
+}
+
+// watchExhausted counts and logs messages the server gave up on: they
+// reached their delivery limit without being settled. One instance (a
+// queue group) reports each.
+func (b *Bus) watchExhausted() {
+	nc := b.nc.Load()
+	for _, c := range []struct{ stream, consumer, role string }{
+		{b.cfg.ToPhoneStream, b.cfg.Consumer, roleToPhone},
+	} {
+		subject := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", c.stream, c.consumer)
+		role := c.role
+		_, err := nc.QueueSubscribe(subject, c.consumer, func(m *nats.Msg) {
+			b.m.exhausted.WithLabelValues(role).Inc()
+			b.log.Error("bus message exhausted its deliveries unsettled; it stays in the stream, undelivered",
+				"stream", c.stream, "consumer", c.consumer, "advisory", string(m.Data))
+		})
+		if err != nil {
+			b.log.Warn("bus cannot watch delivery advisories", "subject", subject, "err", err)
+		}
+	}
+}
+
+// Close drains the connection (in-flight acks and publishes complete) and
+// stops the embedded server. Consumers still running return ErrClosed.
+func (b *Bus) Close() {
+	b.closeOnce.Do(func() {
+		close(b.closed)
+		nc := b.nc.Load()
+		done := make(chan struct{})
+		nc.SetClosedHandler(func(*nats.Conn) { close(done) })
+		if err := nc.Drain(); err != nil {
+			nc.Close()
+		}
+		select {
+		case <-done:
+		case <-time.After(35 * time.Second): // nats.DefaultDrainTimeout is 30 s
+			nc.Close()
+		}
+		if b.srv != nil {
+			b.srv.Shutdown()
+		}
+		b.log.Info("bus closed")
+	})
+}
+
+// Ready reports nil when the connection is up and JetStream answers
+// within two seconds.
+func (b *Bus) Ready() error {
+	select {
+	case <-b.closed:
+		return ErrClosed
+	default:
+	}
+	nc := b.nc.Load()
+	if !nc.IsConnected() {
+		return fmt.Errorf("bus: %w: %s", ErrUnavailable, nc.Status())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := b.js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("bus: jetstream: %w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// ClientURL is where other clients (such as `mimigw send`) reach the same
+// bus: the embedded server's URL, or the configured external URLs.
+func (b *Bus) ClientURL() string { return b.clientURL }
+
+// Config returns the configuration the Bus was opened with.
+func (b *Bus) Config() Config { return b.cfg }
+
+// Conn is the underlying NATS connection.
+func (b *Bus) Conn() *nats.Conn { return b.nc.Load() }
+
+// JetStream is the JetStream context on Conn.
+func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+
+// Identity is the number-binding bucket.
+func (b *Bus) Identity() jetstream.KeyValue { return b.identity }
+
+// Capabilities is the RCS capability cache bucket.
+func (b *Bus) Capabilities() jetstream.KeyValue { return b.capabilities }
+
+// Deliveries is the delivery-state bucket.
+func (b *Bus) Deliveries() jetstream.KeyValue { return b.deliveries }
+
+// redactURL hides passwords and tokens written into server URLs.
+func redactURL(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if at := strings.LastIndexByte(p, '@'); at >= 0 {
+			scheme := ""
+			if j := strings.Index(p, "://"); j >= 0 && j < at {
+				scheme = p[:j+3]
+			}
+			parts[i] = scheme + "[redacted]" + p[at:]
+		}
+	}
+	return strings.Join(parts, ",")
+}

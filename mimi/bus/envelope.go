@@ -1,0 +1,230 @@
+package bus
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/mimigw/mimigw/mimi/uri"
+)
+
+// Header names of DESIGN.md section 2.
+const (
+	HeaderMsgID     = "Nats-Msg-Id"
+	HeaderID        = "Mimi-Id"
+	HeaderSender    = "Mimi-Sender"
+	HeaderRecipient = "Mimi-Recipient"
+	HeaderRoom      = "Mimi-Room"
+	HeaderChannel   = "Mimi-Channel"
+	HeaderAccepted  = "Mimi-Accepted"
+)
+
+// Channels a Mimi-Channel header may name.
+const (
+	ChannelRCS  = "rcs"
+	ChannelSMS  = "sms"
+	ChannelAuto = "auto"
+)
+
+// acceptedLayout is RFC 3339 with milliseconds, as the contract writes it.
+const acceptedLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// minAccepted is the earliest plausible acceptance time; it also keeps
+// the zero time, which Header leaves out, from parsing.
+var minAccepted = time.Unix(0, 0)
+
+// ErrBadEnvelope is returned for headers that break the bus contract.
+var ErrBadEnvelope = errors.New("bad envelope")
+
+// Envelope is what travels in the NATS headers of every bus message.
+type Envelope struct {
+	// ID is the MIMI message ID in lowercase hex (64 digits); it is also
+	// the JetStream de-duplication key.
+	ID        string
+	Sender    string // mimi:// or tel: URI
+	Recipient string // mimi:// or tel: URI
+	Room      string // mimi:// room URI
+	// Channel is "rcs" or "sms" on from-phone messages (how it arrived);
+	// on to-phone messages "", "auto", "rcs" or "sms" (how to send it).
+	Channel  string
+	Accepted time.Time
+}
+
+// headerCount is the number of headers Header writes.
+const headerCount = 7
+
+// Header returns the NATS headers for e. Empty fields and a zero Accepted
+// are left out.
+func (e Envelope) Header() nats.Header {
+	h := make(nats.Header, headerCount)
+	// One backing array for all values: one allocation instead of seven.
+	vals := make([]string, 0, headerCount)
+	set := func(k, v string) {
+		if v == "" {
+			return
+		}
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	set(HeaderMsgID, e.ID)
+	set(HeaderID, e.ID)
+	set(HeaderSender, e.Sender)
+	set(HeaderRecipient, e.Recipient)
+	set(HeaderRoom, e.Room)
+	set(HeaderChannel, e.Channel)
+	if !e.Accepted.IsZero() {
+		set(HeaderAccepted, e.Accepted.UTC().Format(acceptedLayout))
+	}
+	return h
+}
+
+// ParseEnvelope reads the envelope from NATS headers, strictly: every
+// header present once, a 64-digit lowercase hex ID equal in Mimi-Id and
+// Nats-Msg-Id where both are present, sender and recipient as mimi:// or
+// canonical tel: URIs, a mimi:// room URI, a known channel and an RFC 3339
+// time. Header names match regardless of case.
+//
+// On error the returned Envelope still holds every field that was valid,
+// so a caller can name the sender in an error report; the error joins one
+// ErrBadEnvelope error per problem.
+func ParseEnvelope(h nats.Header) (Envelope, error) {
+	var e Envelope
+	var errs []error
+	fail := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrBadEnvelope}, args...)...))
+	}
+	get := func(name string) (string, bool) {
+		v, ok := h[name]
+		if !ok {
+			for k, kv := range h {
+				if strings.EqualFold(k, name) {
+					if ok { // two spellings of the same header
+						fail("%s appears more than once", name)
+						return "", false
+					}
+					v, ok = kv, true
+				}
+			}
+		}
+		if !ok || len(v) == 0 {
+			return "", false
+		}
+		if len(v) > 1 {
+			fail("%s appears %d times", name, len(v))
+			return "", false
+		}
+		return v[0], true
+	}
+
+	id, hasID := get(HeaderID)
+	msgID, hasMsgID := get(HeaderMsgID)
+	switch {
+	case !hasID && !hasMsgID:
+		fail("%s is missing", HeaderID)
+	case hasID && hasMsgID && id != msgID:
+		fail("%s %.80q differs from %s %.80q", HeaderID, id, HeaderMsgID, msgID)
+	default:
+		if !hasID {
+			id = msgID
+		}
+		if validID(id) {
+			e.ID = id
+		} else {
+			fail("%s %.80q is not 64 lowercase hex digits", HeaderID, id)
+		}
+	}
+
+	if v, ok := get(HeaderSender); !ok {
+		fail("%s is missing", HeaderSender)
+	} else if err := checkParticipant(v); err != nil {
+		fail("%s %.80q: %v", HeaderSender, v, err)
+	} else {
+		e.Sender = v
+	}
+	if v, ok := get(HeaderRecipient); !ok {
+		fail("%s is missing", HeaderRecipient)
+	} else if err := checkParticipant(v); err != nil {
+		fail("%s %.80q: %v", HeaderRecipient, v, err)
+	} else {
+		e.Recipient = v
+	}
+	if v, ok := get(HeaderRoom); !ok {
+		fail("%s is missing", HeaderRoom)
+	} else if u, err := uri.ParseMIMI(v); err != nil {
+		fail("%s %.80q: %v", HeaderRoom, v, err)
+	} else if u.Kind != uri.Room {
+		fail("%s %.80q names a %s, not a room", HeaderRoom, v, u.Kind)
+	} else {
+		e.Room = v
+	}
+	if v, ok := get(HeaderChannel); ok {
+		switch v {
+		case ChannelRCS, ChannelSMS, ChannelAuto:
+			e.Channel = v
+		default:
+			fail("%s %.80q is not rcs, sms or auto", HeaderChannel, v)
+		}
+	}
+	if v, ok := get(HeaderAccepted); !ok {
+		fail("%s is missing", HeaderAccepted)
+	} else if t, err := time.Parse(time.RFC3339Nano, v); err != nil {
+		fail("%s %.80q is not an RFC 3339 time", HeaderAccepted, v)
+	} else if t.Before(minAccepted) {
+		fail("%s %.80q is before 1970", HeaderAccepted, v)
+	} else {
+		e.Accepted = t
+	}
+	return e, errors.Join(errs...)
+}
+
+// Validate checks e as ParseEnvelope would check its headers; Publish
+// calls it so that nothing leaves this process that its readers reject.
+func (e Envelope) Validate() error {
+	h := e.Header()
+	if e.Accepted.IsZero() {
+		// Publish stamps the time; everything else must already be right.
+		h[HeaderAccepted] = []string{"1970-01-01T00:00:00.000Z"}
+	}
+	_, err := ParseEnvelope(h)
+	return err
+}
+
+// validID reports whether s is a MIMI message ID in lowercase hex.
+func validID(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkParticipant accepts a mimi:// URI or a canonical tel: URI
+// ("tel:+15551230002").
+func checkParticipant(s string) error {
+	if len(s) >= 4 && strings.EqualFold(s[:4], "tel:") {
+		n, err := uri.ParseNumber(s, "")
+		if err != nil {
+			return err
+		}
+		if n.TelURI() != s {
+			return fmt.Errorf("not canonical; want %q", n.TelURI())
+		}
+		return nil
+	}
+	u, err := uri.ParseMIMI(s)
+	if err != nil {
+		return err
+	}
+	if u.Kind == uri.Provider {
+		return errors.New("names a provider, not a user, device, room or group")
+	}
+	return nil
+}
