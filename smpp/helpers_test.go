@@ -1,0 +1,186 @@
+package smpp
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mimigw/mimigw/gateway"
+	"github.com/mimigw/mimigw/mimi/uri"
+	"github.com/mimigw/mimigw/smpp/smsc"
+)
+
+// testLog writes to the test's output when -v is given, else nowhere.
+func testLog(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// memReceiver is a gateway.Receiver that keeps what it is given. Its
+// hooks let tests make it slow or failing.
+type memReceiver struct {
+	mu       sync.Mutex
+	inbound  []gateway.Inbound
+	receipts []gateway.Receipt
+	changed  chan struct{}
+
+	// receive, when set, decides Receive's result (it may block).
+	receive func(ctx context.Context, m gateway.Inbound) error
+	receipt func(ctx context.Context, r gateway.Receipt) error
+}
+
+func newMemReceiver() *memReceiver { return &memReceiver{changed: make(chan struct{})} }
+
+func (r *memReceiver) Receive(ctx context.Context, m gateway.Inbound) error {
+	if r.receive != nil {
+		if err := r.receive(ctx, m); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	r.inbound = append(r.inbound, m)
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *memReceiver) Receipt(ctx context.Context, rc gateway.Receipt) error {
+	if r.receipt != nil {
+		if err := r.receipt(ctx, rc); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	r.receipts = append(r.receipts, rc)
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *memReceiver) RevocationResult(context.Context, gateway.RevocationResult) error { return nil }
+func (r *memReceiver) Serves(context.Context, uri.Number, uri.Number) (bool, error) {
+	return false, nil
+}
+
+// waitFor waits until cond holds over what the receiver got.
+func (r *memReceiver) waitFor(t testing.TB, what string, cond func(in []gateway.Inbound, rc []gateway.Receipt) bool) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		r.mu.Lock()
+		ok := cond(r.inbound, r.receipts)
+		ch := r.changed
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func (r *memReceiver) snapshot() ([]gateway.Inbound, []gateway.Receipt) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]gateway.Inbound(nil), r.inbound...), append([]gateway.Receipt(nil), r.receipts...)
+}
+
+// startSim runs the simulator on a loopback port until the test ends.
+func startSim(t testing.TB, cfg smsc.Config) (*smsc.Server, string) {
+	t.Helper()
+	srv, err := smsc.New(cfg, testLog(t).With("side", "smsc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("simulator: %v", err)
+		}
+	})
+	return srv, ln.Addr().String()
+}
+
+// smscConfig is an SMSC entry for a test: fast timeouts and reconnects.
+func smscConfig(name, addr string) SMSCConfig {
+	return SMSCConfig{
+		Name: name, Address: addr, SystemID: "gw", Password: "pw",
+		Window:          10,
+		ResponseTimeout: 5 * time.Second,
+		EnquireLink:     30 * time.Second,
+		ReconnectMin:    20 * time.Millisecond,
+		ReconnectMax:    200 * time.Millisecond,
+		ThrottleBackoff: 5 * time.Millisecond,
+	}
+}
+
+// startEdge runs an edge until the test ends and waits until it can send.
+func startEdge(t testing.TB, cfg Config, recv gateway.Receiver) (*Edge, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	e, err := NewEdge(cfg, recv, testLog(t).With("side", "esme"), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("edge: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("edge did not stop")
+		}
+	})
+	waitReady(t, e)
+	return e, reg
+}
+
+func waitReady(t testing.TB, e *Edge) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for e.Ready() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("edge not ready: %v", e.Ready())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitUntil polls cond (for state outside the receiver, like the
+// simulator's log) with a generous bound.
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
