@@ -2,6 +2,7 @@ package mls
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
@@ -32,21 +33,19 @@ type GroupOptions struct {
 }
 
 // externalSendersExtension encodes RFC 9420 section 12.1.8.1's
-// ExternalSender external_senders<V>.
+// ExternalSender external_senders<V>. mls-go's extensions package cannot
+// be used for it: it parses every external sender key as ECDSA P-256 and
+// rejects the Ed25519 keys of suite 1.
 func externalSendersExtension(senders []ExternalSender) (group.Extension, error) {
 	var list []byte
 	for i, s := range senders {
-		if len(s.SignatureKey) == 0 || s.Identity == "" {
-			return group.Extension{}, fmt.Errorf("mls: external sender %d: signature key and identity are required", i)
+		if len(s.SignatureKey) != ed25519.PublicKeySize || s.Identity == "" {
+			return group.Extension{}, fmt.Errorf("mls: external sender %d: an Ed25519 signature key and an identity are required", i)
 		}
 		list = appendVector(list, s.SignatureKey)
 		list = append(list, credentials.NewBasicCredential([]byte(s.Identity)).Marshal()...)
 	}
-	data := appendVector(nil, list)
-	if _, err := mlsext.UnmarshalExternalSendersExtension(data); err != nil {
-		return group.Extension{}, fmt.Errorf("mls: external senders: %w", err)
-	}
-	return group.Extension{Type: mlsext.ExtensionTypeExternalSenders, Data: data}, nil
+	return group.Extension{Type: mlsext.ExtensionTypeExternalSenders, Data: appendVector(nil, list)}, nil
 }
 
 // CreateGroup starts a group with this client as its only member, for room
