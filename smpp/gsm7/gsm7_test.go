@@ -265,3 +265,24 @@ func TestCountAndFill(t *testing.T) {
 		t.Error("Count(0,3) != 0")
 	}
 }
+
+func TestRuneSeptetsAndAppend(t *testing.T) {
+	t.Parallel()
+	for r, want := range map[rune]int{'a': 1, '@': 1, 'Δ': 1, '€': 2, '{': 2, '\f': 2, 'ç': 0, '😀': 0, -1: 0, 0x110000: 0} {
+		if got := RuneSeptets(r); got != want {
+			t.Errorf("RuneSeptets(%q) = %d, want %d", r, got, want)
+		}
+		if Encodable(r) != (want > 0) {
+			t.Errorf("Encodable(%q) = %v", r, Encodable(r))
+		}
+	}
+	dst := []byte{0x7F}
+	got, err := AppendEncode(dst, "a€")
+	if err != nil || !bytes.Equal(got, []byte{0x7F, 'a', Escape, 0x65}) {
+		t.Fatalf("AppendEncode = %x, %v", got, err)
+	}
+	got, err = AppendEncode(dst, "aç")
+	if err == nil || len(got) != 1 {
+		t.Fatalf("AppendEncode with ç = %x, %v; want dst unchanged and an error", got, err)
+	}
+}
