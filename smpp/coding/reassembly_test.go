@@ -314,3 +314,40 @@ func ExampleReassembler() {
 	}
 	// Output: "World" ref 258 incomplete false
 }
+
+func TestReassembleConcurrent(t *testing.T) {
+	t.Parallel()
+	r := newReassembler(t, ReassemblyConfig{})
+	const senders = 8
+	texts := make([]string, senders)
+	done := make(chan *Message, senders)
+	for s := range senders {
+		texts[s] = strings.Repeat(fmt.Sprintf("sender %d says hi 😀 ", s), 12)
+		parts := partsOf(t, texts[s], uint16(s), Options{Concat: ConcatUDH16})
+		key := Key{Source: fmt.Sprint(s), Destination: "100"}
+		go func() {
+			var got *Message
+			for i := len(parts) - 1; i >= 0; i-- {
+				m, err := r.Add(key, parts[i], t0)
+				if err != nil {
+					t.Error(err)
+				}
+				if m != nil {
+					got = m
+				}
+			}
+			done <- got
+		}()
+	}
+	for range senders {
+		m := <-done
+		if m == nil || m.Incomplete {
+			t.Fatalf("message %+v", m)
+		}
+		var s int
+		fmt.Sscan(m.Key.Source, &s)
+		if m.Text != texts[s] {
+			t.Fatalf("sender %d: text %q", s, m.Text)
+		}
+	}
+}
