@@ -1,0 +1,75 @@
+package gateway
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config tunes routing and delivery.
+type Config struct {
+	// Channel is how messages on mimi.to.tel go when their Mimi-Channel
+	// header does not say: auto (RCS where the number can take it, else
+	// SMS), rcs or sms.
+	Channel Channel `yaml:"channel"`
+	// Workers is how many messages for phones are in flight at once; SMS
+	// throughput needs at least the sum of the SMPP windows.
+	Workers int `yaml:"workers"`
+	// TimerWorkers is how many delivery timers are handled at once.
+	TimerWorkers int `yaml:"timer_workers"`
+	// DeliveryTimeout is how long an RCS message accepted by the network
+	// may go without an IMDN delivered before it is revoked and sent by
+	// SMS (where the recipient supports revocation). 0 disables.
+	DeliveryTimeout time.Duration `yaml:"delivery_timeout"`
+	// CapabilityTTL and NegativeTTL are how long an OPTIONS answer is
+	// trusted: that a number is an RCS user, or that it is not.
+	CapabilityTTL time.Duration `yaml:"capability_ttl"`
+	NegativeTTL   time.Duration `yaml:"negative_ttl"`
+	// ReadReceipts asks RCS recipients for display notifications, for
+	// rooms whose policy allows read receipts.
+	ReadReceipts bool `yaml:"read_receipts"`
+	// FallbackAttempts bounds the tries of an SMS sent after a revocation.
+	FallbackAttempts int `yaml:"fallback_attempts"`
+}
+
+// DefaultConfig returns the configuration a gateway runs with when nothing
+// is said.
+func DefaultConfig() Config {
+	return Config{
+		Channel:          ChannelAuto,
+		Workers:          256,
+		TimerWorkers:     16,
+		DeliveryTimeout:  2 * time.Minute,
+		CapabilityTTL:    24 * time.Hour,
+		NegativeTTL:      6 * time.Hour,
+		ReadReceipts:     true,
+		FallbackAttempts: 8,
+	}
+}
+
+// Validate checks the configuration and names the key at fault.
+func (c *Config) Validate() error {
+	switch c.Channel {
+	case ChannelAuto, ChannelRCS, ChannelSMS:
+	default:
+		return fmt.Errorf("channel: %q is not auto, rcs or sms", c.Channel)
+	}
+	if c.Workers < 1 || c.Workers > 100000 {
+		return fmt.Errorf("workers: %d is not between 1 and 100000", c.Workers)
+	}
+	if c.TimerWorkers < 1 || c.TimerWorkers > 10000 {
+		return fmt.Errorf("timer_workers: %d is not between 1 and 10000", c.TimerWorkers)
+	}
+	if c.DeliveryTimeout < 0 {
+		return fmt.Errorf("delivery_timeout: %s is negative", c.DeliveryTimeout)
+	}
+	if c.CapabilityTTL <= 0 {
+		return fmt.Errorf("capability_ttl: %s must be positive", c.CapabilityTTL)
+	}
+	if c.NegativeTTL <= 0 {
+		return fmt.Errorf("negative_ttl: %s must be positive", c.NegativeTTL)
+	}
+	if c.FallbackAttempts < 1 {
+		return fmt.Errorf("fallback_attempts: %d must be at least 1", c.FallbackAttempts)
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mimigw/mimigw/gateway/identity"
+	"github.com/mimigw/mimigw/mimi/bus"
+	"github.com/mimigw/mimigw/mimi/content"
+	"github.com/mimigw/mimigw/mimi/uri"
+)
+
+// Receive turns what a phone user sent into a MIMI message on
+// mimi.from.tel.<their number> and returns once JetStream has stored it.
+func (g *Gateway) Receive(ctx context.Context, in Inbound) error {
+	err := g.receive(ctx, in)
+	outcome := "accepted"
+	switch {
+	case errors.Is(err, errDuplicate):
+		outcome, err = "duplicate", nil
+	case errors.Is(err, ErrRejected):
+		outcome = "rejected"
+	case err != nil:
+		outcome = "unavailable"
+	}
+	g.m.inbound.WithLabelValues(string(in.Channel), outcome).Inc()
+	return err
+}
+
+var errDuplicate = errors.New("duplicate")
+
+func (g *Gateway) receive(ctx context.Context, in Inbound) error {
+	if in.Channel != ChannelRCS && in.Channel != ChannelSMS {
+		return fmt.Errorf("gateway: inbound on channel %q: %w", in.Channel, ErrRejected)
+	}
+	if in.From == "" || in.To == "" {
+		return fmt.Errorf("gateway: inbound without sender or recipient: %w", ErrRejected)
+	}
+	body, err := bodyFromPhone(in.Parts)
+	if err != nil {
+		return fmt.Errorf("gateway: from %s: %w", in.From, err)
+	}
+	recipient, err := g.recipientOf(ctx, in.To, in.From)
+	if err != nil {
+		return err
+	}
+	sender := g.ids.UserURI(in.From)
+	room, err := g.ids.Room(ctx, recipient, in.From)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	salt := randomSalt()
+	if in.Ref != "" {
+		// The same message sent again gets the same ID, which JetStream
+		// de-duplicates.
+		salt = g.salt("in", string(in.Channel), string(in.From), in.Ref)
+	}
+	m := &content.Message{Salt: salt, Extensions: content.Extensions{SenderURI: sender, RoomURI: room}, Body: body}
+	if in.Incomplete {
+		ext, err := content.NewExtension(incompleteKey, true)
+		if err != nil {
+			return err
+		}
+		m.Extensions.Other = append(m.Extensions.Other, ext)
+	}
+	data, err := m.Encode()
+	if err != nil {
+		return fmt.Errorf("gateway: from %s: %v: %w", in.From, err, ErrRejected)
+	}
+	id := content.ComputeID(sender, room, data, salt).String()
+	env := bus.Envelope{ID: id, Sender: sender, Recipient: recipient, Room: room, Channel: string(in.Channel), Accepted: g.now()}
+
+	rec := inRecord{Channel: in.Channel, From: in.From, To: in.To, Ref: in.Ref, ConversationID: in.ConversationID,
+		Notify: in.Notify, Excerpt: makeExcerpt(textOf(m))}
+	// The record of whom to tell what and the message itself are written
+	// side by side; the peer hears of success only when both stand.
+	eg, ectx := errgroup.WithContext(ctx)
+	eg.Go(func() error { return g.rec.put(ectx, inKey(id), rec) })
+	if in.Channel == ChannelRCS && in.ConversationID != "" {
+		eg.Go(func() error { return g.rememberConversation(ectx, recipient, in.From, in.ConversationID) })
+	}
+	var dup bool
+	eg.Go(func() error {
+		var err error
+		dup, err = g.bus.Publish(ectx, bus.SubjectFromPhone(in.From), env, data)
+		return err
+	})
+	if err := eg.Wait(); err != nil {
+		return fmt.Errorf("gateway: message %s from %s: %w: %w", id, in.From, ErrUnavailable, err)
+	}
+	if dup {
+		return errDuplicate
+	}
+	g.log.Debug("accepted from phone", "msg_id", id, "number", in.From, "channel", in.Channel)
+	return nil
+}
+
+// incompleteKey marks a message that arrived with parts missing (a
+// concatenated SMS after the reassembly timeout).
+var incompleteKey = content.ExtensionKey{Text: "mimigw-incomplete"}
+
+// recipientOf says whom a phone user reaches by writing to number to: the
+// MIMI user holding it (lent or virtual), or the phone user with that
+// number, as a tel URI.
+func (g *Gateway) recipientOf(ctx context.Context, to, from uri.Number) (string, error) {
+	user, _, ok, err := g.ids.Recipient(ctx, to, from)
+	switch {
+	case errors.Is(err, identity.ErrUnknownNumber):
+		return "", fmt.Errorf("gateway: %w: %w", ErrRejected, err)
+	case err != nil:
+		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case ok:
+		return user, nil
+	}
+	return to.TelURI(), nil
+}
+
+// Serves reports whether number stands for a MIMI user toward contact.
+func (g *Gateway) Serves(ctx context.Context, contact, number uri.Number) (bool, error) {
+	_, _, ok, err := g.ids.Recipient(ctx, number, contact)
+	if errors.Is(err, identity.ErrUnknownNumber) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return ok, nil
+}
+
+// rememberConversation keeps the RCS Conversation-ID a phone user chose,
+// so that what the MIMI user sends back stays in that conversation.
+func (g *Gateway) rememberConversation(ctx context.Context, user string, n uri.Number, conv string) error {
+	key := convKey(user, n)
+	var cur string
+	if _, err := g.rec.get(ctx, key, &cur); err == nil && cur == conv {
+		return nil
+	}
+	return g.rec.put(ctx, key, conv)
+}

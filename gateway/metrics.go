@@ -1,0 +1,60 @@
+package gateway
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	inbound      *prometheus.CounterVec // channel, outcome
+	outbound     *prometheus.CounterVec // channel, outcome
+	fallbacks    *prometheus.CounterVec // reason
+	reports      *prometheus.CounterVec // status
+	receipts     *prometheus.CounterVec // channel, outcome
+	capabilities *prometheus.CounterVec // result
+	revocations  *prometheus.CounterVec // outcome
+	notified     *prometheus.CounterVec // channel, outcome: MIMI reports turned into IMDNs
+	resent       prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		inbound: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "mimigw", Subsystem: "gateway", Name: "inbound_total",
+			Help: "Messages from phone users, by channel and outcome (accepted, duplicate, rejected, unavailable).",
+		}, []string{"channel", "outcome"}),
+		outbound: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "mimigw", Subsystem: "gateway", Name: "outbound_total",
+			Help: "MIMI messages for phone users, by the channel they went by and outcome (sent, failed, retry, duplicate).",
+		}, []string{"channel", "outcome"}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "mimigw", Subsystem: "gateway", Name: "sms_fallbacks_total",
+			Help: "Messages sent by SMS after RCS could not take them, by reason.",
+		}, []string{"reason"}),
+		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "mimigw", Subsystem: "gateway", Name: "status_reports_total",
+			Help: "Status reports published to MIMI senders, by status.",
+		}, []string{"status"}),
+		receipts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "mimigw", Subsystem: "gateway", Name: "receipts_total",
+			Help: "IMDNs and SMS delivery receipts received, by channel and outcome (applied, early, unknown, stale).",
+		}, []string{"channel", "outcome"}),
+		capabilities: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "mimigw", Subsystem: "gateway", Name: "capability_lookups_total",
+			Help: "RCS capability lookups, by result (cached, rcs, not_rcs, offline, error).",
+		}, []string{"result"}),
+		revocations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "mimigw", Subsystem: "gateway", Name: "revocations_total",
+			Help: "RCS revocations, by outcome (requested, revoked, too_late, unsupported, gave_up).",
+		}, []string{"outcome"}),
+		notified: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "mimigw", Subsystem: "gateway", Name: "notifications_total",
+			Help: "MIMI status reports about phone users' messages, by outcome (sent, not_requested, unknown, sms).",
+		}, []string{"outcome"}),
+		resent: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "mimigw", Subsystem: "gateway", Name: "resent_total",
+			Help: "Messages sent to the phone network again because an earlier attempt's outcome was not recorded (possible duplicates).",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.inbound, m.outbound, m.fallbacks, m.reports, m.receipts, m.capabilities, m.revocations, m.notified, m.resent)
+	}
+	return m
+}

@@ -1,0 +1,311 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/mimigw/mimigw/mimi/bus"
+	"github.com/mimigw/mimigw/mimi/content"
+	"github.com/mimigw/mimigw/mimi/uri"
+)
+
+// Receipt takes an IMDN or SMS delivery receipt about a message the
+// gateway sent and reports the outcome to the message's MIMI sender. A
+// receipt that comes before the gateway recorded the message it names is
+// kept until it does.
+func (g *Gateway) Receipt(ctx context.Context, r Receipt) error {
+	var key string
+	switch r.Channel {
+	case ChannelRCS:
+		key = rcsRefKey(r.Ref)
+	case ChannelSMS:
+		key = smsRefKey(r.Source, r.Ref)
+	default:
+		return fmt.Errorf("gateway: receipt on channel %q: %w", r.Channel, ErrRejected)
+	}
+	if r.Ref == "" {
+		return fmt.Errorf("gateway: receipt without a reference: %w", ErrRejected)
+	}
+	for {
+		var ref refRecord
+		_, err := g.rec.get(ctx, key, &ref)
+		if errors.Is(err, errNoRecord) {
+			exists, err := g.rec.create(ctx, key, refRecord{Early: []Receipt{r}})
+			if err != nil {
+				return err
+			}
+			if exists {
+				continue // the message was recorded meanwhile
+			}
+			g.m.receipts.WithLabelValues(string(r.Channel), "held").Inc()
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if ref.ID == "" {
+			held, err := update(ctx, g.rec, key, func(v *refRecord) (bool, error) {
+				if v.ID != "" {
+					return false, nil
+				}
+				v.Early = append(v.Early, r)
+				return true, nil
+			})
+			if err != nil {
+				return err
+			}
+			if held.ID == "" {
+				g.m.receipts.WithLabelValues(string(r.Channel), "held").Inc()
+				return nil
+			}
+			ref = held
+		}
+		g.m.receipts.WithLabelValues(string(r.Channel), "applied").Inc()
+		return g.applyReceipt(ctx, ref.ID, ref.Segment, r)
+	}
+}
+
+// rank orders states so a late or repeated receipt never takes a message
+// back.
+func rank(s outState) int {
+	switch s {
+	case outDelivered:
+		return 1
+	case outRead:
+		return 2
+	case outExpired, outFailed:
+		return 3
+	}
+	return 0
+}
+
+// applyReceipt moves a message on by one receipt and, when the whole
+// message changes state, reports it. The report is published before the
+// new state is written (and again if the write has to be retried): its ID
+// is fixed by message and status, so the bus keeps one.
+func (g *Gateway) applyReceipt(ctx context.Context, id string, segment int, r Receipt) error {
+	mid, err := content.ParseMessageID(id)
+	if err != nil {
+		return fmt.Errorf("gateway: receipt names %q: %w", id, ErrRejected)
+	}
+	_, err = update(ctx, g.rec, outKey(id), func(o *outRecord) (bool, error) {
+		next, changed := o.State, false
+		switch {
+		case r.Channel == ChannelSMS && o.Channel == ChannelSMS:
+			if segment < 0 || segment >= len(o.SegState) || o.SegState[segment] == r.Status {
+				return false, nil
+			}
+			o.SegState[segment] = r.Status
+			next, changed = smsState(o.SegState, o.State), true
+		case r.Channel == ChannelRCS && o.Channel == ChannelRCS:
+			if o.State == outRevoked {
+				return false, nil // revoked: the SMS that follows reports
+			}
+			next = rcsState(r.Status)
+		default:
+			return false, nil // about the RCS attempt of a message now gone by SMS
+		}
+		if rank(next) <= rank(o.State) {
+			return changed, nil
+		}
+		o.State = next
+		if err := g.report(ctx, o.Recipient, o.Sender, o.Room, o.Channel, mid, stateStatus(next)); err != nil {
+			return false, err
+		}
+		return true, nil
+	})
+	if errors.Is(err, errNoRecord) {
+		g.m.receipts.WithLabelValues(string(r.Channel), "unknown").Inc()
+		return nil
+	}
+	return err
+}
+
+// smsState is what a message of several segments has come to: failed or
+// expired as soon as one segment is, delivered when all are.
+func smsState(segs []Status, cur outState) outState {
+	all := true
+	for _, s := range segs {
+		switch s {
+		case StatusFailed:
+			return outFailed
+		case StatusExpired:
+			return outExpired
+		case StatusDelivered, StatusRead:
+		default:
+			all = false
+		}
+	}
+	if all {
+		return outDelivered
+	}
+	return cur
+}
+
+func rcsState(s Status) outState {
+	switch s {
+	case StatusDelivered:
+		return outDelivered
+	case StatusRead:
+		return outRead
+	case StatusExpired:
+		return outExpired
+	}
+	return outFailed
+}
+
+func stateStatus(s outState) content.Status {
+	switch s {
+	case outDelivered:
+		return content.Delivered
+	case outRead:
+		return content.Read
+	case outExpired:
+		return content.Expired
+	}
+	return content.Error
+}
+
+// RevocationResult takes the network's answer to a revocation: revoked,
+// the message goes by SMS; too late, it was delivered.
+func (g *Gateway) RevocationResult(ctx context.Context, r RevocationResult) error {
+	var ref refRecord
+	_, err := g.rec.get(ctx, rcsRefKey(r.Ref), &ref)
+	if errors.Is(err, errNoRecord) || (err == nil && ref.ID == "") {
+		g.m.revocations.WithLabelValues("unknown").Inc()
+		g.log.Info("revocation result for an unknown message", "ref", r.Ref, "number", r.From)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !r.Revoked {
+		g.m.revocations.WithLabelValues("too_late").Inc()
+		return g.applyReceipt(ctx, ref.ID, 0, Receipt{Channel: ChannelRCS, From: r.From, Ref: r.Ref, Status: StatusDelivered})
+	}
+	o, err := update(ctx, g.rec, outKey(ref.ID), func(o *outRecord) (bool, error) {
+		if o.State != outSent && o.State != outRevoking {
+			return false, nil
+		}
+		o.State = outRevoked
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if o.State != outRevoked {
+		return nil // delivered or otherwise settled meanwhile
+	}
+	g.m.revocations.WithLabelValues("revoked").Inc()
+	// Scheduling again after a retry is harmless: timers are unique by key.
+	if err := g.bus.Schedule(ctx, "fallback."+ref.ID, g.now(), nil); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// handleTimer runs a delivery timer: a revocation due, or an SMS to send
+// after one.
+func (g *Gateway) handleTimer(ctx context.Context, t bus.Timer) error {
+	kind, id, _ := strings.Cut(t.Key, ".")
+	switch kind {
+	case "revoke":
+		return g.revokeDue(ctx, id)
+	case "fallback":
+		return g.fallback(ctx, id)
+	}
+	g.log.Warn("unknown timer dropped", "key", t.Key)
+	return nil
+}
+
+// revokeDue revokes an RCS message that was not delivered in time, where
+// the recipient supports revocation.
+func (g *Gateway) revokeDue(ctx context.Context, id string) error {
+	var o outRecord
+	if _, err := g.rec.get(ctx, outKey(id), &o); errors.Is(err, errNoRecord) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if o.State != outSent || o.Channel != ChannelRCS {
+		return nil
+	}
+	if !o.Revocable || g.rcs == nil {
+		g.m.revocations.WithLabelValues("unsupported").Inc()
+		return nil
+	}
+	from, err := uri.ParseNumber(o.From, "")
+	if err != nil {
+		g.m.revocations.WithLabelValues("unsupported").Inc()
+		return nil
+	}
+	err = g.rcs.Revoke(ctx, Revocation{From: from, To: o.Recipient, Ref: o.Ref, ConversationID: o.ConversationID, ContributionID: o.ContributionID})
+	if err != nil {
+		if g.countAttempt(ctx, id) {
+			return err
+		}
+		g.m.revocations.WithLabelValues("gave_up").Inc()
+		g.log.Warn("revocation failed for good; waiting for the IMDN", "msg_id", id, "err", err)
+		return nil
+	}
+	g.m.revocations.WithLabelValues("requested").Inc()
+	_, err = update(ctx, g.rec, outKey(id), func(o *outRecord) (bool, error) {
+		if o.State != outSent {
+			return false, nil
+		}
+		o.State, o.Attempts = outRevoking, 0
+		return true, nil
+	})
+	return err
+}
+
+// fallback sends by SMS a message whose RCS delivery was revoked.
+func (g *Gateway) fallback(ctx context.Context, id string) error {
+	var o outRecord
+	if _, err := g.rec.get(ctx, outKey(id), &o); errors.Is(err, errNoRecord) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if o.State != outRevoked {
+		return nil
+	}
+	mid, _ := content.ParseMessageID(id)
+	m, err := content.Decode(o.Content)
+	var view forPhone
+	if err == nil {
+		view, err = renderForPhone(m, g.excerpt(ctx))
+	}
+	if err == nil {
+		err = g.sendSMS(ctx, id, o.From, o.Recipient, view.Text, &o)
+	}
+	var f *failure
+	switch {
+	case err == nil:
+		g.m.fallbacks.WithLabelValues("revoked").Inc()
+		return nil
+	case !errors.As(err, &f) && g.countAttempt(ctx, id):
+		return err
+	}
+	g.log.Warn("SMS after revocation failed", "msg_id", id, "err", err)
+	if rerr := g.report(ctx, o.Recipient, o.Sender, o.Room, ChannelSMS, mid, content.Error); rerr != nil {
+		return rerr
+	}
+	_, err = update(ctx, g.rec, outKey(id), func(o *outRecord) (bool, error) {
+		o.State = outFailed
+		return true, nil
+	})
+	return err
+}
+
+// countAttempt counts a failed try at a timer's work and reports whether
+// another is allowed.
+func (g *Gateway) countAttempt(ctx context.Context, id string) bool {
+	o, err := update(ctx, g.rec, outKey(id), func(o *outRecord) (bool, error) {
+		o.Attempts++
+		return true, nil
+	})
+	return err != nil || o.Attempts < g.cfg.FallbackAttempts
+}

@@ -1,0 +1,205 @@
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mimigw/mimigw/mimi/content"
+	"github.com/mimigw/mimigw/mimi/uri"
+)
+
+// Delivery state lives in the deliveries KV bucket:
+//
+//	out.<id>                  what became of a MIMI message sent to a phone
+//	in.<id>                   a phone user's message: whom to tell what
+//	ref.rcs.<ref>             imdn.Message-ID we sent -> out.<id>
+//	ref.sms.<smsc>.<ref>      SMSC message id of one segment -> out.<id>
+//	conv.<user>.<number>      RCS Conversation-ID of a conversation
+//
+// (<ref>, <smsc> and <user> unpadded base64url; <id> hex). A ref key is
+// created either by the sender, naming the message, or by a receipt that
+// came first, holding that receipt; whoever comes second applies it.
+
+// outState is where a message for a phone stands.
+type outState string
+
+const (
+	outSent      outState = "sent"      // the network accepted it
+	outRevoking  outState = "revoking"  // RCS revocation asked for
+	outRevoked   outState = "revoked"   // revoked; going by SMS
+	outDelivered outState = "delivered" // reported delivered
+	outRead      outState = "read"
+	outExpired   outState = "expired"
+	outFailed    outState = "failed"
+)
+
+// final reports whether nothing more will happen to the message.
+func (s outState) final() bool {
+	return s == outRead || s == outExpired || s == outFailed
+}
+
+type outRecord struct {
+	ID        string     `json:"id"`
+	Sender    string     `json:"sender"`
+	Recipient uri.Number `json:"recipient"`
+	Room      string     `json:"room"`
+	From      string     `json:"from"` // presented sender address
+	Channel   Channel    `json:"channel"`
+	State     outState   `json:"state"`
+	// RCS
+	Ref            string `json:"ref,omitempty"`
+	ConversationID string `json:"conversation_id,omitempty"`
+	ContributionID string `json:"contribution_id,omitempty"`
+	Revocable      bool   `json:"revocable,omitempty"`
+	// SMS: one entry per segment, its id and what its receipt said.
+	Source   string   `json:"source,omitempty"`
+	Segments []string `json:"segments,omitempty"`
+	SegState []Status `json:"seg_state,omitempty"`
+	// Content keeps the MIMI message for an SMS after a revocation.
+	Content  []byte    `json:"content,omitempty"`
+	Excerpt  string    `json:"excerpt,omitempty"`
+	Accepted time.Time `json:"accepted"`
+	Attempts int       `json:"attempts,omitempty"`
+}
+
+type inRecord struct {
+	Channel        Channel       `json:"channel"`
+	From           uri.Number    `json:"from"`
+	To             uri.Number    `json:"to"`
+	Ref            string        `json:"ref,omitempty"`
+	ConversationID string        `json:"conversation_id,omitempty"`
+	Notify         Notifications `json:"notify"`
+	Excerpt        string        `json:"excerpt,omitempty"`
+	// Told records the notifications already sent, so a repeated report
+	// does not send a second IMDN.
+	Told []Status `json:"told,omitempty"`
+}
+
+// refRecord is the value of a ref key: the message and segment it names,
+// or receipts that arrived before the message was known.
+type refRecord struct {
+	ID      string    `json:"id,omitempty"`
+	Segment int       `json:"segment,omitempty"`
+	Early   []Receipt `json:"early,omitempty"`
+}
+
+func outKey(id string) string { return "out." + id }
+func inKey(id string) string  { return "in." + id }
+
+func rcsRefKey(ref string) string { return "ref.rcs." + b64(ref) }
+
+func smsRefKey(source, ref string) string { return "ref.sms." + b64(source) + "." + b64(ref) }
+
+func convKey(user string, n uri.Number) string { return "conv." + b64(user) + "." + n.Digits() }
+
+func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// records reads and writes state records with compare-and-set.
+type records struct {
+	kv jetstream.KeyValue
+}
+
+var errNoRecord = errors.New("no such record")
+
+// get loads key into v and returns its revision.
+func (r records) get(ctx context.Context, key string, v any) (uint64, error) {
+	e, err := r.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, errNoRecord
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%w: get %s: %w", ErrUnavailable, key, err)
+	}
+	if err := json.Unmarshal(e.Value(), v); err != nil {
+		return 0, fmt.Errorf("corrupt record %s: %w", key, err)
+	}
+	return e.Revision(), nil
+}
+
+func (r records) put(ctx context.Context, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := r.kv.Put(ctx, key, b); err != nil {
+		return fmt.Errorf("%w: put %s: %w", ErrUnavailable, key, err)
+	}
+	return nil
+}
+
+// create writes v under key if the key does not exist; exists reports a
+// key that does.
+func (r records) create(ctx context.Context, key string, v any) (exists bool, err error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return false, err
+	}
+	_, err = r.kv.Create(ctx, key, b)
+	if isConflict(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: create %s: %w", ErrUnavailable, key, err)
+	}
+	return false, nil
+}
+
+// update applies change to the record under key until the write wins over
+// concurrent writers. change returns false to leave the record as it is.
+func update[T any](ctx context.Context, r records, key string, change func(*T) (bool, error)) (T, error) {
+	for {
+		var v T
+		rev, err := r.get(ctx, key, &v)
+		if err != nil {
+			return v, err
+		}
+		ok, err := change(&v)
+		if err != nil || !ok {
+			return v, err
+		}
+		b, err := json.Marshal(&v)
+		if err != nil {
+			return v, err
+		}
+		_, err = r.kv.Update(ctx, key, b, rev)
+		if isConflict(err) {
+			continue
+		}
+		if err != nil {
+			return v, fmt.Errorf("%w: update %s: %w", ErrUnavailable, key, err)
+		}
+		return v, nil
+	}
+}
+
+// isConflict reports a failed compare-and-set (see identity.isConflict for
+// why the error codes are checked too).
+func isConflict(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == 10164)
+}
+
+// mimiStatus maps what a phone network reports to a MIMI status.
+func mimiStatus(s Status) content.Status {
+	switch s {
+	case StatusDelivered:
+		return content.Delivered
+	case StatusRead:
+		return content.Read
+	case StatusExpired:
+		return content.Expired
+	}
+	return content.Error
+}
