@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Pager-mode MESSAGE load: SIPp (deploy/sipp/uac_message.xml) against
+# mimigw's SIP edge (deploy/bench/edgebench: sip.Edge in front of JetStream
+# with a file store, answering 202 once the message is stored) and against
+# Kamailio answering a stateless 202 (deploy/bench/kamailio.cfg, two
+# workers), in the same run, over UDP and over one TCP connection, at
+# increasing rates.
+#
+# For each target and transport it reports the highest rate with no failed
+# and no retransmitted message (and SIPp reaching the rate), the p99 answer
+# time at each rate, and peak memory (RSS of the process, or summed over
+# Kamailio's processes, with PSS next to it since they share memory).
+#
+# Traffic goes to 127.0.0.1 only. Every loop is bounded: a fixed list of
+# rates, DURATION seconds each, every SIPp run under `timeout`.
+#
+#   deploy/bench/load.sh                      # defaults below
+#   RATES="5000 10000" DURATION=5 TRANSPORTS=udp TARGETS=mimigw deploy/bench/load.sh
+#
+# Needs: go, sipp (apt-get install -y sip-tester), kamailio (apt-get install
+# -y kamailio).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+RATES=${RATES:-"2000 5000 10000 15000 20000 25000 30000"}
+DURATION=${DURATION:-10}
+TRANSPORTS=${TRANSPORTS:-"udp tcp"}
+TARGETS=${TARGETS:-"mimigw kamailio"}
+MIMIGW_PORT=${MIMIGW_PORT:-5080}
+KAMAILIO_PORT=5090 # fixed in kamailio.cfg
+GO=${GO:-go}
+
+for tool in sipp kamailio "$GO"; do
+  command -v "$tool" >/dev/null || { echo "load.sh: $tool not found" >&2; exit 1; }
+done
+
+WORK=$(mktemp -d /tmp/mimigw-bench.XXXXXX)
+echo "== work directory $WORK"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+# --- targets -------------------------------------------------------------
+
+echo "== building edgebench"
+"$GO" build -o "$WORK/edgebench" ${GOFLAGS_BENCH:-} ./deploy/bench/edgebench
+
+start_mimigw() {
+  mkdir -p "$WORK/js"
+  "$WORK/edgebench" -udp "127.0.0.1:$MIMIGW_PORT" -tcp "127.0.0.1:$MIMIGW_PORT" -store "$WORK/js" \
+    >"$WORK/edgebench.out" 2>"$WORK/edgebench.err" &
+  MIMIGW_PID=$!
+  PIDS+=("$MIMIGW_PID")
+  for _ in $(seq 1 300); do
+    grep -q ready "$WORK/edgebench.out" 2>/dev/null && return 0
+    kill -0 "$MIMIGW_PID" 2>/dev/null || { cat "$WORK/edgebench.err" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "edgebench not ready" >&2; exit 1
+}
+
+start_kamailio() {
+  kamailio -f deploy/bench/kamailio.cfg -DD -E -w "$WORK" -P "$WORK/kamailio.pid" -m 64 -M 8 \
+    >"$WORK/kamailio.out" 2>&1 &
+  KAMAILIO_PID=$!
+  PIDS+=("$KAMAILIO_PID")
+  for _ in $(seq 1 100); do
+    [ -n "$(ps -o pid= --ppid "$KAMAILIO_PID" 2>/dev/null)" ] && { sleep 0.5; return 0; }
+    kill -0 "$KAMAILIO_PID" 2>/dev/null || { cat "$WORK/kamailio.out" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "kamailio not ready" >&2; exit 1
+}
+
+# pids_of TARGET: the processes whose memory counts.
+pids_of() {
+  case $1 in
+    mimigw) echo "$MIMIGW_PID" ;;
+    kamailio) echo "$KAMAILIO_PID" $(ps -o pid= --ppid "$KAMAILIO_PID") ;;
+  esac
+}
+
+# sample TARGET OUT: every 0.2 s, "rss_kb pss_kb" summed over the target's
+# processes, until killed.
+sample() {
+  local target=$1 out=$2
+  while :; do
+    local rss=0 pss=0
+    for p in $(pids_of "$target"); do
+      r=$(awk '/^VmRSS:/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+      s=$(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
+      rss=$((rss + ${r:-0})); pss=$((pss + ${s:-0}))
+    done
+    echo "$rss $pss" >>"$out"
+    sleep 0.2
+  done
+}
+
+# --- one step ------------------------------------------------------------
+
+# column CSV NAME: the value of column NAME in the last line of a SIPp
+# statistics file (';'-separated).
+column() {
+  awk -F';' -v name="$2" 'NR==1{for(i=1;i<=NF;i++) if($i==name) c=i} END{print $c}' "$1"
+}
+
+# seconds "HH:MM:SS:mmm" elapsed time to seconds.
+seconds() {
+  awk -F: '{printf "%.3f", $1*3600+$2*60+$3+$4/1000}' <<<"$1"
+}
+
+run_step() {
+  local target=$1 transport=$2 rate=$3 port
+  [ "$target" = mimigw ] && port=$MIMIGW_PORT || port=$KAMAILIO_PORT
+  local flag=u1; [ "$transport" = tcp ] && flag=t1
+  local calls=$((rate * DURATION))
+  local dir="$WORK/$target-$transport-$rate"
+  mkdir -p "$dir"
+  cp deploy/sipp/uac_message.xml "$dir/"
+  sample "$target" "$dir/mem" &
+  local sampler=$!
+  local cmd=(sipp -sf uac_message.xml -key caller +15551230001 -key callee +15551230002 -key text "load test"
+    -t "$flag" -r "$rate" -rp 1000 -m "$calls" -l "$((rate * 2))" -nostdin -i 127.0.0.1
+    -timeout "$((DURATION + 40))s" -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000
+    "127.0.0.1:$port")
+  echo "$target/$transport $rate/s: (cd $dir && ${cmd[*]})" >>"$WORK/commands"
+  (cd "$dir" && timeout "$((DURATION + 60))" "${cmd[@]}" >"$dir/sipp.out" 2>&1) || true
+  kill "$sampler"; wait "$sampler" 2>/dev/null || true
+
+  local ok failed retrans elapsed achieved p99 rss pss
+  ok=$(column "$dir/stat.csv" "SuccessfulCall(C)")
+  failed=$(column "$dir/stat.csv" "FailedCall(C)")
+  retrans=$(column "$dir/stat.csv" "Retransmissions(C)")
+  elapsed=$(seconds "$(column "$dir/stat.csv" "ElapsedTime(C)")")
+  achieved=$(awk -v n="$ok" -v s="$elapsed" 'BEGIN{ if (s>0) printf "%d", n/s; else print 0 }')
+  p99=$(cat "$dir"/uac_message_*_rtt.csv 2>/dev/null | awk -F';' '$2 ~ /^[0-9.]+$/ {print $2}' | sort -g |
+        awk '{v[NR]=$1} END{ if (NR==0) {print "n/a"; exit} i=int(NR*0.99); if (i<NR*0.99) i++; if (i<1) i=1; printf "%.2f", v[i] }')
+  read -r rss pss < <(sort -n "$dir/mem" | tail -1)
+  local pass=no
+  if [ "${failed:-1}" = 0 ] && [ "${retrans:-1}" = 0 ] && [ "${ok:-0}" = "$calls" ] &&
+     [ "$achieved" -ge $((rate * 95 / 100)) ]; then pass=yes; fi
+  printf "%-9s %-4s %7d/s  sent %8d  ok %8s  failed %6s  retrans %6s  achieved %6s/s  p99 %7s ms  peak RSS %6d MB  PSS %6d MB  %s\n" \
+    "$target" "$transport" "$rate" "$calls" "$ok" "$failed" "$retrans" "$achieved" "$p99" \
+    "$((rss / 1024))" "$((pss / 1024))" "$pass" | tee -a "$WORK/results"
+  [ "$pass" = yes ]
+}
+
+# --- the run -------------------------------------------------------------
+
+for target in $TARGETS; do
+  case $target in
+    mimigw) start_mimigw ;;
+    kamailio) start_kamailio ;;
+    *) echo "unknown target $target" >&2; exit 1 ;;
+  esac
+done
+
+for transport in $TRANSPORTS; do
+  for target in $TARGETS; do
+    best=0
+    for rate in $RATES; do
+      if run_step "$target" "$transport" "$rate"; then best=$rate; else break; fi
+    done
+    echo "$target $transport: highest clean rate $best/s" | tee -a "$WORK/summary"
+  done
+done
+
+echo
+echo "== results (also in $WORK/results)"
+cat "$WORK/results"
+echo
+cat "$WORK/summary"
+echo
+echo "== commands"
+cat "$WORK/commands"
