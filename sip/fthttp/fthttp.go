@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mimigw/mimigw/sip/cpim"
+	"github.com/mimigw/mimigw/sip/xmldoc"
 )
 
 // Media type and namespaces of the descriptor.
@@ -72,11 +73,11 @@ func Parse(b []byte) (*Descriptor, error) {
 }
 
 func parse(b []byte) (*Descriptor, error) {
-	d, err := newDecoder(b, MaxSize)
+	d, err := xmldoc.NewDecoder(b, MaxSize)
 	if err != nil {
 		return nil, err
 	}
-	start, err := root(d)
+	start, err := xmldoc.Root(d)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +88,7 @@ func parse(b []byte) (*Descriptor, error) {
 	desc := &Descriptor{}
 	var haveFile bool
 	for done := false; !done; {
-		tok, err := token(d)
+		tok, err := xmldoc.Token(d)
 		if err != nil {
 			return nil, err
 		}
@@ -96,7 +97,7 @@ func parse(b []byte) (*Descriptor, error) {
 			done = true
 		case xml.StartElement:
 			if t.Name.Space != Namespace || t.Name.Local != "file-info" {
-				if err := skip(d); err != nil {
+				if err := xmldoc.Skip(d); err != nil {
 					return nil, err
 				}
 				continue
@@ -116,7 +117,7 @@ func parse(b []byte) (*Descriptor, error) {
 				desc.Thumbnail = &Info{}
 				dst = desc.Thumbnail
 			default:
-				if err := skip(d); err != nil {
+				if err := xmldoc.Skip(d); err != nil {
 					return nil, err
 				}
 				continue
@@ -133,7 +134,7 @@ func parse(b []byte) (*Descriptor, error) {
 			}
 		}
 	}
-	if err := end(d); err != nil {
+	if err := xmldoc.End(d); err != nil {
 		return nil, err
 	}
 	if !haveFile {
@@ -154,7 +155,7 @@ func attr(t xml.StartElement, name string) string {
 // info reads the children of a file-info element.
 func info(d *xml.Decoder, dst *Info) error {
 	for {
-		tok, err := token(d)
+		tok, err := xmldoc.Token(d)
 		if err != nil {
 			return err
 		}
@@ -174,17 +175,17 @@ func info(d *xml.Decoder, dst *Info) error {
 						return fmt.Errorf("%w: until %q", ErrBadValue, excerpt(until))
 					}
 				}
-				err = skip(d)
+				err = xmldoc.Skip(d)
 			case "file-size":
 				dst.Size, err = number(d, name)
 			case "playing-length":
 				dst.PlayingLength, err = number(d, name)
 			case "file-name":
-				dst.Name, err = text(d)
+				dst.Name, err = xmldoc.Text(d)
 			case "content-type":
-				dst.ContentType, err = text(d)
+				dst.ContentType, err = xmldoc.Text(d)
 			default:
-				err = skip(d)
+				err = xmldoc.Skip(d)
 			}
 			if err != nil {
 				return err
@@ -194,7 +195,7 @@ func info(d *xml.Decoder, dst *Info) error {
 }
 
 func number(d *xml.Decoder, name string) (int64, error) {
-	v, err := text(d)
+	v, err := xmldoc.Text(d)
 	if err != nil {
 		return 0, err
 	}
@@ -245,23 +246,23 @@ func (desc *Descriptor) Bytes() []byte {
 func appendInfo(out []byte, typ string, in *Info) []byte {
 	out = append(out, ` <file-info type="`+typ+`"`...)
 	if in.Disposition != "" {
-		out = appendEscaped(append(out, ` file-disposition="`...), in.Disposition)
+		out = xmldoc.AppendEscaped(append(out, ` file-disposition="`...), in.Disposition)
 		out = append(out, '"')
 	}
 	out = append(out, ">\n  <file-size>"...)
 	out = strconv.AppendInt(out, in.Size, 10)
 	out = append(out, "</file-size>\n"...)
 	if in.Name != "" {
-		out = appendEscaped(append(out, "  <file-name>"...), in.Name)
+		out = xmldoc.AppendEscaped(append(out, "  <file-name>"...), in.Name)
 		out = append(out, "</file-name>\n"...)
 	}
-	out = appendEscaped(append(out, "  <content-type>"...), in.ContentType)
+	out = xmldoc.AppendEscaped(append(out, "  <content-type>"...), in.ContentType)
 	out = append(out, "</content-type>\n"...)
 	if in.PlayingLength > 0 {
 		out = strconv.AppendInt(append(out, "  <am:playing-length>"...), in.PlayingLength, 10)
 		out = append(out, "</am:playing-length>\n"...)
 	}
-	out = appendEscaped(append(out, `  <data url="`...), in.URL)
+	out = xmldoc.AppendEscaped(append(out, `  <data url="`...), in.URL)
 	out = append(out, '"')
 	if !in.Until.IsZero() {
 		out = in.Until.AppendFormat(append(out, ` until="`...), time.RFC3339Nano)

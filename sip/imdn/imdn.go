@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mimigw/mimigw/sip/cpim"
+	"github.com/mimigw/mimigw/sip/xmldoc"
 )
 
 // Media type, disposition and namespace of an IMDN.
@@ -105,11 +106,11 @@ func Parse(b []byte) (*Notification, error) {
 }
 
 func parse(b []byte) (*Notification, error) {
-	d, err := newDecoder(b, MaxSize)
+	d, err := xmldoc.NewDecoder(b, MaxSize)
 	if err != nil {
 		return nil, err
 	}
-	start, err := root(d)
+	start, err := xmldoc.Root(d)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +122,7 @@ func parse(b []byte) (*Notification, error) {
 	var datetime string
 	var seen [5]bool // message-id, datetime, recipient-uri, original-recipient-uri, subject
 	for done := false; !done; {
-		tok, err := token(d)
+		tok, err := xmldoc.Token(d)
 		if err != nil {
 			return nil, err
 		}
@@ -131,7 +132,7 @@ func parse(b []byte) (*Notification, error) {
 		case xml.StartElement:
 			name := t.Name.Local
 			if t.Name.Space != Namespace {
-				if err := skip(d); err != nil {
+				if err := xmldoc.Skip(d); err != nil {
 					return nil, err
 				}
 				continue
@@ -159,7 +160,7 @@ func parse(b []byte) (*Notification, error) {
 				}
 				continue
 			default:
-				if err := skip(d); err != nil {
+				if err := xmldoc.Skip(d); err != nil {
 					return nil, err
 				}
 				continue
@@ -168,12 +169,12 @@ func parse(b []byte) (*Notification, error) {
 				return nil, fmt.Errorf("%w: <%s> twice", ErrMalformed, name)
 			}
 			seen[slot] = true
-			if *field, err = text(d); err != nil {
+			if *field, err = xmldoc.Text(d); err != nil {
 				return nil, err
 			}
 		}
 	}
-	if err := end(d); err != nil {
+	if err := xmldoc.End(d); err != nil {
 		return nil, err
 	}
 	switch {
@@ -196,7 +197,7 @@ func status(d *xml.Decoder, kind Kind) (Status, error) {
 	var st Status
 	found := false
 	for {
-		tok, err := token(d)
+		tok, err := xmldoc.Token(d)
 		if err != nil {
 			return "", err
 		}
@@ -208,7 +209,7 @@ func status(d *xml.Decoder, kind Kind) (Status, error) {
 			return st, nil
 		case xml.StartElement:
 			if t.Name.Space != Namespace || t.Name.Local != "status" {
-				if err := skip(d); err != nil {
+				if err := xmldoc.Skip(d); err != nil {
 					return "", err
 				}
 				continue
@@ -227,7 +228,7 @@ func status(d *xml.Decoder, kind Kind) (Status, error) {
 func statusValue(d *xml.Decoder, kind Kind) (Status, error) {
 	var st Status
 	for {
-		tok, err := token(d)
+		tok, err := xmldoc.Token(d)
 		if err != nil {
 			return "", err
 		}
@@ -238,7 +239,7 @@ func statusValue(d *xml.Decoder, kind Kind) (Status, error) {
 			}
 			return st, nil
 		case xml.StartElement:
-			if err := skip(d); err != nil {
+			if err := xmldoc.Skip(d); err != nil {
 				return "", err
 			}
 			if t.Name.Space != Namespace {
@@ -309,7 +310,7 @@ func (n *Notification) Bytes() []byte {
 
 func element(out []byte, name, value string) []byte {
 	out = append(append(append(out, " <"...), name...), '>')
-	out = appendEscaped(out, value)
+	out = xmldoc.AppendEscaped(out, value)
 	return append(append(append(out, "</"...), name...), ">\n"...)
 }
 

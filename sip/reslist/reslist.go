@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/mimigw/mimigw/sip/xmldoc"
 )
 
 // Media type, disposition, namespaces and option tags.
@@ -66,11 +68,11 @@ func Parse(b []byte) ([]Entry, error) {
 }
 
 func parse(b []byte) ([]Entry, error) {
-	d, err := newDecoder(b, MaxSize)
+	d, err := xmldoc.NewDecoder(b, MaxSize)
 	if err != nil {
 		return nil, err
 	}
-	start, err := root(d)
+	start, err := xmldoc.Root(d)
 	if err != nil {
 		return nil, err
 	}
@@ -80,13 +82,13 @@ func parse(b []byte) ([]Entry, error) {
 	}
 	p := &lists{}
 	for {
-		tok, err := token(d)
+		tok, err := xmldoc.Token(d)
 		if err != nil {
 			return nil, err
 		}
 		switch t := tok.(type) {
 		case xml.EndElement:
-			if err := end(d); err != nil {
+			if err := xmldoc.End(d); err != nil {
 				return nil, err
 			}
 			return p.entries, nil
@@ -94,7 +96,7 @@ func parse(b []byte) ([]Entry, error) {
 			if t.Name.Space == Namespace && t.Name.Local == "list" {
 				err = p.list(d, 1)
 			} else {
-				err = skip(d)
+				err = xmldoc.Skip(d)
 			}
 			if err != nil {
 				return nil, err
@@ -115,7 +117,7 @@ func (p *lists) list(d *xml.Decoder, depth int) error {
 		return fmt.Errorf("%w: lists nested deeper than %d", ErrBadEntry, MaxDepth)
 	}
 	for {
-		tok, err := token(d)
+		tok, err := xmldoc.Token(d)
 		if err != nil {
 			return err
 		}
@@ -136,7 +138,7 @@ func (p *lists) list(d *xml.Decoder, depth int) error {
 					p.entries = append(p.entries, e)
 				}
 			default:
-				err = skip(d)
+				err = xmldoc.Skip(d)
 			}
 			if err != nil {
 				return err
@@ -175,7 +177,7 @@ func entry(d *xml.Decoder, t xml.StartElement) (Entry, error) {
 		return Entry{}, fmt.Errorf("%w: uri %q", ErrBadEntry, excerpt(e.URI))
 	}
 	for {
-		tok, err := token(d)
+		tok, err := xmldoc.Token(d)
 		if err != nil {
 			return Entry{}, err
 		}
@@ -184,12 +186,12 @@ func entry(d *xml.Decoder, t xml.StartElement) (Entry, error) {
 			return e, nil
 		case xml.StartElement:
 			if t.Name.Space == Namespace && t.Name.Local == "display-name" {
-				if e.DisplayName, err = text(d); err != nil {
+				if e.DisplayName, err = xmldoc.Text(d); err != nil {
 					return Entry{}, err
 				}
 				continue
 			}
-			if err := skip(d); err != nil {
+			if err := xmldoc.Skip(d); err != nil {
 				return Entry{}, err
 			}
 		}
@@ -210,10 +212,10 @@ func Bytes(entries []Entry) []byte {
 	out = append(out, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+
 		`<resource-lists xmlns="`+Namespace+`" xmlns:cp="`+NamespaceCopyControl+`">`+"\n<list>\n"...)
 	for _, e := range entries {
-		out = appendEscaped(append(out, ` <entry uri="`...), e.URI)
+		out = xmldoc.AppendEscaped(append(out, ` <entry uri="`...), e.URI)
 		out = append(out, '"')
 		if e.CopyControl != "" {
-			out = appendEscaped(append(out, ` cp:copyControl="`...), string(e.CopyControl))
+			out = xmldoc.AppendEscaped(append(out, ` cp:copyControl="`...), string(e.CopyControl))
 			out = append(out, '"')
 		}
 		if e.Anonymize {
@@ -223,7 +225,7 @@ func Bytes(entries []Entry) []byte {
 			out = append(out, "/>\n"...)
 			continue
 		}
-		out = appendEscaped(append(out, "><display-name>"...), e.DisplayName)
+		out = xmldoc.AppendEscaped(append(out, "><display-name>"...), e.DisplayName)
 		out = append(out, "</display-name></entry>\n"...)
 	}
 	return append(out, "</list>\n</resource-lists>\n"...)

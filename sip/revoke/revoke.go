@@ -10,6 +10,7 @@ import (
 	"text/template"
 
 	"github.com/mimigw/mimigw/sip/cpim"
+	"github.com/mimigw/mimigw/sip/xmldoc"
 )
 
 // Media type, namespace and feature tag of message revocation.
@@ -118,20 +119,20 @@ func (t *Template) Execute(d Data) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func escape(s string) string { return string(appendEscaped(nil, s)) }
+func escape(s string) string { return string(xmldoc.AppendEscaped(nil, s)) }
 
 func wellFormed(b []byte) error {
-	d, err := newDecoder(b, MaxSize)
+	d, err := xmldoc.NewDecoder(b, MaxSize)
 	if err != nil {
 		return err
 	}
-	if _, err := root(d); err != nil {
+	if _, err := xmldoc.Root(d); err != nil {
 		return err
 	}
-	if err := skip(d); err != nil {
+	if err := xmldoc.Skip(d); err != nil {
 		return err
 	}
-	return end(d)
+	return xmldoc.End(d)
 }
 
 // Result is the outcome the network reported.
@@ -213,18 +214,18 @@ func ParseResult(b []byte) (*Result, error) {
 }
 
 func parseResult(b []byte) (*Result, error) {
-	d, err := newDecoder(b, MaxSize)
+	d, err := xmldoc.NewDecoder(b, MaxSize)
 	if err != nil {
 		return nil, err
 	}
-	start, err := root(d)
+	start, err := xmldoc.Root(d)
 	if err != nil {
 		return nil, err
 	}
 	w := walker{}
 	w.open(start)
 	for len(w.stack) > 0 {
-		tok, err := token(d)
+		tok, err := xmldoc.Token(d)
 		if err != nil {
 			return nil, err
 		}
@@ -243,7 +244,7 @@ func parseResult(b []byte) (*Result, error) {
 			w.close()
 		}
 	}
-	if err := end(d); err != nil {
+	if err := xmldoc.End(d); err != nil {
 		return nil, err
 	}
 	r := &Result{MessageID: w.id}

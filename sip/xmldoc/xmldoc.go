@@ -1,4 +1,7 @@
-package revoke
+// Package xmldoc reads the small XML documents that travel in SIP bodies
+// (IMDN, FT-HTTP, resource-lists, revocation) safely: bounded size, no DTD
+// or entity declarations, strict tokens. It holds no schema of its own.
+package xmldoc
 
 import (
 	"bytes"
@@ -22,11 +25,11 @@ var (
 // external entities, but a DTD has no business in these bodies and is the
 // usual vehicle for entity attacks, so it is refused before parsing; the
 // token readers below refuse any directive that slips past this scan.
-func newDecoder(b []byte, limit int) (*xml.Decoder, error) {
+func NewDecoder(b []byte, limit int) (*xml.Decoder, error) {
 	if len(b) > limit {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), limit)
 	}
-	if hasDTD(b) {
+	if HasDTD(b) {
 		return nil, ErrDTD
 	}
 	d := xml.NewDecoder(bytes.NewReader(b))
@@ -34,7 +37,7 @@ func newDecoder(b []byte, limit int) (*xml.Decoder, error) {
 	return d, nil
 }
 
-func hasDTD(b []byte) bool {
+func HasDTD(b []byte) bool {
 	for i := 0; ; {
 		j := bytes.Index(b[i:], []byte("<!"))
 		if j < 0 {
@@ -51,7 +54,7 @@ func hasDTD(b []byte) bool {
 }
 
 // token returns the next token, refusing directives.
-func token(d *xml.Decoder) (xml.Token, error) {
+func Token(d *xml.Decoder) (xml.Token, error) {
 	tok, err := d.Token()
 	if err != nil {
 		if err == io.EOF {
@@ -66,9 +69,9 @@ func token(d *xml.Decoder) (xml.Token, error) {
 }
 
 // root returns the document element's start tag.
-func root(d *xml.Decoder) (xml.StartElement, error) {
+func Root(d *xml.Decoder) (xml.StartElement, error) {
 	for {
-		tok, err := token(d)
+		tok, err := Token(d)
 		if err != nil {
 			if err == io.ErrUnexpectedEOF {
 				return xml.StartElement{}, fmt.Errorf("%w: no root element", ErrMalformed)
@@ -88,7 +91,7 @@ func root(d *xml.Decoder) (xml.StartElement, error) {
 
 // end checks that only white space, comments and processing instructions
 // follow the root element.
-func end(d *xml.Decoder) error {
+func End(d *xml.Decoder) error {
 	for {
 		tok, err := d.Token()
 		if err == io.EOF {
@@ -111,9 +114,9 @@ func end(d *xml.Decoder) error {
 }
 
 // skip consumes the rest of the element whose start tag was just read.
-func skip(d *xml.Decoder) error {
+func Skip(d *xml.Decoder) error {
 	for depth := 1; depth > 0; {
-		tok, err := token(d)
+		tok, err := Token(d)
 		if err != nil {
 			return err
 		}
@@ -129,10 +132,10 @@ func skip(d *xml.Decoder) error {
 
 // text returns the character data of the element whose start tag was just
 // read, trimmed; text inside nested elements is ignored.
-func text(d *xml.Decoder) (string, error) {
+func Text(d *xml.Decoder) (string, error) {
 	var sb strings.Builder
 	for {
-		tok, err := token(d)
+		tok, err := Token(d)
 		if err != nil {
 			return "", err
 		}
@@ -140,7 +143,7 @@ func text(d *xml.Decoder) (string, error) {
 		case xml.CharData:
 			sb.Write(t)
 		case xml.StartElement:
-			if err := skip(d); err != nil {
+			if err := Skip(d); err != nil {
 				return "", err
 			}
 		case xml.EndElement:
@@ -153,7 +156,7 @@ func text(d *xml.Decoder) (string, error) {
 // written as references so they survive a parser's normalisation, and
 // what XML cannot carry (invalid UTF-8, most control characters) becomes
 // U+FFFD.
-func appendEscaped(out []byte, s string) []byte {
+func AppendEscaped(out []byte, s string) []byte {
 	for _, r := range s {
 		switch {
 		case r == '&':
