@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -183,4 +184,94 @@ func waitUntil(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// logRecorder is a slog.Handler that keeps every record's message and
+// attributes, so tests can check that bad input was logged.
+type logRecorder struct {
+	mu    *sync.Mutex
+	lines *[]string
+	attrs []slog.Attr
+	next  slog.Handler
+}
+
+func newLogRecorder(next slog.Handler) *logRecorder {
+	return &logRecorder{mu: &sync.Mutex{}, lines: new([]string), next: next}
+}
+
+func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *logRecorder) Handle(ctx context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Level.String() + " " + r.Message)
+	for _, a := range h.attrs {
+		b.WriteString(" " + a.String())
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		b.WriteString(" " + a.String())
+		return true
+	})
+	h.mu.Lock()
+	*h.lines = append(*h.lines, b.String())
+	h.mu.Unlock()
+	if h.next != nil && h.next.Enabled(ctx, r.Level) {
+		return h.next.Handle(ctx, r)
+	}
+	return nil
+}
+
+func (h *logRecorder) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *h
+	c.attrs = append(append([]slog.Attr(nil), h.attrs...), as...)
+	if h.next != nil {
+		c.next = h.next.WithAttrs(as)
+	}
+	return &c
+}
+
+func (h *logRecorder) WithGroup(string) slog.Handler { return h }
+
+// has reports whether a logged line contains every one of parts.
+func (h *logRecorder) has(parts ...string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, l := range *h.lines {
+		all := true
+		for _, p := range parts {
+			if !strings.Contains(l, p) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *logRecorder) all() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return strings.Join(*h.lines, "\n")
+}
+
+// startEdgeLog is startEdge with a log recorder.
+func startEdgeLog(t testing.TB, cfg Config, recv gateway.Receiver) (*Edge, *logRecorder) {
+	t.Helper()
+	rec := newLogRecorder(testLog(t).Handler())
+	reg := prometheus.NewRegistry()
+	e, err := NewEdge(cfg, recv, slog.New(rec), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	waitReady(t, e)
+	return e, rec
 }

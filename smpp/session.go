@@ -58,8 +58,9 @@ type session struct {
 	throttleUntil time.Time
 	throttleStep  time.Duration
 
-	lastRead atomic.Int64 // unix nanoseconds
-	draining atomic.Bool
+	lastRead   atomic.Int64 // unix nanoseconds
+	flushClose atomic.Pointer[error]
+	draining   atomic.Bool
 
 	moSem chan struct{} // deliver_sm being handled
 	moWG  sync.WaitGroup
@@ -356,6 +357,16 @@ func (s *session) respond(id pdu.ID, status pdu.Status, seq uint32) {
 	}
 }
 
+// closeAfterFlush closes the session once what is queued before it (an
+// unbind_resp, a generic_nack) is written.
+func (s *session) closeAfterFlush(why error) {
+	s.flushClose.Store(&why)
+	select {
+	case s.out <- nil:
+	case <-s.done:
+	}
+}
+
 // release gives back what a finished call held.
 func (s *session) release(c *call) {
 	if c.windowed {
@@ -471,7 +482,11 @@ func (s *session) writeLoop() {
 		for {
 			if frame == nil {
 				bw.Flush()
-				s.close(errUnbound)
+				why := errUnbound
+				if p := s.flushClose.Load(); p != nil {
+					why = *p
+				}
+				s.close(why)
 				return
 			}
 			s.link.countPDU("out", frame)
@@ -569,6 +584,8 @@ func (s *session) readLoop() error {
 			s.link.badPDU(s, "command_length", fe)
 			s.respond(wire.GenericNack, fe.Status, fe.Header.Seq)
 			if fe.Fatal {
+				s.closeAfterFlush(fe)
+				<-s.done
 				return fe
 			}
 			continue
@@ -596,11 +613,7 @@ func (s *session) dispatch(h wire.Header, body []byte) {
 		s.draining.Store(true)
 		s.link.sessionsChanged()
 		s.respond(wire.UnbindResp, wire.StatusOK, h.Seq)
-		// A nil frame tells the writer to close once the answer is out.
-		select {
-		case s.out <- nil:
-		case <-s.done:
-		}
+		s.closeAfterFlush(errUnbound)
 	case wire.DeliverSM, wire.DataSM:
 		if s.mode == wire.BindTransmitter {
 			s.link.badPDU(s, "deliver_on_transmitter", fmt.Errorf("deliver_sm seq %d on a transmitter bind", h.Seq))
