@@ -133,7 +133,11 @@ func TestParseEnvelope(t *testing.T) {
 		{name: "short id", h: with(func(h nats.Header) { h.Set(HeaderID, testID[:62]); h.Set(HeaderMsgID, testID[:62]) }), wantErr: "not 64 lowercase hex"},
 		{name: "long id", h: with(func(h nats.Header) { h.Set(HeaderID, testID+"00"); h.Del(HeaderMsgID) }), wantErr: "not 64 lowercase hex"},
 		{name: "id twice", h: with(func(h nats.Header) { h.Add(HeaderID, testID) }), wantErr: "Mimi-Id appears 2 times"},
-		{name: "two spellings", h: with(func(h nats.Header) { h["MIMI-ROOM"] = []string{"mimi://a.example/r/x"}; h["mimi-room"] = []string{"mimi://a.example/r/y"}; h.Del(HeaderRoom) }), wantErr: "Mimi-Room appears more than once"},
+		{name: "two spellings", h: with(func(h nats.Header) {
+			h["MIMI-ROOM"] = []string{"mimi://a.example/r/x"}
+			h["mimi-room"] = []string{"mimi://a.example/r/y"}
+			h.Del(HeaderRoom)
+		}), wantErr: "Mimi-Room appears more than once"},
 		{name: "no sender", h: with(func(h nats.Header) { h.Del(HeaderSender) }), wantErr: "Mimi-Sender is missing"},
 		{name: "sender http", h: with(func(h nats.Header) { h.Set(HeaderSender, "https://a.example/alice") }), wantErr: "Mimi-Sender"},
 		{name: "sender provider", h: with(func(h nats.Header) { h.Set(HeaderSender, "mimi://a.example") }), wantErr: "names a provider"},
