@@ -8,7 +8,8 @@
 #
 # For each target and transport it reports the highest rate with no failed
 # and no retransmitted message (and SIPp reaching the rate), the p99 answer
-# time at each rate, and peak memory (RSS of the process, or summed over
+# time at each rate (as SIPp measures it, in steps of its 4 ms clock, and
+# for mimigw also as the edge's own histogram bounds it), and peak memory (RSS of the process, or summed over
 # Kamailio's processes, with PSS next to it since they share memory).
 #
 # Traffic goes to 127.0.0.1 only. Every loop is bounded: a fixed list of
@@ -27,10 +28,11 @@ DURATION=${DURATION:-10}
 TRANSPORTS=${TRANSPORTS:-"udp tcp"}
 TARGETS=${TARGETS:-"mimigw kamailio"}
 MIMIGW_PORT=${MIMIGW_PORT:-5080}
+MIMIGW_METRICS=${MIMIGW_METRICS:-127.0.0.1:9180}
 KAMAILIO_PORT=5090 # fixed in kamailio.cfg
 GO=${GO:-go}
 
-for tool in sipp kamailio "$GO"; do
+for tool in sipp kamailio curl "$GO"; do
   command -v "$tool" >/dev/null || { echo "load.sh: $tool not found" >&2; exit 1; }
 done
 
@@ -50,7 +52,7 @@ echo "== building edgebench"
 
 start_mimigw() {
   mkdir -p "$WORK/js"
-  "$WORK/edgebench" -udp "127.0.0.1:$MIMIGW_PORT" -tcp "127.0.0.1:$MIMIGW_PORT" -store "$WORK/js" \
+  "$WORK/edgebench" -udp "127.0.0.1:$MIMIGW_PORT" -tcp "127.0.0.1:$MIMIGW_PORT" -store "$WORK/js" -metrics "$MIMIGW_METRICS" \
     >"$WORK/edgebench.out" 2>"$WORK/edgebench.err" &
   MIMIGW_PID=$!
   PIDS+=("$MIMIGW_PID")
@@ -101,6 +103,22 @@ sample() {
 
 # --- one step ------------------------------------------------------------
 
+# buckets OUT: the edge's answer-time histogram for MESSAGE ("le count"
+# lines), scraped from edgebench's /metrics.
+buckets() {
+  curl -s "http://$MIMIGW_METRICS/metrics" |
+    awk '/^mimigw_sip_answer_seconds_bucket\{.*method="MESSAGE"/ {
+           match($0, /le="[^"]*"/); le=substr($0, RSTART+4, RLENGTH-5); print le, $NF }' >"$1"
+}
+
+# server_p99 BEFORE AFTER: the smallest histogram bound under which 99% of
+# the answers of a step fell, in ms ("<=X").
+server_p99() {
+  join <(sort "$1") <(sort "$2") | awk '{le=$1; d=$3-$2; if (le=="+Inf") le=1e9; print le, d}' | sort -g |
+    awk '{le[NR]=$1; c[NR]=$2; total=$2} END{ if (total==0) {print "n/a"; exit}
+         for (i=1;i<=NR;i++) if (c[i] >= 0.99*total) { if (le[i]>=1e9) print ">10000"; else printf "<=%g", le[i]*1000; exit } }'
+}
+
 # column CSV NAME: the value of column NAME in the last line of a SIPp
 # statistics file (';'-separated).
 column() {
@@ -120,6 +138,7 @@ run_step() {
   local dir="$WORK/$target-$transport-$rate"
   mkdir -p "$dir"
   cp deploy/sipp/uac_message.xml "$dir/"
+  [ "$target" = mimigw ] && buckets "$dir/buckets.before"
   sample "$target" "$dir/mem" &
   local sampler=$!
   local cmd=(sipp -sf uac_message.xml -key caller +15551230001 -key callee +15551230002 -key text "load test"
@@ -129,6 +148,8 @@ run_step() {
   echo "$target/$transport $rate/s: (cd $dir && ${cmd[*]})" >>"$WORK/commands"
   (cd "$dir" && timeout "$((DURATION + 60))" "${cmd[@]}" >"$dir/sipp.out" 2>&1) || true
   kill "$sampler"; wait "$sampler" 2>/dev/null || true
+  local sp99=n/a
+  if [ "$target" = mimigw ]; then buckets "$dir/buckets.after"; sp99=$(server_p99 "$dir/buckets.before" "$dir/buckets.after"); fi
 
   local ok failed retrans elapsed achieved p99 rss pss
   ok=$(column "$dir/stat.csv" "SuccessfulCall(C)")
@@ -142,8 +163,8 @@ run_step() {
   local pass=no
   if [ "${failed:-1}" = 0 ] && [ "${retrans:-1}" = 0 ] && [ "${ok:-0}" = "$calls" ] &&
      [ "$achieved" -ge $((rate * 95 / 100)) ]; then pass=yes; fi
-  printf "%-9s %-4s %7d/s  sent %8d  ok %8s  failed %6s  retrans %6s  achieved %6s/s  p99 %7s ms  peak RSS %6d MB  PSS %6d MB  %s\n" \
-    "$target" "$transport" "$rate" "$calls" "$ok" "$failed" "$retrans" "$achieved" "$p99" \
+  printf "%-9s %-4s %7d/s  sent %8d  ok %8s  failed %6s  retrans %6s  achieved %6s/s  p99 %7s ms (server %8s ms)  peak RSS %6d MB  PSS %6d MB  %s\n" \
+    "$target" "$transport" "$rate" "$calls" "$ok" "$failed" "$retrans" "$achieved" "$p99" "$sp99" \
     "$((rss / 1024))" "$((pss / 1024))" "$pass" | tee -a "$WORK/results"
   [ "$pass" = yes ]
 }

@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -26,6 +27,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mimigw/mimigw/gateway"
 	"github.com/mimigw/mimigw/mimi/uri"
@@ -44,6 +47,7 @@ func run() error {
 	tcp := flag.String("tcp", "127.0.0.1:5080", "TCP listen address (empty: off)")
 	store := flag.String("store", "", "JetStream store directory (required)")
 	cacheMax := flag.Int("answer-cache", 0, "answer cache entries (0: default)")
+	metricsAddr := flag.String("metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9100)")
 	flag.Parse()
 	if *store == "" {
 		return errors.New("-store is required")
@@ -82,9 +86,15 @@ func run() error {
 	if *cacheMax > 0 {
 		cfg.AnswerCache.MaxEntries = *cacheMax
 	}
-	e, err := sip.NewEdge(cfg, &receiver{js: js}, log, nil)
+	reg := prometheus.NewRegistry()
+	e, err := sip.NewEdge(cfg, &receiver{js: js}, log, reg)
 	if err != nil {
 		return err
+	}
+	if *metricsAddr != "" {
+		srv := &http.Server{Addr: *metricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go srv.ListenAndServe()
+		defer srv.Close()
 	}
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
