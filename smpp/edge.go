@@ -155,11 +155,26 @@ func (e *Edge) sendSMS(ctx context.Context, m gateway.OutboundSMS) (gateway.SMSS
 	if err != nil {
 		return gateway.SMSSent{}, err
 	}
-	alnum := isAlphanumeric(m.From)
 	if err := e.protect.checkDestination(m.To); err != nil {
 		return gateway.SMSSent{}, err
 	}
-	l, s, err := e.route(ctx, alnum)
+	// The rates count every message offered, also those refused later for
+	// their length: a pumping attempt spends its budget either way.
+	if err := e.protect.checkRates(m.From, m.To, time.Now()); err != nil {
+		return gateway.SMSSent{}, err
+	}
+	for range 3 {
+		sent, err := e.sendOnce(ctx, m, dest)
+		if !errors.Is(err, errReroute) {
+			return sent, err
+		}
+	}
+	return gateway.SMSSent{}, errReroute
+}
+
+// sendOnce routes, encodes and submits a message.
+func (e *Edge) sendOnce(ctx context.Context, m gateway.OutboundSMS, dest address) (gateway.SMSSent, error) {
+	l, s, err := e.route(ctx, isAlphanumeric(m.From))
 	if err != nil {
 		return gateway.SMSSent{}, err
 	}
@@ -179,9 +194,6 @@ func (e *Edge) sendSMS(ctx context.Context, m gateway.OutboundSMS) (gateway.SMSS
 		return gateway.SMSSent{}, refuse(refuseText, "%v", err)
 	}
 	if err := e.protect.checkSegments(enc.Count); err != nil {
-		return gateway.SMSSent{}, err
-	}
-	if err := e.protect.checkRates(m.From, m.To, time.Now()); err != nil {
 		return gateway.SMSSent{}, err
 	}
 	msgs := make([]*wire.Message, len(enc.Segments))
@@ -357,6 +369,11 @@ func (l *smscLink) submitAll(ctx context.Context, s *session, msgs []*wire.Messa
 		}
 		todo = retry
 		if s.draining.Load() || isDone(s.done) {
+			if len(todo) == len(msgs) && l.pickNow() == nil {
+				// Nothing of the message is at this SMSC and it has no
+				// bind left: let the message take another SMSC.
+				return nil, errReroute
+			}
 			pctx, cancel := context.WithTimeout(ctx, routeWait)
 			next, err := l.pick(pctx)
 			cancel()
@@ -370,6 +387,10 @@ func (l *smscLink) submitAll(ctx context.Context, s *session, msgs []*wire.Messa
 		}
 	}
 }
+
+// errReroute: the SMSC chosen for a message lost its binds before it took
+// any segment.
+var errReroute = fmt.Errorf("smpp: %w: SMSC lost its binds", gateway.ErrUnavailable)
 
 func isDone(ch <-chan struct{}) bool {
 	select {

@@ -123,6 +123,34 @@ func startSim(t testing.TB, cfg smsc.Config) (*smsc.Server, string) {
 	return srv, ln.Addr().String()
 }
 
+// startSimStoppable is startSim with a function that stops the simulator
+// (closing its listener and sessions) before the test ends.
+func startSimStoppable(t testing.TB, cfg smsc.Config) (*smsc.Server, string, func()) {
+	t.Helper()
+	srv, err := smsc.New(cfg, testLog(t).With("side", "smsc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("simulator: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return srv, ln.Addr().String(), stop
+}
+
 // smscConfig is an SMSC entry for a test: fast timeouts and reconnects.
 func smscConfig(name, addr string) SMSCConfig {
 	return SMSCConfig{

@@ -65,8 +65,9 @@ type Faults struct {
 	// ESME_RSYSERR).
 	FailEvery  int    `yaml:"fail_every" json:"fail_every"`
 	FailStatus uint32 `yaml:"fail_status" json:"fail_status"`
-	// DropEvery closes the connection instead of answering every Nth
-	// submit_sm (the ones before it in the window stay unanswered too).
+	// DropEvery takes every Nth submit_sm (logs it with a message id) and
+	// closes the connection before answering it, as an SMSC that fails at
+	// the wrong moment; answers still queued are lost with it.
 	DropEvery int `yaml:"drop_every" json:"drop_every"`
 	// Rate answers submit_sm beyond this many per second per session with
 	// ESME_RTHROTTLED (0: no limit).

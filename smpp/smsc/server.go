@@ -56,6 +56,7 @@ type Server struct {
 	faultsMu sync.Mutex
 	faults   Faults
 
+	binds    atomic.Uint64 // successful binds, ever
 	nextID   atomic.Uint64
 	submits  atomic.Uint64 // submit_sm counted for fault injection
 	mu       sync.Mutex
@@ -185,7 +186,7 @@ func (s *Server) Bound() (all, receivers int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for x := range s.sessions {
-		if x.bound.Load() {
+		if x.bound.Load() && !x.isClosed() {
 			all++
 			if x.receives() {
 				receivers++
@@ -194,6 +195,9 @@ func (s *Server) Bound() (all, receivers int) {
 	}
 	return all, receivers
 }
+
+// Binds returns how many binds have succeeded since the simulator started.
+func (s *Server) Binds() uint64 { return s.binds.Load() }
 
 // WaitBound waits until n sessions are bound.
 func (s *Server) WaitBound(ctx context.Context, n int) error {

@@ -382,6 +382,7 @@ func (x *session) bind(h wire.Header, body []byte) {
 	x.log = x.log.With("system_id", b.SystemID)
 	x.respond(resp, wire.StatusOK, h.Seq, x.srv.cfg.Name)
 	x.bound.Store(true)
+	x.srv.binds.Add(1)
 	x.srv.sessionsChanged()
 	x.log.Info("ESME bound", "mode", h.ID.String())
 }
@@ -420,7 +421,11 @@ func (x *session) submit(h wire.Header, body []byte) error {
 	status := wire.StatusOK
 	switch {
 	case f.DropEvery > 0 && n%uint64(f.DropEvery) == 0:
-		x.log.Info("fault: dropping the connection instead of answering", "seq", h.Seq)
+		// The SMSC takes the message and fails before answering: the
+		// ESME cannot know, and will submit it again.
+		sub.MessageID = formatID(x.srv.messageID(), x.srv.cfg.IDFormat)
+		x.srv.record(sub)
+		x.log.Info("fault: message taken, connection dropped before the answer", "seq", h.Seq, "message_id", sub.MessageID)
 		return errors.New("fault injection: connection dropped")
 	case f.ThrottleEvery > 0 && n%uint64(f.ThrottleEvery) == 0:
 		status = wire.StatusThrottled
