@@ -299,7 +299,7 @@ func (c *Client) decryptPast(ctx context.Context, e *groupEntry, pm *framing.Pri
 	if err != nil {
 		return nil, err
 	}
-	g, err := rebuild(past.Base, rat.Tree)
+	g, err := rebuild(past.Base, rat.Tree, past.PSKs)
 	if err != nil {
 		return nil, fmt.Errorf("mls: past epoch %d state: %w", pm.Epoch, err)
 	}

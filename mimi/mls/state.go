@@ -3,6 +3,7 @@ package mls
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +36,7 @@ type headRecord struct {
 	Epoch      uint64          `json:"epoch"`
 	EpochID    []byte          `json:"epoch_id"` // epoch authenticator: tells epochs of equal number apart
 	Base       json.RawMessage `json:"base"`
+	PSKs       []pskEntry      `json:"psks,omitempty"`
 	Past       []uint64        `json:"past,omitempty"`
 	LastCommit []byte          `json:"last_commit,omitempty"` // SHA-256 of this client's last commit
 }
@@ -42,6 +44,38 @@ type headRecord struct {
 type pastRecord struct {
 	EpochID []byte          `json:"epoch_id"`
 	Base    json.RawMessage `json:"base"`
+	PSKs    []pskEntry      `json:"psks,omitempty"`
+}
+
+// pskEntry is one entry of mls-go's PSK cache. mls-go keys that cache by
+// binary strings (group ID and epoch for resumption PSKs) and serialises it
+// as a JSON object, which replaces every byte sequence that is not UTF-8
+// with U+FFFD: after a restore the PSKs are unreachable. They are kept
+// here as byte strings and loaded back after a restore.
+type pskEntry struct {
+	ID    []byte `json:"id"`
+	Value []byte `json:"value"`
+}
+
+// keptResumptionPSKs bounds how many epochs' resumption PSKs stay cached;
+// mls-go adds one per epoch and never drops any.
+const keptResumptionPSKs = 4
+
+func cachedPSKs(g *group.Group) []pskEntry {
+	gid := g.ID().AsSlice()
+	epoch := g.Epoch().AsUint64()
+	var out []pskEntry
+	for id, v := range g.CachedPsks() {
+		b := []byte(id)
+		if len(b) == len(gid)+8 && bytes.Equal(b[:len(gid)], gid) {
+			if ep := binary.BigEndian.Uint64(b[len(gid):]); ep+keptResumptionPSKs <= epoch {
+				continue
+			}
+		}
+		out = append(out, pskEntry{ID: b, Value: v})
+	}
+	slices.SortFunc(out, func(a, b pskEntry) int { return bytes.Compare(a.ID, b.ID) })
+	return out
 }
 
 type ratchetRecord struct {
@@ -162,7 +196,7 @@ func (p *Provider) load(ctx context.Context, e *groupEntry) error {
 	if err != nil {
 		return err
 	}
-	g, err := rebuild(h.Base, rat.Tree)
+	g, err := rebuild(h.Base, rat.Tree, h.PSKs)
 	if err != nil {
 		return fmt.Errorf("mls: group state %s: %w", e.gk, err)
 	}
@@ -188,37 +222,47 @@ func (p *Provider) loadRatchet(ctx context.Context, gk string, epoch uint64, epo
 	return r, rev, nil
 }
 
-// rebuild turns a stored base and secret tree back into a group.
-func rebuild(base json.RawMessage, tree *secrettree.TreeState) (*group.Group, error) {
+// rebuild turns a stored base, secret tree and PSKs back into a group.
+func rebuild(base json.RawMessage, tree *secrettree.TreeState, psks []pskEntry) (*group.Group, error) {
 	var sd group.StateData
 	if err := json.Unmarshal(base, &sd); err != nil {
 		return nil, err
 	}
 	sd.SecretTree = tree
+	sd.CachedPsks = nil
 	b, err := json.Marshal(&sd)
 	if err != nil {
 		return nil, err
 	}
-	return group.UnmarshalGroupState(b)
+	g, err := group.UnmarshalGroupState(b)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range psks {
+		g.LoadPsk(p.ID, p.Value)
+	}
+	return g, nil
 }
 
-// split serialises a group into its base (no secret tree) and secret tree.
-func split(g *group.Group) (json.RawMessage, *secrettree.TreeState, error) {
+// split serialises a group into its base (no secret tree, no PSKs), its
+// secret tree and its PSKs.
+func split(g *group.Group) (json.RawMessage, *secrettree.TreeState, []pskEntry, error) {
 	b, err := g.MarshalState()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var sd group.StateData
 	if err := json.Unmarshal(b, &sd); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	tree := sd.SecretTree
 	sd.SecretTree = nil
+	sd.CachedPsks = nil
 	base, err := json.Marshal(&sd)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return base, tree, nil
+	return base, tree, cachedPSKs(g), nil
 }
 
 // saveRatchet writes the current epoch's ratchet record. It is the write
@@ -235,12 +279,12 @@ func (p *Provider) saveRatchet(ctx context.Context, e *groupEntry) error {
 
 // saveBase rewrites the head at the same epoch (a proposal was stored).
 func (p *Provider) saveBase(ctx context.Context, e *groupEntry) error {
-	base, _, err := split(e.g)
+	base, _, psks, err := split(e.g)
 	if err != nil {
 		return fmt.Errorf("mls: serialise group: %w", err)
 	}
 	h := e.head
-	h.Base = base
+	h.Base, h.PSKs = base, psks
 	rev, err := p.store.write(ctx, headKey(e.gk), &h, e.headRev)
 	if err != nil {
 		return err
@@ -254,7 +298,7 @@ func (p *Provider) saveBase(ctx context.Context, e *groupEntry) error {
 // fresh ratchet record is written for the new epoch. Epochs falling out of
 // the retention window are deleted last.
 func (p *Provider) saveEpoch(ctx context.Context, e *groupEntry, lastCommit []byte) error {
-	base, tree, err := split(e.g)
+	base, tree, psks, err := split(e.g)
 	if err != nil {
 		return fmt.Errorf("mls: serialise group: %w", err)
 	}
@@ -262,11 +306,11 @@ func (p *Provider) saveEpoch(ctx context.Context, e *groupEntry, lastCommit []by
 	h := old
 	h.Epoch = e.g.Epoch().AsUint64()
 	h.EpochID = e.g.EpochAuthenticator()
-	h.Base = base
+	h.Base, h.PSKs = base, psks
 	h.LastCommit = lastCommit
 	var drop []uint64
 	if p.cfg.PastEpochs > 0 && len(old.Base) > 0 {
-		if _, err := p.store.put(ctx, pastKey(e.gk, old.Epoch), &pastRecord{EpochID: old.EpochID, Base: old.Base}); err != nil {
+		if _, err := p.store.put(ctx, pastKey(e.gk, old.Epoch), &pastRecord{EpochID: old.EpochID, Base: old.Base, PSKs: old.PSKs}); err != nil {
 			return err
 		}
 		h.Past = append(slices.Clone(old.Past), old.Epoch)
@@ -303,13 +347,13 @@ func (p *Provider) saveEpoch(ctx context.Context, e *groupEntry, lastCommit []by
 // createHead writes the first head of a group this client just created or
 // joined. It fails if the client already has state for the group.
 func (p *Provider) createHead(ctx context.Context, e *groupEntry, user, room string, g *group.Group) error {
-	base, tree, err := split(g)
+	base, tree, psks, err := split(g)
 	if err != nil {
 		return fmt.Errorf("mls: serialise group: %w", err)
 	}
 	h := headRecord{
 		User: user, GroupID: g.ID().AsSlice(), Room: room,
-		Epoch: g.Epoch().AsUint64(), EpochID: g.EpochAuthenticator(), Base: base,
+		Epoch: g.Epoch().AsUint64(), EpochID: g.EpochAuthenticator(), Base: base, PSKs: psks,
 	}
 	rev, err := p.store.write(ctx, headKey(e.gk), &h, 0)
 	if err != nil {

@@ -314,11 +314,6 @@ func joinFromWelcome(w *group.Welcome, kp *keypackages.KeyPackage, initPriv, enc
 			Active:     true,
 		}
 	}
-	cached := map[string][]byte{}
-	for id, v := range psks {
-		cached[id] = slices.Clone(v)
-	}
-	cached[group.ResumptionPskCacheKey(gc.GroupID.AsSlice(), gc.Epoch.AsUint64())] = slices.Clone(ow.epoch.ResumptionSecret.AsSlice())
 
 	sd := group.StateData{
 		GroupID:               gc.GroupID.AsSlice(),
@@ -331,7 +326,6 @@ func joinFromWelcome(w *group.Welcome, kp *keypackages.KeyPackage, initPriv, enc
 		ConfirmationTag:       info.ConfirmationTag,
 		EpochSecrets:          ow.epoch.MarshalData(),
 		Members:               members,
-		CachedPsks:            cached,
 		MyLeafEncryptionKey:   encPriv.Bytes(),
 		PathNodePrivKeys:      pathKeys,
 	}
@@ -343,5 +337,11 @@ func joinFromWelcome(w *group.Welcome, kp *keypackages.KeyPackage, initPriv, enc
 	if err != nil {
 		return nil, fmt.Errorf("%w: joined state: %v", ErrRejected, err)
 	}
+	// PSKs go in after the JSON round trip, which would mangle their
+	// binary IDs (see pskEntry).
+	for id, v := range psks {
+		g.LoadPsk([]byte(id), slices.Clone(v))
+	}
+	g.LoadPsk([]byte(group.ResumptionPskCacheKey(gc.GroupID.AsSlice(), gc.Epoch.AsUint64())), slices.Clone(ow.epoch.ResumptionSecret.AsSlice()))
 	return g, nil
 }
