@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,11 +24,18 @@ type natsServer struct {
 
 func startNATS(t testing.TB, dir string) *natsServer {
 	t.Helper()
+	return startNATSPort(t, dir, -1)
+}
+
+// startNATSPort starts the server on a given port, so that clients of a
+// stopped server reconnect to its successor.
+func startNATSPort(t testing.TB, dir string, port int) *natsServer {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
 	srv, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir,
+		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir,
 		NoLog: true, NoSigs: true,
 	})
 	if err != nil {
@@ -42,6 +50,10 @@ func startNATS(t testing.TB, dir string) *natsServer {
 	return ns
 }
 
+func (ns *natsServer) port() int {
+	return ns.srv.Addr().(*net.TCPAddr).Port
+}
+
 func (ns *natsServer) stop() {
 	if ns.srv != nil {
 		ns.srv.Shutdown()
@@ -52,7 +64,7 @@ func (ns *natsServer) stop() {
 
 func (ns *natsServer) js(t testing.TB) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(ns.srv.ClientURL())
+	nc, err := nats.Connect(ns.srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,3 +143,31 @@ const (
 	carol = "mimi://gw.example/u/+15550100003"
 	room  = "mimi://hub.example/r/lunch"
 )
+
+// generationOf reads who sent an application message with which
+// generation, using the receiver's view of the group.
+func generationOf(t testing.TB, c *Client, gid, ct []byte) (leaf, gen uint32) {
+	t.Helper()
+	pm, err := parsePrivate(gid, ct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.withGroup(context.Background(), gid, "test", func(e *groupEntry) error {
+		g := e.g
+		if pm.Epoch != e.head.Epoch {
+			var past pastRecord
+			if _, err := c.p.store.get(context.Background(), pastKey(e.gk, pm.Epoch), &past); err != nil {
+				return err
+			}
+			if g, err = rebuild(past.Base, nil, nil); err != nil {
+				return err
+			}
+		}
+		leaf, gen, err = peekSender(g.CipherSuite(), g.EpochSecrets().SenderDataSecret, pm)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return leaf, gen
+}

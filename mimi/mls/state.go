@@ -413,6 +413,12 @@ func (c *Client) withGroup(ctx context.Context, groupID []byte, op string, fn fu
 	if err != nil && e.dirty {
 		e.forget()
 	}
+	if errors.Is(err, errConflict) {
+		// Someone else wrote the group: whatever this instance thinks of
+		// its lease, read the lease record again before the next write.
+		e.forget()
+		e.leaseRev, e.leaseExpires = 0, time.Time{}
+	}
 	e.dirty = false
 	c.p.m.opSeconds.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	return err
