@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+
+	"github.com/mimigw/mimigw/mimi/bus"
+	"github.com/mimigw/mimigw/mimi/bus/bustest"
+	"github.com/mimigw/mimigw/mimi/content"
+	"github.com/mimigw/mimigw/mimi/uri"
+)
+
+// freeAddr finds a free loopback port (for TCP and, usually, UDP).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// `mimigw send` puts a MIMI text on mimi.to.tel.<digits> with every header
+// of the bus contract.
+func TestSendPublishesContract(t *testing.T) {
+	t.Parallel()
+	b := bustest.New(t)
+	var out, errOut bytes.Buffer
+	err := run([]string{"send", "--nats", b.ClientURL(), "--timeout", "0", "--to", "(555) 123-0002", "hi", "there"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("send: %v (%s)", err, errOut.String())
+	}
+	id := strings.TrimSpace(out.String())
+	stream, err := b.JetStream().Stream(context.Background(), b.Config().ToPhoneStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := stream.GetLastMsgForSubject(context.Background(), "mimi.to.tel.15551230002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := bus.ParseEnvelope(raw.Header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender := "mimi://" + devDomain + "/u/mimigw-send"
+	if env.ID != id || raw.Header.Get("Nats-Msg-Id") != id || raw.Header.Get("Mimi-Id") != id ||
+		env.Sender != sender || env.Recipient != "tel:+15551230002" || env.Channel != "auto" || env.Accepted.IsZero() {
+		t.Errorf("envelope %+v, headers %v", env, raw.Header)
+	}
+	if _, err := time.Parse("2006-01-02T15:04:05.000Z07:00", raw.Header.Get("Mimi-Accepted")); err != nil {
+		t.Errorf("Mimi-Accepted %q: %v", raw.Header.Get("Mimi-Accepted"), err)
+	}
+	m, err := content.Decode(raw.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text, _ := m.Text(); text != "hi there" || m.Extensions.SenderURI != sender || m.Extensions.RoomURI != env.Room {
+		t.Errorf("content %+v", m)
+	}
+	if got, _ := m.ID(); got.String() != id {
+		t.Errorf("content ID %s, header %s", got, id)
+	}
+	if u, err := uri.ParseMIMI(env.Room); err != nil || u.Kind != uri.Room {
+		t.Errorf("room %q", env.Room)
+	}
+}
+
+// The dev gateway, on free ports: a text sent with `mimigw send` goes out
+// by SMS through the built-in simulator and its delivered report comes
+// back; the admin API answers with the dev token.
+func TestServeDevEndToEnd(t *testing.T) {
+	t.Parallel()
+	cfg := devConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Listen = freeAddr(t)
+	cfg.Bus.Embedded.Listen = freeAddr(t)
+	sipAddr := freeAddr(t)
+	cfg.SIP.Listen.UDP, cfg.SIP.Listen.TCP = sipAddr, sipAddr
+	cfg.SIP.OutboundProxy = "sip:" + freeAddr(t) + ";transport=tcp" // nobody there: RCS fails, SMS it is
+	smscAddr := freeAddr(t)
+	cfg.Simulator.Listen, cfg.Simulator.HTTP = smscAddr, ""
+	cfg.Simulator.ReceiptDelay = 10 * time.Millisecond
+	cfg.SMPP.SMSCs[0].Address = smscAddr
+	if err := cfg.complete(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runGateway(ctx, &cfg, true, bustest.Logger(t)) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop")
+		}
+	}()
+
+	base := "http://" + cfg.HTTP.Listen
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	var out, errOut bytes.Buffer
+	err := run([]string{"send", "--nats", "nats://" + cfg.Bus.Embedded.Listen, "--to", "+15551230002", "hello €"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("send: %v\nstdout %s\nstderr %s", err, out.String(), errOut.String())
+	}
+	lines := strings.Fields(out.String())
+	if len(lines) != 2 || lines[1] != "delivered" {
+		t.Fatalf("send printed %q", out.String())
+	}
+
+	token, _, err := cfg.adminToken(true)
+	if err != nil || token == "" {
+		t.Fatalf("dev token: %q %v", token, err)
+	}
+	if filepath.Dir(filepath.Join(cfg.DataDir, "admin-token")) != cfg.DataDir {
+		t.Fatal("token outside the data dir")
+	}
+	req, _ := http.NewRequest("GET", base+"/api/v1/numbers", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"contact": "+15551230002"`) {
+		t.Errorf("numbers API %d %s", resp.StatusCode, body)
+	}
+	resp, err = http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "SMSC SIMULATOR") || strings.Contains(string(body), token) {
+		t.Errorf("status page must mark the simulator and never show the token")
+	}
+}
