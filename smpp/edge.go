@@ -246,8 +246,7 @@ func (e *Edge) route(ctx context.Context, alnum bool) (*smscLink, *session, erro
 	if len(eligible) == 0 {
 		return nil, nil, refuse(refuseAlphanumSMS, "no SMSC takes alphanumeric senders")
 	}
-	wctx, cancel := context.WithTimeout(ctx, routeWait)
-	defer cancel()
+	var wctx context.Context
 	for {
 		ch := e.changes()
 		for i := 0; i < len(eligible); {
@@ -265,6 +264,12 @@ func (e *Edge) route(ctx context.Context, alnum bool) (*smscLink, *session, erro
 				}
 			}
 			i = j
+		}
+		if wctx == nil {
+			// None is up: wait a little for one, which costs a timer.
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithTimeout(ctx, routeWait)
+			defer cancel()
 		}
 		select {
 		case <-ch:
@@ -327,27 +332,27 @@ func (l *smscLink) submitAll(ctx context.Context, s *session, msgs []*wire.Messa
 				if errors.Is(r.err, errClosed) {
 					result = "closed"
 				}
-				l.m.submits.WithLabelValues(name, result).Inc()
-				l.m.resent.WithLabelValues(name).Inc()
+				l.submitResult[result].Inc()
+				l.resentCount.Inc()
 				resends++
 				retry = append(retry, idx)
 			case r.err != nil:
-				l.m.submits.WithLabelValues(name, "error").Inc()
+				l.submitResult["error"].Inc()
 				resends++
 				retry = append(retry, idx)
 			case r.status == wire.StatusOK:
-				l.m.submits.WithLabelValues(name, "ok").Inc()
+				l.submitResult["ok"].Inc()
 				ids[idx] = r.id
 			case r.status == wire.StatusThrottled || r.status == wire.StatusMsgQFul:
-				l.m.submits.WithLabelValues(name, "throttled").Inc()
+				l.submitResult["throttled"].Inc()
 				throttled++
 				retry = append(retry, idx)
 			case wire.Temporary(r.status):
-				l.m.submits.WithLabelValues(name, "error").Inc()
+				l.submitResult["error"].Inc()
 				resends++
 				retry = append(retry, idx)
 			default:
-				l.m.submits.WithLabelValues(name, "rejected").Inc()
+				l.submitResult["rejected"].Inc()
 				if rejected == nil {
 					rejected = fmt.Errorf("smpp: %s refused segment %d of %d: %w: %s (%#x)",
 						name, idx+1, len(msgs), gateway.ErrRejected, r.status.Error(), uint32(r.status))

@@ -40,6 +40,12 @@ type smscLink struct {
 	otherOut        prometheus.Counter
 
 	mo *moState
+
+	// Series of the submission path, resolved once.
+	submitResult  map[string]prometheus.Counter
+	windowGauge   prometheus.Gauge
+	submitLatency prometheus.Observer
+	resentCount   prometheus.Counter
 }
 
 func newLink(e *Edge, c SMSCConfig) (*smscLink, error) {
@@ -68,6 +74,13 @@ func newLink(e *Edge, c SMSCConfig) (*smscLink, error) {
 	}
 	l.otherIn = e.m.pdus.WithLabelValues(c.Name, "in", "other")
 	l.otherOut = e.m.pdus.WithLabelValues(c.Name, "out", "other")
+	l.submitResult = map[string]prometheus.Counter{}
+	for _, r := range []string{"ok", "throttled", "rejected", "timeout", "closed", "error"} {
+		l.submitResult[r] = e.m.submits.WithLabelValues(c.Name, r)
+	}
+	l.windowGauge = e.m.window.WithLabelValues(c.Name)
+	l.submitLatency = e.m.submitSeconds.WithLabelValues(c.Name)
+	l.resentCount = e.m.resent.WithLabelValues(c.Name)
 	l.mo = newMOState(l)
 	return l, nil
 }

@@ -312,7 +312,7 @@ func (s *session) request(ctx context.Context, id pdu.ID, windowed bool, frame [
 	s.pending[seq] = c
 	if windowed {
 		s.inWindow++
-		s.link.m.window.WithLabelValues(s.link.cfg.Name).Inc()
+		s.link.windowGauge.Inc()
 	}
 	s.mu.Unlock()
 	if err := s.send(ctx, frame); err != nil {
@@ -371,7 +371,7 @@ func (s *session) closeAfterFlush(why error) {
 func (s *session) release(c *call) {
 	if c.windowed {
 		<-s.window
-		s.link.m.window.WithLabelValues(s.link.cfg.Name).Dec()
+		s.link.windowGauge.Dec()
 	}
 }
 
@@ -665,7 +665,7 @@ func (s *session) complete(h wire.Header, body []byte) {
 		r.id, r.err = wire.DecodeResponseID(body)
 	}
 	if c.want == wire.SubmitSMResp {
-		s.link.m.submitSeconds.WithLabelValues(s.link.cfg.Name).Observe(time.Since(c.sent).Seconds())
+		s.link.submitLatency.Observe(time.Since(c.sent).Seconds())
 		switch h.Status {
 		case wire.StatusThrottled, wire.StatusMsgQFul:
 			s.throttled()

@@ -77,6 +77,9 @@ func checkBody(t *testing.T, h Header, body []byte) {
 			}
 			return
 		}
+		if len(m.TLVs) <= 1 && !bytes.Equal(frame, codecAppend(t, h.ID, h.Seq, &m)) {
+			t.Fatalf("AppendMessage and go-smpp's codec differ for %+v", m)
+		}
 		m2, err := DecodeMessage(frame[HeaderLen:])
 		if err != nil {
 			t.Fatalf("re-decode: %v", err)

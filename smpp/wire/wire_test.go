@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/fiorix/go-smpp/smpp/pdu"
+	"github.com/fiorix/go-smpp/smpp/pdu/pdufield"
 	"github.com/fiorix/go-smpp/smpp/pdu/pdutlv"
 )
 
@@ -228,5 +229,105 @@ func TestTemporary(t *testing.T) {
 	m.SetTLV(pdutlv.TagSarMsgRefNum, []byte{2})
 	if v, _ := m.TLV(pdutlv.TagSarMsgRefNum); len(m.TLVs) != 1 || v[0] != 2 {
 		t.Fatalf("SetTLV twice: %+v", m.TLVs)
+	}
+}
+
+// codecAppend encodes m with go-smpp's codec (pdu.NewSubmitSM and its
+// field maps), the reference AppendMessage's direct writer must match.
+func codecAppend(t testing.TB, id pdu.ID, seq uint32, m *Message) []byte {
+	t.Helper()
+	p := pdu.NewSubmitSM(nil)
+	h := p.Header()
+	h.ID, h.Seq = id, seq
+	f := p.Fields()
+	for _, s := range []struct {
+		k pdufield.Name
+		v any
+	}{
+		{pdufield.ServiceType, m.ServiceType},
+		{pdufield.SourceAddrTON, m.SourceTON},
+		{pdufield.SourceAddrNPI, m.SourceNPI},
+		{pdufield.SourceAddr, m.Source},
+		{pdufield.DestAddrTON, m.DestTON},
+		{pdufield.DestAddrNPI, m.DestNPI},
+		{pdufield.DestinationAddr, m.Dest},
+		{pdufield.ESMClass, m.ESMClass},
+		{pdufield.ProtocolID, m.ProtocolID},
+		{pdufield.PriorityFlag, m.Priority},
+		{pdufield.ScheduleDeliveryTime, m.ScheduleDeliveryTime},
+		{pdufield.ValidityPeriod, m.ValidityPeriod},
+		{pdufield.RegisteredDelivery, m.RegisteredDelivery},
+		{pdufield.ReplaceIfPresentFlag, m.ReplaceIfPresent},
+		{pdufield.DataCoding, m.DataCoding},
+		{pdufield.SMDefaultMsgID, m.DefaultMsgID},
+		{pdufield.ShortMessage, m.ShortMessage},
+	} {
+		if err := f.Set(s.k, s.v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One TLV at most: the codec writes its TLV map in random order.
+	for _, tlv := range m.TLVs[:min(1, len(m.TLVs))] {
+		p.TLVFields().Set(tlv.Tag, tlv.Value)
+	}
+	var b bytes.Buffer
+	if err := p.SerializeTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestAppendMatchesCodec(t *testing.T) {
+	full := sampleMessage()
+	full.TLVs = full.TLVs[:1]
+	full.ServiceType, full.ScheduleDeliveryTime, full.ValidityPeriod = "WAP", "261126064000000+", "000001000000000R"
+	full.ProtocolID, full.Priority, full.ReplaceIfPresent, full.DefaultMsgID = 1, 2, 1, 3
+	for _, m := range []Message{{}, full, {Source: "MIMI", SourceTON: 5, Dest: "447700900123", ShortMessage: make([]byte, MaxShortMessage)}} {
+		for _, id := range []pdu.ID{SubmitSM, DeliverSM} {
+			got, err := AppendMessage(nil, id, 99, &m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := codecAppend(t, id, 99, &m); !bytes.Equal(got, want) {
+				t.Fatalf("%s %+v:\n got % x\nwant % x", id, m, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkAppendMessage(b *testing.B) {
+	m := sampleMessage()
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf, _ = AppendMessage(buf[:0], SubmitSM, 1, &m)
+	}
+}
+
+func BenchmarkDecodeMessage(b *testing.B) {
+	m := sampleMessage()
+	frame, _ := AppendMessage(nil, DeliverSM, 1, &m)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeMessage(frame[HeaderLen:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReader(b *testing.B) {
+	m := sampleMessage()
+	frame, _ := AppendMessage(nil, DeliverSM, 1, &m)
+	stream := bytes.Repeat(frame, 1000)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(frame)))
+	r := NewReader(bytes.NewReader(nil), 0)
+	for i := 0; b.Loop(); i++ {
+		if i%1000 == 0 {
+			r = NewReader(bytes.NewReader(stream), 0)
+		}
+		if _, _, err := r.Next(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
