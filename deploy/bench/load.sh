@@ -114,7 +114,7 @@ buckets() {
 # server_p99 BEFORE AFTER: the smallest histogram bound under which 99% of
 # the answers of a step fell, in ms ("<=X").
 server_p99() {
-  join <(sort "$1") <(sort "$2") | awk '{le=$1; d=$3-$2; if (le=="+Inf") le=1e9; print le, d}' | sort -g |
+  awk 'FILENAME==ARGV[1] {before[$1]=$2; next} {le=$1; if (le=="+Inf") le=1e9; print le, $2-before[$1]}' "$1" "$2" | sort -g |
     awk '{le[NR]=$1; c[NR]=$2; total=$2} END{ if (total==0) {print "n/a"; exit}
          for (i=1;i<=NR;i++) if (c[i] >= 0.99*total) { if (le[i]>=1e9) print ">10000"; else printf "<=%g", le[i]*1000; exit } }'
 }
