@@ -241,7 +241,7 @@ type Commit struct {
 func (c *Client) Commit(ctx context.Context, groupID []byte, ch Changes) (*Commit, error) {
 	var adds []*keypackages.KeyPackage
 	for i, b := range ch.Add {
-		kp, err := parseKeyPackage(c.p.cs, b)
+		kp, err := parseKeyPackage(c.p.cs, b, c.p.now())
 		if err != nil {
 			return nil, fmt.Errorf("mls: commit: key package %d: %w", i, err)
 		}

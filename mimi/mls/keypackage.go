@@ -111,7 +111,7 @@ func (c *Client) newKeyPackage(now time.Time, lastResort bool) (*keypackages.Key
 	kp.Signature = ksig.AsSlice()
 	// Parse what a peer will parse and check what a peer will check, so a
 	// mistake in re-signing fails here rather than at every adder.
-	back, err := parseKeyPackage(p.cs, kp.Marshal())
+	back, err := parseKeyPackage(p.cs, kp.Marshal(), now)
 	if err != nil {
 		return nil, nil, fmt.Errorf("mls: key package for %s: self-check: %w", c.uri, err)
 	}
@@ -120,8 +120,8 @@ func (c *Client) newKeyPackage(now time.Time, lastResort bool) (*keypackages.Key
 }
 
 // parseKeyPackage reads a KeyPackage (bare or as an MLSMessage) and checks
-// its signatures, suite and leaf node.
-func parseKeyPackage(cs ciphersuite.CipherSuite, b []byte) (*keypackages.KeyPackage, error) {
+// its signatures, suite, leaf node and that its lifetime covers now.
+func parseKeyPackage(cs ciphersuite.CipherSuite, b []byte, now time.Time) (*keypackages.KeyPackage, error) {
 	raw := b
 	if len(b) >= 4 && b[0] == 0 && b[1] == 1 && b[2] == 0 && b[3] == byte(framing.WireFormatKeyPackage) {
 		raw = b[4:]
@@ -146,8 +146,14 @@ func parseKeyPackage(cs ciphersuite.CipherSuite, b []byte) (*keypackages.KeyPack
 	if err != nil {
 		return nil, fmt.Errorf("%w: key package leaf: %v", ErrMalformed, err)
 	}
-	if err := treesync.ValidateLeafNode(leaf, cs); err != nil {
+	if err := treesync.ValidateLeafNodeStructureWithContext(leaf, cs, nil, 0); err != nil {
 		return nil, fmt.Errorf("%w: key package leaf: %v", ErrAuthentication, err)
+	}
+	if err := treesync.ValidateLeafNodeCapabilities(leaf.Capabilities); err != nil {
+		return nil, fmt.Errorf("%w: key package capabilities: %v", ErrRejected, err)
+	}
+	if err := treesync.ValidateLeafNodeLifetimeAt(leaf.Lifetime, now); err != nil {
+		return nil, fmt.Errorf("%w: key package: %v", ErrRejected, err)
 	}
 	return kp, nil
 }
