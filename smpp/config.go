@@ -13,6 +13,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/mimigw/mimigw/smpp/coding"
+	"github.com/mimigw/mimigw/smpp/receipt"
 )
 
 // Config is the SMS edge's configuration (the `sms:` section).
@@ -86,12 +87,12 @@ type SMSCConfig struct {
 	// (what data_coding 0 means: gsm7, ia5, latin1), packed, use_latin1,
 	// concat (udh8, udh16, sar, payload), max_segments.
 	Coding coding.Options `yaml:"coding"`
-	// IDForm says how this SMSC's receipts write the message ids that its
-	// submit_sm_resp gave, so that both normalise to one Ref: "as_is"
-	// (default), "ignore_case", "hex" or "decimal" (numbers in that base
-	// on both sides, leading zeros aside), "hex_decimal" (hexadecimal in
-	// submit_sm_resp, decimal in receipts) or "decimal_hex".
-	IDForm string `yaml:"id_form"`
+	// SubmitIDForm and ReceiptIDForm say how this SMSC writes message ids
+	// in submit_sm_resp and in receipts ({base: as_is|hex|decimal,
+	// fold_case, trim_zeros}); both normalise to one Ref, so that the ids
+	// match whatever case, leading zeros or base each side uses.
+	SubmitIDForm  receipt.IDForm `yaml:"submit_id_form"`
+	ReceiptIDForm receipt.IDForm `yaml:"receipt_id_form"`
 	// SourceTON and SourceNPI override the type of number and numbering
 	// plan of numeric senders (default: international/E.164 for "+..."
 	// senders).
@@ -218,9 +219,6 @@ func (s SMSCConfig) withDefaults() SMSCConfig {
 	def(&s.ReconnectMin, time.Second)
 	def(&s.ReconnectMax, time.Minute)
 	def(&s.ThrottleBackoff, 200*time.Millisecond)
-	if s.IDForm == "" {
-		s.IDForm = "as_is"
-	}
 	if s.AckParts == "" {
 		s.AckParts = "complete"
 	}
@@ -342,10 +340,11 @@ func (s SMSCConfig) validate(key string) error {
 	if s.ReconnectMin > 0 && s.ReconnectMax > 0 && s.ReconnectMax < s.ReconnectMin {
 		return fmt.Errorf("%s.reconnect_max: %s is below reconnect_min %s", key, s.ReconnectMax, s.ReconnectMin)
 	}
-	switch s.IDForm {
-	case "", idAsIs, idIgnoreCase, idHex, idDecimal, idHexDecimal, idDecimalHex:
-	default:
-		return fmt.Errorf("%s.id_form: %q is not one of as_is, ignore_case, hex, decimal, hex_decimal, decimal_hex", key, s.IDForm)
+	if err := s.SubmitIDForm.Validate(); err != nil {
+		return fmt.Errorf("%s.submit_id_form: %w", key, err)
+	}
+	if err := s.ReceiptIDForm.Validate(); err != nil {
+		return fmt.Errorf("%s.receipt_id_form: %w", key, err)
 	}
 	switch s.AckParts {
 	case "", "complete", "each":

@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mimigw/mimigw/smpp/coding"
+	"github.com/mimigw/mimigw/smpp/receipt"
 )
 
 const sampleYAML = `
@@ -28,7 +29,8 @@ smscs:
     enquire_link: 15s
     response_timeout: 5s
     priority: 1
-    id_form: hex_decimal
+    submit_id_form: {base: hex}
+    receipt_id_form: {base: decimal}
     source_ton: 1
     alphanumeric_senders: false
     ack_parts: each
@@ -65,7 +67,7 @@ func TestConfigYAML(t *testing.T) {
 	}
 	a := c.SMSCs[0]
 	if a.BindMode != BindTransmitterReceiver || a.Binds != 2 || a.Window != 50 || a.Rate != 100 ||
-		a.EnquireLink != 15*time.Second || a.IDForm != idHexDecimal || a.SourceTON == nil || *a.SourceTON != 1 ||
+		a.EnquireLink != 15*time.Second || a.SubmitIDForm.Base != receipt.Hex || a.ReceiptIDForm.Base != receipt.Decimal || a.SourceTON == nil || *a.SourceTON != 1 ||
 		a.allowsAlphanumeric() || a.AckParts != "each" || !a.TLS.Enabled || a.PasswordEnv != "SMPP_PASSWORD_A" {
 		t.Fatalf("smsc a: %+v", a)
 	}
@@ -78,7 +80,7 @@ func TestConfigYAML(t *testing.T) {
 	d := c.withDefaults()
 	b := d.SMSCs[1]
 	if b.BindMode != BindTransceiver || b.Binds != 1 || b.Window != 10 || b.ResponseTimeout != 10*time.Second ||
-		b.IDForm != idAsIs || b.AckParts != "complete" || !b.allowsAlphanumeric() {
+		b.SubmitIDForm != (receipt.IDForm{}) || b.AckParts != "complete" || !b.allowsAlphanumeric() {
 		t.Fatalf("defaults: %+v", b)
 	}
 }
@@ -106,7 +108,7 @@ func TestConfigValidate(t *testing.T) {
 		{"sms.smscs[a].rate", func(c *Config) { c.SMSCs[0].Rate = -1 }},
 		{"sms.smscs[a].enquire_link", func(c *Config) { c.SMSCs[0].EnquireLink = -time.Second }},
 		{"sms.smscs[a].reconnect_max", func(c *Config) { c.SMSCs[0].ReconnectMin, c.SMSCs[0].ReconnectMax = time.Minute, time.Second }},
-		{"sms.smscs[a].id_form", func(c *Config) { c.SMSCs[0].IDForm = "base64" }},
+		{"sms.smscs[a].receipt_id_form", func(c *Config) { c.SMSCs[0].ReceiptIDForm = receipt.IDForm{Base: receipt.Hex, FoldCase: true} }},
 		{"sms.smscs[a].ack_parts", func(c *Config) { c.SMSCs[0].AckParts = "never" }},
 		{"sms.smscs[a].coding", func(c *Config) { c.SMSCs[0].Coding.MaxSegments = 300 }},
 		{"sms.smscs[a].tls.cert_file", func(c *Config) { c.SMSCs[0].TLS = TLSConfig{Enabled: true, CertFile: "x"} }},

@@ -227,7 +227,7 @@ func (e *Edge) sendOnce(ctx context.Context, m gateway.OutboundSMS, dest address
 	}
 	refs := make([]string, len(ids))
 	for i, id := range ids {
-		refs[i] = normalizeID(l.cfg.IDForm, id, false)
+		refs[i] = l.normalize(id, l.cfg.SubmitIDForm, "submit_sm_resp")
 	}
 	e.log.Debug("message submitted", "msg_id", m.ID, "number", m.To, "smsc", l.cfg.Name,
 		"segments", len(ids), "alphabet", enc.Alphabet.String())

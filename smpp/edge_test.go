@@ -10,6 +10,7 @@ import (
 	"github.com/mimigw/mimigw/gateway"
 	"github.com/mimigw/mimigw/mimi/uri"
 	"github.com/mimigw/mimigw/smpp/coding"
+	"github.com/mimigw/mimigw/smpp/receipt"
 	"github.com/mimigw/mimigw/smpp/smsc"
 )
 
@@ -82,17 +83,18 @@ func TestSendLongUCS2(t *testing.T) {
 
 func TestReceiptMatchesSubmit(t *testing.T) {
 	for _, c := range []struct {
-		name            string
-		idForm, simForm string
-		receiptTLVs     bool
-		early           bool
-		outcome         string
-		want            gateway.Status
+		name        string
+		idForm      receipt.IDForm
+		simForm     string
+		receiptTLVs bool
+		early       bool
+		outcome     string
+		want        gateway.Status
 	}{
-		{name: "text hex", idForm: "hex", simForm: "hex", outcome: "DELIVRD", want: gateway.StatusDelivered},
-		{name: "decimal receipts for hex ids", idForm: "hex_decimal", simForm: "decimal", outcome: "UNDELIV", want: gateway.StatusFailed},
-		{name: "TLVs", idForm: "hex", simForm: "hex", receiptTLVs: true, outcome: "EXPIRED", want: gateway.StatusExpired},
-		{name: "receipt before response", idForm: "hex", simForm: "hex", early: true, outcome: "DELIVRD", want: gateway.StatusDelivered},
+		{name: "text hex", idForm: receipt.IDForm{Base: receipt.Hex}, simForm: "hex", outcome: "DELIVRD", want: gateway.StatusDelivered},
+		{name: "decimal receipts for hex ids", idForm: receipt.IDForm{Base: receipt.Decimal}, simForm: "decimal", outcome: "UNDELIV", want: gateway.StatusFailed},
+		{name: "TLVs", idForm: receipt.IDForm{Base: receipt.Hex}, simForm: "hex", receiptTLVs: true, outcome: "EXPIRED", want: gateway.StatusExpired},
+		{name: "receipt before response", idForm: receipt.IDForm{Base: receipt.Hex}, simForm: "hex", early: true, outcome: "DELIVRD", want: gateway.StatusDelivered},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			sim, addr := startSim(t, smsc.Config{
@@ -101,7 +103,7 @@ func TestReceiptMatchesSubmit(t *testing.T) {
 			})
 			recv := newMemReceiver()
 			sc := smscConfig("sim", addr)
-			sc.IDForm = c.idForm
+			sc.SubmitIDForm, sc.ReceiptIDForm = receipt.IDForm{Base: receipt.Hex}, c.idForm
 			e, _ := startEdge(t, Config{SMSCs: []SMSCConfig{sc}}, recv)
 			sent, err := e.SendSMS(context.Background(), gateway.OutboundSMS{ID: "m3", From: "+15551230001", To: "+15551230002", Text: "hi", Receipt: true})
 			if err != nil {

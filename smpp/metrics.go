@@ -21,6 +21,7 @@ type metrics struct {
 	reassembly    *prometheus.CounterVec // smsc, result
 	receipts      *prometheus.CounterVec // smsc, result
 	refused       *prometheus.CounterVec // reason
+	badIDs        *prometheus.CounterVec // smsc, where
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -65,13 +66,16 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		receipts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mimigw_smpp_receipts_total", Help: "Delivery receipts by outcome (ok, rejected, unavailable, bad, intermediate).",
 		}, []string{"smsc", "result"}),
+		badIDs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mimigw_smpp_bad_message_ids_total", Help: "Message ids not in the form configured for the SMSC (submit_sm_resp or receipt); their receipts cannot match.",
+		}, []string{"smsc", "where"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mimigw_smpp_refused_total", Help: "Outbound messages refused before submission, by reason (pumping protection, segment cap, bad text or address).",
 		}, []string{"reason"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.binds, m.bindAttempts, m.pdus, m.badPDUs, m.unmatched, m.window,
-			m.submits, m.submitSeconds, m.resent, m.throttled, m.mo, m.reassembly, m.receipts, m.refused)
+			m.submits, m.submitSeconds, m.resent, m.throttled, m.mo, m.reassembly, m.receipts, m.refused, m.badIDs)
 	}
 	return m
 }

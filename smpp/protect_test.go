@@ -12,6 +12,7 @@ import (
 
 	"github.com/mimigw/mimigw/gateway"
 	"github.com/mimigw/mimigw/mimi/uri"
+	"github.com/mimigw/mimigw/smpp/receipt"
 	"github.com/mimigw/mimigw/smpp/smsc"
 )
 
@@ -140,28 +141,19 @@ func TestAddresses(t *testing.T) {
 	}
 }
 
-func TestNormalizeID(t *testing.T) {
-	for _, c := range []struct {
-		form, resp, rcpt string
-	}{
-		{idAsIs, "abc123", "abc123"},
-		{idIgnoreCase, "ABC123", "abc123"},
-		{idHex, "00000A1B", "a1b"},
-		{idDecimal, "000123", "123"},
-		{idHexDecimal, "0000A1B2", "41394"},
-		{idDecimalHex, "41394", "A1B2"},
-	} {
-		a, b := normalizeID(c.form, c.resp, false), normalizeID(c.form, c.rcpt, true)
-		if a != b {
-			t.Fatalf("%s: %q -> %q, %q -> %q", c.form, c.resp, a, c.rcpt, b)
-		}
+func TestNormalizeIDFallback(t *testing.T) {
+	_, addr := startSim(t, smsc.Config{Outcome: "none"})
+	e, _ := startEdge(t, Config{SMSCs: []SMSCConfig{smscConfig("sim", addr)}}, newMemReceiver())
+	l := e.links[0]
+	hex := receipt.IDForm{Base: receipt.Hex}
+	if a, b := l.normalize("0000A1B2", hex, "submit_sm_resp"), l.normalize("41394", receipt.IDForm{Base: receipt.Decimal}, "receipt"); a != b {
+		t.Fatalf("hex %q and decimal %q differ", a, b)
 	}
-	// An id that is not a number in the configured base is kept, not
-	// guessed at, so it cannot match another message's id by accident.
-	if got := normalizeID(idHex, "XYZ-1", false); got != "xyz-1" {
-		t.Fatalf("non-hex id normalised to %q", got)
+	// An id not in its form is kept, not guessed at, and counted.
+	if got := l.normalize(" XYZ-1 ", hex, "receipt"); got != "XYZ-1" {
+		t.Fatalf("bad id normalised to %q", got)
 	}
-	if normalizeID(idDecimal, "12", false) == normalizeID(idDecimal, "0x12", true) {
-		t.Fatal("0x12 taken as decimal 12")
+	if testutil.ToFloat64(e.m.badIDs.WithLabelValues("sim", "receipt")) != 1 {
+		t.Fatal("bad id not counted")
 	}
 }

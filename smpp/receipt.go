@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"math/big"
 	"strings"
 	"time"
 
@@ -66,7 +65,7 @@ func (l *smscLink) receipt(s *session, r responder, m *wire.Message) {
 	}
 	rc := gateway.Receipt{
 		Channel: gateway.ChannelSMS,
-		Ref:     normalizeID(l.cfg.IDForm, id, true),
+		Ref:     l.normalize(id, l.cfg.ReceiptIDForm, "receipt"),
 		Source:  l.cfg.Name,
 		Status:  receiptStatus(outcome),
 		At:      at,
@@ -103,46 +102,17 @@ func receiptStatus(o receipt.Outcome) gateway.Status {
 	return gateway.StatusFailed
 }
 
-// Message id forms (SMSCConfig.IDForm).
-const (
-	idAsIs       = "as_is"
-	idIgnoreCase = "ignore_case"
-	idHex        = "hex"         // both sides hexadecimal numbers
-	idDecimal    = "decimal"     // both sides decimal numbers
-	idHexDecimal = "hex_decimal" // submit_sm_resp hexadecimal, receipts decimal
-	idDecimalHex = "decimal_hex" // submit_sm_resp decimal, receipts hexadecimal
-)
-
-// normalizeID writes a message id so that the submit_sm_resp's and the
-// receipt's spelling of one id compare equal: numbers as decimal without
-// leading zeros, other ids in lower case. fromReceipt says which side id
-// comes from. An id that does not parse in the configured base is kept,
-// in lower case, rather than guessed at.
-func normalizeID(form, id string, fromReceipt bool) string {
-	base := 0
-	switch form {
-	case idHex:
-		base = 16
-	case idDecimal:
-		base = 10
-	case idHexDecimal:
-		base = 16
-		if fromReceipt {
-			base = 10
-		}
-	case idDecimalHex:
-		base = 10
-		if fromReceipt {
-			base = 16
-		}
-	case idIgnoreCase:
-		return strings.ToLower(id)
-	default:
-		return id
+// normalize writes a message id in the canonical form of package receipt,
+// so that the submit_sm_resp's and the receipt's spelling of one id
+// compare equal. An id that is not in its configured form is kept as it
+// came (the message was accepted all the same) and logged: its receipt
+// will not match, and the gateway's delivery timeout settles it.
+func (l *smscLink) normalize(id string, form receipt.IDForm, where string) string {
+	n, err := receipt.Normalize(id, form)
+	if err != nil {
+		l.m.badIDs.WithLabelValues(l.cfg.Name, where).Inc()
+		l.log.Warn("message id not in its configured form", "ref", id, "where", where, "err", err)
+		return strings.TrimSpace(id)
 	}
-	n, ok := new(big.Int).SetString(id, base)
-	if !ok || n.Sign() < 0 || strings.HasPrefix(id, "+") {
-		return strings.ToLower(id)
-	}
-	return n.Text(10)
+	return n
 }
