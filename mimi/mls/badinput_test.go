@@ -53,7 +53,7 @@ func sameState(t *testing.T, p *Provider, before map[string]uint64, what string)
 // world is a provider with alice and bob in a group, and a hub key in the
 // group's external_senders.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	ns      *natsServer
 	keyFile string
 	p       *Provider
@@ -62,7 +62,7 @@ type world struct {
 	hubPriv ed25519.PrivateKey
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := context.Background()
 	w := &world{t: t, ns: startNATS(t, ""), keyFile: testKeyFile(t)}

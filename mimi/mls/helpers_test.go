@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -99,6 +100,7 @@ func testConfig(keyFile string) Config {
 
 func openProvider(t testing.TB, js jetstream.JetStream, cfg Config, opts ...Option) *Provider {
 	t.Helper()
+	opts = append([]Option{WithLogger(slog.New(slog.DiscardHandler))}, opts...)
 	p, err := Open(context.Background(), cfg, js, opts...)
 	if err != nil {
 		t.Fatal(err)

@@ -36,7 +36,7 @@ var (
 	vectorDirErr  error
 )
 
-func vectorFile(t *testing.T, name string, v any) {
+func vectorFile(t testing.TB, name string, v any) {
 	t.Helper()
 	vectorDirOnce.Do(func() {
 		goBin := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
