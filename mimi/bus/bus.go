@@ -169,6 +169,12 @@ func (b *Bus) connect(ctx context.Context, password, token string) error {
 	case password != "":
 		opts = append(opts, nats.UserInfo(cfg.User, password))
 	}
+	if b.srv != nil {
+		// Our own connection to our own server skips the TCP stack: it
+		// publishes about 1.7 times as fast (BenchmarkPublishEmbedded).
+		// Other clients (mimigw send) still use ClientURL.
+		opts = append(opts, nats.InProcessServer(b.srv.ns))
+	}
 	nc, err := nats.Connect(b.clientURL, opts...)
 	if err != nil {
 		return fmt.Errorf("bus: connect %s: %w", redactURL(b.clientURL), err)
@@ -238,7 +244,7 @@ func (b *Bus) ensure(ctx context.Context) error {
 		},
 	}
 	for _, sc := range streams {
-		if err := retry(ctx, func(ctx context.Context) error {
+		if err := b.retry(ctx, "stream "+sc.Name, func(ctx context.Context) error {
 			_, err := b.js.CreateOrUpdateStream(ctx, sc)
 			return err
 		}); err != nil {
@@ -259,7 +265,7 @@ func (b *Bus) ensure(ctx context.Context) error {
 	for _, bk := range buckets {
 		bk.cfg.Storage = jetstream.FileStorage
 		bk.cfg.Replicas = cfg.Replicas
-		if err := retry(ctx, func(ctx context.Context) error {
+		if err := b.retry(ctx, "bucket "+bk.cfg.Bucket, func(ctx context.Context) error {
 			kv, err := b.js.CreateOrUpdateKeyValue(ctx, bk.cfg)
 			*bk.kv = kv
 			return err
@@ -274,7 +280,7 @@ func (b *Bus) ensure(ctx context.Context) error {
 		{cfg.ToPhoneStream, b.toPhoneConsumerConfig()},
 		{cfg.TimerStream, b.timerConsumerConfig()},
 	} {
-		if err := retry(ctx, func(ctx context.Context) error {
+		if err := b.retry(ctx, "consumer "+cc.cfg.Durable, func(ctx context.Context) error {
 			_, err := b.js.CreateOrUpdateConsumer(ctx, cc.stream, cc.cfg)
 			return err
 		}); err != nil {
@@ -328,14 +334,17 @@ func (b *Bus) timerConsumerConfig() jetstream.ConsumerConfig {
 // retry runs f until it succeeds, fails for good, or ctx is done. Setup
 // meets transient failures after a (re)start: no JetStream leader yet, no
 // responders while the server recovers its store.
-func retry(ctx context.Context, f func(context.Context) error) error {
+func (b *Bus) retry(ctx context.Context, what string, f func(context.Context) error) error {
 	delay := 50 * time.Millisecond
-	for {
+	for try := 1; ; try++ {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := f(actx)
 		cancel()
 		if err == nil || !transient(err) {
 			return err
+		}
+		if try > 1 { // the first failure is common while a server starts
+			b.log.Warn("bus setup waiting for the server", "step", what, "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -394,16 +403,16 @@ func (b *Bus) Close() {
 	b.closeOnce.Do(func() {
 		close(b.closed)
 		nc := b.nc.Load()
-		done := make(chan struct{})
-		nc.SetClosedHandler(func(*nats.Conn) { close(done) })
+		// Drain lets acks and publishes in flight finish; it fails at once
+		// when the connection is down or already closed.
 		if err := nc.Drain(); err != nil {
 			nc.Close()
 		}
-		select {
-		case <-done:
-		case <-time.After(35 * time.Second): // nats.DefaultDrainTimeout is 30 s
-			nc.Close()
+		deadline := time.Now().Add(35 * time.Second) // nats.DefaultDrainTimeout is 30 s
+		for !nc.IsClosed() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
 		}
+		nc.Close()
 		if b.srv != nil {
 			b.srv.Shutdown()
 		}

@@ -200,6 +200,61 @@ func TestOpenFailsWithoutServer(t *testing.T) {
 	}
 }
 
+func TestOpenWaitsForServer(t *testing.T) {
+	srv := bustest.NewServer(t)
+	cfg := srv.Config()
+	srv.Stop()
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		srv.Start()
+	}()
+	b, err := bus.Open(ctxT(t), cfg, bustest.Logger(t), nil)
+	if err != nil {
+		t.Fatalf("Open before the server came up: %v", err)
+	}
+	defer b.Close()
+	if err := b.Ready(); err != nil {
+		t.Errorf("Ready: %v", err)
+	}
+}
+
+func TestCloseStopsConsumers(t *testing.T) {
+	srv := bustest.NewServer(t)
+	b := srv.Bus(t)
+	res := make(chan error, 2)
+	go func() {
+		res <- b.ConsumeToPhone(context.Background(), 2, func(ctx context.Context, d *bus.Delivery) { _ = d.Ack(ctx) })
+	}()
+	go func() {
+		res <- b.ConsumeTimers(context.Background(), 1, func(context.Context, bus.Timer) error { return nil })
+	}()
+	if _, err := b.Publish(ctxT(t), bus.SubjectToPhone(phone), envelope(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	waitEmpty(t, b, b.Config().ToPhoneStream)
+	b.Close()
+	for range 2 {
+		if err := receive(t, res, "consumer return after Close"); !errors.Is(err, bus.ErrClosed) {
+			t.Errorf("consumer returned %v, want ErrClosed", err)
+		}
+	}
+	if _, err := b.Publish(ctxT(t), bus.SubjectToPhone(phone), envelope(t), nil); !errors.Is(err, bus.ErrUnavailable) {
+		t.Errorf("Publish after Close = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestCloseWhileServerDown(t *testing.T) {
+	srv := bustest.NewServer(t)
+	b := srv.Bus(t)
+	srv.Stop()
+	closed := make(chan struct{})
+	go func() {
+		b.Close()
+		close(closed)
+	}()
+	receive(t, closed, "Close with the server down")
+}
+
 func TestOpenRejectsBadConfig(t *testing.T) {
 	cfg := bus.DefaultConfig()
 	cfg.AckWait = -1

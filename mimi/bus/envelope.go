@@ -83,26 +83,22 @@ func (e Envelope) Header() nats.Header {
 
 // ParseEnvelope reads the envelope from NATS headers, strictly: every
 // header present once, a 64-digit lowercase hex ID equal in Mimi-Id and
-// Nats-Msg-Id where both are present, sender and recipient as mimi:// or
-// canonical tel: URIs, a mimi:// room URI, a known channel and an RFC 3339
-// time. Header names match regardless of case.
+// Nats-Msg-Id where both are present, sender and recipient as mimi:// URIs
+// or tel: URIs in E.164 form, a mimi:// room URI, a known channel and an
+// RFC 3339 time. Header names match regardless of case.
 //
 // On error the returned Envelope still holds every field that was valid,
 // so a caller can name the sender in an error report; the error joins one
 // ErrBadEnvelope error per problem.
 func ParseEnvelope(h nats.Header) (Envelope, error) {
-	var e Envelope
-	var errs []error
-	fail := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrBadEnvelope}, args...)...))
-	}
+	var p envelopeCheck
 	get := func(name string) (string, bool) {
 		v, ok := h[name]
 		if !ok {
 			for k, kv := range h {
 				if strings.EqualFold(k, name) {
 					if ok { // two spellings of the same header
-						fail("%s appears more than once", name)
+						p.fail("%s appears more than once", name)
 						return "", false
 					}
 					v, ok = kv, true
@@ -113,83 +109,136 @@ func ParseEnvelope(h nats.Header) (Envelope, error) {
 			return "", false
 		}
 		if len(v) > 1 {
-			fail("%s appears %d times", name, len(v))
+			p.fail("%s appears %d times", name, len(v))
 			return "", false
 		}
 		return v[0], true
 	}
-
 	id, hasID := get(HeaderID)
 	msgID, hasMsgID := get(HeaderMsgID)
 	switch {
 	case !hasID && !hasMsgID:
-		fail("%s is missing", HeaderID)
+		p.fail("%s is missing", HeaderID)
 	case hasID && hasMsgID && id != msgID:
-		fail("%s %.80q differs from %s %.80q", HeaderID, id, HeaderMsgID, msgID)
+		p.fail("%s %.80q differs from %s %.80q", HeaderID, id, HeaderMsgID, msgID)
 	default:
 		if !hasID {
 			id = msgID
 		}
-		if validID(id) {
-			e.ID = id
-		} else {
-			fail("%s %.80q is not 64 lowercase hex digits", HeaderID, id)
-		}
+		p.id(id)
 	}
-
-	if v, ok := get(HeaderSender); !ok {
-		fail("%s is missing", HeaderSender)
-	} else if err := checkParticipant(v); err != nil {
-		fail("%s %.80q: %v", HeaderSender, v, err)
+	if v, ok := get(HeaderSender); ok {
+		p.e.Sender = p.participant(HeaderSender, v)
 	} else {
-		e.Sender = v
+		p.fail("%s is missing", HeaderSender)
 	}
-	if v, ok := get(HeaderRecipient); !ok {
-		fail("%s is missing", HeaderRecipient)
-	} else if err := checkParticipant(v); err != nil {
-		fail("%s %.80q: %v", HeaderRecipient, v, err)
+	if v, ok := get(HeaderRecipient); ok {
+		p.e.Recipient = p.participant(HeaderRecipient, v)
 	} else {
-		e.Recipient = v
+		p.fail("%s is missing", HeaderRecipient)
 	}
-	if v, ok := get(HeaderRoom); !ok {
-		fail("%s is missing", HeaderRoom)
-	} else if u, err := uri.ParseMIMI(v); err != nil {
-		fail("%s %.80q: %v", HeaderRoom, v, err)
-	} else if u.Kind != uri.Room {
-		fail("%s %.80q names a %s, not a room", HeaderRoom, v, u.Kind)
+	if v, ok := get(HeaderRoom); ok {
+		p.room(v)
 	} else {
-		e.Room = v
+		p.fail("%s is missing", HeaderRoom)
 	}
 	if v, ok := get(HeaderChannel); ok {
-		switch v {
-		case ChannelRCS, ChannelSMS, ChannelAuto:
-			e.Channel = v
-		default:
-			fail("%s %.80q is not rcs, sms or auto", HeaderChannel, v)
-		}
+		p.channel(v)
 	}
 	if v, ok := get(HeaderAccepted); !ok {
-		fail("%s is missing", HeaderAccepted)
+		p.fail("%s is missing", HeaderAccepted)
 	} else if t, err := time.Parse(time.RFC3339Nano, v); err != nil {
-		fail("%s %.80q is not an RFC 3339 time", HeaderAccepted, v)
-	} else if t.Before(minAccepted) {
-		fail("%s %.80q is before 1970", HeaderAccepted, v)
+		p.fail("%s %.80q is not an RFC 3339 time", HeaderAccepted, v)
 	} else {
-		e.Accepted = t
+		p.accepted(t, v)
 	}
-	return e, errors.Join(errs...)
+	return p.e, errors.Join(p.errs...)
 }
 
-// Validate checks e as ParseEnvelope would check its headers; Publish
-// calls it so that nothing leaves this process that its readers reject.
+// Validate checks e as ParseEnvelope checks headers, except that a zero
+// Accepted passes (Publish stamps it). Publish calls it so that nothing
+// leaves this process that its readers would reject.
 func (e Envelope) Validate() error {
-	h := e.Header()
-	if e.Accepted.IsZero() {
-		// Publish stamps the time; everything else must already be right.
-		h[HeaderAccepted] = []string{"1970-01-01T00:00:00.000Z"}
+	var p envelopeCheck
+	p.id(e.ID)
+	if e.Sender == "" {
+		p.fail("%s is missing", HeaderSender)
+	} else {
+		p.participant(HeaderSender, e.Sender)
 	}
-	_, err := ParseEnvelope(h)
-	return err
+	if e.Recipient == "" {
+		p.fail("%s is missing", HeaderRecipient)
+	} else {
+		p.participant(HeaderRecipient, e.Recipient)
+	}
+	if e.Room == "" {
+		p.fail("%s is missing", HeaderRoom)
+	} else {
+		p.room(e.Room)
+	}
+	if e.Channel != "" {
+		p.channel(e.Channel)
+	}
+	if !e.Accepted.IsZero() {
+		p.accepted(e.Accepted, "")
+	}
+	return errors.Join(p.errs...)
+}
+
+// envelopeCheck collects the envelope's valid fields and its problems.
+type envelopeCheck struct {
+	e    Envelope
+	errs []error
+}
+
+func (p *envelopeCheck) fail(format string, args ...any) {
+	p.errs = append(p.errs, fmt.Errorf("%w: "+format, append([]any{ErrBadEnvelope}, args...)...))
+}
+
+func (p *envelopeCheck) id(v string) {
+	if validID(v) {
+		p.e.ID = v
+	} else {
+		p.fail("%s %.80q is not 64 lowercase hex digits", HeaderID, v)
+	}
+}
+
+func (p *envelopeCheck) participant(name, v string) string {
+	if err := checkParticipant(v); err != nil {
+		p.fail("%s %.80q: %v", name, v, err)
+		return ""
+	}
+	return v
+}
+
+func (p *envelopeCheck) room(v string) {
+	if u, err := uri.ParseMIMI(v); err != nil {
+		p.fail("%s %.80q: %v", HeaderRoom, v, err)
+	} else if u.Kind != uri.Room {
+		p.fail("%s %.80q names a %s, not a room", HeaderRoom, v, u.Kind)
+	} else {
+		p.e.Room = v
+	}
+}
+
+func (p *envelopeCheck) channel(v string) {
+	switch v {
+	case ChannelRCS, ChannelSMS, ChannelAuto:
+		p.e.Channel = v
+	default:
+		p.fail("%s %.80q is not rcs, sms or auto", HeaderChannel, v)
+	}
+}
+
+func (p *envelopeCheck) accepted(t time.Time, v string) {
+	if t.Before(minAccepted) {
+		if v == "" {
+			v = t.Format(acceptedLayout)
+		}
+		p.fail("%s %.80q is before 1970", HeaderAccepted, v)
+		return
+	}
+	p.e.Accepted = t
 }
 
 // validID reports whether s is a MIMI message ID in lowercase hex.
@@ -206,16 +255,23 @@ func validID(s string) bool {
 	return true
 }
 
-// checkParticipant accepts a mimi:// URI or a canonical tel: URI
-// ("tel:+15551230002").
+// checkParticipant accepts a mimi:// URI other than a provider's, or a tel:
+// URI in E.164 form ("tel:+15551230002": a plus, a country code not
+// starting with 0, at most 15 digits, nothing else). The form is checked,
+// not the numbering plan: routing normalises numbers where it needs to.
 func checkParticipant(s string) error {
 	if len(s) >= 4 && strings.EqualFold(s[:4], "tel:") {
-		n, err := uri.ParseNumber(s, "")
-		if err != nil {
-			return err
+		if !strings.HasPrefix(s, "tel:+") {
+			return errors.New("tel URI must be \"tel:+\" and E.164 digits")
 		}
-		if n.TelURI() != s {
-			return fmt.Errorf("not canonical; want %q", n.TelURI())
+		digits := s[len("tel:+"):]
+		if len(digits) < 2 || len(digits) > 15 || digits[0] == '0' {
+			return errors.New("not an E.164 number (2 to 15 digits, no leading 0)")
+		}
+		for i := 0; i < len(digits); i++ {
+			if digits[i] < '0' || digits[i] > '9' {
+				return errors.New("not an E.164 number (digits only, no separators or parameters)")
+			}
 		}
 		return nil
 	}

@@ -141,7 +141,10 @@ func TestParseEnvelope(t *testing.T) {
 		{name: "no sender", h: with(func(h nats.Header) { h.Del(HeaderSender) }), wantErr: "Mimi-Sender is missing"},
 		{name: "sender http", h: with(func(h nats.Header) { h.Set(HeaderSender, "https://a.example/alice") }), wantErr: "Mimi-Sender"},
 		{name: "sender provider", h: with(func(h nats.Header) { h.Set(HeaderSender, "mimi://a.example") }), wantErr: "names a provider"},
-		{name: "sender tel not canonical", h: with(func(h nats.Header) { h.Set(HeaderSender, "tel:+1 555 123 0002") }), wantErr: "not canonical"},
+		{name: "sender tel not canonical", h: with(func(h nats.Header) { h.Set(HeaderSender, "tel:+1 555 123 0002") }), wantErr: "not an E.164 number"},
+		{name: "sender tel with parameter", h: with(func(h nats.Header) { h.Set(HeaderSender, "tel:+15551230002;phone-context=x") }), wantErr: "not an E.164 number"},
+		{name: "sender tel too long", h: with(func(h nats.Header) { h.Set(HeaderSender, "tel:+1234567890123456") }), wantErr: "not an E.164 number"},
+		{name: "sender tel leading zero", h: with(func(h nats.Header) { h.Set(HeaderSender, "tel:+0123456") }), wantErr: "not an E.164 number"},
 		{name: "sender tel national", h: with(func(h nats.Header) { h.Set(HeaderSender, "tel:5551230002") }), wantErr: "Mimi-Sender"},
 		{name: "no recipient", h: with(func(h nats.Header) { h.Del(HeaderRecipient) }), wantErr: "Mimi-Recipient is missing"},
 		{name: "recipient garbage", h: with(func(h nats.Header) { h.Set(HeaderRecipient, "tel:+abc") }), wantErr: "Mimi-Recipient"},
@@ -237,6 +240,9 @@ func FuzzParseEnvelope(f *testing.F) {
 			}
 			return
 		}
+		if err := env.Validate(); err != nil {
+			t.Fatalf("parsed envelope %+v does not validate: %v", env, err)
+		}
 		// What parses writes back and parses to the same envelope.
 		again, err := ParseEnvelope(env.Header())
 		if err != nil {
@@ -257,6 +263,16 @@ func BenchmarkEnvelopeHeader(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = e.Header()
+	}
+}
+
+func BenchmarkEnvelopeValidate(b *testing.B) {
+	e := goodEnvelope()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := e.Validate(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

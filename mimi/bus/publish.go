@@ -50,6 +50,12 @@ func (b *Bus) checkPublish(subject string, env Envelope) error {
 // publish sends msg and waits for the stream's ack; id names the message
 // in errors.
 func (b *Bus) publish(ctx context.Context, kind string, msg *nats.Msg, id string, opts ...jetstream.PublishOpt) (bool, error) {
+	select {
+	case <-b.closed:
+		b.m.publishFailures.WithLabelValues(kind, "unavailable").Inc()
+		return false, fmt.Errorf("bus: publish %s id %s: %w: %w", msg.Subject, id, ErrUnavailable, ErrClosed)
+	default:
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, b.cfg.PublishTimeout)
