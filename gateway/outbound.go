@@ -130,14 +130,15 @@ func (g *Gateway) parse(d *bus.Delivery) (*outbound, error) {
 // deliver sends o by RCS or SMS and records what became of it. A
 // *failure ends the message; any other error is retried.
 func (g *Gateway) deliver(ctx context.Context, o *outbound, attempt int) error {
-	var done outRecord
-	if _, err := g.rec.get(ctx, outKey(o.id.String()), &done); err == nil {
-		g.m.outbound.WithLabelValues(string(done.Channel), "duplicate").Inc()
-		return nil // delivered before; this is a redelivery
-	} else if !errors.Is(err, errNoRecord) {
-		return err
-	}
 	if attempt > 1 {
+		// An earlier attempt may have sent it and died before the ack.
+		var done outRecord
+		if _, err := g.rec.get(ctx, outKey(o.id.String()), &done); err == nil {
+			g.m.outbound.WithLabelValues(string(done.Channel), "duplicate").Inc()
+			return nil
+		} else if !errors.Is(err, errNoRecord) {
+			return err
+		}
 		g.m.resent.Inc()
 	}
 	if o.room == "" {
