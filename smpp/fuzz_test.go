@@ -56,45 +56,43 @@ func FuzzSession(f *testing.F) {
 // fuzzSession runs one bound session over a pipe with stream as all the
 // SMSC sends.
 func fuzzSession(t *testing.T, l *smscLink, stream []byte) {
-	{
-		ours, theirs := net.Pipe()
-		s := newSession(l, ours, wire.BindTransceiver)
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		runDone := make(chan error, 1)
-		go func() { runDone <- s.run(ctx) }()
+	ours, theirs := net.Pipe()
+	s := newSession(l, ours, wire.BindTransceiver)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runDone := make(chan error, 1)
+	go func() { runDone <- s.run(ctx) }()
 
-		// Everything the session writes, cut into PDUs.
-		readDone := make(chan []wire.Header, 1)
-		go func() {
-			var got []wire.Header
-			r := wire.NewReader(theirs, 0)
-			for {
-				h, _, err := r.Next()
-				if err != nil {
-					var fe *wire.FrameError
-					if errors.As(err, &fe) {
-						t.Errorf("session wrote a bad PDU: %v", fe)
-					}
-					readDone <- got
-					return
+	// Everything the session writes, cut into PDUs.
+	readDone := make(chan []wire.Header, 1)
+	go func() {
+		var got []wire.Header
+		r := wire.NewReader(theirs, 0)
+		for {
+			h, _, err := r.Next()
+			if err != nil {
+				var fe *wire.FrameError
+				if errors.As(err, &fe) {
+					t.Errorf("session wrote a bad PDU: %v", fe)
 				}
-				got = append(got, h)
+				readDone <- got
+				return
 			}
-		}()
-		theirs.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		theirs.Write(stream)
-		// Let the answers to what was read come out, then hang up.
-		time.Sleep(time.Millisecond)
-		theirs.Close()
-		<-runDone
-		for _, h := range <-readDone {
-			if !h.IsResponse() && h.ID != wire.EnquireLink && h.ID != wire.Unbind {
-				t.Errorf("session wrote request %s", h.ID)
-			}
-			if h.ID == wire.GenericNack && h.Status == wire.StatusOK {
-				t.Errorf("generic_nack with status 0 (seq %d)", h.Seq)
-			}
+			got = append(got, h)
+		}
+	}()
+	theirs.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	theirs.Write(stream)
+	// Let the answers to what was read come out, then hang up.
+	time.Sleep(time.Millisecond)
+	theirs.Close()
+	<-runDone
+	for _, h := range <-readDone {
+		if !h.IsResponse() && h.ID != wire.EnquireLink && h.ID != wire.Unbind {
+			t.Errorf("session wrote request %s", h.ID)
+		}
+		if h.ID == wire.GenericNack && h.Status == wire.StatusOK {
+			t.Errorf("generic_nack with status 0 (seq %d)", h.Seq)
 		}
 	}
 }
