@@ -50,7 +50,7 @@ type Bus struct {
 // empty) and creates or updates its streams, buckets and consumers to
 // match cfg. It never deletes any of them. It waits for a server that is
 // not reachable yet until ctx is done. Metrics are registered on reg; a nil
-// reg keeps them private.
+// reg keeps them private. One registry takes one Bus.
 func Open(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Bus, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("bus: config: %w", err)
@@ -64,13 +64,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Reg
 		return nil, fmt.Errorf("bus: config: %w", err)
 	}
 	b := &Bus{cfg: cfg, log: log, closed: make(chan struct{})}
-	var registerer prometheus.Registerer = prometheus.NewRegistry()
-	if reg != nil {
-		registerer = reg
-	}
-	if b.m, err = newMetrics(registerer, b.nc.Load); err != nil {
-		return nil, fmt.Errorf("bus: metrics: %w", err)
-	}
+	b.m = newMetrics(b.nc.Load)
 
 	b.clientURL = cfg.URL
 	if cfg.URL == "" {
@@ -98,6 +92,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Reg
 		return nil, err
 	}
 	b.watchExhausted()
+	// Registered last, so that a failed Open can be retried on the same
+	// registry.
+	if reg != nil {
+		if err := b.m.register(reg); err != nil {
+			return nil, fmt.Errorf("bus: metrics: %w", err)
+		}
+	}
 	ok = true
 	log.Info("bus open", "url", redactURL(b.clientURL), "embedded", b.srv != nil)
 	return b, nil

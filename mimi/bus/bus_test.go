@@ -194,10 +194,18 @@ func TestOpenFailsWithoutServer(t *testing.T) {
 	srv.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	_, err := bus.Open(ctx, cfg, bustest.Logger(t), nil)
+	reg := prometheus.NewRegistry()
+	_, err := bus.Open(ctx, cfg, bustest.Logger(t), reg)
 	if !errors.Is(err, bus.ErrUnavailable) {
 		t.Fatalf("Open with no server = %v, want ErrUnavailable", err)
 	}
+	// The failed Open left nothing behind: the same registry takes a Bus.
+	srv.Start()
+	b, err := bus.Open(ctxT(t), cfg, bustest.Logger(t), reg)
+	if err != nil {
+		t.Fatalf("Open after a failed Open: %v", err)
+	}
+	b.Close()
 }
 
 func TestOpenWaitsForServer(t *testing.T) {
@@ -819,6 +827,9 @@ func TestMetrics(t *testing.T) {
 	// A second Bus on the same registry is refused, not silently merged.
 	if _, err := bus.Open(ctxT(t), srv.Config(), slog.New(slog.DiscardHandler), reg); err == nil {
 		t.Error("second Bus registered on the same registry")
+	}
+	if got := gather(t, reg)[`mimigw_bus_publishes_total{kind="to_phone"}`]; got != 2 {
+		t.Errorf("after the refused Open, publishes_total = %v, want 2", got)
 	}
 }
 

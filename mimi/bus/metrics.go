@@ -1,8 +1,6 @@
 package bus
 
 import (
-	"errors"
-
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -22,6 +20,7 @@ type metrics struct {
 	disconnects     prometheus.Counter
 	reconnects      prometheus.Counter
 	asyncErrors     prometheus.Counter
+	connected       prometheus.GaugeFunc
 }
 
 // Consumer roles, as metric labels.
@@ -31,7 +30,7 @@ const (
 	roleWatch   = "watch"
 )
 
-func newMetrics(reg prometheus.Registerer, conn func() *nats.Conn) (*metrics, error) {
+func newMetrics(conn func() *nats.Conn) *metrics {
 	const ns, sub = "mimigw", "bus"
 	m := &metrics{
 		publishes: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -84,7 +83,7 @@ func newMetrics(reg prometheus.Registerer, conn func() *nats.Conn) (*metrics, er
 			Help: "Asynchronous errors the NATS connection reported (slow consumer, permissions).",
 		}),
 	}
-	connected := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	m.connected = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: ns, Subsystem: sub, Name: "connected",
 		Help: "1 while the connection to NATS is up.",
 	}, func() float64 {
@@ -93,14 +92,23 @@ func newMetrics(reg prometheus.Registerer, conn func() *nats.Conn) (*metrics, er
 		}
 		return 0
 	})
+	return m
+}
+
+// register puts every collector on reg, or none of them.
+func (m *metrics) register(reg prometheus.Registerer) error {
 	cs := []prometheus.Collector{
 		m.publishes, m.publishFailures, m.duplicates, m.publishSeconds, m.deliveries,
 		m.badEnvelopes, m.settles, m.handlerPanics, m.exhausted, m.disconnects,
-		m.reconnects, m.asyncErrors, connected,
+		m.reconnects, m.asyncErrors, m.connected,
 	}
-	var errs []error
-	for _, c := range cs {
-		errs = append(errs, reg.Register(c))
+	for i, c := range cs {
+		if err := reg.Register(c); err != nil {
+			for _, done := range cs[:i] {
+				reg.Unregister(done)
+			}
+			return err
+		}
 	}
-	return m, errors.Join(errs...)
+	return nil
 }
