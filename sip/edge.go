@@ -52,7 +52,7 @@ type Edge struct {
 	ready    bool
 	closing  bool
 	handlers sync.WaitGroup
-	ctx      context.Context // handlers' context, cancelled when Run ends
+	ctx      context.Context // handlers' context
 }
 
 var _ gateway.RCSSender = (*Edge)(nil)
@@ -195,16 +195,19 @@ func advertisedHost(cfg Config) string {
 }
 
 // Run binds the listeners and serves until ctx is cancelled or a listener
-// fails. Requests being handled get their answer before Run returns.
+// fails. On the way out it stops taking requests (UDP ones are dropped, to
+// be retransmitted to another instance; TCP and TLS ones get 503), lets
+// the requests being handled get their answers (each is bounded by
+// timeouts.receive), then closes the listeners and connections.
 func (e *Edge) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	serve, closers, err := e.listen()
 	if err != nil {
 		return err
 	}
 	e.mu.Lock()
-	e.ctx = ctx
+	// Handlers outlive ctx by design: a request being handled at shutdown
+	// still gets its answer.
+	e.ctx = context.WithoutCancel(ctx)
 	e.ready = true
 	e.mu.Unlock()
 	for _, a := range e.boundAddrs() {
@@ -218,24 +221,22 @@ func (e *Edge) Run(ctx context.Context) error {
 			if gctx.Err() != nil {
 				return nil
 			}
-			return err
+			return fmt.Errorf("sip: serve: %w", err)
 		})
 	}
 	g.Go(func() error {
 		<-gctx.Done()
+		e.mu.Lock()
+		e.ready = false
+		e.closing = true
+		e.mu.Unlock()
+		e.handlers.Wait()
 		for _, c := range closers {
 			c.Close()
 		}
 		return nil
 	})
 	err = g.Wait()
-
-	e.mu.Lock()
-	e.ready = false
-	e.closing = true
-	e.mu.Unlock()
-	cancel()
-	e.handlers.Wait()
 	e.ua.Close()
 	return err
 }

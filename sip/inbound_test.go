@@ -418,3 +418,45 @@ func TestFileAndChatbotIn(t *testing.T) {
 		t.Fatalf("chatbot part %+v", p)
 	}
 }
+
+// A request being handled when the edge stops still gets its answer, and
+// Run returns once it has.
+func TestShutdownAnswersInFlight(t *testing.T) {
+	recv := newTestReceiver(t)
+	e, err := NewEdge(testConfig(), recv, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	for e.Ready() != nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	block := make(chan struct{})
+	recv.set(func(r *testReceiver) { r.block = block })
+	c := dialRaw(t, "udp", e.Addr("udp"))
+	c.send(request{local: c.conn.LocalAddr(), contentType: "message/cpim", body: cpimText("late-1", "x")}.String())
+	recv.waitInbound(t, 1)
+	cancel()
+	for e.Ready() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned (%v) with a request in flight", err)
+	default:
+	}
+	close(block)
+	if code, reason := status(c.answer()); code != 202 {
+		t.Fatalf("in-flight request answered %d %s, want 202", code, reason)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return")
+	}
+}
