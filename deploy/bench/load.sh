@@ -25,6 +25,7 @@ cd "$(dirname "$0")/../.."
 
 RATES=${RATES:-"2000 5000 10000 15000 20000 25000 30000"}
 DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-3} # seconds at 1000/s before each sweep, not measured
 TRANSPORTS=${TRANSPORTS:-"udp tcp"}
 TARGETS=${TARGETS:-"mimigw kamailio"}
 MIMIGW_PORT=${MIMIGW_PORT:-5080}
@@ -179,8 +180,22 @@ for target in $TARGETS; do
   esac
 done
 
+# warm_up TARGET TRANSPORT: a short run at a low rate, so that the first
+# measured step does not pay for heap growth and JetStream creating its
+# files.
+warm_up() {
+  local port=$MIMIGW_PORT flag=u1
+  [ "$1" = kamailio ] && port=$KAMAILIO_PORT
+  [ "$2" = tcp ] && flag=t1
+  mkdir -p "$WORK/warmup" && cp deploy/sipp/uac_message.xml "$WORK/warmup/"
+  (cd "$WORK/warmup" && timeout "$((WARMUP + 60))" sipp -sf uac_message.xml -key caller +15551230001 \
+    -key callee +15551230002 -key text warmup -t "$flag" -r 1000 -m "$((WARMUP * 1000))" -nostdin -i 127.0.0.1 \
+    -timeout "$((WARMUP + 30))s" "127.0.0.1:$port" >/dev/null 2>&1) || true
+}
+
 for transport in $TRANSPORTS; do
   for target in $TARGETS; do
+    [ "$WARMUP" -gt 0 ] && warm_up "$target" "$transport"
     best=0
     for rate in $RATES; do
       if run_step "$target" "$transport" "$rate"; then best=$rate; else break; fi
