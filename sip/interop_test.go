@@ -74,7 +74,7 @@ func outboundText(ref string) gateway.OutboundRCS {
 // The gateway asks a SIPp phone for its capabilities, sends it a message,
 // and the phone's IMDN "delivered" comes back to the receiver.
 func TestSendRCSToSIPpPhone(t *testing.T) {
-	e, recv, r := sippPhone(t, "uas_rcs_phone.xml", 2)
+	e, recv, r := sippPhone(t, "uas_rcs_phone.xml", 2, "-trace_msg")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	caps, err := e.Capabilities(ctx, "+15551230002")
@@ -96,6 +96,16 @@ func TestSendRCSToSIPpPhone(t *testing.T) {
 	got := receipts[0]
 	if got.Ref != "ref-phone-1" || got.Status != gateway.StatusDelivered || got.From != "+15551230002" || got.Channel != gateway.ChannelRCS {
 		t.Fatalf("receipt %+v, want delivered for ref-phone-1 from +15551230002", got)
+	}
+	traces := r.traces()
+	for _, want := range []string{"MESSAGE sip:+15551230002@mimigw.test;user=phone SIP/2.0", "Content-Type: message/cpim",
+		"imdn.Message-ID: ref-phone-1", `Accept-Contact: *;+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg"`,
+		"P-Preferred-Service: urn:urn-7:3gpp-service.ims.icsi.oma.cpm.msg", "Contribution-ID: contrib-1", "Conversation-ID: conv-1",
+		"imdn.Disposition-Notification: positive-delivery, negative-delivery", "Hello phone",
+		"From: <sip:+15551230001@mimigw.test;user=phone>"} {
+		if !strings.Contains(traces, want) {
+			t.Errorf("the MESSAGE the phone got lacks %q", want)
+		}
 	}
 }
 
