@@ -163,7 +163,7 @@ func (b *Bus) ConsumeToPhone(ctx context.Context, workers int, handle func(conte
 	if workers < 1 {
 		return fmt.Errorf("bus: consume %s: workers must be at least 1, got %d", b.cfg.ToPhoneStream, workers)
 	}
-	return b.consume(ctx, b.cfg.ToPhoneStream, b.toPhoneConsumerConfig(), roleToPhone, workers,
+	return b.consume(ctx, b.cfg.ToPhoneStream, b.toPhoneConsumerConfig(), workers,
 		func(hctx context.Context, m jetstream.Msg) {
 			d := b.newDelivery(m, roleToPhone)
 			b.runHandler(d, func() { handle(hctx, d) })
@@ -202,7 +202,7 @@ const (
 
 // consume runs a worker pool on the durable consumer described by ccfg,
 // creating the consumer again if it disappears.
-func (b *Bus) consume(ctx context.Context, stream string, ccfg jetstream.ConsumerConfig, role string, workers int, handle func(context.Context, jetstream.Msg)) error {
+func (b *Bus) consume(ctx context.Context, stream string, ccfg jetstream.ConsumerConfig, workers int, handle func(context.Context, jetstream.Msg)) error {
 	hctx := context.WithoutCancel(ctx)
 	work := make(chan jetstream.Msg)
 	quit := make(chan struct{})

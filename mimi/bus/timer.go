@@ -63,7 +63,7 @@ func (b *Bus) ConsumeTimers(ctx context.Context, workers int, handle func(contex
 	if workers < 1 {
 		return fmt.Errorf("bus: consume %s: workers must be at least 1, got %d", b.cfg.TimerStream, workers)
 	}
-	return b.consume(ctx, b.cfg.TimerStream, b.timerConsumerConfig(), roleTimers, workers,
+	return b.consume(ctx, b.cfg.TimerStream, b.timerConsumerConfig(), workers,
 		func(hctx context.Context, m jetstream.Msg) { b.fireTimer(hctx, m, handle) })
 }
 
