@@ -37,6 +37,9 @@ type Config struct {
 	// PaddingBlock pads application ciphertexts to a multiple of this many
 	// bytes so their length says less about the message.
 	PaddingBlock int `yaml:"padding_block"`
+	// CacheGroups bounds how many (user, group) states one instance keeps
+	// in memory; the rest are read from the bucket when next used.
+	CacheGroups int `yaml:"cache_groups"`
 }
 
 // CredentialConfig selects the credential type of the gateway's clients.
@@ -106,6 +109,7 @@ const (
 	DefaultMaxForwardDistance = 1024
 	DefaultPastEpochs         = 2
 	DefaultPaddingBlock       = 32
+	DefaultCacheGroups        = 4096
 )
 
 // WithDefaults returns c with every unset key at its default.
@@ -148,6 +152,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.PaddingBlock == 0 {
 		c.PaddingBlock = DefaultPaddingBlock
+	}
+	if c.CacheGroups == 0 {
+		c.CacheGroups = DefaultCacheGroups
 	}
 	return c
 }
@@ -219,6 +226,9 @@ func (c Config) Validate() error {
 	}
 	if c.PaddingBlock < 0 || c.PaddingBlock > 4096 {
 		return fmt.Errorf("mls: padding_block: %d is outside 0..4096", c.PaddingBlock)
+	}
+	if c.CacheGroups < 16 {
+		return fmt.Errorf("mls: cache_groups: %d is below 16", c.CacheGroups)
 	}
 	return nil
 }

@@ -78,8 +78,7 @@ func (c *Client) CreateGroup(ctx context.Context, room string, opt GroupOptions)
 	if err != nil {
 		return nil, fmt.Errorf("mls: create group: %w", err)
 	}
-	e := c.p.entry(c.uri, gid)
-	e.mu.Lock()
+	e := c.p.lock(c.uri, gid)
 	defer e.mu.Unlock()
 	if err := c.p.holdLease(ctx, e); err != nil {
 		return nil, err
@@ -190,8 +189,7 @@ func (p *Provider) joinOne(ctx context.Context, w *group.Welcome, ref []byte, re
 		}
 	}
 	gid := g.ID().AsSlice()
-	e := p.entry(c.uri, gid)
-	e.mu.Lock()
+	e := p.lock(c.uri, gid)
 	defer e.mu.Unlock()
 	if err := p.holdLease(ctx, e); err != nil {
 		return nil, err

@@ -74,3 +74,41 @@ func TestGroupJoinAndTalk(t *testing.T) {
 		})
 	}
 }
+
+// TestGroupCacheBounded: with more groups than cache_groups, the cache
+// stays bounded and evicted groups come back from the bucket.
+func TestGroupCacheBounded(t *testing.T) {
+	ctx := context.Background()
+	ns := startNATS(t, "")
+	cfg := testConfig(testKeyFile(t))
+	cfg.CacheGroups = 16
+	p := openProvider(t, ns.js(t), cfg)
+	a := mustClient(t, p, alice)
+	var gids [][]byte
+	for range 40 {
+		gid, err := a.CreateGroup(ctx, room, GroupOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gids = append(gids, gid)
+	}
+	for round := range 2 {
+		for i, gid := range gids {
+			if _, err := a.Commit(ctx, gid, Changes{}); err != nil {
+				t.Fatalf("round %d group %d: %v", round, i, err)
+			}
+			p.mu.Lock()
+			n := len(p.groups)
+			p.mu.Unlock()
+			if n > cfg.CacheGroups {
+				t.Fatalf("%d groups cached", n)
+			}
+		}
+	}
+	for _, gid := range gids {
+		st, err := a.Group(ctx, gid)
+		if err != nil || st.Epoch != 2 {
+			t.Fatalf("%+v %v", st, err)
+		}
+	}
+}

@@ -130,6 +130,9 @@ type userRecord struct {
 	Created    int64  `json:"created"`
 }
 
+// maxCachedClients bounds the identities kept in memory.
+const maxCachedClients = 1 << 16
+
 // Client is one phone user's MLS client. Every group the user is in is a
 // separate MLS member, keyed by (user, group ID).
 type Client struct {
@@ -176,6 +179,10 @@ func (p *Provider) Client(ctx context.Context, uri string) (*Client, error) {
 	if prev, ok := p.clients[uri]; ok {
 		c = prev
 	} else {
+		if len(p.clients) >= maxCachedClients {
+			// Clients are cheap to rebuild from the bucket.
+			clear(p.clients)
+		}
 		p.clients[uri] = c
 	}
 	p.mu.Unlock()

@@ -107,6 +107,8 @@ type groupEntry struct {
 
 	leaseRev     uint64
 	leaseExpires time.Time
+
+	evicted bool // dropped from the provider's map; look the group up again
 }
 
 func (e *groupEntry) forget() {
@@ -124,10 +126,46 @@ func (p *Provider) entry(user string, groupID []byte) *groupEntry {
 	defer p.mu.Unlock()
 	e, ok := p.groups[gk]
 	if !ok {
+		if len(p.groups) >= p.cfg.CacheGroups {
+			p.evictGroups()
+		}
 		e = &groupEntry{gk: gk, user: user}
 		p.groups[gk] = e
 	}
 	return e
+}
+
+// evictGroups drops about a quarter of the cached groups that nobody is
+// using right now. Their state is on the bus; their lease stays recorded
+// there and is taken again on next use. Called with p.mu held.
+func (p *Provider) evictGroups() {
+	quota := max(1, p.cfg.CacheGroups/4)
+	for k, e := range p.groups {
+		if quota == 0 {
+			return
+		}
+		if !e.mu.TryLock() {
+			continue
+		}
+		e.evicted = true
+		e.forget()
+		delete(p.groups, k)
+		e.mu.Unlock()
+		quota--
+	}
+}
+
+// lock returns the group's entry locked, never one that was evicted while
+// the caller waited for it.
+func (p *Provider) lock(user string, groupID []byte) *groupEntry {
+	for {
+		e := p.entry(user, groupID)
+		e.mu.Lock()
+		if !e.evicted {
+			return e
+		}
+		e.mu.Unlock()
+	}
 }
 
 // holdLease makes this instance the group's only writer for LeaseTTL. The
@@ -397,8 +435,7 @@ func (c *Client) withGroup(ctx context.Context, groupID []byte, op string, fn fu
 		return fmt.Errorf("%w: empty group ID", ErrMalformed)
 	}
 	start := time.Now()
-	e := c.p.entry(c.uri, groupID)
-	e.mu.Lock()
+	e := c.p.lock(c.uri, groupID)
 	defer e.mu.Unlock()
 	if err := c.p.holdLease(ctx, e); err != nil {
 		return err
@@ -428,8 +465,7 @@ func (c *Client) withGroup(ctx context.Context, groupID []byte, op string, fn fu
 // so another instance may take it over without waiting for the lease to
 // expire (graceful shutdown, rebalancing).
 func (c *Client) Release(ctx context.Context, groupID []byte) {
-	e := c.p.entry(c.uri, groupID)
-	e.mu.Lock()
+	e := c.p.lock(c.uri, groupID)
 	defer e.mu.Unlock()
 	c.p.releaseLease(ctx, e)
 }
