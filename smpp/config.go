@@ -154,6 +154,9 @@ type ReassemblyConfig struct {
 	// MaxMessages bounds the partial messages held per SMSC; past it the
 	// oldest is delivered incomplete. Default 10000.
 	MaxMessages int `yaml:"max_messages"`
+	// MaxBytes bounds the memory held by partial messages per SMSC; past
+	// it the oldest are delivered incomplete. Default 4 MiB.
+	MaxBytes int `yaml:"max_bytes"`
 }
 
 // Secret is a credential. It prints, logs and marshals as "[redacted]".
@@ -273,6 +276,9 @@ func (c Config) Validate() error {
 	}
 	if c.Reassembly.MaxMessages < 0 {
 		return fmt.Errorf("sms.reassembly.max_messages: %d is negative", c.Reassembly.MaxMessages)
+	}
+	if c.Reassembly.MaxBytes < 0 {
+		return fmt.Errorf("sms.reassembly.max_bytes: %d is negative", c.Reassembly.MaxBytes)
 	}
 	return nil
 }

@@ -55,6 +55,7 @@ protection:
 reassembly:
   timeout: 90s
   max_messages: 500
+  max_bytes: 1048576
 `
 
 func TestConfigYAML(t *testing.T) {
@@ -74,7 +75,7 @@ func TestConfigYAML(t *testing.T) {
 	if a.Coding.DefaultAlphabet != coding.Latin1 || !a.Coding.UseLatin1 || a.Coding.Concat != coding.ConcatUDH16 || a.Coding.MaxSegments != 6 {
 		t.Fatalf("coding: %+v", a.Coding)
 	}
-	if c.Protection.SenderRate != (RateConfig{30, time.Minute}) || c.Reassembly.Timeout != 90*time.Second {
+	if c.Protection.SenderRate != (RateConfig{30, time.Minute}) || c.Reassembly.Timeout != 90*time.Second || c.Reassembly.MaxBytes != 1<<20 {
 		t.Fatalf("protection/reassembly: %+v %+v", c.Protection, c.Reassembly)
 	}
 	d := c.withDefaults()
@@ -121,6 +122,7 @@ func TestConfigValidate(t *testing.T) {
 		{"sms.protection.allowed_destinations[1]", func(c *Config) { c.Protection.AllowedDestinations = []string{"+44", "+999"} }},
 		{"sms.protection.allowed_destinations[0]", func(c *Config) { c.Protection.AllowedDestinations = []string{"Narnia"} }},
 		{"sms.reassembly.timeout", func(c *Config) { c.Reassembly.Timeout = -1 }},
+		{"sms.reassembly.max_bytes", func(c *Config) { c.Reassembly.MaxBytes = -1 }},
 	} {
 		cfg := base()
 		c.mod(&cfg)

@@ -45,15 +45,16 @@ type moState struct {
 	reasm *coding.Reassembler
 	hold  bool // answer parts once the whole message is on the bus
 
-	mu      sync.Mutex
-	entries map[coding.Key]*moEntry
+	mu        sync.Mutex
+	entries   map[coding.Key]*moEntry
+	lastSweep time.Time
 
 	wg sync.WaitGroup // hand-overs of messages released incomplete
 }
 
 func newMOState(l *smscLink) *moState {
 	rc := l.edge.cfg.Reassembly
-	r, err := coding.NewReassembler(coding.ReassemblyConfig{MaxMessages: rc.MaxMessages, Timeout: rc.Timeout})
+	r, err := coding.NewReassembler(coding.ReassemblyConfig{MaxMessages: rc.MaxMessages, MaxBytes: rc.MaxBytes, Timeout: rc.Timeout})
 	if err != nil {
 		// Validate has checked both values.
 		panic(fmt.Sprintf("smpp: reassembly config passed Validate but: %v", err))
@@ -173,6 +174,12 @@ func (st *moState) part(s *session, r responder, in gateway.Inbound, m *wire.Mes
 	e := st.entries[key]
 	if e != nil && e.msg != nil {
 		switch {
+		case !samePart(e.msg, p) && e.inFlight:
+			// A new message under the reference of one being handed over
+			// right now: the SMSC delivers it again in a moment.
+			st.mu.Unlock()
+			r.answer(wire.StatusTempAppError)
+			return
 		case !samePart(e.msg, p):
 			// The sender reused the reference for a new message.
 			delete(st.entries, key)
@@ -319,12 +326,16 @@ func (st *moState) collect(now time.Time) {
 	}
 	keep := st.l.edge.cfg.Reassembly.Timeout
 	st.mu.Lock()
+	defer st.mu.Unlock()
+	if now.Sub(st.lastSweep) < time.Second {
+		return
+	}
+	st.lastSweep = now
 	for k, e := range st.entries {
 		if e.msg != nil && !e.inFlight && now.Sub(e.at) > keep {
 			delete(st.entries, k)
 		}
 	}
-	st.mu.Unlock()
 }
 
 // expireLoop releases partial messages that waited too long.

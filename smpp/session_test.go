@@ -385,3 +385,69 @@ func selfSigned(t testing.TB, dir string) (tls.Certificate, string) {
 	}
 	return cert, path
 }
+
+// No more than window submit_sm are ever outstanding on a bind; each
+// answer lets exactly one more out.
+func TestWindowBoundsOutstanding(t *testing.T) {
+	peer, addr := startRawPeer(t, wire.StatusOK)
+	sc := smscConfig("raw", addr)
+	sc.Window = 4
+	e, _ := startEdge(t, Config{SMSCs: []SMSCConfig{sc}}, newMemReceiver())
+	c := peer.accept(t)
+	const n = 10
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := e.SendSMS(context.Background(), gateway.OutboundSMS{ID: "w", From: "+15551230001", To: "+15551230002", Text: fmt.Sprint("w", i)})
+			errs <- err
+		}()
+	}
+	var seqs []uint32
+	for range sc.Window {
+		h, _ := c.next(t)
+		if h.ID != wire.SubmitSM {
+			t.Fatalf("got %s", h.ID)
+		}
+		seqs = append(seqs, h.Seq)
+	}
+	if h, quiet := c.quiet(t, 300*time.Millisecond); !quiet {
+		t.Fatalf("%s seq %d beyond a full window of %d", h.ID, h.Seq, sc.Window)
+	}
+	for answered := 0; answered < n; answered++ {
+		seq := seqs[0]
+		seqs = seqs[1:]
+		c.write(respFrame(wire.SubmitSMResp, 0, seq, fmt.Sprint("id", seq)))
+		if answered+sc.Window < n {
+			h, _ := c.next(t)
+			seqs = append(seqs, h.Seq)
+		}
+	}
+	if h, quiet := c.quiet(t, 100*time.Millisecond); !quiet {
+		t.Fatalf("unexpected %s", h.ID)
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.answerRest()
+}
+
+func TestQueueFullBacksOff(t *testing.T) {
+	sim, addr := startSim(t, smsc.Config{Outcome: "none", Faults: smsc.Faults{FailEvery: 2, FailStatus: uint32(wire.StatusMsgQFul)}})
+	e, _ := startEdge(t, Config{SMSCs: []SMSCConfig{smscConfig("sim", addr)}}, newMemReceiver())
+	for i := range 6 {
+		if _, err := e.SendSMS(context.Background(), gateway.OutboundSMS{ID: "q", From: "+15551230001", To: "+15551230002", Text: fmt.Sprint("q", i)}); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	full := 0
+	for _, s := range sim.Received() {
+		if s.Status == uint32(wire.StatusMsgQFul) {
+			full++
+		}
+	}
+	if full == 0 || testutil.ToFloat64(e.m.throttled.WithLabelValues("sim")) == 0 {
+		t.Fatalf("%d ESME_RMSGQFUL answers, pauses %v", full, testutil.ToFloat64(e.m.throttled.WithLabelValues("sim")))
+	}
+}
