@@ -65,7 +65,7 @@ type world struct {
 func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := context.Background()
-	w := &world{t: t, ns: startNATS(t, ""), keyFile: testKeyFile(t)}
+	w := &world{t: t, ns: startNATS(t), keyFile: testKeyFile(t)}
 	w.p = openProvider(t, w.ns.js(t), testConfig(w.keyFile))
 	w.a, w.b = mustClient(t, w.p, alice), mustClient(t, w.p, bob)
 	hubPub, hubPriv, err := ed25519.GenerateKey(rand.Reader)

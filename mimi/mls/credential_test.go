@@ -58,7 +58,7 @@ func x509Config(t *testing.T, bucket string, caCert, caKey string, trusted ...st
 
 func TestX509Credentials(t *testing.T) {
 	ctx := context.Background()
-	ns := startNATS(t, "")
+	ns := startNATS(t)
 	ca1, key1 := testCA(t, "operator one")
 	ca2, key2 := testCA(t, "operator two")
 	p1 := openProvider(t, ns.js(t), x509Config(t, "gw-one", ca1, key1))
@@ -124,7 +124,7 @@ func TestX509Credentials(t *testing.T) {
 }
 
 func TestX509ConfigErrors(t *testing.T) {
-	ns := startNATS(t, "")
+	ns := startNATS(t)
 	ca1, key1 := testCA(t, "one")
 	_, key2 := testCA(t, "two")
 	for name, cfg := range map[string]Config{

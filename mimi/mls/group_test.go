@@ -47,7 +47,7 @@ func TestGroupJoinAndTalk(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			ns := startNATS(t, "")
+			ns := startNATS(t)
 			p := openProvider(t, ns.js(t), testConfig(testKeyFile(t)))
 			gid := pair(t, p, inside)
 			a, b := mustClient(t, p, alice), mustClient(t, p, bob)
@@ -79,7 +79,7 @@ func TestGroupJoinAndTalk(t *testing.T) {
 // stays bounded and evicted groups come back from the bucket.
 func TestGroupCacheBounded(t *testing.T) {
 	ctx := context.Background()
-	ns := startNATS(t, "")
+	ns := startNATS(t)
 	cfg := testConfig(testKeyFile(t))
 	cfg.CacheGroups = 16
 	p := openProvider(t, ns.js(t), cfg)

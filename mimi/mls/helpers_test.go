@@ -5,77 +5,36 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
+	"github.com/mimigw/mimigw/mimi/bus/bustest"
 	"github.com/mimigw/mimigw/mimi/content"
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// natsServer is an embedded NATS server with JetStream in a temp dir.
+// natsServer is the bus's test server: a real NATS server with JetStream,
+// its store in the test's temporary directory, restartable on the same
+// port and store.
 type natsServer struct {
-	srv *server.Server
-	dir string
+	s *bustest.Server
 }
 
-func startNATS(t testing.TB, dir string) *natsServer {
+func startNATS(t testing.TB) *natsServer {
 	t.Helper()
-	return startNATSPort(t, dir, -1)
+	return &natsServer{s: bustest.NewServer(t)}
 }
 
-// startNATSPort starts the server on a given port, so that clients of a
-// stopped server reconnect to its successor.
-func startNATSPort(t testing.TB, dir string, port int) *natsServer {
-	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	srv, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir,
-		NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	ns := &natsServer{srv: srv, dir: dir}
-	t.Cleanup(ns.stop)
-	return ns
-}
-
-func (ns *natsServer) port() int {
-	return ns.srv.Addr().(*net.TCPAddr).Port
-}
-
-func (ns *natsServer) stop() {
-	if ns.srv != nil {
-		ns.srv.Shutdown()
-		ns.srv.WaitForShutdown()
-		ns.srv = nil
-	}
-}
-
+// js opens a bus connection (a gateway instance's) and returns its
+// JetStream context.
 func (ns *natsServer) js(t testing.TB) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(ns.srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
+	return ns.s.Bus(t).JetStream()
 }
+
+func (ns *natsServer) stop()  { ns.s.Stop() }
+func (ns *natsServer) start() { ns.s.Start() }
 
 // testKeyFile writes a random at-rest key as hex.
 func testKeyFile(t testing.TB) string {

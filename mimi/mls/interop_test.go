@@ -203,7 +203,7 @@ func TestInteropTSMLSGroup(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			peer := startTSPeer(t)
-			ns := startNATS(t, "")
+			ns := startNATS(t)
 			p := openProvider(t, ns.js(t), testConfig(testKeyFile(t)))
 			a := mustClient(t, p, alice)
 
@@ -281,7 +281,7 @@ func TestInteropTSMLSGroup(t *testing.T) {
 func TestInteropOurGroup(t *testing.T) {
 	ctx := context.Background()
 	peer := startTSPeer(t)
-	ns := startNATS(t, "")
+	ns := startNATS(t)
 	p := openProvider(t, ns.js(t), testConfig(testKeyFile(t)))
 	a, b := mustClient(t, p, alice), mustClient(t, p, bob)
 
@@ -352,7 +352,7 @@ func TestInteropOurGroup(t *testing.T) {
 func TestInteropHubProposal(t *testing.T) {
 	ctx := context.Background()
 	peer := startTSPeer(t)
-	ns := startNATS(t, "")
+	ns := startNATS(t)
 	p := openProvider(t, ns.js(t), testConfig(testKeyFile(t)))
 	a, b, c := mustClient(t, p, alice), mustClient(t, p, bob), mustClient(t, p, carol)
 

@@ -13,7 +13,7 @@ import (
 
 func TestKeyPackagePool(t *testing.T) {
 	ctx := context.Background()
-	ns := startNATS(t, "")
+	ns := startNATS(t)
 	cfg := testConfig(testKeyFile(t))
 	cfg.KeyPackages.Extensions = []uint16{0x0006} // app_data_dictionary
 	cfg.KeyPackages.Proposals = []uint16{0x0008}  // AppDataUpdate
@@ -77,7 +77,7 @@ func TestKeyPackagePool(t *testing.T) {
 
 func TestKeyPackageNeverNearExpiry(t *testing.T) {
 	ctx := context.Background()
-	ns := startNATS(t, "")
+	ns := startNATS(t)
 	clock := &fakeClock{}
 	cfg := testConfig(testKeyFile(t)).WithDefaults()
 	p := openProvider(t, ns.js(t), cfg, withClock(clock.now))
@@ -118,7 +118,7 @@ func TestKeyPackageNeverNearExpiry(t *testing.T) {
 // gateway joins both, each found by the KeyPackageRef it names.
 func TestWelcomeFindsEachClient(t *testing.T) {
 	ctx := context.Background()
-	ns := startNATS(t, "")
+	ns := startNATS(t)
 	p := openProvider(t, ns.js(t), testConfig(testKeyFile(t)))
 	a, b, c := mustClient(t, p, alice), mustClient(t, p, bob), mustClient(t, p, carol)
 	if _, err := p.Refill(ctx); err != nil {
@@ -160,7 +160,7 @@ func TestWelcomeFindsEachClient(t *testing.T) {
 // its context ends.
 func TestRunRefills(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	ns := startNATS(t, "")
+	ns := startNATS(t)
 	p := openProvider(t, ns.js(t), testConfig(testKeyFile(t)))
 	c := mustClient(t, p, alice)
 	done := make(chan error, 1)

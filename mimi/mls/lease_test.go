@@ -12,7 +12,7 @@ import (
 // twoInstances opens two gateway instances on one bucket.
 func twoInstances(t *testing.T) (ns *natsServer, p1, p2 *Provider, clock *fakeClock) {
 	t.Helper()
-	ns = startNATS(t, "")
+	ns = startNATS(t)
 	keyFile := testKeyFile(t)
 	cfg1 := testConfig(keyFile)
 	cfg1.State.Instance = "gw-1"
