@@ -49,6 +49,11 @@
 // logged. Between attempts the consumer waits the configured backoff, after
 // a NAK and after an instance's death alike (then AckWait is added).
 //
+// Each consumer holds at most as many fetched messages as it has workers
+// beyond those being handled, and their ack wait runs while they wait for
+// a worker; a handler that may take more than about half of AckWait should
+// call Delivery.InProgress.
+//
 // A message whose headers break the contract is still delivered, with
 // Delivery.EnvelopeErr set, so that it can be reported; nothing is dropped
 // silently.
@@ -59,7 +64,8 @@
 // single embedded server, stored means written to the file store and
 // synced on the server's schedule (it survives the process, not a power
 // cut); with a cluster and replicas 3, it means a quorum holds it. The
-// connection keeps no reconnect buffer: a publish while disconnected fails
-// at once with ErrUnavailable, and is never sent later behind its caller's
-// back.
+// Bus's own connection to an embedded server is in-process (other clients
+// use ClientURL). The connection keeps no reconnect buffer: a publish while
+// disconnected fails at once with ErrUnavailable, and is never sent later
+// behind its caller's back.
 package bus
