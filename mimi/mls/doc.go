@@ -33,6 +33,14 @@
 //     record's revision, with expiry, and every state write names the
 //     revision it replaces, so two instances cannot fork a group.
 //
+// A group's messages must reach the instance holding its lease. Another
+// instance gets ErrLeaseHeld and should hand the message back to the bus
+// for redelivery (a delayed nak) rather than drop it; the lease moves when
+// its holder releases the group (Client.Release) or stops using it for
+// state.lease_ttl. Instances' clocks must agree to well within that TTL;
+// if they do not, the revision checks still keep the group from forking
+// and the late writer gets an error.
+//
 // It works on serialised MLS messages only: bytes in, bytes out. Carrying
 // them between providers (the MIMI HTTPS protocol) and mapping rooms to
 // phone conversations belong elsewhere; it must never import gateway, sip or

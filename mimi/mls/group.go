@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 
+	mimiuri "github.com/mimigw/mimigw/mimi/uri"
 	"github.com/thomas-vilte/mls-go/credentials"
 	mlsext "github.com/thomas-vilte/mls-go/extensions"
 	"github.com/thomas-vilte/mls-go/framing"
@@ -52,8 +53,8 @@ func externalSendersExtension(senders []ExternalSender) (group.Extension, error)
 // (a direct-message room the gateway opens, for instance). Add members with
 // Commit.
 func (c *Client) CreateGroup(ctx context.Context, room string, opt GroupOptions) ([]byte, error) {
-	if room == "" {
-		return nil, errors.New("mls: create group: empty room URI")
+	if err := checkURI(room, mimiuri.Room); err != nil {
+		return nil, fmt.Errorf("mls: create group: %w", err)
 	}
 	gid := opt.GroupID
 	if gid == nil {
@@ -112,8 +113,8 @@ func (p *Provider) JoinWelcome(ctx context.Context, welcome, ratchetTree []byte,
 }
 
 func (p *Provider) joinWelcome(ctx context.Context, welcome, ratchetTree []byte, room string) ([]Joined, error) {
-	if room == "" {
-		return nil, errors.New("mls: join: empty room URI")
+	if err := checkURI(room, mimiuri.Room); err != nil {
+		return nil, fmt.Errorf("mls: join: %w", err)
 	}
 	w, err := parseWelcome(welcome)
 	if err != nil {

@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // pair builds a group of alice and bob (both clients of one provider)
@@ -111,4 +114,63 @@ func TestGroupCacheBounded(t *testing.T) {
 			t.Fatalf("%+v %v", st, err)
 		}
 	}
+}
+
+func TestMetricsAndURIChecks(t *testing.T) {
+	ctx := context.Background()
+	ns := startNATS(t)
+	reg := prometheus.NewRegistry()
+	p := openProvider(t, ns.js(t), testConfig(testKeyFile(t)), WithRegistry(reg))
+	gid := pair(t, p, false)
+	a, b := mustClient(t, p, alice), mustClient(t, p, bob)
+	ct, err := a.Encrypt(ctx, gid, mimiText(t, alice, room, "counted"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Decrypt(ctx, gid, ct); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Decrypt(ctx, gid, ct); !errors.Is(err, ErrReplay) {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]float64{
+		"mimigw_mls_messages_encrypted_total": 1,
+		"mimigw_mls_messages_decrypted_total": 1,
+		"mimigw_mls_groups_joined_total":      1,
+		"mimigw_mls_commits_created_total":    1,
+		"mimigw_mls_clients_created_total":    2,
+	} {
+		if got := testutil.ToFloat64(findCounter(t, reg, name)); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if n, err := testutil.GatherAndCount(reg, "mimigw_mls_rejected_total"); err != nil || n != 1 {
+		t.Errorf("rejected series: %d %v", n, err)
+	}
+	for _, bad := range []string{"", "tel:+15550100001", "mimi://gw.example/r/room", "MIMI://gw.example/u/+1555"} {
+		if _, err := p.Client(ctx, bad); err == nil {
+			t.Errorf("client for %q", bad)
+		}
+	}
+	if _, err := a.CreateGroup(ctx, alice, GroupOptions{}); err == nil {
+		t.Error("a user URI taken as a room")
+	}
+}
+
+// findCounter returns a collector whose single metric is name.
+func findCounter(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: "copy"}, func() float64 {
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			})
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return nil
 }

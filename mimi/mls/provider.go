@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	mimiuri "github.com/mimigw/mimigw/mimi/uri"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/thomas-vilte/mls-go/ciphersuite"
@@ -155,8 +156,8 @@ func (c *Client) SignatureKey() []byte { return append([]byte(nil), c.sigPub...)
 // KeyPackage) on first use. The identity is the same on every gateway
 // instance: it lives in the state bucket.
 func (p *Provider) Client(ctx context.Context, uri string) (*Client, error) {
-	if uri == "" {
-		return nil, errors.New("mls: client: empty URI")
+	if err := checkURI(uri, mimiuri.User); err != nil {
+		return nil, fmt.Errorf("mls: client: %w", err)
 	}
 	p.mu.Lock()
 	c, ok := p.clients[uri]
@@ -187,6 +188,19 @@ func (p *Provider) Client(ctx context.Context, uri string) (*Client, error) {
 	}
 	p.mu.Unlock()
 	return c, nil
+}
+
+// checkURI accepts a canonical MIMI URI of the given kind: identities and
+// rooms are compared as strings, so one name must have one spelling.
+func checkURI(s string, kind mimiuri.Kind) error {
+	u, err := mimiuri.ParseMIMI(s)
+	if err != nil {
+		return err
+	}
+	if u.Kind != kind || u.String() != s {
+		return fmt.Errorf("%q is not a canonical %s URI", s, kind)
+	}
+	return nil
 }
 
 func (p *Provider) loadOrCreateUser(ctx context.Context, uri string) (*userRecord, error) {
