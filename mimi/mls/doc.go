@@ -65,6 +65,19 @@
 //     are stored here and their own roster names the sender.
 //   - Generate cannot set KeyPackage capabilities or extensions
 //     (last_resort); packages are re-signed here after setting them.
+//   - State serialisation turns the binary IDs of cached PSKs into
+//     U+FFFD-mangled JSON keys; PSKs are stored beside the state here.
+//   - Its extensions package reads external senders' keys as ECDSA P-256
+//     only; the external_senders extension (Ed25519 keys) is encoded here.
+//   - GetGroupInfo copies the GroupContext extensions into the GroupInfo's
+//     own extensions; the GroupInfo returned with a commit is built here.
+//     The GroupInfo inside a Welcome still has them: it is sealed under
+//     secrets mls-go does not expose (ts-mls accepts it).
+//
+// npm ts-mls 1.6.4, the interop peer, reads external_senders as a single
+// ExternalSender instead of RFC 9420's vector: it cannot verify proposals
+// from external senders of a group encoded per the RFC. The interop tests
+// therefore have ts-mls sign hub proposals but not verify them.
 //
 // Not handled yet: handshakes sent as PrivateMessage or SemiPrivateMessage
 // (MIMI uses PublicMessage), PSKs and re-initialisation, AppDataUpdate and

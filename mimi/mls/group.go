@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	mimiuri "github.com/mimigw/mimigw/mimi/uri"
+	"github.com/thomas-vilte/mls-go/ciphersuite"
 	"github.com/thomas-vilte/mls-go/credentials"
 	mlsext "github.com/thomas-vilte/mls-go/extensions"
 	"github.com/thomas-vilte/mls-go/framing"
@@ -307,9 +308,9 @@ func (c *Client) Commit(ctx context.Context, groupID []byte, ch Changes) (*Commi
 			}
 			res.Welcome = (&framing.MLSMessage{Welcome: w.Marshal()}).Marshal()
 		}
-		gi, err := g.GetGroupInfoWithOptions(c.sig, group.WithRatchetTree(false), group.WithExternalPub(true))
+		gi, err := signedGroupInfo(g, c.sig)
 		if err != nil {
-			return fmt.Errorf("mls: group info: %w", err)
+			return err
 		}
 		res.GroupInfo = (&framing.MLSMessage{GroupInfo: gi.Marshal()}).Marshal()
 		digest := sha256.Sum256(commit)
@@ -324,6 +325,30 @@ func (c *Client) Commit(ctx context.Context, groupID []byte, ch Changes) (*Commi
 	}
 	c.p.m.commitsSent.Inc()
 	return out, nil
+}
+
+// signedGroupInfo builds the group's GroupInfo with the external_pub
+// extension and no tree. mls-go's GetGroupInfo also copies every
+// GroupContext extension into the GroupInfo's own extensions, where RFC
+// 9420 does not put them (they are already in its group_context).
+func signedGroupInfo(g *group.Group, sig *ciphersuite.SignaturePrivateKey) (*group.Info, error) {
+	cs := g.CipherSuite()
+	ext, err := ciphersuite.DeriveKeyPair(cs, g.EpochSecrets().ExternalSecret.AsSlice())
+	if err != nil {
+		return nil, fmt.Errorf("mls: group info: external key: %w", err)
+	}
+	info := &group.Info{
+		GroupContext:    g.GroupContext(),
+		Extensions:      []group.Extension{{Type: mlsext.ExtensionTypeExternalPub, Data: appendVector(nil, ext.PublicKey().Bytes())}},
+		ConfirmationTag: g.ConfirmationTag(),
+		Signer:          g.OwnLeafIndex(),
+	}
+	s, err := ciphersuite.SignWithLabel(sig, "GroupInfoTBS", info.MarshalTBS())
+	if err != nil {
+		return nil, fmt.Errorf("mls: group info: sign: %w", err)
+	}
+	info.Signature = s.AsSlice()
+	return info, nil
 }
 
 // GroupState describes the client's view of a group.

@@ -8,6 +8,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	mlsext "github.com/thomas-vilte/mls-go/extensions"
+	"github.com/thomas-vilte/mls-go/framing"
+	"github.com/thomas-vilte/mls-go/group"
 )
 
 // pair builds a group of alice and bob (both clients of one provider)
@@ -173,4 +176,33 @@ func findCounter(t *testing.T, reg *prometheus.Registry, name string) prometheus
 	}
 	t.Fatalf("no metric %s", name)
 	return nil
+}
+
+// TestGroupInfo: the GroupInfo a commit returns is signed by the
+// committer, carries the GroupContext (with external_senders) and only the
+// external_pub extension of its own.
+func TestGroupInfo(t *testing.T) {
+	w := newWorld(t)
+	cm, err := w.a.Commit(context.Background(), w.gid, Changes{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := framing.UnmarshalMLSMessage(cm.GroupInfo)
+	if err != nil || m.GroupInfo == nil {
+		t.Fatalf("group info message: %v", err)
+	}
+	gi, err := group.UnmarshalGroupInfo(m.GroupInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := verifyGroupInfoSignature(gi, w.a.SignatureKey()); err != nil {
+		t.Fatal(err)
+	}
+	if len(gi.Extensions) != 1 || gi.Extensions[0].Type != mlsext.ExtensionTypeExternalPub {
+		t.Fatalf("group info extensions %+v", gi.Extensions)
+	}
+	if gi.GroupContext.Epoch.AsUint64() != cm.Epoch || len(gi.GroupContext.Extensions) != 1 ||
+		gi.GroupContext.Extensions[0].Type != mlsext.ExtensionTypeExternalSenders {
+		t.Fatalf("group context %+v", gi.GroupContext)
+	}
 }
