@@ -469,3 +469,23 @@ func TestBadInputContentMismatch(t *testing.T) {
 	w.recv(w.a, ct, msg)
 	w.reload(1)
 }
+
+// TestUnknownGroup: messages for groups the client is not in leave nothing
+// behind.
+func TestUnknownGroup(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	_, ct := w.send(w.b, "for the right group")
+	c := mustClient(t, w.p, carol)
+	before := snapshot(t, w.p)
+	if _, err := c.Decrypt(ctx, w.gid, ct); !errors.Is(err, ErrGroupNotFound) {
+		t.Fatalf("carol is not in the group: %v", err)
+	}
+	if _, err := c.ProcessHandshake(ctx, w.gid, w.hubPropose(1, group.NewRemoveProposal(1))); !errors.Is(err, ErrGroupNotFound) {
+		t.Fatalf("handshake for a group carol is not in: %v", err)
+	}
+	if _, err := c.Encrypt(ctx, []byte("nope"), mimiText(t, carol, room, "x")); !errors.Is(err, ErrGroupNotFound) {
+		t.Fatal(err)
+	}
+	sameState(t, w.p, before, "input for unknown groups")
+}

@@ -442,6 +442,13 @@ func (c *Client) withGroup(ctx context.Context, groupID []byte, op string, fn fu
 	}
 	if !e.loaded {
 		if err := c.p.load(ctx, e); err != nil {
+			if errors.Is(err, ErrGroupNotFound) {
+				// No lease record for groups that do not exist: input
+				// naming random groups must not leave records behind.
+				if derr := c.p.store.del(ctx, leaseKey(e.gk)); derr == nil {
+					e.leaseRev, e.leaseExpires = 0, time.Time{}
+				}
+			}
 			return err
 		}
 	}
@@ -455,6 +462,7 @@ func (c *Client) withGroup(ctx context.Context, groupID []byte, op string, fn fu
 		// its lease, read the lease record again before the next write.
 		e.forget()
 		e.leaseRev, e.leaseExpires = 0, time.Time{}
+		err = fmt.Errorf("%w: %w", ErrLeaseHeld, err)
 	}
 	e.dirty = false
 	c.p.m.opSeconds.WithLabelValues(op).Observe(time.Since(start).Seconds())
