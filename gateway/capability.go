@@ -62,7 +62,7 @@ func (g *Gateway) capabilities(ctx context.Context, n uri.Number) (caps Capabili
 }
 
 func (g *Gateway) cachedCaps(ctx context.Context, n uri.Number) (capRecord, bool) {
-	e, err := g.caps.Get(ctx, n.Digits())
+	e, err := g.capCache.Get(ctx, n.Digits())
 	if err != nil {
 		if !errors.Is(err, jetstream.ErrKeyNotFound) {
 			g.log.Warn("capability cache unreadable", "number", n, "err", err)

@@ -21,18 +21,20 @@ import (
 
 // Gateway moves messages between the phone edges and the MIMI bus.
 type Gateway struct {
-	cfg    Config
-	bus    *bus.Bus
-	ids    *identity.Store
-	rec    records
-	caps   jetstream.KeyValue
-	rcs    RCSSender
-	sms    SMSSender
-	log    *slog.Logger
-	m      *metrics
-	secret []byte
-	probes singleflight.Group
-	now    func() time.Time
+	cfg  Config
+	bus  *bus.Bus
+	ids  *identity.Store
+	rec  records
+	caps jetstream.KeyValue
+	// Caches of the buckets read for every message, kept current by Run.
+	idCache, capCache *bus.ReadCache
+	rcs               RCSSender
+	sms               SMSSender
+	log               *slog.Logger
+	m                 *metrics
+	secret            []byte
+	probes            singleflight.Group
+	now               func() time.Time
 }
 
 var _ Receiver = (*Gateway)(nil)
@@ -41,6 +43,9 @@ var _ Receiver = (*Gateway)(nil)
 // salts from, so that a message re-sent by a phone gets the same MIMI
 // message ID on whichever instance it lands.
 const secretKey = "secret.salt"
+
+// readCacheSize bounds each cache of number bindings and capabilities.
+const readCacheSize = 1 << 17
 
 // New returns a gateway over an open bus. The edges are attached with
 // UseRCS and UseSMS before Run.
@@ -52,16 +57,20 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, ids *identity.Store, log *
 	if err != nil {
 		return nil, err
 	}
+	idCache := bus.NewReadCache(b.Identity(), readCacheSize)
+	ids.UseCache(idCache)
 	return &Gateway{
-		cfg:    cfg,
-		bus:    b,
-		ids:    ids,
-		rec:    records{kv: b.Deliveries()},
-		caps:   b.Capabilities(),
-		log:    log,
-		m:      newMetrics(reg),
-		secret: secret,
-		now:    time.Now,
+		cfg:      cfg,
+		bus:      b,
+		ids:      ids,
+		rec:      records{kv: b.Deliveries()},
+		caps:     b.Capabilities(),
+		idCache:  idCache,
+		capCache: bus.NewReadCache(b.Capabilities(), readCacheSize),
+		log:      log,
+		m:        newMetrics(reg),
+		secret:   secret,
+		now:      time.Now,
 	}, nil
 }
 
@@ -74,7 +83,7 @@ func loadSecret(ctx context.Context, kv jetstream.KeyValue) ([]byte, error) {
 	if err == nil {
 		return s, nil
 	}
-	if !isConflict(err) {
+	if !bus.IsConflict(err) {
 		return nil, fmt.Errorf("gateway: create %s: %w", secretKey, err)
 	}
 	e, err := kv.Get(ctx, secretKey)
@@ -103,6 +112,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return errors.New("gateway: no edge to deliver by (neither RCS nor SMS is configured)")
 	}
 	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error { return g.idCache.Run(ctx) })
+	eg.Go(func() error { return g.capCache.Run(ctx) })
 	eg.Go(func() error { return g.bus.ConsumeToPhone(ctx, g.cfg.Workers, g.handleToPhone) })
 	eg.Go(func() error { return g.bus.ConsumeTimers(ctx, g.cfg.TimerWorkers, g.handleTimer) })
 	err := eg.Wait()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mimigw/mimigw/mimi/bus"
 	"github.com/mimigw/mimigw/mimi/content"
 	"github.com/mimigw/mimigw/mimi/uri"
 )
@@ -141,7 +142,7 @@ func (r records) create(ctx context.Context, key string, v any) (exists bool, er
 		return false, err
 	}
 	_, err = r.kv.Create(ctx, key, b)
-	if isConflict(err) {
+	if bus.IsConflict(err) {
 		return true, nil
 	}
 	if err != nil {
@@ -168,7 +169,7 @@ func update[T any](ctx context.Context, r records, key string, change func(*T) (
 			return v, err
 		}
 		_, err = r.kv.Update(ctx, key, b, rev)
-		if isConflict(err) {
+		if bus.IsConflict(err) {
 			continue
 		}
 		if err != nil {
@@ -176,19 +177,6 @@ func update[T any](ctx context.Context, r records, key string, change func(*T) (
 		}
 		return v, nil
 	}
-}
-
-// isConflict reports a failed compare-and-set (see identity.isConflict for
-// why the error codes are checked too).
-func isConflict(err error) bool {
-	if err == nil {
-		return false
-	}
-	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return true
-	}
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == 10164)
 }
 
 // mimiStatus maps what a phone network reports to a MIMI status.

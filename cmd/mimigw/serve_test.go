@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/mimigw/mimigw/mimi/bus"
 	"github.com/mimigw/mimigw/mimi/bus/bustest"
 	"github.com/mimigw/mimigw/mimi/content"

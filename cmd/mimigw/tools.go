@@ -47,11 +47,11 @@ func (t toolFlags) load() (*Config, error) {
 	return cfg, nil
 }
 
-// openBus connects a tool to the gateway's bus.
+// openBus connects a tool to the gateway's bus, changing nothing on it.
 func openBus(ctx context.Context, cfg *Config) (*bus.Bus, error) {
 	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	b, err := bus.Open(octx, cfg.Bus, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	b, err := bus.Attach(octx, cfg.Bus, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return nil, fmt.Errorf("%w (is the gateway running? `mimigw serve --dev`)", err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mimigw/mimigw/mimi/bus"
 	"github.com/mimigw/mimigw/mimi/uri"
 )
 
@@ -73,9 +74,15 @@ type Binding struct {
 	User    string      `json:"user"`
 }
 
+// getter reads one key, from the bucket or a cache of it.
+type getter func(ctx context.Context, key string) (jetstream.KeyValueEntry, error)
+
 // Store keeps the number bindings in a KV bucket.
 type Store struct {
-	kv      jetstream.KeyValue
+	kv jetstream.KeyValue
+	// read serves the lookups made for every message; writes and the
+	// reads of compare-and-set go to kv.
+	read    getter
 	domain  string
 	pools   []Range
 	trusted map[string]bool
@@ -88,7 +95,7 @@ func New(kv jetstream.KeyValue, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	s := &Store{kv: kv, domain: strings.ToLower(cfg.Domain), trusted: map[string]bool{}, alnum: map[string]string{}}
+	s := &Store{kv: kv, read: kv.Get, domain: strings.ToLower(cfg.Domain), trusted: map[string]bool{}, alnum: map[string]string{}}
 	for _, p := range cfg.Pools {
 		r, _ := ParseRange(p)
 		s.pools = append(s.pools, r)
@@ -101,6 +108,10 @@ func New(kv jetstream.KeyValue, cfg Config) (*Store, error) {
 	}
 	return s, nil
 }
+
+// UseCache serves the lookups made for every message from c, a cache of
+// the same bucket kept current by its owner.
+func (s *Store) UseCache(c *bus.ReadCache) { s.read = c.Get }
 
 // Domain is the gateway's MIMI provider domain.
 func (s *Store) Domain() string { return s.domain }
@@ -161,7 +172,7 @@ func (s *Store) telIdentity(senderURI string) (uri.Number, string, bool) {
 // when to is neither in the pool nor a virtual number (an ordinary phone
 // number). A pool number bound to nobody for from is ErrUnknownNumber.
 func (s *Store) Recipient(ctx context.Context, to, from uri.Number) (user string, kind BindingKind, ok bool, err error) {
-	e, err := s.kv.Get(ctx, "virtual."+to.Digits())
+	e, err := s.read(ctx, "virtual."+to.Digits())
 	switch {
 	case err == nil:
 		return string(e.Value()), BindingVirtual, true, nil
@@ -171,7 +182,7 @@ func (s *Store) Recipient(ctx context.Context, to, from uri.Number) (user string
 	if !s.InPool(to) {
 		return "", "", false, nil
 	}
-	e, err = s.kv.Get(ctx, lentKey(to, from))
+	e, err = s.read(ctx, lentKey(to, from))
 	switch {
 	case err == nil:
 		return string(e.Value()), BindingLent, true, nil
@@ -190,7 +201,7 @@ func (s *Store) Recipient(ctx context.Context, to, from uri.Number) (user string
 func (s *Store) Lend(ctx context.Context, user string, contact uri.Number) (uri.Number, error) {
 	user = canonicalURI(user)
 	byKey := lentByKey(user, contact)
-	if n, ok, err := s.lentTo(ctx, byKey, user, contact); err != nil || ok {
+	if n, ok, err := s.lentTo(ctx, s.read, byKey, user, contact); err != nil || ok {
 		return n, err
 	}
 	total := s.poolSize()
@@ -224,14 +235,14 @@ func (s *Store) Lend(ctx context.Context, user string, contact uri.Number) (uri.
 			if err := sleep(ctx, time.Duration(attempt+1)*10*time.Millisecond); err != nil {
 				return "", err
 			}
-			if n, ok, err := s.lentTo(ctx, byKey, user, contact); err != nil || ok {
+			if n, ok, err := s.lentTo(ctx, s.kv.Get, byKey, user, contact); err != nil || ok {
 				return n, err
 			}
 			continue
 		}
 		rev, err := s.kv.Create(ctx, lentKey(candidate, contact), []byte(user))
 		mine := err == nil
-		if isConflict(err) {
+		if bus.IsConflict(err) {
 			// Taken since we listed; by a lender for this same pair it
 			// is ours to share, by anyone else it is gone.
 			e, gerr := s.kv.Get(ctx, lentKey(candidate, contact))
@@ -245,10 +256,10 @@ func (s *Store) Lend(ctx context.Context, user string, contact uri.Number) (uri.
 		if err == nil {
 			return candidate, nil
 		}
-		if !isConflict(err) {
+		if !bus.IsConflict(err) {
 			return "", fmt.Errorf("identity: lend to %s for %s: %w", user, contact, err)
 		}
-		n, ok, lerr := s.lentTo(ctx, byKey, user, contact)
+		n, ok, lerr := s.lentTo(ctx, s.kv.Get, byKey, user, contact)
 		if lerr != nil {
 			return "", lerr
 		}
@@ -258,7 +269,7 @@ func (s *Store) Lend(ctx context.Context, user string, contact uri.Number) (uri.
 		// Another lender gave this pair a different number: keep theirs
 		// and give back ours.
 		if mine {
-			if derr := s.kv.Delete(ctx, lentKey(candidate, contact), jetstream.LastRevision(rev)); derr != nil && !isConflict(derr) {
+			if derr := s.kv.Delete(ctx, lentKey(candidate, contact), jetstream.LastRevision(rev)); derr != nil && !bus.IsConflict(derr) {
 				return "", fmt.Errorf("identity: release %s for %s: %w", candidate, contact, derr)
 			}
 		}
@@ -284,8 +295,8 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // lentTo reads the reverse key and checks that its binding still stands.
-func (s *Store) lentTo(ctx context.Context, byKey, user string, contact uri.Number) (uri.Number, bool, error) {
-	e, err := s.kv.Get(ctx, byKey)
+func (s *Store) lentTo(ctx context.Context, read getter, byKey, user string, contact uri.Number) (uri.Number, bool, error) {
+	e, err := read(ctx, byKey)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return "", false, nil
 	}
@@ -296,14 +307,14 @@ func (s *Store) lentTo(ctx context.Context, byKey, user string, contact uri.Numb
 	if err != nil {
 		return "", false, fmt.Errorf("identity: corrupt key %s: %w", byKey, err)
 	}
-	b, err := s.kv.Get(ctx, lentKey(n, contact))
+	b, err := read(ctx, lentKey(n, contact))
 	switch {
 	case err == nil && string(b.Value()) == user:
 		return n, true, nil
 	case err == nil || errors.Is(err, jetstream.ErrKeyNotFound):
 		// A release removed the binding but not (yet) its reverse key:
 		// the reverse key no longer holds.
-		if derr := s.kv.Delete(ctx, byKey, jetstream.LastRevision(e.Revision())); derr != nil && !isConflict(derr) {
+		if derr := s.kv.Delete(ctx, byKey, jetstream.LastRevision(e.Revision())); derr != nil && !bus.IsConflict(derr) {
 			return "", false, fmt.Errorf("identity: drop stale %s: %w", byKey, derr)
 		}
 		return "", false, nil
@@ -367,7 +378,7 @@ func (s *Store) ReleaseLent(ctx context.Context, lent, contact uri.Number) error
 	}
 	byKey := lentByKey(string(e.Value()), contact)
 	if b, err := s.kv.Get(ctx, byKey); err == nil && string(b.Value()) == lent.Digits() {
-		if err := s.kv.Delete(ctx, byKey, jetstream.LastRevision(b.Revision())); err != nil && !isConflict(err) {
+		if err := s.kv.Delete(ctx, byKey, jetstream.LastRevision(b.Revision())); err != nil && !bus.IsConflict(err) {
 			return fmt.Errorf("identity: release %s for %s: %w", lent, contact, err)
 		}
 	}
@@ -385,11 +396,11 @@ func (s *Store) AssignVirtual(ctx context.Context, n uri.Number, user string) er
 	if s.InPool(n) {
 		return fmt.Errorf("identity: assign %s: in the lent pool: %w", n, ErrNumberInUse)
 	}
-	if v, err := s.VirtualOf(ctx, user); err == nil && v != n {
+	if v, err := s.virtualOf(ctx, s.kv.Get, user); err == nil && v != n {
 		return fmt.Errorf("identity: assign %s: %s already holds %s: %w", n, user, v, ErrNumberInUse)
 	}
 	rev, err := s.kv.Create(ctx, "virtual."+n.Digits(), []byte(user))
-	if isConflict(err) {
+	if bus.IsConflict(err) {
 		e, gerr := s.kv.Get(ctx, "virtual."+n.Digits())
 		if gerr == nil && string(e.Value()) == user {
 			rev = e.Revision() // already assigned to this user: make sure of the reverse key
@@ -399,10 +410,10 @@ func (s *Store) AssignVirtual(ctx context.Context, n uri.Number, user string) er
 	} else if err != nil {
 		return fmt.Errorf("identity: assign %s: %w", n, err)
 	}
-	if _, err := s.kv.Create(ctx, virtualByKey(user), []byte(n.Digits())); err != nil && !isConflict(err) {
+	if _, err := s.kv.Create(ctx, virtualByKey(user), []byte(n.Digits())); err != nil && !bus.IsConflict(err) {
 		return fmt.Errorf("identity: assign %s: %w", n, err)
-	} else if isConflict(err) {
-		if v, verr := s.VirtualOf(ctx, user); verr != nil || v != n {
+	} else if bus.IsConflict(err) {
+		if v, verr := s.virtualOf(ctx, s.kv.Get, user); verr != nil || v != n {
 			// Lost a race to another number for the same user.
 			_ = s.kv.Delete(ctx, "virtual."+n.Digits(), jetstream.LastRevision(rev))
 			return fmt.Errorf("identity: assign %s: %s already holds another number: %w", n, user, ErrNumberInUse)
@@ -431,7 +442,11 @@ func (s *Store) ReleaseVirtual(ctx context.Context, n uri.Number) error {
 
 // VirtualOf returns user's virtual number, or ErrNotFound.
 func (s *Store) VirtualOf(ctx context.Context, user string) (uri.Number, error) {
-	e, err := s.kv.Get(ctx, virtualByKey(canonicalURI(user)))
+	return s.virtualOf(ctx, s.read, user)
+}
+
+func (s *Store) virtualOf(ctx context.Context, read getter, user string) (uri.Number, error) {
+	e, err := read(ctx, virtualByKey(canonicalURI(user)))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return "", ErrNotFound
 	}
@@ -481,7 +496,7 @@ func (s *Store) List(ctx context.Context) ([]Binding, error) {
 // the two.
 func (s *Store) Room(ctx context.Context, user string, contact uri.Number) (string, error) {
 	user = canonicalURI(user)
-	e, err := s.kv.Get(ctx, roomKey(user, contact))
+	e, err := s.read(ctx, roomKey(user, contact))
 	switch {
 	case err == nil:
 		return string(e.Value()), nil
@@ -497,7 +512,7 @@ func (s *Store) Room(ctx context.Context, user string, contact uri.Number) (stri
 func (s *Store) SetRoom(ctx context.Context, user string, contact uri.Number, room string) error {
 	user = canonicalURI(user)
 	key := roomKey(user, contact)
-	if e, err := s.kv.Get(ctx, key); err == nil && string(e.Value()) == room {
+	if e, err := s.read(ctx, key); err == nil && string(e.Value()) == room {
 		return nil
 	}
 	if room == DMRoom(s.domain, user, s.UserURI(contact)) {
@@ -547,19 +562,3 @@ func roomKey(user string, contact uri.Number) string {
 }
 
 func encodeURI(u string) string { return base64.RawURLEncoding.EncodeToString([]byte(u)) }
-
-// isConflict reports a failed compare-and-set. jetstream's Create wraps
-// ErrKeyExists only on its first attempt: when the key was deleted before,
-// it retries with the delete marker's revision and returns the server's
-// wrong-last-sequence error bare, which replicated streams report with a
-// code (10164) that ErrKeyExists does not match.
-func isConflict(err error) bool {
-	if err == nil {
-		return false
-	}
-	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return true
-	}
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == 10164)
-}

@@ -52,6 +52,22 @@ type Bus struct {
 // not reachable yet until ctx is done. Metrics are registered on reg; a nil
 // reg keeps them private. One registry takes one Bus.
 func Open(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Bus, error) {
+	return open(ctx, cfg, log, reg, true)
+}
+
+// Attach connects to a running gateway's bus at cfg.URL without creating
+// or changing anything on it: the streams and buckets must exist. Tools
+// (mimigw send, mimigw numbers) use it, so that their settings never
+// overwrite the gateway's. It has no consumers of its own; ConsumeToPhone
+// and ConsumeTimers must not be called on it.
+func Attach(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
+	if cfg.URL == "" {
+		return nil, fmt.Errorf("bus: attach: %w", &ConfigError{Key: "url", Problem: "a server URL is needed to attach to"})
+	}
+	return open(ctx, cfg, log, nil, false)
+}
+
+func open(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Registry, provision bool) (*Bus, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("bus: config: %w", err)
 	}
@@ -87,6 +103,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Reg
 
 	if err := b.connect(ctx, password, token); err != nil {
 		return nil, err
+	}
+	if !provision {
+		if err := b.bind(ctx); err != nil {
+			return nil, err
+		}
+		ok = true
+		return b, nil
 	}
 	if err := b.ensure(ctx); err != nil {
 		return nil, err
@@ -286,6 +309,32 @@ func (b *Bus) ensure(ctx context.Context) error {
 			return err
 		}); err != nil {
 			return fmt.Errorf("bus: consumer %s on %s: %w", cc.cfg.Durable, cc.stream, err)
+		}
+	}
+	return nil
+}
+
+// bind finds the buckets and checks that the streams exist, changing
+// nothing.
+func (b *Bus) bind(ctx context.Context) error {
+	for _, name := range []string{b.cfg.ToPhoneStream, b.cfg.FromPhoneStream} {
+		if err := b.retry(ctx, "stream "+name, func(ctx context.Context) error {
+			_, err := b.js.Stream(ctx, name)
+			return err
+		}); err != nil {
+			return fmt.Errorf("bus: stream %s: %w", name, err)
+		}
+	}
+	for _, bk := range []struct {
+		kv   *jetstream.KeyValue
+		name string
+	}{{&b.identity, b.cfg.IdentityBucket}, {&b.capabilities, b.cfg.CapabilitiesBucket}, {&b.deliveries, b.cfg.DeliveriesBucket}} {
+		if err := b.retry(ctx, "bucket "+bk.name, func(ctx context.Context) error {
+			kv, err := b.js.KeyValue(ctx, bk.name)
+			*bk.kv = kv
+			return err
+		}); err != nil {
+			return fmt.Errorf("bus: bucket %s: %w", bk.name, err)
 		}
 	}
 	return nil

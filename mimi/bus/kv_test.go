@@ -1,0 +1,122 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mimigw/mimigw/mimi/bus"
+	"github.com/mimigw/mimigw/mimi/bus/bustest"
+)
+
+func TestIsConflict(t *testing.T) {
+	t.Parallel()
+	b := bustest.New(t)
+	ctx := context.Background()
+	kv := b.Identity()
+	rev, err := kv.Create(ctx, "k", []byte("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = kv.Create(ctx, "k", []byte("2"))
+	if !bus.IsConflict(err) {
+		t.Errorf("Create of an existing key: %v is not a conflict", err)
+	}
+	if _, err := kv.Update(ctx, "k", []byte("3"), rev+10); !bus.IsConflict(err) {
+		t.Errorf("Update with a stale revision: %v is not a conflict", err)
+	}
+	// Create on a deleted key takes the library's second path.
+	if err := kv.Delete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = kv.Create(ctx, "k", []byte("again")) })
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !bus.IsConflict(err):
+			t.Errorf("losing Create on a deleted key: %v is not a conflict", err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d Creates won, want 1", won)
+	}
+	if bus.IsConflict(nil) || bus.IsConflict(errors.New("other")) || bus.IsConflict(jetstream.ErrKeyNotFound) {
+		t.Error("IsConflict says yes to what is no conflict")
+	}
+}
+
+func TestReadCache(t *testing.T) {
+	t.Parallel()
+	srv := bustest.NewServer(t)
+	b, other := srv.Bus(t), srv.Bus(t) // two instances
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := bus.NewReadCache(b.Identity(), 2)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	eventually(t, func() bool {
+		_, _ = c.Get(ctx, "probe")
+		return c.Len() == 1
+	})
+
+	if _, err := c.Get(ctx, "a"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("absent key: %v", err)
+	}
+	// A write by the other instance reaches the cache through the watch.
+	if _, err := other.Identity().Put(ctx, "a", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool {
+		e, err := c.Get(ctx, "a")
+		return err == nil && string(e.Value()) == "1"
+	})
+	if _, err := other.Identity().Put(ctx, "a", []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool {
+		e, err := c.Get(ctx, "a")
+		return err == nil && string(e.Value()) == "2"
+	})
+	if err := other.Identity().Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool {
+		_, err := c.Get(ctx, "a")
+		return errors.Is(err, jetstream.ErrKeyNotFound)
+	})
+	for _, k := range []string{"x", "y", "z"} {
+		_, _ = c.Get(ctx, k)
+	}
+	if c.Len() > 2 {
+		t.Errorf("cache holds %d keys, bound 2", c.Len())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if c.Len() != 0 {
+		t.Error("a stopped cache keeps keys it can no longer keep true")
+	}
+}
+
+func eventually(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
