@@ -45,9 +45,12 @@ func (r *busReceiver) Receive(ctx context.Context, m gateway.Inbound) error {
 func TestMOThroughBus(t *testing.T) {
 	srv := bustest.NewServer(t)
 	b := srv.Bus(t, bustest.WithConfig(func(c *bus.Config) { c.PublishTimeout = time.Second }))
-	sim, addr := startSim(t, smsc.Config{Outcome: "none"})
+	// The SMSC waits longer for an answer than the edge gives the bus
+	// (mo_timeout), so that it sees the edge's answer whatever the bus
+	// does while it is down.
+	sim, addr := startSim(t, smsc.Config{Outcome: "none", ResponseTimeout: 10 * time.Second})
 	recv := &busReceiver{memReceiver: *newMemReceiver(), b: b}
-	startEdge(t, Config{SMSCs: []SMSCConfig{smscConfig("sim", addr)}}, recv)
+	startEdge(t, Config{SMSCs: []SMSCConfig{smscConfig("sim", addr)}, MOTimeout: 3 * time.Second}, recv)
 	ctx := context.Background()
 	text := strings.Repeat("über den Bus 🚌 ", 9) // three UCS-2 parts
 	mo := smsc.MO{From: "+15551230002", To: "+15551230001", Text: text, Order: []int{2, 3, 1}, Coding: &coding.Options{Concat: coding.ConcatUDH16}}

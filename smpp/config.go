@@ -34,6 +34,11 @@ type Config struct {
 	// it the SMSC gets ESME_RX_T_APPN and delivers again later, so a slow
 	// bus never stalls reading responses. Default 64.
 	MOConcurrency int `yaml:"mo_concurrency"`
+	// MOTimeout bounds the wait for the receiver (the bus) on one MO
+	// message or receipt; past it the SMSC gets ESME_RX_T_APPN and
+	// delivers again. Keep it below the SMSC's own response timeout.
+	// Default 25s.
+	MOTimeout time.Duration `yaml:"mo_timeout"`
 }
 
 // SMSCConfig is one SMSC and how to bind to it.
@@ -185,6 +190,9 @@ func (c Config) withDefaults() Config {
 	if c.MOConcurrency == 0 {
 		c.MOConcurrency = 64
 	}
+	if c.MOTimeout == 0 {
+		c.MOTimeout = 25 * time.Second
+	}
 	if c.Protection.MaxSegments == 0 {
 		c.Protection.MaxSegments = 10
 	}
@@ -253,6 +261,9 @@ func (c Config) Validate() error {
 	}
 	if c.MOConcurrency < 0 {
 		return fmt.Errorf("sms.mo_concurrency: %d is negative", c.MOConcurrency)
+	}
+	if c.MOTimeout < 0 {
+		return fmt.Errorf("sms.mo_timeout: %s is negative", c.MOTimeout)
 	}
 	p := c.Protection
 	if p.MaxSegments < 0 || p.MaxSegments > 255 {

@@ -117,6 +117,7 @@ func TestConfigValidate(t *testing.T) {
 		{"sms.smscs[a].name", func(c *Config) { c.SMSCs = append(c.SMSCs, c.SMSCs[0]) }},
 		{"sms.default_region", func(c *Config) { c.DefaultRegion = "XX" }},
 		{"sms.mo_concurrency", func(c *Config) { c.MOConcurrency = -1 }},
+		{"sms.mo_timeout", func(c *Config) { c.MOTimeout = -1 }},
 		{"sms.protection.max_segments", func(c *Config) { c.Protection.MaxSegments = 256 }},
 		{"sms.protection.sender_rate", func(c *Config) { c.Protection.SenderRate = RateConfig{Count: 3} }},
 		{"sms.protection.allowed_destinations[1]", func(c *Config) { c.Protection.AllowedDestinations = []string{"+44", "+999"} }},

@@ -14,10 +14,6 @@ import (
 	"github.com/mimigw/mimigw/smpp/wire"
 )
 
-// moTimeout bounds one hand-over to the receiver; an SMSC waits about as
-// long for its deliver_sm_resp before it delivers again.
-const moTimeout = 30 * time.Second
-
 // responder answers one deliver_sm (or data_sm) on the bind it came on.
 type responder struct {
 	s   *session
@@ -278,7 +274,7 @@ func (st *moState) handOver(key coding.Key, in gateway.Inbound, msg *coding.Mess
 }
 
 func (st *moState) receive(in gateway.Inbound) error {
-	ctx, cancel := context.WithTimeout(st.l.edge.moCtx, moTimeout)
+	ctx, cancel := context.WithTimeout(st.l.edge.moCtx, st.l.edge.cfg.MOTimeout)
 	defer cancel()
 	err := st.l.edge.recv.Receive(ctx, in)
 	if err != nil {

@@ -74,7 +74,7 @@ func (l *smscLink) receipt(s *session, r responder, m *wire.Message) {
 	if n, err := parseAddress(m.SourceTON, m.Source, l.edge.cfg.DefaultRegion); err == nil {
 		rc.From = n
 	}
-	ctx, cancel := context.WithTimeout(l.edge.moCtx, moTimeout)
+	ctx, cancel := context.WithTimeout(l.edge.moCtx, l.edge.cfg.MOTimeout)
 	err := l.edge.recv.Receipt(ctx, rc)
 	cancel()
 	result, status := "ok", wire.StatusOK
