@@ -12,6 +12,7 @@ import (
 	"github.com/thomas-vilte/mls-go/ciphersuite"
 	"github.com/thomas-vilte/mls-go/framing"
 	"github.com/thomas-vilte/mls-go/group"
+	"github.com/thomas-vilte/mls-go/schedule"
 )
 
 // snapshot lists every key of the state bucket with its revision.
@@ -488,4 +489,51 @@ func TestUnknownGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameState(t, w.p, before, "input for unknown groups")
+}
+
+// TestBadConfirmationTag: a member's commit whose confirmation tag is
+// wrong (everything else authentic: signature, membership tag) is refused,
+// and the receiver still applies the genuine commit afterwards. mls-go
+// advances the epoch in memory before it checks the tag, so the receiver
+// must not keep that copy.
+func TestBadConfirmationTag(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	cm, err := w.b.Commit(ctx, w.gid, Changes{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := framing.UnmarshalMLSMessage(cm.Commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := m.PublicMessage
+	pub.Auth.ConfirmationTag = bytes.Clone(pub.Auth.ConfirmationTag)
+	pub.Auth.ConfirmationTag[0] ^= 1
+	// bob's epoch-1 state gives the membership key to re-tag it.
+	var past pastRecord
+	if _, err := w.p.store.get(ctx, pastKey(groupKeyOf(bob, w.gid), 1), &past); err != nil {
+		t.Fatal(err)
+	}
+	g1, err := rebuild(past.Base, nil, past.PSKs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := &framing.AuthenticatedContent{WireFormat: framing.WireFormatPublicMessage, Content: pub.Content, Auth: pub.Auth,
+		GroupContext: g1.GroupContext().Marshal()}
+	pub.MembershipTag = schedule.ComputeMembershipTag(suite1, g1.EpochSecrets().MembershipKey.AsSlice(), ac.MarshalTBM())
+	bad := m.Marshal()
+
+	before := snapshot(t, w.p)
+	if _, err := w.a.ProcessHandshake(ctx, w.gid, bad); err == nil {
+		t.Fatal("commit with a wrong confirmation tag applied")
+	} else if !knownError(err) {
+		t.Fatalf("error kind: %v", err)
+	}
+	sameState(t, w.p, before, "bad confirmation tag")
+	if h, err := w.a.ProcessHandshake(ctx, w.gid, cm.Commit); err != nil || h.Epoch != 2 {
+		t.Fatalf("genuine commit after the bad one: %+v %v", h, err)
+	}
+	msg, ct := w.send(w.b, "epoch 2")
+	w.recv(w.a, ct, msg)
 }

@@ -97,7 +97,7 @@ func (c *Client) ProcessHandshake(ctx context.Context, groupID, msg []byte) (*Ha
 	digest := sha256.Sum256(msg)
 	var out *Handshake
 	err = c.withGroup(ctx, groupID, "handshake", func(e *groupEntry) error {
-		h, err := c.applyHandshake(e.g, pub, e.head.LastCommit, digest[:])
+		h, err := c.applyHandshake(e.g, pub, e.head.LastCommit, digest[:], func() { e.dirty = true })
 		if err != nil {
 			return err
 		}
@@ -138,7 +138,11 @@ func (c *Client) ProcessHandshake(ctx context.Context, groupID, msg []byte) (*Ha
 // senders (RFC 9420 section 12.1.8.1 allows them proposals only; mls-go
 // verifies their signature and then applies the commit), and commits that
 // remove this client (it cannot process them and errors out).
-func (c *Client) applyHandshake(g *group.Group, pub *framing.PublicMessage, lastCommit, digest []byte) (*Handshake, error) {
+//
+// touched is called before mls-go may change g: a failure after that
+// point can leave g half-updated (mls-go advances the epoch before it
+// checks a commit's confirmation tag), so the caller must drop it.
+func (c *Client) applyHandshake(g *group.Group, pub *framing.PublicMessage, lastCommit, digest []byte, touched func()) (*Handshake, error) {
 	fc := pub.Content
 	epoch := g.Epoch().AsUint64()
 	kind := KindProposal
@@ -191,6 +195,7 @@ func (c *Client) applyHandshake(g *group.Group, pub *framing.PublicMessage, last
 				return nil, fmt.Errorf("%w: proposal %x", ErrReplay, ref)
 			}
 		}
+		touched()
 		if err := g.ProcessPublicMessage(pub); err != nil {
 			return nil, classify(err)
 		}
@@ -204,6 +209,7 @@ func (c *Client) applyHandshake(g *group.Group, pub *framing.PublicMessage, last
 	if removesMe {
 		return &Handshake{Kind: kind, Epoch: epoch + 1, Sender: sender, SelfRemoved: true}, nil
 	}
+	touched()
 	if err := g.ProcessPublicMessage(pub); err != nil {
 		return nil, classify(err)
 	}

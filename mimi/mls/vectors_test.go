@@ -518,7 +518,7 @@ func TestVectorsPassiveClientHandlingCommit(t *testing.T) {
 				if err != nil {
 					t.Fatalf("vector %d epoch %d proposal %d: %v", i, e, j, err)
 				}
-				if _, err := c.applyHandshake(g, pub, nil, nil); err != nil {
+				if _, err := c.applyHandshake(g, pub, nil, nil, func() {}); err != nil {
 					t.Fatalf("vector %d epoch %d proposal %d: %v", i, e, j, err)
 				}
 			}
@@ -526,7 +526,7 @@ func TestVectorsPassiveClientHandlingCommit(t *testing.T) {
 			if err != nil {
 				t.Fatalf("vector %d epoch %d commit: %v", i, e, err)
 			}
-			h, err := c.applyHandshake(g, pub, nil, nil)
+			h, err := c.applyHandshake(g, pub, nil, nil, func() {})
 			if err != nil {
 				t.Fatalf("vector %d epoch %d commit: %v", i, e, err)
 			}
