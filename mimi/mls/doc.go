@@ -63,6 +63,11 @@
 //   - Messages from earlier epochs are attributed to whoever holds the
 //     sender's leaf now, and earlier epochs are not serialised. Past epochs
 //     are stored here and their own roster names the sender.
+//   - Processing a commit advances the epoch in memory before the
+//     confirmation tag is checked, and decrypting ratchets before the
+//     signature is checked: a failed message can leave the in-memory group
+//     changed. Here every failure after mls-go touched a group drops that
+//     copy; the stored state, written only after success, is reloaded.
 //   - Generate cannot set KeyPackage capabilities or extensions
 //     (last_resort); packages are re-signed here after setting them.
 //   - State serialisation turns the binary IDs of cached PSKs into
