@@ -46,9 +46,15 @@ type Config struct {
 	MaxBody int `yaml:"max_body"`
 	// MaxRecipients caps a one-to-many message's recipient list.
 	MaxRecipients int `yaml:"max_recipients"`
-	// MaxInFlight caps requests being handled at once; beyond it the edge
-	// answers 503 at once instead of queueing.
+	// MaxInFlight caps requests being handled at once (waiting for the
+	// gateway included); beyond it the edge answers 503 at once instead of
+	// queueing.
 	MaxInFlight int `yaml:"max_in_flight"`
+	// ReceiveConcurrency caps calls into the gateway at once; further
+	// requests wait (within timeouts.receive). JetStream takes synchronous
+	// publishes fastest from some tens to a hundred concurrent callers and
+	// collapses (publish timeouts) from a few hundred.
+	ReceiveConcurrency int `yaml:"receive_concurrency"`
 
 	Timeouts Timeouts `yaml:"timeouts"`
 	// RetryAfter is the Retry-After of a 503 when the bus cannot take a
@@ -138,6 +144,9 @@ func (c *Config) Defaults() {
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = 4096
+	}
+	if c.ReceiveConcurrency == 0 {
+		c.ReceiveConcurrency = min(64, c.MaxInFlight)
 	}
 	if c.Timeouts.Request == 0 {
 		c.Timeouts.Request = 10 * time.Second
@@ -257,6 +266,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxInFlight < 1 {
 		bad("max_in_flight", "%d: want at least 1", c.MaxInFlight)
+	}
+	if c.ReceiveConcurrency < 1 || c.ReceiveConcurrency > c.MaxInFlight {
+		bad("receive_concurrency", "%d: want 1 to max_in_flight (%d)", c.ReceiveConcurrency, c.MaxInFlight)
 	}
 	if c.Timeouts.Request <= 0 {
 		bad("timeouts.request", "must be positive")

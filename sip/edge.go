@@ -43,8 +43,10 @@ type Edge struct {
 	srv *sipgo.Server
 	cli *sipgo.Client
 
-	// slots bounds the requests being handled at once.
+	// slots bounds the requests being handled at once, gate the calls into
+	// the gateway.
 	slots chan struct{}
+	gate  chan struct{}
 
 	mu       sync.Mutex
 	udp      map[string]net.PacketConn // listener by local address
@@ -77,6 +79,7 @@ func NewEdge(cfg Config, recv gateway.Receiver, log *slog.Logger, reg *prometheu
 		log:   log.With("edge", "sip"),
 		cache: answers.New(cfg.AnswerCache.TTL, cfg.AnswerCache.MaxEntries),
 		slots: make(chan struct{}, cfg.MaxInFlight),
+		gate:  make(chan struct{}, cfg.ReceiveConcurrency),
 		udp:   map[string]net.PacketConn{},
 		bound: map[string]net.Addr{},
 		ctx:   context.Background(),

@@ -190,7 +190,7 @@ func (e *Edge) cpimMessage(ctx context.Context, in inbound, m *cpim.Message) ans
 		}
 		r := gateway.Receipt{Channel: gateway.ChannelRCS, From: in.from, Ref: n.MessageID, Status: st, At: at}
 		e.m.delivered.WithLabelValues("receipt").Inc()
-		return e.outcome(e.recv.Receipt(ctx, r), 200, "receipt", in.from)
+		return e.outcome(e.call(ctx, func(ctx context.Context) error { return e.recv.Receipt(ctx, r) }), 200, "receipt", in.from)
 	case cpim.IsComposing(m.ContentType()):
 		e.m.isComposing.Inc()
 		return answers.Answer{Status: 200}
@@ -219,7 +219,7 @@ func (e *Edge) cpimMessage(ctx context.Context, in inbound, m *cpim.Message) ans
 		msg.Sent = t
 	}
 	e.m.delivered.WithLabelValues("message").Inc()
-	return e.outcome(e.recv.Receive(ctx, msg), 202, "message", in.from)
+	return e.outcome(e.call(ctx, func(ctx context.Context) error { return e.recv.Receive(ctx, msg) }), 202, "message", in.from)
 }
 
 // part turns a CPIM content into a message part: text, a file by link, or
@@ -269,6 +269,18 @@ func receiptStatus(n *imdn.Notification) (gateway.Status, bool) {
 		return gateway.StatusFailed, true
 	}
 	return 0, false
+}
+
+// call runs f, a call into the gateway, once fewer than
+// receive_concurrency calls are running; waiting counts against ctx.
+func (e *Edge) call(ctx context.Context, f func(context.Context) error) error {
+	select {
+	case e.gate <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the gateway: %w: %w", gateway.ErrUnavailable, ctx.Err())
+	}
+	defer func() { <-e.gate }()
+	return f(ctx)
 }
 
 // outcome maps what the gateway returned to the answer: success only once
@@ -326,7 +338,11 @@ func (e *Edge) options(ctx context.Context, req *sip.Request, who sender) answer
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeouts.Receive)
 	defer cancel()
-	serves, err := e.recv.Serves(ctx, contact, number)
+	var serves bool
+	err = e.call(ctx, func(ctx context.Context) (err error) {
+		serves, err = e.recv.Serves(ctx, contact, number)
+		return err
+	})
 	if err != nil {
 		e.log.Warn("sip: serves lookup failed", "number", number.String(), "err", err)
 		return answers.Answer{Status: 503, Reason: "Service Unavailable: try again later", RetryAfter: e.retryAfter()}

@@ -318,6 +318,7 @@ func TestOverloadShed(t *testing.T) {
 	recv := newTestReceiver(t)
 	cfg := testConfig()
 	cfg.MaxInFlight = 1
+	cfg.ReceiveConcurrency = 1
 	e := startEdge(t, cfg, recv)
 	block := make(chan struct{})
 	recv.set(func(r *testReceiver) { r.block = block })
@@ -458,5 +459,33 @@ func TestShutdownAnswersInFlight(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("Run did not return")
+	}
+}
+
+// Calls into the gateway are capped at receive_concurrency; requests beyond
+// wait their turn instead of piling onto the bus.
+func TestReceiveConcurrency(t *testing.T) {
+	recv := newTestReceiver(t)
+	cfg := testConfig()
+	cfg.ReceiveConcurrency = 1
+	e := startEdge(t, cfg, recv)
+	block := make(chan struct{})
+	recv.set(func(r *testReceiver) { r.block = block })
+	c := dialRaw(t, "udp", e.Addr("udp"))
+	c.send(request{local: c.conn.LocalAddr(), contentType: "message/cpim", body: cpimText("gate-1", "1")}.String())
+	c.send(request{local: c.conn.LocalAddr(), contentType: "message/cpim", body: cpimText("gate-2", "2")}.String())
+	recv.waitInbound(t, 1)
+	c.noAnswer(200 * time.Millisecond)
+	if in, _, _ := recv.snapshot(); len(in) != 1 {
+		t.Fatalf("%d calls into the gateway at once, want 1", len(in))
+	}
+	close(block)
+	for i := 0; i < 2; i++ {
+		if code, reason := status(c.answer()); code != 202 {
+			t.Fatalf("answer %d %s", code, reason)
+		}
+	}
+	if in, _, _ := recv.snapshot(); len(in) != 2 {
+		t.Fatalf("%d messages, want 2", len(in))
 	}
 }

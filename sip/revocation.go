@@ -70,5 +70,5 @@ func (e *Edge) revocationResult(ctx context.Context, in inbound, ref string, bod
 	}
 	rr := gateway.RevocationResult{From: in.from, Ref: id, Revoked: res.Success}
 	e.m.delivered.WithLabelValues("revocation").Inc()
-	return e.outcome(e.recv.RevocationResult(ctx, rr), 200, "revocation", in.from)
+	return e.outcome(e.call(ctx, func(ctx context.Context) error { return e.recv.RevocationResult(ctx, rr) }), 200, "revocation", in.from)
 }

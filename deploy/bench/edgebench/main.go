@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -47,7 +48,7 @@ func run() error {
 	tcp := flag.String("tcp", "127.0.0.1:5080", "TCP listen address (empty: off)")
 	store := flag.String("store", "", "JetStream store directory (required)")
 	cacheMax := flag.Int("answer-cache", 0, "answer cache entries (0: default)")
-	metricsAddr := flag.String("metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9100)")
+	metricsAddr := flag.String("metrics", "", "serve Prometheus metrics and pprof on this address (e.g. 127.0.0.1:9100)")
 	flag.Parse()
 	if *store == "" {
 		return errors.New("-store is required")
@@ -92,7 +93,11 @@ func run() error {
 		return err
 	}
 	if *metricsAddr != "" {
-		srv := &http.Server{Addr: *metricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		srv := &http.Server{Addr: *metricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go srv.ListenAndServe()
 		defer srv.Close()
 	}
