@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -204,5 +205,25 @@ func TestGroupInfo(t *testing.T) {
 	if gi.GroupContext.Epoch.AsUint64() != cm.Epoch || len(gi.GroupContext.Extensions) != 1 ||
 		gi.GroupContext.Extensions[0].Type != mlsext.ExtensionTypeExternalSenders {
 		t.Fatalf("group context %+v", gi.GroupContext)
+	}
+}
+
+func TestLeave(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	if _, err := w.a.Commit(ctx, w.gid, Changes{}); err != nil { // leaves a past epoch behind
+		t.Fatal(err)
+	}
+	if err := w.a.Leave(ctx, w.gid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.a.Group(ctx, w.gid); !errors.Is(err, ErrGroupNotFound) {
+		t.Fatalf("after leave: %v", err)
+	}
+	gk := groupKeyOf(alice, w.gid)
+	for k := range snapshot(t, w.p) {
+		if strings.Contains(k, gk) && !strings.HasPrefix(k, "lease.") {
+			t.Errorf("%s left behind", k)
+		}
 	}
 }
