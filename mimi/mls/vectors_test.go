@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -39,9 +40,9 @@ var (
 func vectorFile(t testing.TB, name string, v any) {
 	t.Helper()
 	vectorDirOnce.Do(func() {
-		goBin := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
-		if _, err := os.Stat(goBin); err != nil {
-			goBin = "go"
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 		}
 		out, err := exec.Command(goBin, "list", "-m", "-f", "{{.Dir}}", "github.com/thomas-vilte/mls-go").Output()
 		if err != nil {
