@@ -306,12 +306,14 @@ func (l *smscLink) submitAll(ctx context.Context, s *session, msgs []*wire.Messa
 			}
 			calls[i] = c
 		}
-		if startErr != nil && !errors.Is(startErr, errClosed) && !errors.Is(startErr, errDraining) {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("smpp: submit to %s: %w", name, ctx.Err())
-			}
-			// The segment cannot be encoded as a PDU: it never will be.
+		switch {
+		case startErr == nil, errors.Is(startErr, errClosed), errors.Is(startErr, errDraining):
+		case errors.Is(startErr, wire.ErrFieldValue):
+			// The segment cannot be written as a PDU: it never will be.
 			return nil, fmt.Errorf("smpp: submit to %s: %w: %v", name, gateway.ErrRejected, startErr)
+		default:
+			// ctx ended, or the rate limit cannot be met before its deadline.
+			return nil, fmt.Errorf("smpp: submit to %s: %w: %w", name, gateway.ErrUnavailable, startErr)
 		}
 		var retry []int
 		var rejected error
@@ -360,7 +362,7 @@ func (l *smscLink) submitAll(ctx context.Context, s *session, msgs []*wire.Messa
 			}
 		}
 		if rejected != nil {
-			if len(retry) > 0 || len(todo) < len(msgs) || len(todo) > 1 {
+			if len(msgs) > 1 {
 				s.log.Warn("segment refused, message goes out incomplete", "msg_id", msgID, "err", rejected)
 			}
 			return nil, rejected

@@ -451,3 +451,21 @@ func TestQueueFullBacksOff(t *testing.T) {
 		t.Fatalf("%d ESME_RMSGQFUL answers, pauses %v", full, testutil.ToFloat64(e.m.throttled.WithLabelValues("sim")))
 	}
 }
+
+// A rate limit that cannot be met before the caller's deadline is a
+// retryable failure, never a refusal.
+func TestRateLimitDeadlineIsRetryable(t *testing.T) {
+	_, addr := startSim(t, smsc.Config{Outcome: "none"})
+	sc := smscConfig("sim", addr)
+	sc.Rate = 0.01
+	e, _ := startEdge(t, Config{SMSCs: []SMSCConfig{sc}}, newMemReceiver())
+	if _, err := e.SendSMS(context.Background(), gateway.OutboundSMS{ID: "1", From: "+15551230001", To: "+15551230002", Text: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err := e.SendSMS(ctx, gateway.OutboundSMS{ID: "2", From: "+15551230001", To: "+15551230002", Text: "b"})
+	if err == nil || errors.Is(err, gateway.ErrRejected) {
+		t.Fatalf("over the rate before the deadline: %v, want a retryable error", err)
+	}
+}
