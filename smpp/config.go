@@ -113,6 +113,12 @@ type SMSCConfig struct {
 	// "each" answers every part as it arrives, for SMSCs that send MO
 	// parts one at a time and would wait for each answer.
 	AckParts string `yaml:"ack_parts"`
+	// HoldParts bounds how long a part's answer waits for the rest of its
+	// message (ack_parts: complete). Past it the part is answered, so that
+	// an SMSC whose window is full of held parts can send the rest; the
+	// part then stays in memory only until its message is complete.
+	// Default 5s.
+	HoldParts time.Duration `yaml:"hold_parts"`
 }
 
 // TLSConfig enables TLS toward the SMSC.
@@ -230,6 +236,7 @@ func (s SMSCConfig) withDefaults() SMSCConfig {
 	def(&s.ReconnectMin, time.Second)
 	def(&s.ReconnectMax, time.Minute)
 	def(&s.ThrottleBackoff, 200*time.Millisecond)
+	def(&s.HoldParts, 5*time.Second)
 	if s.AckParts == "" {
 		s.AckParts = "complete"
 	}
@@ -348,7 +355,7 @@ func (s SMSCConfig) validate(key string) error {
 	}{
 		{"enquire_link", s.EnquireLink}, {"response_timeout", s.ResponseTimeout},
 		{"reconnect_min", s.ReconnectMin}, {"reconnect_max", s.ReconnectMax},
-		{"throttle_backoff", s.ThrottleBackoff},
+		{"throttle_backoff", s.ThrottleBackoff}, {"hold_parts", s.HoldParts},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("%s.%s: %s is negative", key, d.name, d.v)

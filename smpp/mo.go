@@ -19,6 +19,7 @@ type responder struct {
 	s   *session
 	id  pdu.ID // the response command
 	seq uint32
+	at  time.Time // when the request came
 }
 
 func (r responder) answer(status pdu.Status) { r.s.respond(r.id, status, r.seq) }
@@ -61,7 +62,7 @@ func newMOState(l *smscLink) *moState {
 // deliver handles a deliver_sm or data_sm from the SMSC: an MO message or
 // a delivery receipt. It runs on its own goroutine, never on the reader.
 func (l *smscLink) deliver(s *session, h wire.Header, body []byte) {
-	resp := responder{s: s, id: wire.ResponseID(h.ID), seq: h.Seq}
+	resp := responder{s: s, id: wire.ResponseID(h.ID), seq: h.Seq, at: time.Now()}
 	var m wire.Message
 	var err error
 	if h.ID == wire.DataSM {
@@ -321,22 +322,44 @@ func (st *moState) collect(now time.Time) {
 		}()
 	}
 	keep := st.l.edge.cfg.Reassembly.Timeout
+	hold := st.l.cfg.HoldParts
+	var early []responder
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	if now.Sub(st.lastSweep) < time.Second {
+	if now.Sub(st.lastSweep) < min(time.Second, hold/2) {
+		st.mu.Unlock()
 		return
 	}
 	st.lastSweep = now
 	for k, e := range st.entries {
 		if e.msg != nil && !e.inFlight && now.Sub(e.at) > keep {
 			delete(st.entries, k)
+			continue
 		}
+		if e.msg == nil && len(e.held) > 0 && now.Sub(e.held[0].at) > hold {
+			kept := e.held[:0]
+			for _, r := range e.held {
+				if now.Sub(r.at) > hold {
+					early = append(early, r)
+				} else {
+					kept = append(kept, r)
+				}
+			}
+			e.held = kept
+		}
+	}
+	st.mu.Unlock()
+	if len(early) > 0 {
+		st.l.m.mo.WithLabelValues(st.l.cfg.Name, "answered_before_complete").Add(float64(len(early)))
+		st.l.log.Info("MO parts answered before their message is complete", "parts", len(early), "held_for", hold)
+	}
+	for _, r := range early {
+		r.answer(wire.StatusOK)
 	}
 }
 
 // expireLoop releases partial messages that waited too long.
 func (st *moState) expireLoop(ctx context.Context) {
-	every := st.l.edge.cfg.Reassembly.Timeout / 10
+	every := min(st.l.edge.cfg.Reassembly.Timeout/10, st.l.cfg.HoldParts/2)
 	every = max(min(every, 10*time.Second), 10*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()

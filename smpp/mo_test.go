@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fiorix/go-smpp/smpp/pdu"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/mimigw/mimigw/gateway"
 	"github.com/mimigw/mimigw/mimi/uri"
@@ -318,5 +319,32 @@ func TestBadInput(t *testing.T) {
 	}
 	if errors.Is(e.Ready(), context.Canceled) {
 		t.Fatal("unreachable")
+	}
+}
+
+// An SMSC whose window is smaller than a message's parts waits for answers
+// the edge holds until the message is complete. The hold is bounded, so
+// the SMSC can send the rest and the message arrives whole.
+func TestMOPartsBeyondTheSMSCWindow(t *testing.T) {
+	sim, addr := startSim(t, smsc.Config{Outcome: "none", Window: 2})
+	recv := newMemReceiver()
+	sc := smscConfig("sim", addr)
+	sc.HoldParts = 50 * time.Millisecond
+	e, _ := startEdge(t, Config{SMSCs: []SMSCConfig{sc}}, recv)
+	text := strings.Repeat("part of a long message ", 30) // 5 GSM parts
+	st, err := sim.InjectMO(context.Background(), smsc.MO{From: "+15551230002", To: "+15551230001", Text: text})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st) != 5 {
+		t.Fatalf("%d parts", len(st))
+	}
+	allOK(t, st)
+	in, _ := recv.snapshot()
+	if len(in) != 1 || in[0].Parts[0].Text != text || in[0].Incomplete {
+		t.Fatalf("got %+v", in)
+	}
+	if testutil.ToFloat64(e.m.mo.WithLabelValues("sim", "answered_before_complete")) == 0 {
+		t.Fatal("no part answered early, yet the window was full")
 	}
 }
