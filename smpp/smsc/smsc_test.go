@@ -22,27 +22,34 @@ import (
 	"github.com/mimigw/mimigw/smpp/wire"
 )
 
-func testLog(t testing.TB) (*slog.Logger, *bytes.Buffer) {
-	var buf bytes.Buffer
-	var w io.Writer = &lockedWriter{w: &buf}
+func testLog(t testing.TB) (*slog.Logger, *logBuffer) {
+	buf := &logBuffer{}
+	var w io.Writer = buf
 	if testing.Verbose() {
 		w = io.MultiWriter(w, os.Stderr)
 	}
-	return slog.New(slog.NewTextHandler(w, nil)), &buf
+	return slog.New(slog.NewTextHandler(w, nil)), buf
 }
 
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+// logBuffer keeps what the simulator logs, safe for its goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
-func (l *lockedWriter) Write(p []byte) (int, error) {
+func (l *logBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(p)
+	return l.buf.Write(p)
 }
 
-func start(t *testing.T, cfg Config) (*Server, string, *bytes.Buffer) {
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func start(t *testing.T, cfg Config) (*Server, string, *logBuffer) {
 	t.Helper()
 	log, buf := testLog(t)
 	s, err := New(cfg, log)
