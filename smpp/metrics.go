@@ -58,7 +58,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "mimigw_smpp_throttle_pauses_total", Help: "Pauses of a bind after ESME_RTHROTTLED or ESME_RMSGQFUL.",
 		}, []string{"smsc"}),
 		mo: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mimigw_smpp_mo_total", Help: "MO deliver_sm by outcome (ok, held, answered_before_complete, rejected, unavailable, busy, bad).",
+			Name: "mimigw_smpp_mo_total", Help: "MO deliver_sm by outcome (ok, held, part_answered, answered_before_complete, rejected, unavailable, busy, bad).",
 		}, []string{"smsc", "result"}),
 		reassembly: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mimigw_smpp_reassembly_total", Help: "Concatenated MO messages by outcome (complete, incomplete, duplicate_part, bad_part).",

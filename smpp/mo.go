@@ -218,10 +218,12 @@ func (st *moState) part(s *session, r responder, in gateway.Inbound, m *wire.Mes
 			e.held = append(e.held, r)
 		}
 		st.mu.Unlock()
-		if !st.hold {
+		if st.hold {
+			st.l.m.mo.WithLabelValues(st.l.cfg.Name, "held").Inc()
+		} else {
+			st.l.m.mo.WithLabelValues(st.l.cfg.Name, "part_answered").Inc()
 			r.answer(wire.StatusOK)
 		}
-		st.l.m.mo.WithLabelValues(st.l.cfg.Name, "held").Inc()
 		st.collect(now)
 		return
 	}

@@ -348,3 +348,29 @@ func TestMOPartsBeyondTheSMSCWindow(t *testing.T) {
 		t.Fatal("no part answered early, yet the window was full")
 	}
 }
+
+// ack_parts: each answers a part as it comes; the part that completes the
+// message is answered once the message is on the bus.
+func TestMOAckEachPart(t *testing.T) {
+	sim, addr := startSim(t, smsc.Config{Outcome: "none"})
+	recv := newMemReceiver()
+	sc := smscConfig("sim", addr)
+	sc.AckParts = "each"
+	startEdge(t, Config{SMSCs: []SMSCConfig{sc}}, recv)
+	ctx := context.Background()
+	st, err := sim.Deliver(ctx, "", udh8Part(11, 2, 2, "second"))
+	if err != nil || st[0] != wire.StatusOK {
+		t.Fatalf("first part alone: %v %v", st, err)
+	}
+	if in, _ := recv.snapshot(); len(in) != 0 {
+		t.Fatalf("half a message delivered: %+v", in)
+	}
+	st, err = sim.Deliver(ctx, "", udh8Part(11, 2, 1, "first "))
+	if err != nil || st[0] != wire.StatusOK {
+		t.Fatalf("completing part: %v %v", st, err)
+	}
+	in, _ := recv.snapshot()
+	if len(in) != 1 || in[0].Parts[0].Text != "first second" {
+		t.Fatalf("got %+v", in)
+	}
+}
