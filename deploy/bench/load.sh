@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Pager-mode MESSAGE load: SIPp (deploy/sipp/uac_message.xml) against
 # mimigw's SIP edge (deploy/bench/edgebench: sip.Edge in front of JetStream
-# with a file store, answering 202 once the message is stored) and against
-# Kamailio answering a stateless 202 (deploy/bench/kamailio.cfg, two
+# with a file store, answering 202 once the message is stored), against the
+# edge alone (edgebench -nobus: answers without storing, target "edge"), and
+# against Kamailio answering a stateless 202 (deploy/bench/kamailio.cfg, two
 # workers), in the same run, over UDP and over one TCP connection, at
 # increasing rates.
 #
@@ -27,8 +28,13 @@ RATES=${RATES:-"2000 5000 10000 15000 20000 25000 30000"}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3} # seconds at 1000/s before each sweep, not measured
 TRANSPORTS=${TRANSPORTS:-"udp tcp"}
-TARGETS=${TARGETS:-"mimigw kamailio"}
+TARGETS=${TARGETS:-"mimigw edge kamailio"}
+# A failed step is run again up to RETRIES times before the sweep stops:
+# on a shared machine a stall of another process can cost one run a few
+# retransmissions.
+RETRIES=${RETRIES:-1}
 MIMIGW_PORT=${MIMIGW_PORT:-5080}
+EDGE_PORT=${EDGE_PORT:-5085}
 MIMIGW_METRICS=${MIMIGW_METRICS:-127.0.0.1:9180}
 KAMAILIO_PORT=5090 # fixed in kamailio.cfg
 GO=${GO:-go}
@@ -65,6 +71,19 @@ start_mimigw() {
   echo "edgebench not ready" >&2; exit 1
 }
 
+start_edge() {
+  "$WORK/edgebench" -nobus -udp "127.0.0.1:$EDGE_PORT" -tcp "127.0.0.1:$EDGE_PORT" -store "$WORK/js-unused" \
+    >"$WORK/edge.out" 2>"$WORK/edge.err" &
+  EDGE_PID=$!
+  PIDS+=("$EDGE_PID")
+  for _ in $(seq 1 300); do
+    grep -q ready "$WORK/edge.out" 2>/dev/null && return 0
+    kill -0 "$EDGE_PID" 2>/dev/null || { cat "$WORK/edge.err" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "edgebench -nobus not ready" >&2; exit 1
+}
+
 start_kamailio() {
   kamailio -f deploy/bench/kamailio.cfg -DD -E -w "$WORK" -P "$WORK/kamailio.pid" -m 64 -M 8 \
     >"$WORK/kamailio.out" 2>&1 &
@@ -82,6 +101,7 @@ start_kamailio() {
 pids_of() {
   case $1 in
     mimigw) echo "$MIMIGW_PID" ;;
+    edge) echo "$EDGE_PID" ;;
     kamailio) echo "$KAMAILIO_PID" $(ps -o pid= --ppid "$KAMAILIO_PID") ;;
   esac
 }
@@ -133,11 +153,11 @@ seconds() {
 
 run_step() {
   local target=$1 transport=$2 rate=$3 port
-  [ "$target" = mimigw ] && port=$MIMIGW_PORT || port=$KAMAILIO_PORT
+  case $target in mimigw) port=$MIMIGW_PORT ;; edge) port=$EDGE_PORT ;; *) port=$KAMAILIO_PORT ;; esac
   local flag=u1; [ "$transport" = tcp ] && flag=t1
   local calls=$((rate * DURATION))
-  local dir="$WORK/$target-$transport-$rate"
-  mkdir -p "$dir"
+  local dir
+  dir=$(mktemp -d "$WORK/$target-$transport-$rate.XXXX")
   cp deploy/sipp/uac_message.xml "$dir/"
   [ "$target" = mimigw ] && buckets "$dir/buckets.before"
   sample "$target" "$dir/mem" &
@@ -175,6 +195,7 @@ run_step() {
 for target in $TARGETS; do
   case $target in
     mimigw) start_mimigw ;;
+    edge) start_edge ;;
     kamailio) start_kamailio ;;
     *) echo "unknown target $target" >&2; exit 1 ;;
   esac
@@ -186,6 +207,7 @@ done
 warm_up() {
   local port=$MIMIGW_PORT flag=u1
   [ "$1" = kamailio ] && port=$KAMAILIO_PORT
+  [ "$1" = edge ] && port=$EDGE_PORT
   [ "$2" = tcp ] && flag=t1
   mkdir -p "$WORK/warmup" && cp deploy/sipp/uac_message.xml "$WORK/warmup/"
   (cd "$WORK/warmup" && timeout "$((WARMUP + 60))" sipp -sf uac_message.xml -key caller +15551230001 \
@@ -198,7 +220,12 @@ for transport in $TRANSPORTS; do
     [ "$WARMUP" -gt 0 ] && warm_up "$target" "$transport"
     best=0
     for rate in $RATES; do
-      if run_step "$target" "$transport" "$rate"; then best=$rate; else break; fi
+      ok=no
+      for _ in $(seq 0 "$RETRIES"); do
+        if run_step "$target" "$transport" "$rate"; then ok=yes; break; fi
+      done
+      [ "$ok" = yes ] || break
+      best=$rate
     done
     echo "$target $transport: highest clean rate $best/s" | tee -a "$WORK/summary"
   done

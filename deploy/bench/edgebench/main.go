@@ -48,6 +48,7 @@ func run() error {
 	tcp := flag.String("tcp", "127.0.0.1:5080", "TCP listen address (empty: off)")
 	store := flag.String("store", "", "JetStream store directory (required)")
 	cacheMax := flag.Int("answer-cache", 0, "answer cache entries (0: default)")
+	noBus := flag.Bool("nobus", false, "answer without storing anything (measures the SIP edge alone)")
 	metricsAddr := flag.String("metrics", "", "serve Prometheus metrics and pprof on this address (e.g. 127.0.0.1:9100)")
 	flag.Parse()
 	if *store == "" {
@@ -88,7 +89,11 @@ func run() error {
 		cfg.AnswerCache.MaxEntries = *cacheMax
 	}
 	reg := prometheus.NewRegistry()
-	e, err := sip.NewEdge(cfg, &receiver{js: js}, log, reg)
+	var recv gateway.Receiver = &receiver{js: js}
+	if *noBus {
+		recv = &receiver{}
+	}
+	e, err := sip.NewEdge(cfg, recv, log, reg)
 	if err != nil {
 		return err
 	}
@@ -115,10 +120,13 @@ func run() error {
 }
 
 // receiver stores what the edge hands it in JetStream, de-duplicated by
-// sender and Ref like the gateway.
+// sender and Ref like the gateway; without js it takes everything at once.
 type receiver struct{ js jetstream.JetStream }
 
 func (r *receiver) Receive(ctx context.Context, m gateway.Inbound) error {
+	if r.js == nil {
+		return nil
+	}
 	data, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("%w: %v", gateway.ErrRejected, err)
