@@ -70,7 +70,7 @@ type Config struct {
 	// MaxAckPending bounds the to-phone messages handed out and not yet
 	// settled, across all instances.
 	MaxAckPending int `yaml:"max_ack_pending"`
-	// PublishTimeout bounds a publish whose context has no deadline.
+	// PublishTimeout bounds every publish (a shorter caller deadline wins).
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
 }
 

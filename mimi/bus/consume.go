@@ -242,8 +242,13 @@ func (b *Bus) consume(ctx context.Context, stream string, ccfg jetstream.Consume
 				jetstream.PullMaxMessages(workers),
 				jetstream.PullExpiry(pullExpiry),
 				jetstream.PullHeartbeat(pullHeartbeat),
-				jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				jetstream.ConsumeErrHandler(func(cc jetstream.ConsumeContext, err error) {
 					log.Warn("bus consumer", "err", err)
+					// The library keeps pulling from a deleted consumer;
+					// stop, so that it is created again below.
+					if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+						cc.Stop()
+					}
 				}))
 			if err == nil {
 				pause = 100 * time.Millisecond

@@ -56,11 +56,11 @@ func (b *Bus) publish(ctx context.Context, kind string, msg *nats.Msg, id string
 		return false, fmt.Errorf("bus: publish %s id %s: %w: %w", msg.Subject, id, ErrUnavailable, ErrClosed)
 	default:
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, b.cfg.PublishTimeout)
-		defer cancel()
-	}
+	// A publish takes at most PublishTimeout, whatever the caller's
+	// deadline: the peers waiting on it (an SMSC, a SIP transaction) are
+	// better served by a retryable failure than by a long wait.
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
+	defer cancel()
 	start := time.Now()
 	ack, err := b.js.PublishMsg(ctx, msg, opts...)
 	if err != nil && len(opts) > 0 && wrongLastSequence(err) {
