@@ -281,6 +281,7 @@ func (s *session) shutdown() {
 	if err == nil {
 		select {
 		case <-c.done:
+		case <-s.done: // the SMSC closed the link first
 		case <-ctx.Done():
 		}
 	}
