@@ -247,13 +247,13 @@ func (s SMSCConfig) withDefaults() SMSCConfig {
 // values mean "default") and names the first offending key.
 func (c Config) Validate() error {
 	if len(c.SMSCs) == 0 {
-		return errors.New("sms.smscs: at least one SMSC is needed")
+		return errors.New("smpp.smscs: at least one SMSC is needed")
 	}
 	names := map[string]bool{}
 	for i, s := range c.SMSCs {
-		key := fmt.Sprintf("sms.smscs[%d]", i)
+		key := fmt.Sprintf("smpp.smscs[%d]", i)
 		if s.Name != "" {
-			key = fmt.Sprintf("sms.smscs[%s]", s.Name)
+			key = fmt.Sprintf("smpp.smscs[%s]", s.Name)
 		}
 		if err := s.validate(key); err != nil {
 			return err
@@ -264,39 +264,39 @@ func (c Config) Validate() error {
 		names[s.Name] = true
 	}
 	if c.DefaultRegion != "" && !validRegion(c.DefaultRegion) {
-		return fmt.Errorf("sms.default_region: %q is not an ISO 3166 region known to the numbering plan", c.DefaultRegion)
+		return fmt.Errorf("smpp.default_region: %q is not an ISO 3166 region known to the numbering plan", c.DefaultRegion)
 	}
 	if c.MOConcurrency < 0 {
-		return fmt.Errorf("sms.mo_concurrency: %d is negative", c.MOConcurrency)
+		return fmt.Errorf("smpp.mo_concurrency: %d is negative", c.MOConcurrency)
 	}
 	if c.MOTimeout < 0 {
-		return fmt.Errorf("sms.mo_timeout: %s is negative", c.MOTimeout)
+		return fmt.Errorf("smpp.mo_timeout: %s is negative", c.MOTimeout)
 	}
 	p := c.Protection
 	if p.MaxSegments < 0 || p.MaxSegments > 255 {
-		return fmt.Errorf("sms.protection.max_segments: %d is outside 0..255", p.MaxSegments)
+		return fmt.Errorf("smpp.protection.max_segments: %d is outside 0..255", p.MaxSegments)
 	}
 	for _, r := range []struct {
 		key string
 		r   RateConfig
 	}{{"sender_rate", p.SenderRate}, {"destination_rate", p.DestinationRate}} {
 		if r.r.Count < 0 || (r.r.Count > 0 && r.r.Per <= 0) {
-			return fmt.Errorf("sms.protection.%s: count %d per %s is not a rate", r.key, r.r.Count, r.r.Per)
+			return fmt.Errorf("smpp.protection.%s: count %d per %s is not a rate", r.key, r.r.Count, r.r.Per)
 		}
 	}
 	for i, d := range p.AllowedDestinations {
 		if _, err := parseDestination(d); err != nil {
-			return fmt.Errorf("sms.protection.allowed_destinations[%d]: %w", i, err)
+			return fmt.Errorf("smpp.protection.allowed_destinations[%d]: %w", i, err)
 		}
 	}
 	if c.Reassembly.Timeout < 0 {
-		return fmt.Errorf("sms.reassembly.timeout: %s is negative", c.Reassembly.Timeout)
+		return fmt.Errorf("smpp.reassembly.timeout: %s is negative", c.Reassembly.Timeout)
 	}
 	if c.Reassembly.MaxMessages < 0 {
-		return fmt.Errorf("sms.reassembly.max_messages: %d is negative", c.Reassembly.MaxMessages)
+		return fmt.Errorf("smpp.reassembly.max_messages: %d is negative", c.Reassembly.MaxMessages)
 	}
 	if c.Reassembly.MaxBytes < 0 {
-		return fmt.Errorf("sms.reassembly.max_bytes: %d is negative", c.Reassembly.MaxBytes)
+		return fmt.Errorf("smpp.reassembly.max_bytes: %d is negative", c.Reassembly.MaxBytes)
 	}
 	return nil
 }

@@ -197,7 +197,7 @@ func (c *Config) complete() error {
 			c.SMPP.DefaultRegion = c.DefaultRegion
 		}
 		if err := c.SMPP.Validate(); err != nil {
-			return fmt.Errorf("smpp: %w", err)
+			return err
 		}
 	}
 	if c.Simulator != nil {
