@@ -189,7 +189,7 @@ func (c *Config) complete() error {
 		}
 		c.SIP.Defaults()
 		if err := c.SIP.Validate(); err != nil {
-			return fmt.Errorf("sip.%w", err)
+			return err
 		}
 	}
 	if c.SMPP != nil {

@@ -120,3 +120,16 @@ func TestDeployExampleLoads(t *testing.T) {
 		t.Errorf("the production example should configure SIP and SMPP and no simulator")
 	}
 }
+
+func TestSectionErrorsNamedOnce(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ file, want string }{
+		{"domain: gw.example.net\nsip:\n  listen: {udp: \"nohost\"}\n", "sip.listen.udp"},
+		{"domain: gw.example.net\nsmpp:\n  smscs: [{name: a, address: nohost, system_id: x}]\n", "smpp.smscs[a].address"},
+	} {
+		_, err := loadConfig(writeFile(t, tt.file), false, nil)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "sip.sip") || strings.Contains(err.Error(), "smpp: smpp") {
+			t.Errorf("%q: %v, want it to name %s once", tt.file, err, tt.want)
+		}
+	}
+}
