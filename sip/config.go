@@ -50,6 +50,11 @@ type Config struct {
 	// gateway included); beyond it the edge answers 503 at once instead of
 	// queueing.
 	MaxInFlight int `yaml:"max_in_flight"`
+	// UDPBuffer sizes the UDP socket's kernel receive and send buffers
+	// (bytes; the kernel caps it at net.core.rmem_max/wmem_max). A
+	// burst, or a pause of the reading goroutine, must fit in it, or
+	// datagrams are dropped and the peer retransmits.
+	UDPBuffer int `yaml:"udp_buffer"`
 	// ReceiveConcurrency caps calls into the gateway at once; further
 	// requests wait (within timeouts.receive). JetStream takes synchronous
 	// publishes fastest from some tens to a hundred concurrent callers and
@@ -144,6 +149,9 @@ func (c *Config) Defaults() {
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = 4096
+	}
+	if c.UDPBuffer == 0 {
+		c.UDPBuffer = 4 << 20
 	}
 	if c.ReceiveConcurrency == 0 {
 		c.ReceiveConcurrency = min(64, c.MaxInFlight)
@@ -266,6 +274,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxInFlight < 1 {
 		bad("max_in_flight", "%d: want at least 1", c.MaxInFlight)
+	}
+	if c.UDPBuffer < 64<<10 || c.UDPBuffer > 256<<20 {
+		bad("udp_buffer", "%d: want 64 KiB to 256 MiB", c.UDPBuffer)
 	}
 	if c.ReceiveConcurrency < 1 || c.ReceiveConcurrency > c.MaxInFlight {
 		bad("receive_concurrency", "%d: want 1 to max_in_flight (%d)", c.ReceiveConcurrency, c.MaxInFlight)

@@ -260,6 +260,15 @@ func (e *Edge) listen() (serve []func() error, closers []interface{ Close() erro
 			return nil, closers, fmt.Errorf("sip: listen udp %s: %w", a, err)
 		}
 		closers = append(closers, pc)
+		if uc, ok := pc.(*net.UDPConn); ok {
+			// Best effort: the kernel caps what it grants.
+			if err := uc.SetReadBuffer(e.cfg.UDPBuffer); err != nil {
+				e.log.Warn("sip: udp read buffer", "bytes", e.cfg.UDPBuffer, "err", err)
+			}
+			if err := uc.SetWriteBuffer(e.cfg.UDPBuffer); err != nil {
+				e.log.Warn("sip: udp write buffer", "bytes", e.cfg.UDPBuffer, "err", err)
+			}
+		}
 		e.mu.Lock()
 		e.udp[pc.LocalAddr().String()] = pc
 		e.bound["udp"] = pc.LocalAddr()

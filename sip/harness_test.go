@@ -89,6 +89,11 @@ func (r *testReceiver) publish(ctx context.Context, from, to uri.Number, key str
 	return nil
 }
 
+// ReceiveSegment is for the SMS edge; RCS never calls it.
+func (r *testReceiver) ReceiveSegment(context.Context, gateway.Segment) error {
+	return errors.New("segments come from SMS only")
+}
+
 func (r *testReceiver) Receive(ctx context.Context, m gateway.Inbound) error {
 	defer r.signal()
 	r.mu.Lock()

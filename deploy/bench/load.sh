@@ -163,7 +163,7 @@ run_step() {
   sample "$target" "$dir/mem" &
   local sampler=$!
   local cmd=(sipp -sf uac_message.xml -key caller +15551230001 -key callee +15551230002 -key text "load test"
-    -t "$flag" -r "$rate" -rp 1000 -m "$calls" -l "$((rate * 2))" -nostdin -i 127.0.0.1
+    -t "$flag" -r "$rate" -rp 1000 -m "$calls" -l "$((rate * 2))" -nostdin -i 127.0.0.1 -buff_size 4194304
     -timeout "$((DURATION + 40))s" -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000
     "127.0.0.1:$port")
   echo "$target/$transport $rate/s: (cd $dir && ${cmd[*]})" >>"$WORK/commands"

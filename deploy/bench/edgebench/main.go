@@ -123,6 +123,11 @@ func run() error {
 // sender and Ref like the gateway; without js it takes everything at once.
 type receiver struct{ js jetstream.JetStream }
 
+// ReceiveSegment is for the SMS edge; RCS never calls it.
+func (r *receiver) ReceiveSegment(context.Context, gateway.Segment) error {
+	return errors.New("segments come from SMS only")
+}
+
 func (r *receiver) Receive(ctx context.Context, m gateway.Inbound) error {
 	if r.js == nil {
 		return nil
