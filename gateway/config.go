@@ -29,20 +29,24 @@ type Config struct {
 	ReadReceipts bool `yaml:"read_receipts"`
 	// FallbackAttempts bounds the tries of an SMS sent after a revocation.
 	FallbackAttempts int `yaml:"fallback_attempts"`
+	// ReassemblyTimeout is how long the segments of a concatenated SMS wait
+	// for the rest; then what arrived goes on, marked incomplete.
+	ReassemblyTimeout time.Duration `yaml:"reassembly_timeout"`
 }
 
 // DefaultConfig returns the configuration a gateway runs with when nothing
 // is said.
 func DefaultConfig() Config {
 	return Config{
-		Channel:          ChannelAuto,
-		Workers:          256,
-		TimerWorkers:     16,
-		DeliveryTimeout:  2 * time.Minute,
-		CapabilityTTL:    24 * time.Hour,
-		NegativeTTL:      6 * time.Hour,
-		ReadReceipts:     true,
-		FallbackAttempts: 8,
+		Channel:           ChannelAuto,
+		Workers:           256,
+		TimerWorkers:      16,
+		DeliveryTimeout:   2 * time.Minute,
+		CapabilityTTL:     24 * time.Hour,
+		NegativeTTL:       6 * time.Hour,
+		ReadReceipts:      true,
+		FallbackAttempts:  8,
+		ReassemblyTimeout: 2 * time.Minute,
 	}
 }
 
@@ -67,6 +71,9 @@ func (c *Config) Validate() error {
 	}
 	if c.NegativeTTL <= 0 {
 		return fmt.Errorf("negative_ttl: %s must be positive", c.NegativeTTL)
+	}
+	if c.ReassemblyTimeout <= 0 {
+		return fmt.Errorf("reassembly_timeout: %s must be positive", c.ReassemblyTimeout)
 	}
 	if c.FallbackAttempts < 1 {
 		return fmt.Errorf("fallback_attempts: %d must be at least 1", c.FallbackAttempts)

@@ -116,6 +116,27 @@ type Inbound struct {
 	ConversationID string
 }
 
+// Segment is one part of a concatenated SMS (UDH or SAR), as it arrived.
+// The gateway keeps segments on the bus until their message is whole, so
+// that an edge can answer each part as soon as Receiver.ReceiveSegment
+// returns, and parts that reach different gateway instances still meet.
+type Segment struct {
+	From uri.Number
+	To   uri.Number
+	// Ref, Wide and Total name the message: its concatenation reference,
+	// whether that reference is 16 bits (UDH IEI 0x08, SAR), and how many
+	// segments it has.
+	Ref   uint16
+	Wide  bool
+	Total uint8
+	Seq   uint8 // 1..Total
+	Text  string
+	// HeadLow and TailHigh carry halves of a UTF-16 surrogate pair that
+	// the sender split between this segment and its neighbours: a low
+	// half before Text, a high half after it; 0 when there is none.
+	HeadLow, TailHigh uint16
+}
+
 // Receipt is a report from the phone network about a message the gateway
 // sent there: an IMDN, or an SMS delivery receipt.
 type Receipt struct {
@@ -146,6 +167,10 @@ type RevocationResult struct {
 // ErrUnavailable, a permanent failure for ErrRejected. *Gateway implements it.
 type Receiver interface {
 	Receive(ctx context.Context, m Inbound) error
+	// ReceiveSegment stores one segment of a concatenated SMS; the message
+	// goes on the bus when its last segment is in, or with what arrived
+	// (marked incomplete) after the reassembly timeout.
+	ReceiveSegment(ctx context.Context, s Segment) error
 	Receipt(ctx context.Context, r Receipt) error
 	RevocationResult(ctx context.Context, r RevocationResult) error
 	// Serves reports whether number belongs to a MIMI user the gateway

@@ -110,10 +110,7 @@ func newHarness(t *testing.T, cfg Config, rcs *rcsEdge, sms *smsEdge) *harness {
 		c.Backoff = []time.Duration{50 * time.Millisecond}
 		c.MaxDeliver = 3
 	}))
-	ids, err := identity.New(b.Identity(), identity.Config{Domain: domain, Pools: []string{"+15559990000-+15559990001"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ids := mustIdentity(t, b)
 	reg := prometheus.NewRegistry()
 	g, err := New(context.Background(), cfg, b, ids, bustest.Logger(t), reg)
 	if err != nil {
@@ -135,6 +132,15 @@ func newHarness(t *testing.T, cfg Config, rcs *rcsEdge, sms *smsEdge) *harness {
 		}
 	})
 	return &harness{t: t, bus: b, g: g, sms: sms, rcs: rcs, reg: reg}
+}
+
+func mustIdentity(t *testing.T, b *bus.Bus) *identity.Store {
+	t.Helper()
+	ids, err := identity.New(b.Identity(), identity.Config{Domain: domain, Pools: []string{"+15559990000-+15559990001"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
 }
 
 func testConfig() Config {

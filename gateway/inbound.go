@@ -60,7 +60,7 @@ func (g *Gateway) receive(ctx context.Context, in Inbound) error {
 	}
 	m := &content.Message{Salt: salt, Extensions: content.Extensions{SenderURI: sender, RoomURI: room}, Body: body}
 	if in.Incomplete {
-		ext, err := content.NewExtension(incompleteKey, true)
+		ext, err := content.NewExtension(IncompleteExtension, true)
 		if err != nil {
 			return err
 		}
@@ -98,9 +98,10 @@ func (g *Gateway) receive(ctx context.Context, in Inbound) error {
 	return nil
 }
 
-// incompleteKey marks a message that arrived with parts missing (a
-// concatenated SMS after the reassembly timeout).
-var incompleteKey = content.ExtensionKey{Text: "mimigw-incomplete"}
+// IncompleteExtension marks, with the value true, a MIMI message made of a
+// concatenated SMS that arrived with parts missing (after the reassembly
+// timeout).
+var IncompleteExtension = content.ExtensionKey{Text: "mimigw-incomplete"}
 
 // recipientOf says whom a phone user reaches by writing to number to: the
 // MIMI user holding it (lent or virtual), or the phone user with that

@@ -11,6 +11,7 @@ type metrics struct {
 	capabilities *prometheus.CounterVec // result
 	revocations  *prometheus.CounterVec // outcome
 	notified     *prometheus.CounterVec // channel, outcome: MIMI reports turned into IMDNs
+	segments     *prometheus.CounterVec // outcome
 	resent       prometheus.Counter
 }
 
@@ -48,13 +49,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "mimigw", Subsystem: "gateway", Name: "notifications_total",
 			Help: "MIMI status reports about phone users' messages, by outcome (sent, not_requested, unknown, sms).",
 		}, []string{"outcome"}),
+		segments: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "mimigw", Subsystem: "gateway", Name: "sms_segments_total",
+			Help: "Segments of concatenated SMS, by outcome (held, duplicate), and messages made of them (complete, incomplete).",
+		}, []string{"outcome"}),
 		resent: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "mimigw", Subsystem: "gateway", Name: "resent_total",
 			Help: "Messages sent to the phone network again because an earlier attempt's outcome was not recorded (possible duplicates).",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.inbound, m.outbound, m.fallbacks, m.reports, m.receipts, m.capabilities, m.revocations, m.notified, m.resent)
+		reg.MustRegister(m.inbound, m.outbound, m.fallbacks, m.reports, m.receipts, m.capabilities, m.revocations, m.notified, m.segments, m.resent)
 	}
 	return m
 }

@@ -215,6 +215,8 @@ func (g *Gateway) handleTimer(ctx context.Context, t bus.Timer) error {
 		return g.revokeDue(ctx, id)
 	case "fallback":
 		return g.fallback(ctx, id)
+	case "segments":
+		return g.segmentsDue(ctx, id)
 	}
 	g.log.Warn("unknown timer dropped", "key", t.Key)
 	return nil

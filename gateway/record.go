@@ -22,6 +22,7 @@ import (
 //	ref.rcs.<ref>             imdn.Message-ID we sent -> out.<id>
 //	ref.sms.<smsc>.<ref>      SMSC message id of one segment -> out.<id>
 //	conv.<user>.<number>      RCS Conversation-ID of a conversation
+//	seg.<from>.<to>.<ref>...  segments of a concatenated SMS (segment.go)
 //
 // (<ref>, <smsc> and <user> unpadded base64url; <id> hex). A ref key is
 // created either by the sender, naming the message, or by a receipt that
@@ -147,6 +148,23 @@ func (r records) create(ctx context.Context, key string, v any) (exists bool, er
 	}
 	if err != nil {
 		return false, fmt.Errorf("%w: create %s: %w", ErrUnavailable, key, err)
+	}
+	return false, nil
+}
+
+// replace writes v under key if the key is still at revision rev;
+// conflict reports that it is not.
+func (r records) replace(ctx context.Context, key string, rev uint64, v any) (conflict bool, err error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return false, err
+	}
+	_, err = r.kv.Update(ctx, key, b, rev)
+	if bus.IsConflict(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: update %s: %w", ErrUnavailable, key, err)
 	}
 	return false, nil
 }

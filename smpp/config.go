@@ -28,8 +28,6 @@ type Config struct {
 	DefaultRegion string `yaml:"default_region"`
 	// Protection against SMS pumping, applied to every outbound message.
 	Protection ProtectionConfig `yaml:"protection"`
-	// Reassembly of concatenated MO messages.
-	Reassembly ReassemblyConfig `yaml:"reassembly"`
 	// MOConcurrency bounds the deliver_sm handled at once per bind; beyond
 	// it the SMSC gets ESME_RX_T_APPN and delivers again later, so a slow
 	// bus never stalls reading responses. Default 64.
@@ -107,18 +105,6 @@ type SMSCConfig struct {
 	// ids (TON 5). Default true; a message with one avoids SMSCs that do
 	// not.
 	AlphanumericSenders *bool `yaml:"alphanumeric_senders"`
-	// AckParts says when the parts of a concatenated MO message are
-	// answered: "complete" (default) answers each part's deliver_sm once
-	// the whole message is on the bus, so nothing accepted can be lost;
-	// "each" answers every part as it arrives, for SMSCs that send MO
-	// parts one at a time and would wait for each answer.
-	AckParts string `yaml:"ack_parts"`
-	// HoldParts bounds how long a part's answer waits for the rest of its
-	// message (ack_parts: complete). Past it the part is answered, so that
-	// an SMSC whose window is full of held parts can send the rest; the
-	// part then stays in memory only until its message is complete.
-	// Default 5s.
-	HoldParts time.Duration `yaml:"hold_parts"`
 }
 
 // TLSConfig enables TLS toward the SMSC.
@@ -156,20 +142,6 @@ type RateConfig struct {
 	Per   time.Duration `yaml:"per"`
 }
 
-// ReassemblyConfig bounds the parts of concatenated MO messages held while
-// the rest arrives.
-type ReassemblyConfig struct {
-	// Timeout after the first part, after which what arrived is delivered
-	// marked incomplete. Default 2m.
-	Timeout time.Duration `yaml:"timeout"`
-	// MaxMessages bounds the partial messages held per SMSC; past it the
-	// oldest is delivered incomplete. Default 10000.
-	MaxMessages int `yaml:"max_messages"`
-	// MaxBytes bounds the memory held by partial messages per SMSC; past
-	// it the oldest are delivered incomplete. Default 4 MiB.
-	MaxBytes int `yaml:"max_bytes"`
-}
-
 // Secret is a credential. It prints, logs and marshals as "[redacted]".
 type Secret string
 
@@ -202,12 +174,6 @@ func (c Config) withDefaults() Config {
 	if c.Protection.MaxSegments == 0 {
 		c.Protection.MaxSegments = 10
 	}
-	if c.Reassembly.Timeout == 0 {
-		c.Reassembly.Timeout = 2 * time.Minute
-	}
-	if c.Reassembly.MaxMessages == 0 {
-		c.Reassembly.MaxMessages = 10000
-	}
 	smscs := make([]SMSCConfig, len(c.SMSCs))
 	for i, s := range c.SMSCs {
 		smscs[i] = s.withDefaults()
@@ -236,10 +202,6 @@ func (s SMSCConfig) withDefaults() SMSCConfig {
 	def(&s.ReconnectMin, time.Second)
 	def(&s.ReconnectMax, time.Minute)
 	def(&s.ThrottleBackoff, 200*time.Millisecond)
-	def(&s.HoldParts, 5*time.Second)
-	if s.AckParts == "" {
-		s.AckParts = "complete"
-	}
 	return s
 }
 
@@ -288,15 +250,6 @@ func (c Config) Validate() error {
 		if _, err := parseDestination(d); err != nil {
 			return fmt.Errorf("smpp.protection.allowed_destinations[%d]: %w", i, err)
 		}
-	}
-	if c.Reassembly.Timeout < 0 {
-		return fmt.Errorf("smpp.reassembly.timeout: %s is negative", c.Reassembly.Timeout)
-	}
-	if c.Reassembly.MaxMessages < 0 {
-		return fmt.Errorf("smpp.reassembly.max_messages: %d is negative", c.Reassembly.MaxMessages)
-	}
-	if c.Reassembly.MaxBytes < 0 {
-		return fmt.Errorf("smpp.reassembly.max_bytes: %d is negative", c.Reassembly.MaxBytes)
 	}
 	return nil
 }
@@ -355,7 +308,7 @@ func (s SMSCConfig) validate(key string) error {
 	}{
 		{"enquire_link", s.EnquireLink}, {"response_timeout", s.ResponseTimeout},
 		{"reconnect_min", s.ReconnectMin}, {"reconnect_max", s.ReconnectMax},
-		{"throttle_backoff", s.ThrottleBackoff}, {"hold_parts", s.HoldParts},
+		{"throttle_backoff", s.ThrottleBackoff},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("%s.%s: %s is negative", key, d.name, d.v)
@@ -369,11 +322,6 @@ func (s SMSCConfig) validate(key string) error {
 	}
 	if err := s.ReceiptIDForm.Validate(); err != nil {
 		return fmt.Errorf("%s.receipt_id_form: %w", key, err)
-	}
-	switch s.AckParts {
-	case "", "complete", "each":
-	default:
-		return fmt.Errorf("%s.ack_parts: %q is neither complete nor each", key, s.AckParts)
 	}
 	if err := s.Coding.Validate(); err != nil {
 		return fmt.Errorf("%s.coding: %w", key, err)

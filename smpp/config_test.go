@@ -33,7 +33,6 @@ smscs:
     receipt_id_form: {base: decimal}
     source_ton: 1
     alphanumeric_senders: false
-    ack_parts: each
     coding:
       default_alphabet: latin1
       use_latin1: true
@@ -52,10 +51,6 @@ protection:
   sender_rate: {count: 30, per: 1m}
   destination_rate: {count: 5, per: 1h}
   allowed_destinations: ["+44", "US"]
-reassembly:
-  timeout: 90s
-  max_messages: 500
-  max_bytes: 1048576
 `
 
 func TestConfigYAML(t *testing.T) {
@@ -69,19 +64,19 @@ func TestConfigYAML(t *testing.T) {
 	a := c.SMSCs[0]
 	if a.BindMode != BindTransmitterReceiver || a.Binds != 2 || a.Window != 50 || a.Rate != 100 ||
 		a.EnquireLink != 15*time.Second || a.SubmitIDForm.Base != receipt.Hex || a.ReceiptIDForm.Base != receipt.Decimal || a.SourceTON == nil || *a.SourceTON != 1 ||
-		a.allowsAlphanumeric() || a.AckParts != "each" || !a.TLS.Enabled || a.PasswordEnv != "SMPP_PASSWORD_A" {
+		a.allowsAlphanumeric() || !a.TLS.Enabled || a.PasswordEnv != "SMPP_PASSWORD_A" {
 		t.Fatalf("smsc a: %+v", a)
 	}
 	if a.Coding.DefaultAlphabet != coding.Latin1 || !a.Coding.UseLatin1 || a.Coding.Concat != coding.ConcatUDH16 || a.Coding.MaxSegments != 6 {
 		t.Fatalf("coding: %+v", a.Coding)
 	}
-	if c.Protection.SenderRate != (RateConfig{30, time.Minute}) || c.Reassembly.Timeout != 90*time.Second || c.Reassembly.MaxBytes != 1<<20 {
-		t.Fatalf("protection/reassembly: %+v %+v", c.Protection, c.Reassembly)
+	if c.Protection.SenderRate != (RateConfig{30, time.Minute}) {
+		t.Fatalf("protection: %+v", c.Protection)
 	}
 	d := c.withDefaults()
 	b := d.SMSCs[1]
 	if b.BindMode != BindTransceiver || b.Binds != 1 || b.Window != 10 || b.ResponseTimeout != 10*time.Second ||
-		b.SubmitIDForm != (receipt.IDForm{}) || b.AckParts != "complete" || !b.allowsAlphanumeric() {
+		b.SubmitIDForm != (receipt.IDForm{}) || !b.allowsAlphanumeric() {
 		t.Fatalf("defaults: %+v", b)
 	}
 }
@@ -110,7 +105,6 @@ func TestConfigValidate(t *testing.T) {
 		{"smpp.smscs[a].enquire_link", func(c *Config) { c.SMSCs[0].EnquireLink = -time.Second }},
 		{"smpp.smscs[a].reconnect_max", func(c *Config) { c.SMSCs[0].ReconnectMin, c.SMSCs[0].ReconnectMax = time.Minute, time.Second }},
 		{"smpp.smscs[a].receipt_id_form", func(c *Config) { c.SMSCs[0].ReceiptIDForm = receipt.IDForm{Base: receipt.Hex, FoldCase: true} }},
-		{"smpp.smscs[a].ack_parts", func(c *Config) { c.SMSCs[0].AckParts = "never" }},
 		{"smpp.smscs[a].coding", func(c *Config) { c.SMSCs[0].Coding.MaxSegments = 300 }},
 		{"smpp.smscs[a].tls.cert_file", func(c *Config) { c.SMSCs[0].TLS = TLSConfig{Enabled: true, CertFile: "x"} }},
 		{"smpp.smscs[a].tls.enabled", func(c *Config) { c.SMSCs[0].TLS = TLSConfig{CAFile: "x"} }},
@@ -122,8 +116,6 @@ func TestConfigValidate(t *testing.T) {
 		{"smpp.protection.sender_rate", func(c *Config) { c.Protection.SenderRate = RateConfig{Count: 3} }},
 		{"smpp.protection.allowed_destinations[1]", func(c *Config) { c.Protection.AllowedDestinations = []string{"+44", "+999"} }},
 		{"smpp.protection.allowed_destinations[0]", func(c *Config) { c.Protection.AllowedDestinations = []string{"Narnia"} }},
-		{"smpp.reassembly.timeout", func(c *Config) { c.Reassembly.Timeout = -1 }},
-		{"smpp.reassembly.max_bytes", func(c *Config) { c.Reassembly.MaxBytes = -1 }},
 	} {
 		cfg := base()
 		c.mod(&cfg)

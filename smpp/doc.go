@@ -2,9 +2,10 @@
 // operator's SMSCs. It keeps transceiver (or transmitter and receiver)
 // binds up with enquire_link, reconnects with jittered backoff, submits
 // what the gateway sends through a window of outstanding submit_sm per
-// bind (gateway.SMSSender), and hands MO messages, reassembled when
-// concatenated, and delivery receipts to a gateway.Receiver, answering
-// each deliver_sm only once the receiver has made it durable. It guards
+// bind (gateway.SMSSender), and hands MO messages (each part of a
+// concatenated one as a gateway.Segment, which the gateway reassembles on
+// the bus) and delivery receipts to a gateway.Receiver, answering each
+// deliver_sm only once the receiver has made it durable. It guards
 // the SMS side against pumping (rate limits per sender and destination, a
 // destination allow-list, a segment cap).
 //

@@ -87,16 +87,9 @@ func (e *Edge) Run(ctx context.Context) error {
 	defer stopMO()
 	var wg sync.WaitGroup
 	for _, l := range e.links {
-		wg.Add(2)
-		go func() { defer wg.Done(); l.run(ctx) }()
-		go func() { defer wg.Done(); l.mo.expireLoop(ctx) }()
+		wg.Go(func() { l.run(ctx) })
 	}
 	wg.Wait()
-	// Every bind is down; what the reassembler released last is still
-	// being handed over.
-	for _, l := range e.links {
-		l.mo.wg.Wait()
-	}
 	return nil
 }
 

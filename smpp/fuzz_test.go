@@ -43,7 +43,6 @@ func FuzzSession(f *testing.F) {
 	e, err := NewEdge(Config{
 		SMSCs:         []SMSCConfig{{Name: "fuzz", Address: "127.0.0.1:1", SystemID: "gw", ResponseTimeout: time.Second}},
 		MOConcurrency: 4,
-		Reassembly:    ReassemblyConfig{MaxMessages: 64},
 	}, newMemReceiver(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		f.Fatal(err)

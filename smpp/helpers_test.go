@@ -14,6 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mimigw/mimigw/gateway"
+	"github.com/mimigw/mimigw/gateway/identity"
+	"github.com/mimigw/mimigw/mimi/bus"
+	"github.com/mimigw/mimigw/mimi/bus/bustest"
+	"github.com/mimigw/mimigw/mimi/content"
 	"github.com/mimigw/mimigw/mimi/uri"
 	"github.com/mimigw/mimigw/smpp/smsc"
 )
@@ -31,11 +35,13 @@ func testLog(t testing.TB) *slog.Logger {
 type memReceiver struct {
 	mu       sync.Mutex
 	inbound  []gateway.Inbound
+	segments []gateway.Segment
 	receipts []gateway.Receipt
 	changed  chan struct{}
 
 	// receive, when set, decides Receive's result (it may block).
 	receive func(ctx context.Context, m gateway.Inbound) error
+	segment func(ctx context.Context, s gateway.Segment) error
 	receipt func(ctx context.Context, r gateway.Receipt) error
 }
 
@@ -49,6 +55,20 @@ func (r *memReceiver) Receive(ctx context.Context, m gateway.Inbound) error {
 	}
 	r.mu.Lock()
 	r.inbound = append(r.inbound, m)
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *memReceiver) ReceiveSegment(ctx context.Context, sg gateway.Segment) error {
+	if r.segment != nil {
+		if err := r.segment(ctx, sg); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	r.segments = append(r.segments, sg)
 	close(r.changed)
 	r.changed = make(chan struct{})
 	r.mu.Unlock()
@@ -302,4 +322,65 @@ func startEdgeLog(t testing.TB, cfg Config, recv gateway.Receiver) (*Edge, *logR
 	})
 	waitReady(t, e)
 	return e, rec
+}
+
+// onGateway hands what recv is given on to the real gateway over an
+// embedded bus, and returns a watch of what the gateway publishes on
+// mimi.from.tel. runGateway starts its timers (reassembly timeouts).
+func onGateway(t testing.TB, recv *memReceiver, cfg gateway.Config) (*gateway.Gateway, <-chan *bus.Delivery) {
+	t.Helper()
+	b := bustest.New(t)
+	ids, err := identity.New(b.Identity(), identity.Config{Domain: "gw.example.net"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(context.Background(), cfg, b, ids, testLog(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv.receive, recv.segment = g.Receive, g.ReceiveSegment
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ch, err := b.WatchFromPhone(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, ch
+}
+
+func runGateway(t testing.TB, g *gateway.Gateway, e *Edge) {
+	t.Helper()
+	g.UseSMS(e)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = g.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// fromPhone waits for the next MIMI message the gateway publishes and
+// returns its text and whether it is marked incomplete.
+func fromPhone(t testing.TB, ch <-chan *bus.Delivery) (text string, incomplete bool, d *bus.Delivery) {
+	t.Helper()
+	select {
+	case d = <-ch:
+	case <-time.After(20 * time.Second):
+		t.Fatal("nothing published on mimi.from.tel")
+	}
+	m, err := content.Decode(d.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ = m.Text()
+	_, incomplete = m.Extensions.Get(gateway.IncompleteExtension)
+	return text, incomplete, d
+}
+
+// nothingPublished checks that no further message comes.
+func nothingPublished(t testing.TB, ch <-chan *bus.Delivery) {
+	t.Helper()
+	select {
+	case d := <-ch:
+		t.Fatalf("unexpected message on %s", d.Subject)
+	case <-time.After(300 * time.Millisecond):
+	}
 }

@@ -203,6 +203,7 @@ func num(v any) int {
 func TestInteropNodeSMPP(t *testing.T) {
 	node := startNodeSMSC(t)
 	recv := newMemReceiver()
+	_, published := onGateway(t, recv, gateway.DefaultConfig())
 	sc := smscConfig("node", fmt.Sprintf("127.0.0.1:%d", node.port))
 	sc.Window = 10
 	e, _ := startEdge(t, Config{SMSCs: []SMSCConfig{sc}}, recv)
@@ -270,9 +271,9 @@ func TestInteropNodeSMPP(t *testing.T) {
 				t.Fatalf("statuses %v", ev["statuses"])
 			}
 		}
-		in, _ := recv.snapshot()
-		if len(in) != 1 || in[0].Parts[0].Text != text || in[0].From != "+15551230002" || in[0].Incomplete {
-			t.Fatalf("receiver got %+v", in)
+		got, incomplete, d := fromPhone(t, published)
+		if got != text || d.Subject != "mimi.from.tel.15551230002" || incomplete {
+			t.Fatalf("published %q on %s, incomplete=%v", got, d.Subject, incomplete)
 		}
 	})
 

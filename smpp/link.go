@@ -21,8 +21,7 @@ import (
 )
 
 // smscLink is one SMSC: its binds, kept up by one goroutine each, and what
-// the SMSC's messages share across binds (concatenation references,
-// reassembly of MO parts).
+// the SMSC's messages share across binds (concatenation references).
 type smscLink struct {
 	edge *Edge
 	cfg  SMSCConfig

@@ -18,7 +18,6 @@ type metrics struct {
 	resent        *prometheus.CounterVec // smsc
 	throttled     *prometheus.CounterVec // smsc
 	mo            *prometheus.CounterVec // smsc, result
-	reassembly    *prometheus.CounterVec // smsc, result
 	receipts      *prometheus.CounterVec // smsc, result
 	refused       *prometheus.CounterVec // reason
 	badIDs        *prometheus.CounterVec // smsc, where
@@ -60,9 +59,6 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		mo: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mimigw_smpp_mo_total", Help: "MO deliver_sm by outcome (ok, held, part_answered, answered_before_complete, rejected, unavailable, busy, bad).",
 		}, []string{"smsc", "result"}),
-		reassembly: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mimigw_smpp_reassembly_total", Help: "Concatenated MO messages by outcome (complete, incomplete, duplicate_part, bad_part).",
-		}, []string{"smsc", "result"}),
 		receipts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mimigw_smpp_receipts_total", Help: "Delivery receipts by outcome (ok, rejected, unavailable, bad, intermediate).",
 		}, []string{"smsc", "result"}),
@@ -75,7 +71,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.binds, m.bindAttempts, m.pdus, m.badPDUs, m.unmatched, m.window,
-			m.submits, m.submitSeconds, m.resent, m.throttled, m.mo, m.reassembly, m.receipts, m.refused, m.badIDs)
+			m.submits, m.submitSeconds, m.resent, m.throttled, m.mo, m.receipts, m.refused, m.badIDs)
 	}
 	return m
 }

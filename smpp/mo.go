@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/fiorix/go-smpp/smpp/pdu"
@@ -24,40 +23,12 @@ type responder struct {
 
 func (r responder) answer(status pdu.Status) { r.s.respond(r.id, status, r.seq) }
 
-// moEntry follows one concatenated MO message, from its first part until
-// some time after it is on the bus.
-type moEntry struct {
-	in        gateway.Inbound // addresses, from the first part
-	held      []responder     // parts whose answer waits for the whole message
-	msg       *coding.Message // set once reassembled (complete or not)
-	inFlight  bool            // being handed to the receiver now
-	delivered bool            // the receiver took it: later copies of its parts are duplicates
-	at        time.Time
-}
-
-// moState is an SMSC's reassembly of concatenated MO messages, shared by
-// its binds (parts of one message may come on different binds).
+// moState takes the MO messages of one SMSC.
 type moState struct {
-	l     *smscLink
-	reasm *coding.Reassembler
-	hold  bool // answer parts once the whole message is on the bus
-
-	mu        sync.Mutex
-	entries   map[coding.Key]*moEntry
-	lastSweep time.Time
-
-	wg sync.WaitGroup // hand-overs of messages released incomplete
+	l *smscLink
 }
 
-func newMOState(l *smscLink) *moState {
-	rc := l.edge.cfg.Reassembly
-	r, err := coding.NewReassembler(coding.ReassemblyConfig{MaxMessages: rc.MaxMessages, MaxBytes: rc.MaxBytes, Timeout: rc.Timeout})
-	if err != nil {
-		// Validate has checked both values.
-		panic(fmt.Sprintf("smpp: reassembly config passed Validate but: %v", err))
-	}
-	return &moState{l: l, reasm: r, hold: l.cfg.AckParts != "each", entries: map[coding.Key]*moEntry{}}
-}
+func newMOState(l *smscLink) *moState { return &moState{l: l} }
 
 // deliver handles a deliver_sm or data_sm from the SMSC: an MO message or
 // a delivery receipt. It runs on its own goroutine, never on the reader.
@@ -150,130 +121,27 @@ func (st *moState) message(s *session, r responder, m *wire.Message) {
 		st.refuseMO(s, r, wire.StatusPermAppError, reason, err)
 		return
 	}
-	in := gateway.Inbound{Channel: gateway.ChannelSMS, From: from, To: to}
 	if part.Concat == nil {
-		in.Parts = []gateway.Part{{Text: part.Text}}
+		in := gateway.Inbound{Channel: gateway.ChannelSMS, From: from, To: to, Parts: []gateway.Part{{Text: part.Text}}}
 		err := st.receive(in)
 		st.count(err)
 		r.answer(moStatus(err))
 		return
 	}
-	st.part(s, r, in, m, part)
-}
-
-// part adds one part of a concatenated message; the part that completes it
-// (or the expiry of the rest) hands the message over and answers the parts
-// held for it.
-func (st *moState) part(s *session, r responder, in gateway.Inbound, m *wire.Message, p coding.Part) {
-	key := coding.Key{Source: m.Source, Destination: m.Dest, Ref: p.Concat.Ref, Total: p.Concat.Total, Wide: p.Concat.Wide}
-	now := time.Now()
-	st.mu.Lock()
-	e := st.entries[key]
-	if e != nil && e.msg != nil {
-		switch {
-		case !samePart(e.msg, p) && e.inFlight:
-			// A new message under the reference of one being handed over
-			// right now: the SMSC delivers it again in a moment.
-			st.mu.Unlock()
-			r.answer(wire.StatusTempAppError)
-			return
-		case !samePart(e.msg, p):
-			// The sender reused the reference for a new message.
-			delete(st.entries, key)
-			e = nil
-		case e.delivered:
-			st.mu.Unlock()
-			st.l.m.reassembly.WithLabelValues(st.l.cfg.Name, "duplicate_part").Inc()
-			s.log.Debug("part of a delivered message again", "number", in.From, "part", p.Concat.Seq)
-			r.answer(wire.StatusOK)
-			return
-		case e.inFlight:
-			e.held = append(e.held, r)
-			st.mu.Unlock()
-			return
-		default:
-			// Handing it over failed before; the SMSC delivers again.
-			e.inFlight = true
-			e.held = append(e.held, r)
-			msg := e.msg
-			st.mu.Unlock()
-			st.handOver(key, in, msg)
-			return
-		}
-	}
-	msg, err := st.reasm.Add(key, p, now)
+	// A part of a concatenated message: stored on the bus by the gateway,
+	// which reassembles it with its other parts whichever bind or gateway
+	// instance they reach; answered once stored.
+	c := part.Concat
+	seg := gateway.Segment{From: from, To: to, Ref: c.Ref, Wide: c.Wide, Total: c.Total, Seq: c.Seq,
+		Text: part.Text, HeadLow: part.HeadLow, TailHigh: part.TailHigh}
+	ctx, cancel := context.WithTimeout(l.edge.moCtx, l.edge.cfg.MOTimeout)
+	err = l.edge.recv.ReceiveSegment(ctx, seg)
+	cancel()
 	if err != nil {
-		st.mu.Unlock()
-		st.l.m.reassembly.WithLabelValues(st.l.cfg.Name, "bad_part").Inc()
-		st.refuseMO(s, r, wire.StatusPermAppError, "concatenation", err)
-		return
+		l.log.Warn("MO part not taken", "number", from, "to", to, "part", c.Seq, "of", c.Total, "err", err)
 	}
-	if e == nil {
-		e = &moEntry{in: in}
-		st.entries[key] = e
-	}
-	e.at = now
-	if msg == nil {
-		if st.hold {
-			e.held = append(e.held, r)
-		}
-		st.mu.Unlock()
-		if st.hold {
-			st.l.m.mo.WithLabelValues(st.l.cfg.Name, "held").Inc()
-		} else {
-			st.l.m.mo.WithLabelValues(st.l.cfg.Name, "part_answered").Inc()
-			r.answer(wire.StatusOK)
-		}
-		st.collect(now)
-		return
-	}
-	// The completing part waits in both modes: its answer says whether the
-	// message is on the bus.
-	e.held = append(e.held, r)
-	e.msg, e.inFlight = msg, true
-	st.mu.Unlock()
-	st.handOver(key, in, msg)
-	st.collect(now)
-}
-
-// samePart reports whether p is a copy of the part with its number in msg.
-func samePart(msg *coding.Message, p coding.Part) bool {
-	for _, q := range msg.Parts {
-		if q.Concat != nil && q.Concat.Seq == p.Concat.Seq {
-			return q.Text == p.Text && q.HeadLow == p.HeadLow && q.TailHigh == p.TailHigh
-		}
-	}
-	// Missing from an incomplete message: a late part, not a copy.
-	return false
-}
-
-// handOver gives a reassembled message to the receiver and answers every
-// part held for it.
-func (st *moState) handOver(key coding.Key, in gateway.Inbound, msg *coding.Message) {
-	in.Parts = []gateway.Part{{Text: msg.Text}}
-	in.Incomplete = msg.Incomplete
-	result := "complete"
-	if msg.Incomplete {
-		result = "incomplete"
-	}
-	err := st.receive(in)
 	st.count(err)
-	if err == nil {
-		st.l.m.reassembly.WithLabelValues(st.l.cfg.Name, result).Inc()
-	}
-	st.mu.Lock()
-	var held []responder
-	if e := st.entries[key]; e != nil && e.msg == msg {
-		held, e.held = e.held, nil
-		e.inFlight = false
-		e.delivered = err == nil
-		e.at = time.Now()
-	}
-	st.mu.Unlock()
-	status := moStatus(err)
-	for _, r := range held {
-		r.answer(status)
-	}
+	r.answer(moStatus(err))
 }
 
 func (st *moState) receive(in gateway.Inbound) error {
@@ -298,79 +166,4 @@ func (st *moState) count(err error) {
 		result = "unavailable"
 	}
 	st.l.m.mo.WithLabelValues(st.l.cfg.Name, result).Inc()
-}
-
-// collect hands over what the reassembler released incomplete (timeout or
-// memory bound) and forgets delivered messages once their parts can no
-// longer come again.
-func (st *moState) collect(now time.Time) {
-	for _, msg := range st.reasm.Expire(now) {
-		st.mu.Lock()
-		e := st.entries[msg.Key]
-		if e == nil || e.msg != nil {
-			// Not ours to hand over (a stale release).
-			st.mu.Unlock()
-			continue
-		}
-		e.msg, e.inFlight, e.at = msg, true, now
-		in := e.in
-		st.mu.Unlock()
-		st.l.log.Info("concatenated MO message incomplete, delivering what arrived",
-			"number", in.From, "parts", len(msg.Parts), "missing", len(msg.Missing))
-		st.wg.Add(1)
-		go func() {
-			defer st.wg.Done()
-			st.handOver(msg.Key, in, msg)
-		}()
-	}
-	keep := st.l.edge.cfg.Reassembly.Timeout
-	hold := st.l.cfg.HoldParts
-	var early []responder
-	st.mu.Lock()
-	if now.Sub(st.lastSweep) < min(time.Second, hold/2) {
-		st.mu.Unlock()
-		return
-	}
-	st.lastSweep = now
-	for k, e := range st.entries {
-		if e.msg != nil && !e.inFlight && now.Sub(e.at) > keep {
-			delete(st.entries, k)
-			continue
-		}
-		if e.msg == nil && len(e.held) > 0 && now.Sub(e.held[0].at) > hold {
-			kept := e.held[:0]
-			for _, r := range e.held {
-				if now.Sub(r.at) > hold {
-					early = append(early, r)
-				} else {
-					kept = append(kept, r)
-				}
-			}
-			e.held = kept
-		}
-	}
-	st.mu.Unlock()
-	if len(early) > 0 {
-		st.l.m.mo.WithLabelValues(st.l.cfg.Name, "answered_before_complete").Add(float64(len(early)))
-		st.l.log.Info("MO parts answered before their message is complete", "parts", len(early), "held_for", hold)
-	}
-	for _, r := range early {
-		r.answer(wire.StatusOK)
-	}
-}
-
-// expireLoop releases partial messages that waited too long.
-func (st *moState) expireLoop(ctx context.Context) {
-	every := min(st.l.edge.cfg.Reassembly.Timeout/10, st.l.cfg.HoldParts/2)
-	every = max(min(every, 10*time.Second), 10*time.Millisecond)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		st.collect(time.Now())
-	}
 }

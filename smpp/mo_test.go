@@ -5,13 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fiorix/go-smpp/smpp/pdu"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/mimigw/mimigw/gateway"
 	"github.com/mimigw/mimigw/mimi/uri"
@@ -47,6 +47,7 @@ func TestMOConcatenated(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			sim, addr := startSim(t, smsc.Config{Outcome: "none"})
 			recv := newMemReceiver()
+			_, published := onGateway(t, recv, gateway.DefaultConfig())
 			startEdge(t, Config{SMSCs: []SMSCConfig{smscConfig("sim", addr)}}, recv)
 			st, err := sim.InjectMO(context.Background(), smsc.MO{
 				From: "+15551230002", To: "+15551230001", Text: c.text, Order: c.order,
@@ -56,17 +57,14 @@ func TestMOConcatenated(t *testing.T) {
 				t.Fatal(err)
 			}
 			allOK(t, st)
-			in, _ := recv.snapshot()
-			if len(in) != 1 {
-				t.Fatalf("receiver got %d messages", len(in))
+			text, incomplete, d := fromPhone(t, published)
+			if d.Subject != "mimi.from.tel.15551230002" || d.Envelope.Channel != "sms" || d.Envelope.Recipient != "tel:+15551230001" || incomplete {
+				t.Fatalf("published %s %+v incomplete=%v", d.Subject, d.Envelope, incomplete)
 			}
-			m := in[0]
-			if m.Channel != gateway.ChannelSMS || m.From != "+15551230002" || m.To != "+15551230001" || m.Incomplete {
-				t.Fatalf("inbound %+v", m)
+			if text != c.text {
+				t.Fatalf("text %q, want %q", text, c.text)
 			}
-			if len(m.Parts) != 1 || m.Parts[0].Text != c.text {
-				t.Fatalf("text %q, want %q", m.Parts[0].Text, c.text)
-			}
+			nothingPublished(t, published)
 		})
 	}
 }
@@ -84,6 +82,7 @@ func udh8Part(ref, total, seq byte, text string) *wire.Message {
 func TestMODuplicatesAndParts(t *testing.T) {
 	sim, addr := startSim(t, smsc.Config{Outcome: "none"})
 	recv := newMemReceiver()
+	_, published := onGateway(t, recv, gateway.DefaultConfig())
 	startEdge(t, Config{SMSCs: []SMSCConfig{smscConfig("sim", addr)}}, recv)
 	ctx := context.Background()
 
@@ -93,6 +92,9 @@ func TestMODuplicatesAndParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	allOK(t, st)
+	if text, _, _ := fromPhone(t, published); text != "hello world" {
+		t.Fatalf("got %q", text)
+	}
 	// The SMSC delivering a part again after the message is on the bus:
 	// answered OK, no second message.
 	st, err = sim.Deliver(ctx, "", udh8Part(7, 2, 1, "hello "))
@@ -100,37 +102,35 @@ func TestMODuplicatesAndParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	allOK(t, st)
-	in, _ := recv.snapshot()
-	if len(in) != 1 || in[0].Parts[0].Text != "hello world" {
-		t.Fatalf("got %+v", in)
-	}
+	nothingPublished(t, published)
 	// The same reference reused for a new message is a new message.
 	st, err = sim.Deliver(ctx, "", udh8Part(7, 2, 1, "second "), udh8Part(7, 2, 2, "text"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	allOK(t, st)
-	in, _ = recv.snapshot()
-	if len(in) != 2 || in[1].Parts[0].Text != "second text" {
-		t.Fatalf("got %+v", in)
+	if text, _, _ := fromPhone(t, published); text != "second text" {
+		t.Fatalf("got %q", text)
 	}
 }
 
 func TestMOIncompleteAfterTimeout(t *testing.T) {
 	sim, addr := startSim(t, smsc.Config{Outcome: "none"})
 	recv := newMemReceiver()
-	cfg := Config{SMSCs: []SMSCConfig{smscConfig("sim", addr)}, Reassembly: ReassemblyConfig{Timeout: 100 * time.Millisecond}}
-	startEdge(t, cfg, recv)
-	// Parts 1 and 3 of 3; part 2 never comes. Both are answered once what
-	// arrived is on the bus, marked incomplete.
+	gcfg := gateway.DefaultConfig()
+	gcfg.ReassemblyTimeout = 100 * time.Millisecond
+	g, published := onGateway(t, recv, gcfg)
+	e, _ := startEdge(t, Config{SMSCs: []SMSCConfig{smscConfig("sim", addr)}}, recv)
+	runGateway(t, g, e)
+	// Parts 1 and 3 of 3; part 2 never comes. Each is answered once it is
+	// stored; after the timeout what arrived goes on, marked incomplete.
 	st, err := sim.Deliver(context.Background(), "", udh8Part(9, 3, 3, " end"), udh8Part(9, 3, 1, "start"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	allOK(t, st)
-	in, _ := recv.snapshot()
-	if len(in) != 1 || !in[0].Incomplete || !strings.Contains(in[0].Parts[0].Text, "start") || !strings.Contains(in[0].Parts[0].Text, " end") {
-		t.Fatalf("got %+v", in)
+	if text, incomplete, _ := fromPhone(t, published); text != "start end" || !incomplete {
+		t.Fatalf("got %q incomplete=%v", text, incomplete)
 	}
 }
 
@@ -141,6 +141,7 @@ func TestMOReceiverAnswers(t *testing.T) {
 	setFail := func(err error) { fail.Store(&err) }
 	setFail(fmt.Errorf("bus: %w", gateway.ErrUnavailable))
 	recv.receive = func(ctx context.Context, m gateway.Inbound) error { return *fail.Load() }
+	recv.segment = func(ctx context.Context, s gateway.Segment) error { return *fail.Load() }
 	startEdge(t, Config{SMSCs: []SMSCConfig{smscConfig("sim", addr)}}, recv)
 	ctx := context.Background()
 
@@ -149,8 +150,8 @@ func TestMOReceiverAnswers(t *testing.T) {
 	if len(st) != 1 || st[0] != wire.StatusTempAppError {
 		t.Fatalf("bus down: %v, want ESME_RX_T_APPN", st)
 	}
-	// A concatenated message whose hand-over failed is handed over again
-	// when the SMSC delivers its parts again.
+	// Parts of a concatenated message that could not be stored get the
+	// same answer, and go on when the SMSC delivers them again.
 	parts := []*wire.Message{udh8Part(3, 2, 1, "one "), udh8Part(3, 2, 2, "two")}
 	st, _ = sim.Deliver(ctx, "", parts...)
 	if len(st) != 2 || st[0] != wire.StatusTempAppError || st[1] != wire.StatusTempAppError {
@@ -159,9 +160,16 @@ func TestMOReceiverAnswers(t *testing.T) {
 	setFail(nil)
 	st, _ = sim.Deliver(ctx, "", parts...)
 	allOK(t, st)
-	in, _ := recv.snapshot()
-	if len(in) != 1 || in[0].Parts[0].Text != "one two" {
-		t.Fatalf("after redelivery: %+v", in)
+	recv.mu.Lock()
+	segs := append([]gateway.Segment(nil), recv.segments...)
+	recv.mu.Unlock()
+	slices.SortFunc(segs, func(a, b gateway.Segment) int { return int(a.Seq) - int(b.Seq) })
+	want := []gateway.Segment{
+		{From: "+15551230002", To: "+15551230001", Ref: 3, Total: 2, Seq: 1, Text: "one "},
+		{From: "+15551230002", To: "+15551230001", Ref: 3, Total: 2, Seq: 2, Text: "two"},
+	}
+	if fmt.Sprint(segs) != fmt.Sprint(want) {
+		t.Fatalf("segments %+v, want %+v", segs, want)
 	}
 
 	// Refused by the gateway: a permanent error.
@@ -322,15 +330,15 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// An SMSC whose window is smaller than a message's parts waits for answers
-// the edge holds until the message is complete. The hold is bounded, so
-// the SMSC can send the rest and the message arrives whole.
+// An SMSC whose window is smaller than a message's parts waits for the
+// answers of the first parts before it sends the rest: each part is
+// answered as soon as the gateway has stored it, so the message arrives
+// whole.
 func TestMOPartsBeyondTheSMSCWindow(t *testing.T) {
-	sim, addr := startSim(t, smsc.Config{Outcome: "none", Window: 2})
+	sim, addr := startSim(t, smsc.Config{Outcome: "none", Window: 1})
 	recv := newMemReceiver()
-	sc := smscConfig("sim", addr)
-	sc.HoldParts = 50 * time.Millisecond
-	e, _ := startEdge(t, Config{SMSCs: []SMSCConfig{sc}}, recv)
+	_, published := onGateway(t, recv, gateway.DefaultConfig())
+	startEdge(t, Config{SMSCs: []SMSCConfig{smscConfig("sim", addr)}}, recv)
 	text := strings.Repeat("part of a long message ", 30) // 5 GSM parts
 	st, err := sim.InjectMO(context.Background(), smsc.MO{From: "+15551230002", To: "+15551230001", Text: text})
 	if err != nil {
@@ -340,37 +348,7 @@ func TestMOPartsBeyondTheSMSCWindow(t *testing.T) {
 		t.Fatalf("%d parts", len(st))
 	}
 	allOK(t, st)
-	in, _ := recv.snapshot()
-	if len(in) != 1 || in[0].Parts[0].Text != text || in[0].Incomplete {
-		t.Fatalf("got %+v", in)
-	}
-	if testutil.ToFloat64(e.m.mo.WithLabelValues("sim", "answered_before_complete")) == 0 {
-		t.Fatal("no part answered early, yet the window was full")
-	}
-}
-
-// ack_parts: each answers a part as it comes; the part that completes the
-// message is answered once the message is on the bus.
-func TestMOAckEachPart(t *testing.T) {
-	sim, addr := startSim(t, smsc.Config{Outcome: "none"})
-	recv := newMemReceiver()
-	sc := smscConfig("sim", addr)
-	sc.AckParts = "each"
-	startEdge(t, Config{SMSCs: []SMSCConfig{sc}}, recv)
-	ctx := context.Background()
-	st, err := sim.Deliver(ctx, "", udh8Part(11, 2, 2, "second"))
-	if err != nil || st[0] != wire.StatusOK {
-		t.Fatalf("first part alone: %v %v", st, err)
-	}
-	if in, _ := recv.snapshot(); len(in) != 0 {
-		t.Fatalf("half a message delivered: %+v", in)
-	}
-	st, err = sim.Deliver(ctx, "", udh8Part(11, 2, 1, "first "))
-	if err != nil || st[0] != wire.StatusOK {
-		t.Fatalf("completing part: %v %v", st, err)
-	}
-	in, _ := recv.snapshot()
-	if len(in) != 1 || in[0].Parts[0].Text != "first second" {
-		t.Fatalf("got %+v", in)
+	if got, incomplete, _ := fromPhone(t, published); got != text || incomplete {
+		t.Fatalf("got %q incomplete=%v", got, incomplete)
 	}
 }

@@ -3,7 +3,6 @@ package coding
 import (
 	"strings"
 	"testing"
-	"time"
 )
 
 // benchEmoji is a text that takes three UCS-2 segments.
@@ -40,40 +39,6 @@ func BenchmarkDecodeUCS2WithUDH(b *testing.B) {
 	for b.Loop() {
 		if _, err := Decode(0x08, true, sm, Options{}); err != nil {
 			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkReassemble3(b *testing.B) {
-	e, err := EncodeRef(benchEmoji, 1, Options{Concat: ConcatUDH16})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var parts []Part
-	for _, s := range e.Segments {
-		p, err := Decode(e.DataCoding, true, s.ShortMessage, Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		parts = append(parts, p)
-	}
-	r, _ := NewReassembler(ReassemblyConfig{})
-	key := Key{Source: "15551230001", Destination: "15551230002"}
-	now := time.Now()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		i++
-		var m *Message
-		for j := range parts {
-			c := *parts[j].Concat
-			c.Ref = uint16(i)
-			p := parts[j]
-			p.Concat = &c
-			m, _ = r.Add(key, p, now)
-		}
-		if m == nil {
-			b.Fatal("no message")
 		}
 	}
 }

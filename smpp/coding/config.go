@@ -1,9 +1,7 @@
 package coding
 
 import (
-	"errors"
 	"fmt"
-	"time"
 )
 
 // Alphabet is a character set a short message is written in.
@@ -132,51 +130,4 @@ func (o Options) maxSegments() int {
 		return MaxParts
 	}
 	return o.MaxSegments
-}
-
-// ReassemblyConfig bounds the memory and time given to partial inbound
-// messages. Zero fields take the defaults below.
-type ReassemblyConfig struct {
-	// MaxMessages is the most partial messages held at once (default 1024).
-	MaxMessages int `yaml:"max_messages"`
-	// MaxBytes bounds the memory held by partial messages (default 4 MiB).
-	MaxBytes int `yaml:"max_bytes"`
-	// Timeout is how long a partial message waits for its next part
-	// before it is delivered incomplete (default 2m).
-	Timeout time.Duration `yaml:"timeout"`
-}
-
-// Default reassembly bounds.
-const (
-	DefaultMaxMessages = 1024
-	DefaultMaxBytes    = 4 << 20
-	DefaultTimeout     = 2 * time.Minute
-)
-
-// Validate names the first offending key.
-func (c ReassemblyConfig) Validate() error {
-	var errs []error
-	if c.MaxMessages < 0 {
-		errs = append(errs, fmt.Errorf("coding: max_messages: %d is negative", c.MaxMessages))
-	}
-	if c.MaxBytes < 0 {
-		errs = append(errs, fmt.Errorf("coding: max_bytes: %d is negative", c.MaxBytes))
-	}
-	if c.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("coding: timeout: %v is negative", c.Timeout))
-	}
-	return errors.Join(errs...)
-}
-
-func (c ReassemblyConfig) withDefaults() ReassemblyConfig {
-	if c.MaxMessages == 0 {
-		c.MaxMessages = DefaultMaxMessages
-	}
-	if c.MaxBytes == 0 {
-		c.MaxBytes = DefaultMaxBytes
-	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
-	}
-	return c
 }

@@ -2,7 +2,6 @@ package coding
 
 import (
 	"testing"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -10,8 +9,7 @@ import (
 func TestConfigYAML(t *testing.T) {
 	t.Parallel()
 	var c struct {
-		Coding     Options          `yaml:"coding"`
-		Reassembly ReassemblyConfig `yaml:"reassembly"`
+		Coding Options `yaml:"coding"`
 	}
 	src := `
 coding:
@@ -20,10 +18,6 @@ coding:
   use_latin1: true
   concat: udh16
   max_segments: 6
-reassembly:
-  max_messages: 100
-  max_bytes: 65536
-  timeout: 90s
 `
 	if err := yaml.Unmarshal([]byte(src), &c); err != nil {
 		t.Fatal(err)
@@ -31,9 +25,6 @@ reassembly:
 	want := Options{DefaultAlphabet: Latin1, Packed: true, UseLatin1: true, Concat: ConcatUDH16, MaxSegments: 6}
 	if c.Coding != want {
 		t.Fatalf("options %+v, want %+v", c.Coding, want)
-	}
-	if c.Reassembly != (ReassemblyConfig{MaxMessages: 100, MaxBytes: 65536, Timeout: 90 * time.Second}) {
-		t.Fatalf("reassembly %+v", c.Reassembly)
 	}
 	if err := c.Coding.Validate(); err != nil {
 		t.Fatal(err)

@@ -58,8 +58,9 @@ type Part struct {
 	Concat   *ConcatInfo // nil for a message that is not concatenated
 	Alphabet Alphabet    // the alphabet the bytes were in
 	// HeadLow and TailHigh hold a UTF-16 surrogate half that a sender cut
-	// off at the start or end of a UCS-2 segment (zero when none); the
-	// Reassembler pairs them across segments. Text never contains them.
+	// off at the start or end of a UCS-2 segment (zero when none); whoever
+	// joins the segments pairs them (gateway.Segment). Text never contains
+	// them.
 	HeadLow, TailHigh uint16
 }
 

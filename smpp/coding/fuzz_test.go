@@ -1,9 +1,7 @@
 package coding
 
 import (
-	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 )
 
@@ -76,72 +74,6 @@ func FuzzDecode(f *testing.F) {
 			// The one allowed difference is TS 23.038's CR == CR CR at the
 			// end of packed text.
 			t.Fatalf("decode->encode->decode: %q -> %q", want, q.Text)
-		}
-	})
-}
-
-// FuzzReassembler drives a Reassembler with arbitrary parts and clock
-// steps: it never panics, stays within its bounds, and every part it
-// accepted comes out in exactly one message.
-func FuzzReassembler(f *testing.F) {
-	f.Add([]byte{1, 3, 1, 5, 0, 1, 3, 3, 5, 0, 1, 3, 2, 5, 0})
-	f.Add([]byte{1, 2, 1, 9, 0, 1, 2, 1, 9, 0, 1, 2, 2, 9, 200})
-	f.Add([]byte{0, 0, 0, 0, 0, 7, 4, 4, 100, 10, 7, 5, 4, 100, 250})
-	f.Fuzz(func(t *testing.T, ops []byte) {
-		cfg := ReassemblyConfig{MaxMessages: 4, MaxBytes: 2048, Timeout: time.Minute}
-		r, err := NewReassembler(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		now := t0
-		accepted, out := 0, 0
-		collect := func(ms ...*Message) {
-			for _, m := range ms {
-				if m == nil {
-					continue
-				}
-				out += len(m.Parts)
-				if !m.Incomplete && len(m.Missing) != 0 {
-					t.Fatalf("complete message with missing parts %+v", m)
-				}
-				if !utf8.ValidString(m.Text) {
-					t.Fatalf("invalid text %q", m.Text)
-				}
-			}
-		}
-		for len(ops) >= 5 {
-			ref, total, seq, size, step := ops[0]%4, ops[1]%5, ops[2]%6, int(ops[3]), ops[4]
-			ops = ops[5:]
-			now = now.Add(time.Duration(step) * time.Second)
-			p := Part{Text: strings.Repeat(string(rune('a'+seq)), size), Concat: &ConcatInfo{Ref: uint16(ref), Total: total, Seq: seq, Wide: ref%2 == 0}}
-			if size%7 == 0 {
-				p.TailHigh = 0xD83D
-			}
-			if size%11 == 0 {
-				p.HeadLow = 0xDE00
-			}
-			before := r.Stats().Duplicates
-			m, err := r.Add(Key{Source: "1", Destination: "2"}, p, now)
-			if err != nil {
-				continue
-			}
-			if r.Stats().Duplicates == before {
-				accepted++
-			}
-			collect(m)
-			if step%3 == 0 {
-				collect(r.Expire(now)...)
-			}
-			if s := r.Stats(); s.Bytes > cfg.MaxBytes || s.Partial > cfg.MaxMessages || s.Bytes < 0 {
-				t.Fatalf("bounds broken: %+v", s)
-			}
-		}
-		collect(r.Expire(now.Add(24 * time.Hour))...)
-		if s := r.Stats(); s.Partial != 0 || s.Bytes != 0 {
-			t.Fatalf("left after final expiry: %+v", s)
-		}
-		if accepted != out {
-			t.Fatalf("%d parts accepted, %d came out", accepted, out)
 		}
 	})
 }

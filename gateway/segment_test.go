@@ -1,0 +1,125 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/mimigw/mimigw/mimi/bus"
+	"github.com/mimigw/mimigw/mimi/bus/bustest"
+	"github.com/mimigw/mimigw/mimi/content"
+)
+
+func textOfDelivery(t *testing.T, d *bus.Delivery) (string, bool) {
+	t.Helper()
+	m, err := content.Decode(d.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := m.Text()
+	_, incomplete := m.Extensions.Get(IncompleteExtension)
+	return text, incomplete
+}
+
+func seg(ref uint16, total, seq uint8, text string) Segment {
+	return Segment{From: phone, To: "+15551239999", Ref: ref, Wide: true, Total: total, Seq: seq, Text: text}
+}
+
+// Segments out of order, repeated, and split between two instances make
+// one message.
+func TestSegmentsReassembled(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testConfig(), nil, newSMSEdge())
+	other := newGatewayOn(t, bustest.Join(t, h.bus))
+	ch := h.watch(phone)
+	ctx := context.Background()
+	for i, s := range []struct {
+		g *Gateway
+		s Segment
+	}{
+		{h.g, seg(7000, 3, 3, "three")},
+		{other, seg(7000, 3, 1, "one ")},
+		{h.g, seg(7000, 3, 1, "one ")},
+		{other, seg(7000, 3, 2, "two ")},
+		{h.g, seg(7000, 3, 2, "two ")},
+	} {
+		if err := s.g.ReceiveSegment(ctx, s.s); err != nil {
+			t.Fatalf("segment %d: %v", i, err)
+		}
+	}
+	text, incomplete := textOfDelivery(t, next(t, ch))
+	if text != "one two three" || incomplete {
+		t.Errorf("message %q incomplete=%v", text, incomplete)
+	}
+	nothing(t, ch, "second copy")
+	// The sender reuses the reference for a new message.
+	for _, s := range []Segment{seg(7000, 3, 1, "new "), seg(7000, 3, 2, "message "), seg(7000, 3, 3, "here")} {
+		if err := h.g.ReceiveSegment(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if text, _ := textOfDelivery(t, next(t, ch)); text != "new message here" {
+		t.Errorf("reused reference: %q", text)
+	}
+}
+
+func TestSegmentsTimeOut(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.ReassemblyTimeout = 200 * time.Millisecond
+	h := newHarness(t, cfg, nil, newSMSEdge())
+	ch := h.watch(phone)
+	ctx := context.Background()
+	for _, s := range []Segment{seg(9, 3, 1, "first "), seg(9, 3, 3, "third")} {
+		if err := h.g.ReceiveSegment(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text, incomplete := textOfDelivery(t, next(t, ch))
+	if text != "first third" || !incomplete {
+		t.Errorf("message %q incomplete=%v", text, incomplete)
+	}
+	// The missing part turning up late makes no second message of the
+	// same text; it is delivered as what it is.
+	if err := h.g.ReceiveSegment(ctx, seg(9, 3, 2, "second ")); err != nil {
+		t.Fatal(err)
+	}
+	if text, incomplete := textOfDelivery(t, next(t, ch)); text != "second " || !incomplete {
+		t.Errorf("late part: %q incomplete=%v", text, incomplete)
+	}
+}
+
+func TestSegmentSurrogatesMended(t *testing.T) {
+	t.Parallel()
+	// U+1F600 split between two UCS-2 segments: D83D | DE00.
+	grp := segGroup{Total: 3, Parts: map[uint8]segPart{
+		1: {Text: "a", TailHigh: 0xD83D},
+		2: {Text: "b", HeadLow: 0xDE00, TailHigh: 0xD83D},
+	}}
+	if got := joinSegments(grp); got != "a😀b\uFFFD" {
+		t.Errorf("joined %q", got)
+	}
+}
+
+func TestSegmentRejects(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testConfig(), nil, newSMSEdge())
+	for _, s := range []Segment{seg(1, 3, 0, "x"), seg(1, 3, 4, "x"), seg(1, 0, 1, "x"), seg(1, 2, 1, "\xff"), {To: "+15551239999", Total: 2, Seq: 1}} {
+		if err := h.g.ReceiveSegment(context.Background(), s); !errors.Is(err, ErrRejected) {
+			t.Errorf("segment %+v: %v, want ErrRejected", s, err)
+		}
+	}
+}
+
+// newGatewayOn makes a second gateway instance on b (not running its
+// consumers: segments need none).
+func newGatewayOn(t *testing.T, b *bus.Bus) *Gateway {
+	t.Helper()
+	ids := mustIdentity(t, b)
+	g, err := New(context.Background(), testConfig(), b, ids, bustest.Logger(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
