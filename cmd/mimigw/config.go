@@ -16,6 +16,7 @@ import (
 	"github.com/mimigw/mimigw/gateway"
 	"github.com/mimigw/mimigw/gateway/identity"
 	"github.com/mimigw/mimigw/mimi/bus"
+	"github.com/mimigw/mimigw/mimi/mls"
 	"github.com/mimigw/mimigw/mimi/uri"
 	"github.com/mimigw/mimigw/sip"
 	"github.com/mimigw/mimigw/smpp"
@@ -43,6 +44,9 @@ type Config struct {
 	// Simulator runs the built-in SMSC simulator (for trials and tests
 	// only; it delivers nothing to phones).
 	Simulator *SimulatorConfig `yaml:"smsc_simulator"`
+	// MLS runs the MLS clients of the phone users (their KeyPackages and
+	// group state on the bus); absent, the gateway joins no MLS group.
+	MLS *mls.Config `yaml:"mls"`
 }
 
 // GatewayConfig is the core's routing settings and number plan.
@@ -206,6 +210,12 @@ func (c *Config) complete() error {
 		}
 		if err := c.Simulator.Config.Validate(); err != nil {
 			return fmt.Errorf("smsc_simulator: %w", err)
+		}
+	}
+	if c.MLS != nil {
+		m := c.MLS.WithDefaults()
+		if err := m.Validate(); err != nil {
+			return err
 		}
 	}
 	if c.SIP == nil && c.SMPP == nil {

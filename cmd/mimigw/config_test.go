@@ -105,7 +105,7 @@ func TestDeployExampleLoads(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"MIMIGW_HTTP_ADMIN_TOKEN=0123456789abcdef"}
 	for _, key := range []string{"BUS_CREDS_FILE", "BUS_TLS_CA_FILE", "SIP_TLS_CERT_FILE", "SIP_TLS_KEY_FILE", "SIP_TLS_CA_FILE",
-		"SMPP_SMSCS_0_TLS_CA_FILE", "SMPP_SMSCS_0_PASSWORD_FILE", "HTTP_ADMIN_TOKEN_FILE"} {
+		"SMPP_SMSCS_0_TLS_CA_FILE", "SMPP_SMSCS_0_PASSWORD_FILE", "HTTP_ADMIN_TOKEN_FILE", "MLS_STATE_KEY_FILE"} {
 		p := filepath.Join(dir, key)
 		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
 			t.Fatal(err)
@@ -116,8 +116,8 @@ func TestDeployExampleLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("deploy/mimigw.yaml: %v", err)
 	}
-	if c.SIP == nil || c.SMPP == nil || c.Simulator != nil {
-		t.Errorf("the production example should configure SIP and SMPP and no simulator")
+	if c.SIP == nil || c.SMPP == nil || c.MLS == nil || c.Simulator != nil {
+		t.Errorf("the production example should configure SIP, SMPP and MLS and no simulator")
 	}
 }
 

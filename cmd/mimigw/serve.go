@@ -23,6 +23,7 @@ import (
 	"github.com/mimigw/mimigw/gateway/admin"
 	"github.com/mimigw/mimigw/gateway/identity"
 	"github.com/mimigw/mimigw/mimi/bus"
+	"github.com/mimigw/mimigw/mimi/mls"
 	"github.com/mimigw/mimigw/sip"
 	"github.com/mimigw/mimigw/smpp"
 	"github.com/mimigw/mimigw/smpp/smsc"
@@ -153,6 +154,14 @@ func runGateway(ctx context.Context, cfg *Config, dev bool, log *slog.Logger) er
 		checks["sip"] = e.Ready
 		eg.Go(func() error { return e.Run(edgeCtx) })
 		facts["sip"] = strings.TrimSpace(fmt.Sprintf("udp %s tcp %s tls %s", cfg.SIP.Listen.UDP, cfg.SIP.Listen.TCP, cfg.SIP.Listen.TLS))
+	}
+	if cfg.MLS != nil {
+		p, err := mls.Open(openCtx, *cfg.MLS, b.JetStream(), mls.WithLogger(log.With("component", "mls")), mls.WithRegistry(reg))
+		if err != nil {
+			return err
+		}
+		eg.Go(func() error { return p.Run(edgeCtx) })
+		facts["mls"] = fmt.Sprintf("cipher suite %d, state on the bus (end-to-end encryption ends at the gateway)", cfg.MLS.WithDefaults().CipherSuite)
 	}
 	eg.Go(func() error {
 		err := g.Run(gwCtx)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"bytes"
 	"context"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/mimigw/mimigw/mimi/bus"
 	"github.com/mimigw/mimigw/mimi/bus/bustest"
 	"github.com/mimigw/mimigw/mimi/content"
+	"github.com/mimigw/mimigw/mimi/mls"
 	"github.com/mimigw/mimigw/mimi/uri"
 )
 
@@ -90,6 +92,11 @@ func TestServeDevEndToEnd(t *testing.T) {
 	cfg.Simulator.Listen, cfg.Simulator.HTTP = smscAddr, ""
 	cfg.Simulator.ReceiptDelay = 10 * time.Millisecond
 	cfg.SMPP.SMSCs[0].Address = smscAddr
+	keyFile := filepath.Join(cfg.DataDir, "mls.key")
+	if err := os.WriteFile(keyFile, []byte(strings.Repeat("ab", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.MLS = &mls.Config{State: mls.StateConfig{KeyFile: keyFile}}
 	if err := cfg.complete(); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +165,10 @@ func TestServeDevEndToEnd(t *testing.T) {
 	}
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(body), "SMSC SIMULATOR") || strings.Contains(string(body), token) {
-		t.Errorf("status page must mark the simulator and never show the token")
+	if !strings.Contains(string(body), "SMSC SIMULATOR") || strings.Contains(string(body), token) || strings.Contains(string(body), strings.Repeat("ab", 32)) {
+		t.Errorf("status page must mark the simulator and never show the token or keys")
+	}
+	if !strings.Contains(string(body), "end-to-end encryption ends at the gateway") {
+		t.Errorf("status page does not say where end-to-end encryption ends")
 	}
 }
