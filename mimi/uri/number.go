@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -26,6 +27,19 @@ const maxNumberInput = 256
 // 3166 code such as "US"; empty means national numbers are rejected).
 // Numbers of impossible length for their country are rejected.
 func ParseNumber(s, defaultRegion string) (Number, error) {
+	// Numbers recur on every message (subjects, bindings, addresses) and
+	// the phone number library takes microseconds a parse: results are
+	// remembered.
+	key := defaultRegion + "\x00" + s
+	if r, ok := parsed.get(key); ok {
+		return r.n, r.err
+	}
+	n, err := parseNumber(s, defaultRegion)
+	parsed.put(key, parseResult{n, err})
+	return n, err
+}
+
+func parseNumber(s, defaultRegion string) (Number, error) {
 	if len(s) > maxNumberInput {
 		return "", fmt.Errorf("%w: %d bytes", ErrBadNumber, len(s))
 	}
@@ -119,4 +133,59 @@ func isDialString(s string) bool {
 		}
 	}
 	return digits > 0
+}
+
+type parseResult struct {
+	n   Number
+	err error
+}
+
+// parsed remembers recent ParseNumber results.
+var parsed = newMemo[parseResult](1<<16, 16)
+
+// memo is a bounded map of recent results, in shards so that the message
+// workers do not queue on one lock. A full shard forgets everything it
+// held: recurring keys come back at once.
+type memo[V any] struct {
+	shards []memoShard[V]
+	per    int
+}
+
+type memoShard[V any] struct {
+	mu sync.Mutex
+	m  map[string]V
+}
+
+func newMemo[V any](size, shards int) *memo[V] {
+	c := &memo[V]{shards: make([]memoShard[V], shards), per: size / shards}
+	for i := range c.shards {
+		c.shards[i].m = make(map[string]V)
+	}
+	return c
+}
+
+func (c *memo[V]) shard(key string) *memoShard[V] {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
+	return &c.shards[h%uint32(len(c.shards))]
+}
+
+func (c *memo[V]) get(key string) (V, bool) {
+	sh := c.shard(key)
+	sh.mu.Lock()
+	v, ok := sh.m[key]
+	sh.mu.Unlock()
+	return v, ok
+}
+
+func (c *memo[V]) put(key string, v V) {
+	sh := c.shard(key)
+	sh.mu.Lock()
+	if len(sh.m) >= c.per {
+		clear(sh.m)
+	}
+	sh.m[key] = v
+	sh.mu.Unlock()
 }

@@ -102,3 +102,52 @@ func FuzzParseNumber(f *testing.F) {
 		}
 	})
 }
+
+func TestParseNumberRemembered(t *testing.T) {
+	t.Parallel()
+	// The same answers the second time, from memory.
+	for i := 0; i < 2; i++ {
+		if n, err := ParseNumber("+1 (555) 123-0002", ""); err != nil || n != "+15551230002" {
+			t.Fatalf("round %d: %q %v", i, n, err)
+		}
+		if _, err := ParseNumber("+1555", ""); !errors.Is(err, ErrBadNumber) {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		// The region is part of what is remembered.
+		if n, err := ParseNumber("07700 900123", "GB"); err != nil || n != "+447700900123" {
+			t.Fatalf("round %d GB: %q %v", i, n, err)
+		}
+		if _, err := ParseNumber("07700 900123", ""); err == nil {
+			t.Fatalf("round %d: national number without region accepted", i)
+		}
+	}
+	m := newMemo[int](4, 2)
+	for i := 0; i < 10; i++ {
+		m.put(string(rune('a'+i)), i)
+	}
+	held := 0
+	for _, sh := range m.shards {
+		held += len(sh.m)
+	}
+	if held > 4 {
+		t.Errorf("memo holds %d entries, bound 4", held)
+	}
+}
+
+func BenchmarkParseNumber(b *testing.B) {
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := ParseNumber("+15551230002", ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseNumberUncached(b *testing.B) {
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := parseNumber("+15551230002", ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
