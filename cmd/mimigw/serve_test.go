@@ -1,12 +1,12 @@
 package main
 
 import (
-	"os"
 	"bytes"
 	"context"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
