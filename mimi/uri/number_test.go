@@ -126,8 +126,8 @@ func TestParseNumberRemembered(t *testing.T) {
 		m.put(string(rune('a'+i)), i)
 	}
 	held := 0
-	for _, sh := range m.shards {
-		held += len(sh.m)
+	for i := range m.shards {
+		held += len(m.shards[i].m)
 	}
 	if held > 4 {
 		t.Errorf("memo holds %d entries, bound 4", held)
