@@ -53,11 +53,7 @@ func (r *memReceiver) Receive(ctx context.Context, m gateway.Inbound) error {
 			return err
 		}
 	}
-	r.mu.Lock()
-	r.inbound = append(r.inbound, m)
-	close(r.changed)
-	r.changed = make(chan struct{})
-	r.mu.Unlock()
+	r.note(func() { r.inbound = append(r.inbound, m) })
 	return nil
 }
 
@@ -67,11 +63,7 @@ func (r *memReceiver) ReceiveSegment(ctx context.Context, sg gateway.Segment) er
 			return err
 		}
 	}
-	r.mu.Lock()
-	r.segments = append(r.segments, sg)
-	close(r.changed)
-	r.changed = make(chan struct{})
-	r.mu.Unlock()
+	r.note(func() { r.segments = append(r.segments, sg) })
 	return nil
 }
 
@@ -81,12 +73,17 @@ func (r *memReceiver) Receipt(ctx context.Context, rc gateway.Receipt) error {
 			return err
 		}
 	}
+	r.note(func() { r.receipts = append(r.receipts, rc) })
+	return nil
+}
+
+// note records something under the lock and wakes waitFor.
+func (r *memReceiver) note(add func()) {
 	r.mu.Lock()
-	r.receipts = append(r.receipts, rc)
+	add()
 	close(r.changed)
 	r.changed = make(chan struct{})
 	r.mu.Unlock()
-	return nil
 }
 
 func (r *memReceiver) RevocationResult(context.Context, gateway.RevocationResult) error { return nil }
