@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/mimigw/mimigw/mimi/content"
 	"github.com/mimigw/mimigw/mimi/mls"
 	"github.com/mimigw/mimigw/mimi/uri"
+	"github.com/mimigw/mimigw/smpp/smsc"
 )
 
 // freeAddr finds a free loopback port (for TCP and, usually, UDP).
@@ -89,7 +91,7 @@ func TestServeDevEndToEnd(t *testing.T) {
 	cfg.SIP.Listen.UDP, cfg.SIP.Listen.TCP = sipAddr, sipAddr
 	cfg.SIP.OutboundProxy = "sip:" + freeAddr(t) + ";transport=tcp" // nobody there: RCS fails, SMS it is
 	smscAddr := freeAddr(t)
-	cfg.Simulator.Listen, cfg.Simulator.HTTP = smscAddr, ""
+	cfg.Simulator.Listen, cfg.Simulator.HTTP = smscAddr, freeAddr(t)
 	cfg.Simulator.ReceiptDelay = 10 * time.Millisecond
 	cfg.SMPP.SMSCs[0].Address = smscAddr
 	keyFile := filepath.Join(cfg.DataDir, "mls.key")
@@ -140,6 +142,21 @@ func TestServeDevEndToEnd(t *testing.T) {
 	if len(lines) != 2 || lines[1] != "delivered" {
 		t.Fatalf("send printed %q", out.String())
 	}
+	// It reached the SMSC as GSM 7-bit: data_coding 0, € as the escape
+	// 0x1B 0x65, from a lent number.
+	resp, err := http.Get("http://" + cfg.Simulator.HTTP + "/messages")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subs []smsc.Submit
+	err = json.NewDecoder(resp.Body).Decode(&subs)
+	resp.Body.Close()
+	if err != nil || len(subs) != 1 {
+		t.Fatalf("simulator log %+v %v", subs, err)
+	}
+	if s := subs[0]; s.DataCoding != 0 || string(s.ShortMessage) != "hello \x1be" || s.Text != "hello €" || s.Dest != "15551230002" || !strings.HasPrefix(s.Source, "1555999") {
+		t.Errorf("submit_sm %+v", s)
+	}
 
 	token, _, err := cfg.adminToken(true)
 	if err != nil || token == "" {
@@ -150,7 +167,7 @@ func TestServeDevEndToEnd(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", base+"/api/v1/numbers", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
