@@ -60,6 +60,11 @@ type Config struct {
 	// publishes fastest from some tens to a hundred concurrent callers and
 	// collapses (publish timeouts) from a few hundred.
 	ReceiveConcurrency int `yaml:"receive_concurrency"`
+	// QueueTimeout bounds how long a request waits for its turn at the
+	// gateway; past it the answer is 503 with Retry-After. Kept under
+	// T1 (500 ms) so that overload is shed at once instead of growing a
+	// queue that UDP peers retransmit into.
+	QueueTimeout time.Duration `yaml:"queue_timeout"`
 
 	Timeouts Timeouts `yaml:"timeouts"`
 	// RetryAfter is the Retry-After of a 503 when the bus cannot take a
@@ -149,6 +154,9 @@ func (c *Config) Defaults() {
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = 4096
+	}
+	if c.QueueTimeout == 0 {
+		c.QueueTimeout = 250 * time.Millisecond
 	}
 	if c.UDPBuffer == 0 {
 		c.UDPBuffer = 4 << 20
@@ -274,6 +282,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxInFlight < 1 {
 		bad("max_in_flight", "%d: want at least 1", c.MaxInFlight)
+	}
+	if c.QueueTimeout <= 0 {
+		bad("queue_timeout", "must be positive")
 	}
 	if c.UDPBuffer < 64<<10 || c.UDPBuffer > 256<<20 {
 		bad("udp_buffer", "%d: want 64 KiB to 256 MiB", c.UDPBuffer)

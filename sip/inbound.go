@@ -272,12 +272,23 @@ func receiptStatus(n *imdn.Notification) (gateway.Status, bool) {
 }
 
 // call runs f, a call into the gateway, once fewer than
-// receive_concurrency calls are running; waiting counts against ctx.
+// receive_concurrency calls are running. A request that waits longer than
+// queue_timeout for its turn is refused with ErrUnavailable (503).
 func (e *Edge) call(ctx context.Context, f func(context.Context) error) error {
 	select {
 	case e.gate <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for the gateway: %w: %w", gateway.ErrUnavailable, ctx.Err())
+	default:
+		wait := time.NewTimer(e.cfg.QueueTimeout)
+		select {
+		case e.gate <- struct{}{}:
+			wait.Stop()
+		case <-wait.C:
+			e.m.refused.WithLabelValues("busy").Inc()
+			return fmt.Errorf("gateway busy for %s: %w", e.cfg.QueueTimeout, gateway.ErrUnavailable)
+		case <-ctx.Done():
+			wait.Stop()
+			return fmt.Errorf("waiting for the gateway: %w: %w", gateway.ErrUnavailable, ctx.Err())
+		}
 	}
 	defer func() { <-e.gate }()
 	return f(ctx)

@@ -468,6 +468,7 @@ func TestReceiveConcurrency(t *testing.T) {
 	recv := newTestReceiver(t)
 	cfg := testConfig()
 	cfg.ReceiveConcurrency = 1
+	cfg.QueueTimeout = time.Minute
 	e := startEdge(t, cfg, recv)
 	block := make(chan struct{})
 	recv.set(func(r *testReceiver) { r.block = block })
@@ -487,5 +488,26 @@ func TestReceiveConcurrency(t *testing.T) {
 	}
 	if in, _, _ := recv.snapshot(); len(in) != 2 {
 		t.Fatalf("%d messages, want 2", len(in))
+	}
+}
+
+// A request that cannot get its turn at the gateway within queue_timeout
+// is answered 503 at once.
+func TestQueueTimeout(t *testing.T) {
+	recv := newTestReceiver(t)
+	cfg := testConfig()
+	cfg.ReceiveConcurrency = 1
+	cfg.QueueTimeout = 50 * time.Millisecond
+	e := startEdge(t, cfg, recv)
+	block := make(chan struct{})
+	defer close(block)
+	recv.set(func(r *testReceiver) { r.block = block })
+	c := dialRaw(t, "udp", e.Addr("udp"))
+	c.send(request{local: c.conn.LocalAddr(), contentType: "message/cpim", body: cpimText("q-1", "1")}.String())
+	recv.waitInbound(t, 1)
+	c.send(request{local: c.conn.LocalAddr(), contentType: "message/cpim", body: cpimText("q-2", "2")}.String())
+	res := c.answer()
+	if code, _ := status(res); code != 503 || headerValue(res, "Retry-After") == "" {
+		t.Fatalf("queued past queue_timeout: %q", res)
 	}
 }

@@ -192,31 +192,22 @@ run_step() {
 
 # --- the run -------------------------------------------------------------
 
-for target in $TARGETS; do
-  case $target in
-    mimigw) start_mimigw ;;
-    edge) start_edge ;;
-    kamailio) start_kamailio ;;
-    *) echo "unknown target $target" >&2; exit 1 ;;
-  esac
-done
-
-# warm_up TARGET TRANSPORT: a short run at a low rate, so that the first
-# measured step does not pay for heap growth and JetStream creating its
-# files.
-warm_up() {
-  local port=$MIMIGW_PORT flag=u1
-  [ "$1" = kamailio ] && port=$KAMAILIO_PORT
-  [ "$1" = edge ] && port=$EDGE_PORT
-  [ "$2" = tcp ] && flag=t1
-  mkdir -p "$WORK/warmup" && cp deploy/sipp/uac_message.xml "$WORK/warmup/"
-  (cd "$WORK/warmup" && timeout "$((WARMUP + 60))" sipp -sf uac_message.xml -key caller +15551230001 \
-    -key callee +15551230002 -key text warmup -t "$flag" -r 1000 -m "$((WARMUP * 1000))" -nostdin -i 127.0.0.1 \
-    -timeout "$((WARMUP + 30))s" "127.0.0.1:$port" >/dev/null 2>&1) || true
+# stop PID: end a target we started and wait for it.
+stop() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
 }
 
+# Each target runs afresh for each transport, so that peak memory is the
+# transport's own.
 for transport in $TRANSPORTS; do
   for target in $TARGETS; do
+    case $target in
+      mimigw) rm -rf "$WORK/js"; start_mimigw; pid=$MIMIGW_PID ;;
+      edge) start_edge; pid=$EDGE_PID ;;
+      kamailio) start_kamailio; pid=$KAMAILIO_PID ;;
+      *) echo "unknown target $target" >&2; exit 1 ;;
+    esac
     [ "$WARMUP" -gt 0 ] && warm_up "$target" "$transport"
     best=0
     for rate in $RATES; do
@@ -227,6 +218,7 @@ for transport in $TRANSPORTS; do
       [ "$ok" = yes ] || break
       best=$rate
     done
+    stop "$pid"
     echo "$target $transport: highest clean rate $best/s" | tee -a "$WORK/summary"
   done
 done
