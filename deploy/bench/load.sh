@@ -47,8 +47,8 @@ WORK=$(mktemp -d /tmp/mimigw-bench.XXXXXX)
 echo "== work directory $WORK"
 PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]+"${PIDS[@]}"}"; do wait "$p" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 
@@ -196,6 +196,9 @@ run_step() {
 stop() {
   kill "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
+  local keep=() p
+  for p in "${PIDS[@]+"${PIDS[@]}"}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PIDS=("${keep[@]+"${keep[@]}"}")
 }
 
 # Each target runs afresh for each transport, so that peak memory is the
