@@ -190,6 +190,20 @@ run_step() {
   [ "$pass" = yes ]
 }
 
+# warm_up TARGET TRANSPORT: a short run at a low rate, so that the first
+# measured step does not pay for heap growth and JetStream creating its
+# files.
+warm_up() {
+  local port=$MIMIGW_PORT flag=u1
+  [ "$1" = kamailio ] && port=$KAMAILIO_PORT
+  [ "$1" = edge ] && port=$EDGE_PORT
+  [ "$2" = tcp ] && flag=t1
+  mkdir -p "$WORK/warmup" && cp deploy/sipp/uac_message.xml "$WORK/warmup/"
+  (cd "$WORK/warmup" && timeout "$((WARMUP + 60))" sipp -sf uac_message.xml -key caller +15551230001 \
+    -key callee +15551230002 -key text warmup -t "$flag" -r 1000 -m "$((WARMUP * 1000))" -nostdin -i 127.0.0.1 \
+    -timeout "$((WARMUP + 30))s" "127.0.0.1:$port" >/dev/null 2>&1) || true
+}
+
 # --- the run -------------------------------------------------------------
 
 # stop PID: end a target we started and wait for it.
