@@ -156,7 +156,7 @@ func (c *Config) Defaults() {
 		c.MaxInFlight = 4096
 	}
 	if c.QueueTimeout == 0 {
-		c.QueueTimeout = 250 * time.Millisecond
+		c.QueueTimeout = 400 * time.Millisecond
 	}
 	if c.UDPBuffer == 0 {
 		c.UDPBuffer = 4 << 20
