@@ -37,6 +37,9 @@ var (
 	// ErrOffline: the number is an RCS user who cannot be reached right now
 	// (SIP 408, 480); what was known of its capabilities still stands.
 	ErrOffline = errors.New("offline")
+	// ErrTooLarge: the message is too large for RCS pager mode here; it
+	// goes by SMS, and the number stays RCS-capable.
+	ErrTooLarge = errors.New("too large for RCS pager mode")
 )
 
 // Status is what a phone network reports about a message it carried.
@@ -251,8 +254,8 @@ type Revocation struct {
 
 // RCSSender is the RCS edge, as the gateway uses it. Every method returns
 // once the network answered the SIP request (a 2xx is acceptance, not
-// delivery) or failed with ErrNotRCS, ErrOffline, ErrRejected or another
-// (temporary) error.
+// delivery) or failed with ErrNotRCS, ErrOffline, ErrTooLarge, ErrRejected
+// or another (temporary) error.
 type RCSSender interface {
 	// Capabilities queries the number by SIP OPTIONS. A number that is not
 	// an RCS user gives Capabilities{} and no error.

@@ -597,3 +597,27 @@ func TestReadReportBecomesIMDN(t *testing.T) {
 		t.Errorf("reply %+v", m)
 	}
 }
+
+// A message too large for pager mode goes by SMS; the number stays an RCS
+// user for the next one.
+func TestTooLargeGoesBySMSKeepsRCS(t *testing.T) {
+	t.Parallel()
+	rcs := newRCSEdge(Capabilities{Chat: true})
+	rcs.sendErr = fmt.Errorf("body over max_body: %w", ErrTooLarge)
+	sms := newSMSEdge()
+	h := newHarness(t, testConfig(), rcs, sms)
+	h.sendToPhone(phone, alice, "", "a long story", ChannelAuto)
+	if m := recv(t, sms.calls, "SMS"); m.Text != "a long story" {
+		t.Fatalf("SMS %+v", m)
+	}
+	rcs.mu.Lock()
+	rcs.sendErr = nil
+	rcs.mu.Unlock()
+	h.sendToPhone(phone, alice, "", "short", ChannelAuto)
+	if m := recv(t, rcs.sent, "RCS message"); m.Parts[0].Text != "short" {
+		t.Fatalf("RCS %+v", m)
+	}
+	if got := testutil.ToFloat64(h.g.m.fallbacks.WithLabelValues("too_large")); got != 1 {
+		t.Errorf("too_large fallbacks %v", got)
+	}
+}

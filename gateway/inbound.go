@@ -55,8 +55,9 @@ func (g *Gateway) receive(ctx context.Context, in Inbound) error {
 	salt := randomSalt()
 	if in.Ref != "" {
 		// The same message sent again gets the same ID, which JetStream
-		// de-duplicates.
-		salt = g.salt("in", string(in.Channel), string(in.From), in.Ref)
+		// de-duplicates. The recipient is part of it: a one-to-many
+		// message reaches each recipient under one Ref.
+		salt = g.salt("in", string(in.Channel), string(in.From), string(in.To), in.Ref)
 	}
 	m := &content.Message{Salt: salt, Extensions: content.Extensions{SenderURI: sender, RoomURI: room}, Body: body}
 	if in.Incomplete {

@@ -193,6 +193,8 @@ func (g *Gateway) deliver(ctx context.Context, o *outbound, attempt int) error {
 
 func fallbackReason(err error) string {
 	switch {
+	case errors.Is(err, ErrTooLarge):
+		return "too_large"
 	case errors.Is(err, ErrNotRCS):
 		return "not_rcs"
 	case errors.Is(err, ErrOffline):

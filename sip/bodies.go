@@ -7,6 +7,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/mimigw/mimigw/gateway"
+	"github.com/mimigw/mimigw/mimi/uri"
 	"github.com/mimigw/mimigw/sip/answers"
 	"github.com/mimigw/mimigw/sip/cpim"
 	"github.com/mimigw/mimigw/sip/fthttp"
@@ -75,7 +76,7 @@ func (e *Edge) oneToMany(ctx context.Context, req *sip.Request, in inbound, cont
 	var refusal *answers.Answer
 	accepted, unavailable := 0, 0
 	for _, entry := range entries {
-		to, err := parseNumber(entry.URI, e.cfg.DefaultRegion)
+		to, err := uri.ParseNumber(entry.URI, e.cfg.DefaultRegion)
 		if err != nil {
 			if refusal == nil {
 				a := e.badRequest("recipient_list", 400, fmt.Errorf("recipient: %w", err))

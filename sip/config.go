@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mimigw/mimigw/mimi/uri"
 	"github.com/nyaruka/phonenumbers"
 )
 
@@ -39,8 +40,8 @@ type Config struct {
 	OutboundProxy string `yaml:"outbound_proxy"`
 	// LargeOverTCP sends a request that would exceed 1300 bytes over TCP to
 	// the outbound proxy when its transport is UDP (RFC 3261 18.1.1). When
-	// false such a message fails with ErrTooLarge, which wraps
-	// gateway.ErrNotRCS so the gateway falls back to SMS.
+	// false such a message fails with gateway.ErrTooLarge, and the gateway
+	// sends it by SMS.
 	LargeOverTCP *bool `yaml:"large_over_tcp"`
 	// MaxBody is the largest MESSAGE body accepted or sent over TCP/TLS.
 	MaxBody int `yaml:"max_body"`
@@ -266,7 +267,7 @@ func (c *Config) Validate() error {
 			if (u.PasswordFile == "") == (u.PasswordEnv == "") {
 				bad(key, "set exactly one of password_file and password_env")
 			}
-			if _, err := parseNumber(u.Number, c.DefaultRegion); err != nil {
+			if _, err := uri.ParseNumber(u.Number, c.DefaultRegion); err != nil {
 				bad(key+".number", "%v", err)
 			}
 		}

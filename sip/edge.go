@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mimigw/mimigw/gateway"
+	"github.com/mimigw/mimigw/mimi/uri"
 	"github.com/mimigw/mimigw/sip/answers"
 )
 
@@ -99,7 +100,7 @@ func NewEdge(cfg Config, recv gateway.Receiver, log *slog.Logger, reg *prometheu
 			if err != nil {
 				return nil, fmt.Errorf("sip.digest.users[%d]: %w", i, err)
 			}
-			n, _ := parseNumber(u.Number, cfg.DefaultRegion) // validated
+			n, _ := uri.ParseNumber(u.Number, cfg.DefaultRegion) // validated
 			users[u.Username] = digestUser{password: pw, number: n}
 		}
 		if e.digest, err = newDigestAuth(users); err != nil {

@@ -61,7 +61,7 @@ func (e *Edge) senderNumber(req *sip.Request, who sender) (uri.Number, error) {
 	if who.trusted {
 		for _, h := range req.GetHeaders("P-Asserted-Identity") {
 			for _, v := range splitHeaderValues(h.Value()) {
-				if n, err := parseNumber(v, e.cfg.DefaultRegion); err == nil {
+				if n, err := uri.ParseNumber(v, e.cfg.DefaultRegion); err == nil {
 					return n, nil
 				}
 			}

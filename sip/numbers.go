@@ -3,60 +3,11 @@ package sip
 import (
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/mimigw/mimigw/mimi/uri"
 )
-
-// parseNumber reads a number in any form the phone network writes it:
-// tel:+..., sip:+...@host;user=phone, national with the default region.
-// Successful results are remembered: the phone number library's parse
-// costs tens of microseconds, about half the edge's work for a MESSAGE,
-// and the same senders and recipients recur.
-func parseNumber(s, region string) (uri.Number, error) {
-	key := region + "\x00" + s
-	if n, ok := numbers.get(key); ok {
-		return n, nil
-	}
-	n, err := uri.ParseNumber(s, region)
-	if err == nil {
-		numbers.put(key, n)
-	}
-	return n, err
-}
-
-// numberCache maps written numbers to E.164. It holds at most
-// maxNumberCache entries and is emptied when full, which keeps it bounded
-// without bookkeeping per entry.
-type numberCache struct {
-	mu sync.RWMutex
-	m  map[string]uri.Number
-}
-
-const maxNumberCache = 1 << 16
-
-var numbers = &numberCache{m: map[string]uri.Number{}}
-
-func (c *numberCache) get(k string) (uri.Number, bool) {
-	c.mu.RLock()
-	n, ok := c.m[k]
-	c.mu.RUnlock()
-	return n, ok
-}
-
-func (c *numberCache) put(k string, n uri.Number) {
-	if len(k) > 128 {
-		return
-	}
-	c.mu.Lock()
-	if len(c.m) >= maxNumberCache {
-		c.m = make(map[string]uri.Number, maxNumberCache/4)
-	}
-	c.m[k] = n
-	c.mu.Unlock()
-}
 
 // uriNumber reads the number a SIP URI names.
 func uriNumber(u *sip.Uri, region string) (uri.Number, error) {
@@ -65,7 +16,7 @@ func uriNumber(u *sip.Uri, region string) (uri.Number, error) {
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "tel":
-		return parseNumber("tel:"+u.Raw(), region)
+		return uri.ParseNumber("tel:"+u.Raw(), region)
 	case "sip", "sips":
 		user := u.User
 		if user == "" {
@@ -78,7 +29,7 @@ func uriNumber(u *sip.Uri, region string) (uri.Number, error) {
 		if !phone && !strings.HasPrefix(user, "+") {
 			return "", fmt.Errorf("%w: %q is not a phone number URI", uri.ErrBadNumber, u.String())
 		}
-		return parseNumber(user, region)
+		return uri.ParseNumber(user, region)
 	}
 	return "", fmt.Errorf("%w: scheme %q", uri.ErrBadNumber, u.Scheme)
 }

@@ -19,13 +19,6 @@ import (
 	"github.com/mimigw/mimigw/sip/imdn"
 )
 
-// ErrTooLarge is returned by SendRCS for a message that pager mode cannot
-// carry: over 1300 bytes toward a UDP proxy with large_over_tcp off, or a
-// body over max_body. It wraps gateway.ErrNotRCS so that the gateway falls
-// back to SMS (until large message mode over MSRP exists); it says nothing
-// about the number's capabilities, so it should not be cached as such.
-var ErrTooLarge = fmt.Errorf("message too large for pager mode: %w", gateway.ErrNotRCS)
-
 // udpLimit is RFC 3261 18.1.1's bound for requests on a path that may be
 // UDP when its MTU is unknown.
 const udpLimit = 1300
@@ -71,7 +64,7 @@ func (e *Edge) Capabilities(ctx context.Context, n uri.Number) (gateway.Capabili
 // now; the gateway falls back to SMS, accepting that a message whose
 // answer was lost may arrive twice); 403 and other 4xx/6xx wrap
 // gateway.ErrRejected; 5xx and transport failures wrap
-// gateway.ErrUnavailable (retry). ErrTooLarge when pager mode cannot carry
+// gateway.ErrUnavailable (retry). gateway.ErrTooLarge when pager mode cannot carry
 // it.
 func (e *Edge) SendRCS(ctx context.Context, m gateway.OutboundRCS) error {
 	contentType, body, err := e.content(m.Parts)
@@ -179,13 +172,13 @@ func (e *Edge) sendMessage(ctx context.Context, from, to uri.Number, conversatio
 		return req
 	}
 	if len(body) > e.cfg.MaxBody {
-		return fmt.Errorf("body of %d bytes over max_body %d: %w", len(body), e.cfg.MaxBody, ErrTooLarge)
+		return fmt.Errorf("body of %d bytes over max_body %d: %w", len(body), e.cfg.MaxBody, gateway.ErrTooLarge)
 	}
 	req := build(transport)
 	if transport == "udp" {
 		if size := len(req.String()); size > udpLimit {
 			if !*e.cfg.LargeOverTCP {
-				return fmt.Errorf("%d bytes over UDP (limit %d) and large_over_tcp is off: %w", size, udpLimit, ErrTooLarge)
+				return fmt.Errorf("%d bytes over UDP (limit %d) and large_over_tcp is off: %w", size, udpLimit, gateway.ErrTooLarge)
 			}
 			req = build("tcp")
 		}

@@ -79,7 +79,7 @@ func (p *tcpPeer) serve() {
 
 // Over 1300 bytes toward a UDP proxy the MESSAGE goes over TCP to the same
 // address; with large_over_tcp off it is not sent and fails with
-// ErrTooLarge, which the gateway reads as ErrNotRCS (SMS fallback).
+// gateway.ErrTooLarge (SMS fallback, the number still RCS-capable).
 func TestLargeMessageNeverOverUDP(t *testing.T) {
 	port := freePort(t, "tcp")
 	peer := newTCPPeer(t, port, 202)
@@ -106,8 +106,8 @@ func TestLargeMessageNeverOverUDP(t *testing.T) {
 	cfg.LargeOverTCP = new(bool)
 	e2 := startEdge(t, cfg, newMemReceiver())
 	err := e2.SendRCS(ctx, m)
-	if !errors.Is(err, ErrTooLarge) || !errors.Is(err, gateway.ErrNotRCS) {
-		t.Fatalf("SendRCS with large_over_tcp off = %v, want ErrTooLarge (ErrNotRCS)", err)
+	if !errors.Is(err, gateway.ErrTooLarge) || errors.Is(err, gateway.ErrNotRCS) {
+		t.Fatalf("SendRCS with large_over_tcp off = %v, want gateway.ErrTooLarge", err)
 	}
 	select {
 	case req := <-peer.got:
