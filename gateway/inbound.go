@@ -81,7 +81,7 @@ func (g *Gateway) receive(ctx context.Context, in Inbound) error {
 	eg, ectx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return g.rec.put(ectx, inKey(id), rec) })
 	if in.Channel == ChannelRCS && in.ConversationID != "" {
-		eg.Go(func() error { return g.rememberConversation(ectx, recipient, in.From, in.ConversationID) })
+		eg.Go(func() error { return g.ids.SetConversation(ectx, recipient, in.From, in.ConversationID) })
 	}
 	var dup bool
 	eg.Go(func() error {
@@ -130,15 +130,4 @@ func (g *Gateway) Serves(ctx context.Context, contact, number uri.Number) (bool,
 		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return ok, nil
-}
-
-// rememberConversation keeps the RCS Conversation-ID a phone user chose,
-// so that what the MIMI user sends back stays in that conversation.
-func (g *Gateway) rememberConversation(ctx context.Context, user string, n uri.Number, conv string) error {
-	key := convKey(user, n)
-	var cur string
-	if _, err := g.rec.get(ctx, key, &cur); err == nil && cur == conv {
-		return nil
-	}
-	return g.rec.put(ctx, key, conv)
 }

@@ -358,15 +358,14 @@ func (g *Gateway) record(ctx context.Context, rec *outRecord, refs []refKey) err
 // conversationID keeps one RCS Conversation-ID per conversation: the one
 // the phone user chose, else one derived from the room.
 func (g *Gateway) conversationID(ctx context.Context, user string, n uri.Number, room string) (string, error) {
-	var conv string
-	_, err := g.rec.get(ctx, convKey(user, n), &conv)
-	switch {
-	case err == nil:
-		return conv, nil
-	case errors.Is(err, errNoRecord):
-		return uuidFrom("conversation", room, string(n)), nil
+	conv, err := g.ids.Conversation(ctx, user, n)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	return "", err
+	if conv == "" {
+		conv = uuidFrom("conversation", room, string(n))
+	}
+	return conv, nil
 }
 
 // imdnRef is the imdn.Message-ID of a MIMI message sent by RCS: derived

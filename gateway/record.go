@@ -21,7 +21,6 @@ import (
 //	in.<id>                   a phone user's message: whom to tell what
 //	ref.rcs.<ref>             imdn.Message-ID we sent -> out.<id>
 //	ref.sms.<smsc>.<ref>      SMSC message id of one segment -> out.<id>
-//	conv.<user>.<number>      RCS Conversation-ID of a conversation
 //	seg.<from>.<to>.<ref>...  segments of a concatenated SMS (segment.go)
 //
 // (<ref>, <smsc> and <user> unpadded base64url; <id> hex). A ref key is
@@ -97,8 +96,6 @@ func inKey(id string) string  { return "in." + id }
 func rcsRefKey(ref string) string { return "ref.rcs." + b64(ref) }
 
 func smsRefKey(source, ref string) string { return "ref.sms." + b64(source) + "." + b64(ref) }
-
-func convKey(user string, n uri.Number) string { return "conv." + b64(user) + "." + n.Digits() }
 
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 

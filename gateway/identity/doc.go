@@ -19,4 +19,6 @@
 //	virtual.<number>           -> MIMI user URI
 //	virtualby.<user>           -> virtual number digits
 //	room.<user>.<contact>      -> room URI of their conversation
+//	conv.<user>.<contact>      -> its RCS Conversation-ID, as the phone user
+//	                              last wrote it
 package identity

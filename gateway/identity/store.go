@@ -524,6 +524,33 @@ func (s *Store) SetRoom(ctx context.Context, user string, contact uri.Number, ro
 	return nil
 }
 
+// Conversation returns the RCS Conversation-ID the phone user last used
+// with user, or "" when there is none.
+func (s *Store) Conversation(ctx context.Context, user string, contact uri.Number) (string, error) {
+	e, err := s.read(ctx, convKey(canonicalURI(user), contact))
+	switch {
+	case err == nil:
+		return string(e.Value()), nil
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return "", nil
+	default:
+		return "", fmt.Errorf("identity: conversation of %s and %s: %w", user, contact, err)
+	}
+}
+
+// SetConversation records the RCS Conversation-ID the phone user used, so
+// that what the MIMI user sends back stays in that conversation. It writes
+// only when the value changes.
+func (s *Store) SetConversation(ctx context.Context, user string, contact uri.Number, conv string) error {
+	if cur, err := s.Conversation(ctx, user, contact); err == nil && cur == conv {
+		return nil
+	}
+	if _, err := s.kv.Put(ctx, convKey(canonicalURI(user), contact), []byte(conv)); err != nil {
+		return fmt.Errorf("identity: conversation of %s and %s: %w", user, contact, err)
+	}
+	return nil
+}
+
 // DMRoom derives the direct-message room of two participants, the same
 // whichever is named first: mimi://<domain>/r/dm-<32 hex digits>.
 func DMRoom(domain, a, b string) string {
@@ -556,6 +583,10 @@ func lentByKey(user string, contact uri.Number) string {
 }
 
 func virtualByKey(user string) string { return "virtualby." + encodeURI(user) }
+
+func convKey(user string, contact uri.Number) string {
+	return "conv." + encodeURI(user) + "." + contact.Digits()
+}
 
 func roomKey(user string, contact uri.Number) string {
 	return "room." + encodeURI(user) + "." + contact.Digits()

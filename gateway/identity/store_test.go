@@ -384,3 +384,23 @@ func TestConfigValidate(t *testing.T) {
 func contains(s, sub string) bool {
 	return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub)))
 }
+
+func TestConversationRemembered(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, startBucket(t)(), Config{})
+	if c, err := s.Conversation(ctx, alice, phone1); err != nil || c != "" {
+		t.Fatalf("before any: %q %v", c, err)
+	}
+	for _, conv := range []string{"conv-1", "conv-1", "conv-2"} {
+		if err := s.SetConversation(ctx, alice, phone1, conv); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := s.Conversation(ctx, "MIMI://desk.example/u/alice", phone1); err != nil || c != conv {
+			t.Fatalf("after %s: %q %v", conv, c, err)
+		}
+	}
+	if c, _ := s.Conversation(ctx, bob, phone1); c != "" {
+		t.Errorf("bob's conversation %q", c)
+	}
+}
