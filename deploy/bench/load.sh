@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Pager-mode MESSAGE load: SIPp (deploy/sipp/uac_message.xml) against
-# mimigw's SIP edge (deploy/bench/edgebench: sip.Edge in front of JetStream
-# with a file store, answering 202 once the message is stored), against the
-# edge alone (edgebench -nobus: answers without storing, target "edge"), and
+# mimigw itself (`mimigw serve` with its embedded JetStream file store,
+# answering 202 once the gateway has turned the CPIM message into MIMI
+# content and JetStream stored it), against the SIP edge alone
+# (deploy/bench/edgebench -nobus: answers without storing, target "edge"), and
 # against Kamailio answering a stateless 202 (deploy/bench/kamailio.cfg, two
 # workers), in the same run, over UDP and over one TCP connection, at
 # increasing rates.
@@ -54,21 +55,38 @@ trap cleanup EXIT
 
 # --- targets -------------------------------------------------------------
 
-echo "== building edgebench"
+echo "== building mimigw and edgebench"
+"$GO" build -o "$WORK/mimigw" ${GOFLAGS_BENCH:-} ./cmd/mimigw
 "$GO" build -o "$WORK/edgebench" ${GOFLAGS_BENCH:-} ./deploy/bench/edgebench
 
+# The gateway as shipped: SIP on loopback, the bus embedded with its data
+# in the work directory, nothing behind it to deliver to phones (the
+# outbound proxy is a closed port: inbound is what is measured).
 start_mimigw() {
-  mkdir -p "$WORK/js"
-  "$WORK/edgebench" -udp "127.0.0.1:$MIMIGW_PORT" -tcp "127.0.0.1:$MIMIGW_PORT" -store "$WORK/js" -metrics "$MIMIGW_METRICS" \
-    >"$WORK/edgebench.out" 2>"$WORK/edgebench.err" &
+  local dir="$WORK/mimigw-$RANDOM"
+  mkdir -p "$dir"
+  cat >"$dir/mimigw.yaml" <<YAML
+domain: bench.mimigw.localhost
+default_region: US
+data_dir: $dir
+log: {level: warn}
+http: {listen: "$MIMIGW_METRICS"}
+bus:
+  embedded: {listen: "127.0.0.1:-1"}
+sip:
+  listen: {udp: "127.0.0.1:$MIMIGW_PORT", tcp: "127.0.0.1:$MIMIGW_PORT"}
+  trusted: {cidrs: ["127.0.0.0/8"]}
+  outbound_proxy: "sip:127.0.0.1:9;transport=tcp"
+YAML
+  "$WORK/mimigw" serve --config "$dir/mimigw.yaml" >"$WORK/mimigw.out" 2>"$WORK/mimigw.err" &
   MIMIGW_PID=$!
   PIDS+=("$MIMIGW_PID")
   for _ in $(seq 1 300); do
-    grep -q ready "$WORK/edgebench.out" 2>/dev/null && return 0
-    kill -0 "$MIMIGW_PID" 2>/dev/null || { cat "$WORK/edgebench.err" >&2; exit 1; }
+    curl -sf "http://$MIMIGW_METRICS/readyz" >/dev/null 2>&1 && return 0
+    kill -0 "$MIMIGW_PID" 2>/dev/null || { cat "$WORK/mimigw.err" >&2; exit 1; }
     sleep 0.1
   done
-  echo "edgebench not ready" >&2; exit 1
+  echo "mimigw not ready" >&2; exit 1
 }
 
 start_edge() {
@@ -125,7 +143,7 @@ sample() {
 # --- one step ------------------------------------------------------------
 
 # buckets OUT: the edge's answer-time histogram for MESSAGE ("le count"
-# lines), scraped from edgebench's /metrics.
+# lines), scraped from mimigw's /metrics.
 buckets() {
   curl -s "http://$MIMIGW_METRICS/metrics" |
     awk '/^mimigw_sip_answer_seconds_bucket\{.*method="MESSAGE"/ {
