@@ -565,11 +565,15 @@ func DMRoom(domain, a, b string) string {
 // canonicalURI writes MIMI URIs one way (scheme and domain lower case) so
 // that keys and room derivations do not depend on how a peer spelled them.
 func canonicalURI(s string) string {
-	if u, err := uri.ParseMIMI(s); err == nil {
-		return u.String()
-	}
-	if n, err := uri.ParseNumber(s, ""); err == nil && strings.HasPrefix(strings.ToLower(s), "tel:") {
-		return n.TelURI()
+	switch {
+	case len(s) >= 7 && strings.EqualFold(s[:7], "mimi://"):
+		if u, err := uri.ParseMIMI(s); err == nil {
+			return u.String()
+		}
+	case len(s) >= 4 && strings.EqualFold(s[:4], "tel:"):
+		if n, err := uri.ParseNumber(s, ""); err == nil {
+			return n.TelURI()
+		}
 	}
 	return s
 }
