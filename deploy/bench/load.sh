@@ -19,6 +19,7 @@
 #
 #   deploy/bench/load.sh                      # defaults below
 #   RATES="5000 10000" DURATION=5 TRANSPORTS=udp TARGETS=mimigw deploy/bench/load.sh
+#   RATES=5000 DURATION=600 TRANSPORTS=udp TARGETS=mimigw deploy/bench/load.sh  # memory soak
 #
 # Needs: go, sipp (apt-get install -y sip-tester), kamailio (apt-get install
 # -y kamailio).
@@ -199,12 +200,17 @@ run_step() {
   p99=$(cat "$dir"/uac_message_*_rtt.csv 2>/dev/null | awk -F';' '$2 ~ /^[0-9.]+$/ {print $2}' | sort -g |
         awk '{v[NR]=$1} END{ if (NR==0) {print "n/a"; exit} i=int(NR*0.99); if (i<NR*0.99) i++; if (i<1) i=1; printf "%.2f", v[i] }')
   read -r rss pss < <(sort -n "$dir/mem" | tail -1)
+  # RSS over the first and the last tenth of the step: growth over a long
+  # step (the soak: DURATION=600) shows here.
+  local early late
+  read -r early late < <(awk '{v[NR]=$1} END{n=int(NR/10); if (n<1) n=1; a=0; b=0;
+    for (i=1;i<=n;i++) {a+=v[i]; b+=v[NR-n+i]} printf "%d %d\n", a/n/1024, b/n/1024}' "$dir/mem")
   local pass=no
   if [ "${failed:-1}" = 0 ] && [ "${retrans:-1}" = 0 ] && [ "${ok:-0}" = "$calls" ] &&
      [ "$achieved" -ge $((rate * 95 / 100)) ]; then pass=yes; fi
-  printf "%-9s %-4s %7d/s  sent %8d  ok %8s  failed %6s  retrans %6s  achieved %6s/s  p99 %7s ms (server %8s ms)  peak RSS %6d MB  PSS %6d MB  %s\n" \
+  printf "%-9s %-4s %7d/s  sent %8d  ok %8s  failed %6s  retrans %6s  achieved %6s/s  p99 %7s ms (server %8s ms)  peak RSS %6d MB  PSS %6d MB  RSS %4d->%4d MB  %s\n" \
     "$target" "$transport" "$rate" "$calls" "$ok" "$failed" "$retrans" "$achieved" "$p99" "$sp99" \
-    "$((rss / 1024))" "$((pss / 1024))" "$pass" | tee -a "$WORK/results"
+    "$((rss / 1024))" "$((pss / 1024))" "$early" "$late" "$pass" | tee -a "$WORK/results"
   [ "$pass" = yes ]
 }
 
