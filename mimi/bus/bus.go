@@ -297,6 +297,9 @@ func (b *Bus) ensure(ctx context.Context) error {
 			return fmt.Errorf("bus: bucket %s: %w", bk.cfg.Bucket, err)
 		}
 	}
+	if err := b.retry(ctx, "bound "+cfg.DeliveriesBucket, b.boundDeliveries); err != nil {
+		return fmt.Errorf("bus: bucket %s: %w", cfg.DeliveriesBucket, err)
+	}
 	for _, cc := range []struct {
 		stream string
 		cfg    jetstream.ConsumerConfig
@@ -312,6 +315,25 @@ func (b *Bus) ensure(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// boundDeliveries caps the deliveries bucket by record count, dropping the
+// oldest. KV buckets are made with DiscardNew, which would refuse new
+// delivery state once full; here old state gives way instead. (Creating
+// or updating the bucket resets the policy, so this runs after it every
+// time.)
+func (b *Bus) boundDeliveries(ctx context.Context) error {
+	st, err := b.js.Stream(ctx, "KV_"+b.cfg.DeliveriesBucket)
+	if err != nil {
+		return err
+	}
+	sc := st.CachedInfo().Config
+	if sc.MaxMsgs == b.cfg.DeliveriesMaxRecords && sc.Discard == jetstream.DiscardOld {
+		return nil
+	}
+	sc.MaxMsgs, sc.Discard = b.cfg.DeliveriesMaxRecords, jetstream.DiscardOld
+	_, err = b.js.UpdateStream(ctx, sc)
+	return err
 }
 
 // bind finds the buckets and checks that the streams exist, changing

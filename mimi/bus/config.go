@@ -56,6 +56,13 @@ type Config struct {
 	// de-duplication on the to-phone and from-phone streams.
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
 	DeliveriesTTL   time.Duration `yaml:"deliveries_ttl"`
+	// DeliveriesMaxRecords bounds the records of the deliveries bucket
+	// (about one to three per message); past it the oldest go first. Each
+	// live record costs the NATS server about 165 bytes of memory, so this
+	// bound, not the TTL, is what keeps the server's memory flat under
+	// sustained load: size it to the message rate times the time receipts
+	// and read reports may take to come back.
+	DeliveriesMaxRecords int64 `yaml:"deliveries_max_records"`
 	CapabilitiesTTL time.Duration `yaml:"capabilities_ttl"`
 
 	// AckWait is how long a handler may hold a message before the server
@@ -138,6 +145,7 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&c.FromPhoneMaxBytes, 1<<30)
 	setDefault(&c.DuplicateWindow, MinDuplicateWindow)
 	setDefault(&c.DeliveriesTTL, 7*24*time.Hour)
+	setDefault(&c.DeliveriesMaxRecords, 1_000_000)
 	setDefault(&c.CapabilitiesTTL, 24*time.Hour)
 	setDefault(&c.AckWait, 30*time.Second)
 	setDefault(&c.MaxDeliver, 5)
@@ -231,6 +239,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DuplicateWindow > c.FromPhoneMaxAge {
 		return bad("duplicate_window", "%s is longer than from_phone_max_age %s", c.DuplicateWindow, c.FromPhoneMaxAge)
+	}
+	if c.DeliveriesMaxRecords < 1000 {
+		return bad("deliveries_max_records", "must be at least 1000, got %d", c.DeliveriesMaxRecords)
 	}
 	if c.DeliveriesTTL < time.Second {
 		return bad("deliveries_ttl", "must be at least 1s, got %s", c.DeliveriesTTL)

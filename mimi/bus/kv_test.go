@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -118,5 +119,36 @@ func eventually(t *testing.T, ok func() bool) {
 			t.Fatal("condition not met")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// The deliveries bucket keeps at most DeliveriesMaxRecords records and
+// drops the oldest, so that delivery state never refuses a write and the
+// server's memory stays flat under sustained load.
+func TestDeliveriesBounded(t *testing.T) {
+	t.Parallel()
+	srv := bustest.NewServer(t)
+	cfg := func(c *bus.Config) { c.DeliveriesMaxRecords = 1000 }
+	b := srv.Bus(t, bustest.WithConfig(cfg))
+	b = srv.Bus(t, bustest.WithConfig(cfg)) // opening again keeps the bound
+	ctx := context.Background()
+	kv := b.Deliveries()
+	for i := 0; i < 1500; i++ {
+		if _, err := kv.Put(ctx, fmt.Sprintf("out.%04d", i), []byte("x")); err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		}
+	}
+	if _, err := kv.Get(ctx, "out.0000"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("oldest record still there: %v", err)
+	}
+	if e, err := kv.Get(ctx, "out.1499"); err != nil || string(e.Value()) != "x" {
+		t.Errorf("newest record: %v", err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Values() != 1000 {
+		t.Errorf("bucket holds %d records, bound 1000", st.Values())
 	}
 }
