@@ -20,6 +20,8 @@
 #   deploy/bench/load.sh                      # defaults below
 #   RATES="5000 10000" DURATION=5 TRANSPORTS=udp TARGETS=mimigw deploy/bench/load.sh
 #   RATES=5000 DURATION=600 TRANSPORTS=udp TARGETS=mimigw deploy/bench/load.sh  # memory soak
+#   EXTERNAL_NATS=1 ...   # NATS as its own process, as in production: the
+#                         # gateway's RSS and the server's are reported apart
 #
 # Needs: go, sipp (apt-get install -y sip-tester), kamailio (apt-get install
 # -y kamailio).
@@ -39,6 +41,8 @@ MIMIGW_PORT=${MIMIGW_PORT:-5080}
 EDGE_PORT=${EDGE_PORT:-5085}
 MIMIGW_METRICS=${MIMIGW_METRICS:-127.0.0.1:9180}
 KAMAILIO_PORT=5090 # fixed in kamailio.cfg
+EXTERNAL_NATS=${EXTERNAL_NATS:-}
+NATS_PORT=${NATS_PORT:-4333}
 GO=${GO:-go}
 
 for tool in sipp kamailio curl "$GO"; do
@@ -59,6 +63,8 @@ trap cleanup EXIT
 echo "== building mimigw and edgebench"
 "$GO" build -o "$WORK/mimigw" ${GOFLAGS_BENCH:-} ./cmd/mimigw
 "$GO" build -o "$WORK/edgebench" ${GOFLAGS_BENCH:-} ./deploy/bench/edgebench
+# The NATS server of the pinned module, for EXTERNAL_NATS.
+[ -n "$EXTERNAL_NATS" ] && "$GO" build -o "$WORK/nats-server" github.com/nats-io/nats-server/v2
 
 # The gateway as shipped: SIP on loopback, the bus embedded with its data
 # in the work directory, nothing behind it to deliver to phones (the
@@ -66,14 +72,21 @@ echo "== building mimigw and edgebench"
 start_mimigw() {
   local dir="$WORK/mimigw-$RANDOM"
   mkdir -p "$dir"
+  local busyaml='bus: {embedded: {listen: "127.0.0.1:-1"}}'
+  if [ -n "$EXTERNAL_NATS" ]; then
+    "$WORK/nats-server" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$dir/nats" >"$WORK/nats.out" 2>&1 &
+    NATS_PID=$!
+    PIDS+=("$NATS_PID")
+    sleep 1
+    busyaml="bus: {url: \"nats://127.0.0.1:$NATS_PORT\"}"
+  fi
   cat >"$dir/mimigw.yaml" <<YAML
 domain: bench.mimigw.localhost
 default_region: US
 data_dir: $dir
 log: {level: warn}
 http: {listen: "$MIMIGW_METRICS"}
-bus:
-  embedded: {listen: "127.0.0.1:-1"}
+$busyaml
 sip:
   listen: {udp: "127.0.0.1:$MIMIGW_PORT", tcp: "127.0.0.1:$MIMIGW_PORT"}
   trusted: {cidrs: ["127.0.0.0/8"]}
@@ -120,6 +133,7 @@ start_kamailio() {
 pids_of() {
   case $1 in
     mimigw) echo "$MIMIGW_PID" ;;
+    nats) echo "${NATS_PID:-}" ;;
     edge) echo "$EDGE_PID" ;;
     kamailio) echo "$KAMAILIO_PID" $(ps -o pid= --ppid "$KAMAILIO_PID") ;;
   esac
@@ -180,14 +194,15 @@ run_step() {
   cp deploy/sipp/uac_message.xml "$dir/"
   [ "$target" = mimigw ] && buckets "$dir/buckets.before"
   sample "$target" "$dir/mem" &
-  local sampler=$!
+  local sampler=$! nsampler=
+  if [ "$target" = mimigw ] && [ -n "$EXTERNAL_NATS" ]; then sample nats "$dir/nats-mem" & nsampler=$!; fi
   local cmd=(sipp -sf uac_message.xml -key caller +15551230001 -key callee +15551230002 -key text "load test"
     -t "$flag" -r "$rate" -rp 1000 -m "$calls" -l "$((rate * 2))" -nostdin -i 127.0.0.1 -buff_size 4194304
     -timeout "$((DURATION + 40))s" -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000
     "127.0.0.1:$port")
   echo "$target/$transport $rate/s: (cd $dir && ${cmd[*]})" >>"$WORK/commands"
   (cd "$dir" && timeout "$((DURATION + 60))" "${cmd[@]}" >"$dir/sipp.out" 2>&1) || true
-  kill "$sampler"; wait "$sampler" 2>/dev/null || true
+  kill "$sampler" $nsampler; wait "$sampler" $nsampler 2>/dev/null || true
   local sp99=n/a
   if [ "$target" = mimigw ]; then buckets "$dir/buckets.after"; sp99=$(server_p99 "$dir/buckets.before" "$dir/buckets.after"); fi
 
@@ -211,6 +226,10 @@ run_step() {
   printf "%-9s %-4s %7d/s  sent %8d  ok %8s  failed %6s  retrans %6s  achieved %6s/s  p99 %7s ms (server %8s ms)  peak RSS %6d MB  PSS %6d MB  RSS %4d->%4d MB  %s\n" \
     "$target" "$transport" "$rate" "$calls" "$ok" "$failed" "$retrans" "$achieved" "$p99" "$sp99" \
     "$((rss / 1024))" "$((pss / 1024))" "$early" "$late" "$pass" | tee -a "$WORK/results"
+  if [ -f "$dir/nats-mem" ]; then
+    awk '{v[NR]=$1; if ($1>m) m=$1} END{n=int(NR/10); if (n<1) n=1; a=0; b=0; for (i=1;i<=n;i++) {a+=v[i]; b+=v[NR-n+i]}
+      printf "  (nats-server beside it: peak RSS %d MB, RSS %d->%d MB)\n", m/1024, a/n/1024, b/n/1024}' "$dir/nats-mem" | tee -a "$WORK/results"
+  fi
   [ "$pass" = yes ]
 }
 
@@ -260,6 +279,7 @@ for transport in $TRANSPORTS; do
       best=$rate
     done
     stop "$pid"
+    if [ -n "${NATS_PID:-}" ]; then stop "$NATS_PID"; NATS_PID=; fi
     echo "$target $transport: highest clean rate $best/s" | tee -a "$WORK/summary"
   done
 done
