@@ -62,8 +62,8 @@ type Config struct {
 	// bound, not the TTL, is what keeps the server's memory flat under
 	// sustained load: size it to the message rate times the time receipts
 	// and read reports may take to come back.
-	DeliveriesMaxRecords int64 `yaml:"deliveries_max_records"`
-	CapabilitiesTTL time.Duration `yaml:"capabilities_ttl"`
+	DeliveriesMaxRecords int64         `yaml:"deliveries_max_records"`
+	CapabilitiesTTL      time.Duration `yaml:"capabilities_ttl"`
 
 	// AckWait is how long a handler may hold a message before the server
 	// assumes its instance died and hands the message to another.
