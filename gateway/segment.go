@@ -128,7 +128,10 @@ func (g *Gateway) ReceiveSegment(ctx context.Context, s Segment) error {
 			g.m.segments.WithLabelValues("held").Inc()
 			// Every segment (re)arms the timer: pending timers are unique
 			// by key, and one that failed to be set is set by the next.
-			if err := g.bus.Schedule(ctx, "segments."+id, grp.First.Add(g.cfg.ReassemblyTimeout), nil); err != nil {
+			// The key names the message by when its first segment came:
+			// a timer still firing for an earlier message under the same
+			// reference must not swallow this one's.
+			if err := g.bus.Schedule(ctx, segTimerKey(id, grp.First), grp.First.Add(g.cfg.ReassemblyTimeout), nil); err != nil {
 				return fmt.Errorf("%w: %w", ErrUnavailable, err)
 			}
 			return nil
@@ -229,10 +232,22 @@ func joinSegments(grp segGroup) string {
 	return b.String()
 }
 
+// segTimerKey names the reassembly timer of the message whose first
+// segment came at first.
+func segTimerKey(id string, first time.Time) string {
+	return "segments." + id + "." + strconv.FormatInt(first.UnixNano(), 10)
+}
+
 // segmentsDue delivers what arrived of a message whose reassembly timed
-// out.
-func (g *Gateway) segmentsDue(ctx context.Context, id string) error {
-	key := "seg." + id
+// out; key is what follows "segments." in its timer's key.
+func (g *Gateway) segmentsDue(ctx context.Context, key string) error {
+	dot := strings.LastIndexByte(key, '.')
+	first, err := strconv.ParseInt(key[dot+1:], 10, 64)
+	if dot < 0 || err != nil {
+		g.log.Warn("reassembly timer with a malformed key dropped", "key", key)
+		return nil
+	}
+	key = "seg." + key[:dot]
 	var grp segGroup
 	rev, err := g.rec.get(ctx, key, &grp)
 	switch {
@@ -240,14 +255,12 @@ func (g *Gateway) segmentsDue(ctx context.Context, id string) error {
 		return nil
 	case err != nil:
 		return err
+	case grp.First.UnixNano() != first:
+		return nil // a later message under the same reference, with its own timer
 	case grp.Done:
 		return nil
 	case grp.Flushing:
 		return g.finishSegments(ctx, key, grp)
-	}
-	if due := grp.First.Add(g.cfg.ReassemblyTimeout); g.now().Before(due) {
-		// The reference was reused since the timer was set: come back.
-		return fmt.Errorf("segments %s not due until %s", id, due.Format(time.RFC3339))
 	}
 	g.log.Info("concatenated SMS incomplete, delivering what arrived", "number", grp.From, "parts", len(grp.Parts), "total", grp.Total)
 	return g.flushSegments(ctx, key, rev, grp, true)
