@@ -76,6 +76,8 @@ type HTTPConfig struct {
 	// MIMIGW_HTTP_ADMIN_TOKEN may carry it instead.
 	AdminTokenFile string `yaml:"admin_token_file"`
 	AdminToken     string `yaml:"admin_token"`
+	// Profiling serves Go's runtime profiles under /debug/pprof/.
+	Profiling bool `yaml:"profiling"`
 }
 
 // SimulatorConfig places the built-in SMSC simulator.

@@ -85,7 +85,7 @@ domain: bench.mimigw.localhost
 default_region: US
 data_dir: $dir
 log: {level: warn}
-http: {listen: "$MIMIGW_METRICS"}
+http: {listen: "$MIMIGW_METRICS", profiling: true}
 $busyaml
 sip:
   listen: {udp: "127.0.0.1:$MIMIGW_PORT", tcp: "127.0.0.1:$MIMIGW_PORT"}

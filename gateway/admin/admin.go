@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -39,7 +40,9 @@ type Options struct {
 	// Notices are shown prominently (such as "SMSC simulator in use").
 	Facts   map[string]string
 	Notices []string
-	Log     *slog.Logger
+	// Profiling serves the Go runtime's profiles under /debug/pprof/.
+	Profiling bool
+	Log       *slog.Logger
 }
 
 // Handler returns the HTTP handler.
@@ -55,6 +58,13 @@ func Handler(o Options) http.Handler {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
 	}
 	mux.HandleFunc("GET /{$}", s.status)
+	if o.Profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	api := http.NewServeMux()
 	api.HandleFunc("GET /api/v1/numbers", s.listNumbers)
 	api.HandleFunc("POST /api/v1/numbers/virtual", s.assignVirtual)

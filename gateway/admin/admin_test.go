@@ -110,3 +110,15 @@ func TestNumbersAPI(t *testing.T) {
 		t.Errorf("release again %d", code)
 	}
 }
+
+func TestProfilingOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{false, true} {
+		srv := httptest.NewServer(Handler(Options{Profiling: on}))
+		code, body := call(t, srv, "GET", "/debug/pprof/goroutine?debug=1", "", "")
+		srv.Close()
+		if served := code == 200 && strings.Contains(body, "goroutine profile"); served != on {
+			t.Errorf("profiling %v: %d %.80q", on, code, body)
+		}
+	}
+}
