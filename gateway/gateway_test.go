@@ -134,7 +134,7 @@ func newHarness(t *testing.T, cfg Config, rcs *rcsEdge, sms *smsEdge) *harness {
 	return &harness{t: t, bus: b, g: g, sms: sms, rcs: rcs, reg: reg}
 }
 
-func mustIdentity(t *testing.T, b *bus.Bus) *identity.Store {
+func mustIdentity(t testing.TB, b *bus.Bus) *identity.Store {
 	t.Helper()
 	ids, err := identity.New(b.Identity(), identity.Config{Domain: domain, Pools: []string{"+15559990000-+15559990001"}})
 	if err != nil {

@@ -2,10 +2,9 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/mimigw/mimigw/gateway/identity"
 	"github.com/mimigw/mimigw/mimi/bus"
@@ -76,20 +75,20 @@ func (g *Gateway) receive(ctx context.Context, in Inbound) error {
 
 	rec := inRecord{Channel: in.Channel, From: in.From, To: in.To, Ref: in.Ref, ConversationID: in.ConversationID,
 		Notify: in.Notify, Excerpt: makeExcerpt(textOf(m))}
+	if in.Channel == ChannelRCS && in.ConversationID != "" {
+		// A write only when the phone started a new conversation.
+		if err := g.ids.SetConversation(ctx, recipient, in.From, in.ConversationID); err != nil {
+			return fmt.Errorf("gateway: message %s from %s: %w: %w", id, in.From, ErrUnavailable, err)
+		}
+	}
 	// The record of whom to tell what and the message itself are written
 	// side by side; the peer hears of success only when both stand.
-	eg, ectx := errgroup.WithContext(ctx)
-	eg.Go(func() error { return g.rec.put(ectx, inKey(id), rec) })
-	if in.Channel == ChannelRCS && in.ConversationID != "" {
-		eg.Go(func() error { return g.ids.SetConversation(ectx, recipient, in.From, in.ConversationID) })
-	}
-	var dup bool
-	eg.Go(func() error {
-		var err error
-		dup, err = g.bus.Publish(ectx, bus.SubjectFromPhone(in.From), env, data)
+	recData, err := json.Marshal(rec)
+	if err != nil {
 		return err
-	})
-	if err := eg.Wait(); err != nil {
+	}
+	dup, err := g.bus.PublishWithRecord(ctx, bus.SubjectFromPhone(in.From), env, data, inKey(id), recData)
+	if err != nil {
 		return fmt.Errorf("gateway: message %s from %s: %w: %w", id, in.From, ErrUnavailable, err)
 	}
 	if dup {

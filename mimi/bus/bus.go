@@ -217,7 +217,11 @@ func (b *Bus) connect(ctx context.Context, password, token string) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	b.js, err = jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.PublishTimeout))
+	// Publishes go out without waiting on each other and each waits for
+	// its own ack (see publish); the async timeout drops the futures of
+	// acks that never came.
+	b.js, err = jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.PublishTimeout),
+		jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout), jetstream.WithPublishAsyncMaxPending(maxPendingPublishes))
 	if err != nil {
 		return fmt.Errorf("bus: jetstream: %w", err)
 	}

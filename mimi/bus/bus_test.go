@@ -865,3 +865,44 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	}
 	return out
 }
+
+func TestPublishWithRecord(t *testing.T) {
+	srv := bustest.NewServer(t)
+	b := srv.Bus(t)
+	env := envelope(t)
+	env.Sender, env.Recipient, env.Channel = phone.TelURI(), "mimi://a.example/u/alice", bus.ChannelRCS
+	subject := bus.SubjectFromPhone(phone)
+	key := "in." + env.ID
+	for i, wantDup := range []bool{false, true} {
+		dup, err := b.PublishWithRecord(ctxT(t), subject, env, []byte("message"), key, []byte(`{"n":1}`))
+		if err != nil || dup != wantDup {
+			t.Fatalf("publish %d: duplicate %v, %v; want %v", i, dup, err, wantDup)
+		}
+	}
+	e, err := b.Deliveries().Get(ctxT(t), key)
+	if err != nil || string(e.Value()) != `{"n":1}` {
+		t.Fatalf("record: %v", err)
+	}
+	if n := streamInfo(t, b, b.Config().FromPhoneStream).State.Msgs; n != 1 {
+		t.Errorf("from-phone stream holds %d, want 1", n)
+	}
+
+	// A key the bucket cannot hold: neither is written.
+	other := envelope(t)
+	other.Sender, other.Recipient, other.Channel = env.Sender, env.Recipient, env.Channel
+	for _, bad := range []string{"", "in..x", "in.*", "in.x.", "in x"} {
+		if _, err := b.PublishWithRecord(ctxT(t), subject, other, []byte("m"), bad, []byte("r")); err == nil || errors.Is(err, bus.ErrUnavailable) {
+			t.Errorf("key %q: %v, want a permanent error", bad, err)
+		}
+	}
+	if n := streamInfo(t, b, b.Config().FromPhoneStream).State.Msgs; n != 1 {
+		t.Errorf("after bad keys the stream holds %d, want 1", n)
+	}
+
+	srv.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := b.PublishWithRecord(ctx, subject, other, []byte("m"), "in."+other.ID, []byte("r")); !errors.Is(err, bus.ErrUnavailable) {
+		t.Errorf("with the server down: %v, want ErrUnavailable", err)
+	}
+}

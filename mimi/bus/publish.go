@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -47,43 +48,119 @@ func (b *Bus) checkPublish(subject string, env Envelope) error {
 	return nil
 }
 
-// publish sends msg and waits for the stream's ack; id names the message
-// in errors.
-func (b *Bus) publish(ctx context.Context, kind string, msg *nats.Msg, id string, opts ...jetstream.PublishOpt) (bool, error) {
-	select {
-	case <-b.closed:
-		b.m.publishFailures.WithLabelValues(kind, "unavailable").Inc()
-		return false, fmt.Errorf("bus: publish %s id %s: %w: %w", msg.Subject, id, ErrUnavailable, ErrClosed)
-	default:
+// PublishWithRecord publishes a message as Publish does and puts record
+// under key in the deliveries bucket at the same time, for what must
+// stand beside the message (such as whom to notify about it). It returns
+// once JetStream has stored both; duplicate is the message's. Neither
+// write waits for the other: the pair costs one round trip.
+func (b *Bus) PublishWithRecord(ctx context.Context, subject string, env Envelope, data []byte, key string, record []byte) (duplicate bool, err error) {
+	kind := subjectKind(subject)
+	if env.Accepted.IsZero() {
+		env.Accepted = time.Now()
 	}
-	// A publish takes at most PublishTimeout, whatever the caller's
-	// deadline: the peers waiting on it (an SMSC, a SIP transaction) are
-	// better served by a retryable failure than by a long wait.
+	if err := b.checkPublish(subject, env); err != nil {
+		b.m.publishFailures.WithLabelValues(kind, "rejected").Inc()
+		return false, err
+	}
+	if !validRecordKey(key) {
+		b.m.publishFailures.WithLabelValues("record", "rejected").Inc()
+		return false, fmt.Errorf("bus: record %.80q: %w", key, jetstream.ErrInvalidKey)
+	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
 	defer cancel()
-	start := time.Now()
-	ack, err := b.js.PublishMsg(ctx, msg, opts...)
-	if err != nil && len(opts) > 0 && wrongLastSequence(err) {
+	rec := b.startPublish("record", &nats.Msg{Subject: "$KV." + b.cfg.DeliveriesBucket + "." + key, Data: record}, key)
+	m := b.startPublish(kind, &nats.Msg{Subject: subject, Header: env.Header(), Data: data}, env.ID)
+	_, recErr := b.awaitPublish(ctx, rec)
+	duplicate, err = b.awaitPublish(ctx, m)
+	return duplicate, errors.Join(err, recErr)
+}
+
+// validRecordKey accepts what a KV key may be: dot-separated non-empty
+// tokens of letters, digits and "-_=/".
+func validRecordKey(k string) bool {
+	if k == "" || k[0] == '.' || k[len(k)-1] == '.' || strings.Contains(k, "..") {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_=/.", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// maxPendingPublishes bounds the publishes awaiting their ack on one
+// connection; beyond it a publish waits briefly for room, then fails as
+// unavailable.
+const maxPendingPublishes = 8192
+
+// pendingPublish is a message sent and not yet acknowledged.
+type pendingPublish struct {
+	kind, subject, id string
+	expectLast        bool // the publish carries an expected last sequence (Schedule)
+	start             time.Time
+	ack               jetstream.PubAckFuture
+	err               error
+}
+
+// startPublish sends msg without waiting for its ack; id names the
+// message in errors.
+func (b *Bus) startPublish(kind string, msg *nats.Msg, id string, opts ...jetstream.PublishOpt) *pendingPublish {
+	p := &pendingPublish{kind: kind, subject: msg.Subject, id: id, expectLast: len(opts) > 0, start: time.Now()}
+	select {
+	case <-b.closed:
+		p.err = ErrClosed
+		return p
+	default:
+	}
+	p.ack, p.err = b.js.PublishMsgAsync(msg, opts...)
+	return p
+}
+
+// awaitPublish waits for the ack of p. A publish takes at most
+// PublishTimeout, whatever the caller's deadline: the peers waiting on it
+// (an SMSC, a SIP transaction) are better served by a retryable failure
+// than by a long wait.
+func (b *Bus) awaitPublish(ctx context.Context, p *pendingPublish) (bool, error) {
+	var ack *jetstream.PubAck
+	err := p.err
+	if err == nil {
+		select {
+		case ack = <-p.ack.Ok():
+		case err = <-p.ack.Err():
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if err != nil && p.expectLast && wrongLastSequence(err) {
 		// Only Schedule sets an expectation: the subject already holds a
 		// pending timer, so this one is a duplicate.
-		b.m.publishes.WithLabelValues(kind).Inc()
-		b.m.duplicates.WithLabelValues(kind).Inc()
+		b.m.publishes.WithLabelValues(p.kind).Inc()
+		b.m.duplicates.WithLabelValues(p.kind).Inc()
 		return true, nil
 	}
 	if err != nil {
 		if permanent(err) {
-			b.m.publishFailures.WithLabelValues(kind, "rejected").Inc()
-			return false, fmt.Errorf("bus: publish %s id %s: %w", msg.Subject, id, err)
+			b.m.publishFailures.WithLabelValues(p.kind, "rejected").Inc()
+			return false, fmt.Errorf("bus: publish %s id %s: %w", p.subject, p.id, err)
 		}
-		b.m.publishFailures.WithLabelValues(kind, "unavailable").Inc()
-		return false, fmt.Errorf("bus: publish %s id %s: %w: %w", msg.Subject, id, ErrUnavailable, err)
+		b.m.publishFailures.WithLabelValues(p.kind, "unavailable").Inc()
+		return false, fmt.Errorf("bus: publish %s id %s: %w: %w", p.subject, p.id, ErrUnavailable, err)
 	}
-	b.m.publishSeconds.WithLabelValues(kind).Observe(time.Since(start).Seconds())
-	b.m.publishes.WithLabelValues(kind).Inc()
+	b.m.publishSeconds.WithLabelValues(p.kind).Observe(time.Since(p.start).Seconds())
+	b.m.publishes.WithLabelValues(p.kind).Inc()
 	if ack.Duplicate {
-		b.m.duplicates.WithLabelValues(kind).Inc()
+		b.m.duplicates.WithLabelValues(p.kind).Inc()
 	}
 	return ack.Duplicate, nil
+}
+
+// publish sends msg and waits for the stream's ack.
+func (b *Bus) publish(ctx context.Context, kind string, msg *nats.Msg, id string, opts ...jetstream.PublishOpt) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
+	defer cancel()
+	return b.awaitPublish(ctx, b.startPublish(kind, msg, id, opts...))
 }
 
 // permanent reports whether a publish error will recur however often the
