@@ -8,9 +8,11 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -52,9 +54,18 @@ func (e *Edge) trust(req *sip.Request, p peer) (sender, *answers.Answer) {
 	}
 	user, stale, err := e.verifyDigest(req, h.Value())
 	if err != nil {
+		if errors.Is(err, errReplayed) {
+			e.m.refused.WithLabelValues("replayed").Inc()
+			e.log.Warn("sip: digest response replayed", "peer", p.addr.String(), "err", err)
+			return sender{}, &answers.Answer{Status: 401, Reason: reasonStale}
+		}
 		e.m.refused.WithLabelValues("unauthenticated").Inc()
 		if stale {
-			return sender{}, &answers.Answer{Status: 401, Reason: "Unauthorized: stale nonce"}
+			return sender{}, &answers.Answer{Status: 401, Reason: reasonStale}
+		}
+		if errors.Is(err, errTooManyResponses) {
+			e.log.Warn("sip: digest responses of one nonce lifetime exceed what is remembered; refusing", "max", maxUsedResponses)
+			return sender{}, &answers.Answer{Status: 503, Reason: "Service Unavailable: try again later", RetryAfter: e.retryAfter()}
 		}
 		e.log.Info("sip: digest authentication failed", "peer", p.addr.String(), "err", err)
 		return sender{}, &answers.Answer{Status: 403, Reason: "Forbidden: authentication failed"}
@@ -112,10 +123,11 @@ type digestUser struct {
 type digestAuth struct {
 	key   [32]byte
 	users map[string]digestUser
+	used  usedResponses
 }
 
 func newDigestAuth(users map[string]digestUser) (*digestAuth, error) {
-	d := &digestAuth{users: users}
+	d := &digestAuth{users: users, used: usedResponses{max: maxUsedResponses, seen: map[[16]byte]struct{}{}}}
 	if _, err := rand.Read(d.key[:]); err != nil {
 		return nil, fmt.Errorf("sip: digest key: %w", err)
 	}
@@ -147,6 +159,60 @@ func (d *digestAuth) checkNonce(nonce string, now time.Time, ttl time.Duration) 
 		return true, true
 	}
 	return true, false
+}
+
+// maxUsedResponses bounds the digest responses remembered at once (about
+// 40 bytes each): the accepted requests of one nonce lifetime.
+const maxUsedResponses = 1 << 20
+
+// usedResponses remembers the digest responses accepted, by nonce, cnonce
+// and nonce count, until their nonce has expired. Digest does not cover
+// the body, so a captured request sent again (under a new branch, past
+// the answer cache) could otherwise carry any text as its user: each
+// response is good for one request. Nonces are this instance's own, so
+// what this instance remembers is all there is to check.
+type usedResponses struct {
+	mu    sync.Mutex
+	max   int
+	seen  map[[16]byte]struct{}
+	order []usedResponse // oldest first
+	head  int
+}
+
+type usedResponse struct {
+	key  [16]byte
+	when time.Time
+}
+
+var errReplayed = errors.New("digest response used before")
+var errTooManyResponses = errors.New("too many digest responses to remember")
+
+// use records a response accepted at now, and fails if it was used before
+// or if there is no room to remember it; what is older than ttl is let go.
+func (u *usedResponses) use(nonce, cnonce string, nc int, now time.Time, ttl time.Duration) error {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%d", nonce, cnonce, nc)
+	var key [16]byte
+	copy(key[:], h.Sum(nil))
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for u.head < len(u.order) && now.Sub(u.order[u.head].when) > ttl {
+		delete(u.seen, u.order[u.head].key)
+		u.head++
+	}
+	if u.head > len(u.order)/2 { // reuse the space of what was let go
+		u.order = append(u.order[:0], u.order[u.head:]...)
+		u.head = 0
+	}
+	if _, ok := u.seen[key]; ok {
+		return errReplayed
+	}
+	if len(u.seen) >= u.max {
+		return errTooManyResponses
+	}
+	u.seen[key] = struct{}{}
+	u.order = append(u.order, usedResponse{key: key, when: now})
+	return nil
 }
 
 // challenge is the WWW-Authenticate value of a 401.
@@ -200,6 +266,11 @@ func (e *Edge) verifyDigest(req *sip.Request, header string) (digestUser, bool, 
 	}
 	if subtle.ConstantTimeCompare([]byte(want.Response), []byte(cred.Response)) != 1 {
 		return digestUser{}, false, fmt.Errorf("wrong response for user %q", cred.Username)
+	}
+	if err := e.digest.used.use(cred.Nonce, cred.Cnonce, cred.Nc, time.Now(), e.cfg.Digest.NonceTTL); err != nil {
+		// A client that counts right never sees this; challenged again,
+		// it goes on with a fresh nonce.
+		return digestUser{}, errors.Is(err, errReplayed), fmt.Errorf("user %q: %w", cred.Username, err)
 	}
 	return u, false, nil
 }

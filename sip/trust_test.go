@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,5 +107,87 @@ func TestDigestNonce(t *testing.T) {
 		if ok, _ := d.checkNonce(bad, now, 5*time.Minute); ok {
 			t.Fatalf("nonce %q accepted", bad)
 		}
+	}
+}
+
+// A request that authenticated cannot be sent again under a new branch
+// (digest does not cover the body): its response is good once. A client
+// counting on with the same nonce goes on; the replayer is challenged.
+func TestDigestReplayRefused(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "alice.pw")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.Trusted.CIDRs = nil
+	cfg.Digest = Digest{Enabled: true, Realm: "mimigw.test", Users: []DigestUser{{Username: "alice", Number: "+15551230001", PasswordFile: pw}}}
+	recv := newTestReceiver(t)
+	e := startEdge(t, cfg, recv)
+	c := dialRaw(t, "udp", e.Addr("udp"))
+	base := request{local: c.conn.LocalAddr(), contentType: "message/cpim", body: cpimText("replay-1", "hi")}
+	c.send(base.String())
+	chal, err := digest.ParseChallenge(headerValue(c.answer(), "WWW-Authenticate"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred := func(count int) string {
+		cr, err := digest.Digest(chal, digest.Options{Method: "MESSAGE", URI: "sip:+15551230002@mimigw.test;user=phone",
+			Username: "alice", Password: "s3cret", Cnonce: "0a4f113b", Count: count})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Authorization: " + cr.String()
+	}
+	send := func(branch, id, text, auth string) (int, string) {
+		r := base
+		r.branch, r.body, r.extra = branch, cpimText(id, text), []string{auth}
+		c.send(r.String())
+		return status(c.answer())
+	}
+	if code, reason := send("z9hG4bK-r1", "replay-1", "hi", cred(1)); code != 202 {
+		t.Fatalf("first use: %d %s", code, reason)
+	}
+	code, reason := send("z9hG4bK-r2", "replay-2", "send money", cred(1))
+	if code != 401 || !strings.Contains(reason, "stale") {
+		t.Fatalf("replayed response: %d %s, want 401 stale", code, reason)
+	}
+	if code, reason := send("z9hG4bK-r3", "replay-3", "next", cred(2)); code != 202 {
+		t.Fatalf("next nonce count: %d %s", code, reason)
+	}
+	in, _, _ := recv.snapshot()
+	if len(in) != 2 {
+		t.Fatalf("%d messages, want 2 (the replay made none)", len(in))
+	}
+	for _, m := range in {
+		if strings.Contains(m.Parts[0].Text, "money") {
+			t.Fatalf("the replayed request got through: %+v", m)
+		}
+	}
+}
+
+func TestUsedResponsesExpireAndBound(t *testing.T) {
+	u := usedResponses{max: 2, seen: map[[16]byte]struct{}{}}
+	now := time.Now()
+	ttl := time.Minute
+	if err := u.use("n", "c", 1, now, ttl); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.use("n", "c", 1, now, ttl); !errors.Is(err, errReplayed) {
+		t.Fatalf("second use: %v", err)
+	}
+	if err := u.use("n", "c", 2, now, ttl); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.use("n", "c", 3, now, ttl); !errors.Is(err, errTooManyResponses) {
+		t.Fatalf("past the bound: %v", err)
+	}
+	// Once the nonce lifetime has passed, the old responses are let go
+	// (the nonce itself is refused as stale by then).
+	later := now.Add(ttl + time.Second)
+	if err := u.use("n", "c", 3, later, ttl); err != nil {
+		t.Fatalf("after expiry: %v", err)
+	}
+	if len(u.seen) != 1 || len(u.order)-u.head != 1 {
+		t.Fatalf("remembered %d (%d queued), want 1", len(u.seen), len(u.order)-u.head)
 	}
 }
