@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mimigw/mimigw/gateway"
+	"github.com/mimigw/mimigw/sip/sipptest"
 )
 
 // SIPp sends a pager-mode MESSAGE with CPIM; the receiver gets the text,
@@ -18,10 +19,10 @@ func TestSIPpMessageToReceiver(t *testing.T) {
 		t.Run(tc.transport, func(t *testing.T) {
 			recv := newTestReceiver(t)
 			e := startEdge(t, testConfig(), recv)
-			r := startSIPp(t, "uac_message.xml", "-t", tc.flag, "-m", "1",
+			r := sipptest.Start(t, "uac_message.xml", "-t", tc.flag, "-m", "1",
 				"-key", "caller", "+15551230001", "-key", "callee", "+15551230002", "-key", "text", "Hello from SIPp",
 				e.Addr(tc.transport).String())
-			r.wait(t)
+			r.Wait(t)
 			in, _, _ := recv.snapshot()
 			if len(in) != 1 {
 				t.Fatalf("receiver got %d messages, want 1", len(in))
@@ -48,17 +49,17 @@ func TestSIPpMessageToReceiver(t *testing.T) {
 
 // sippPhone starts an edge whose outbound proxy is a SIPp UAS playing a
 // phone.
-func sippPhone(t *testing.T, scenario string, calls int, extra ...string) (*Edge, *testReceiver, *sippRun) {
+func sippPhone(t *testing.T, scenario string, calls int, extra ...string) (*Edge, *testReceiver, *sipptest.Run) {
 	t.Helper()
-	needSIPp(t)
-	port := freePort(t, "udp")
+	sipptest.Need(t)
+	port := sipptest.FreePort(t, "udp")
 	cfg := testConfig()
 	cfg.OutboundProxy = "sip:127.0.0.1:" + strconv.Itoa(port) + ";transport=udp"
 	recv := newTestReceiver(t)
 	e := startEdge(t, cfg, recv)
 	args := append([]string{"-t", "u1", "-p", strconv.Itoa(port), "-m", strconv.Itoa(calls)}, extra...)
-	r := startSIPp(t, scenario, args...)
-	waitUDPBound(t, r, port)
+	r := sipptest.Start(t, scenario, args...)
+	r.WaitUDPBound(t, port)
 	return e, recv, r
 }
 
@@ -88,7 +89,7 @@ func TestSendRCSToSIPpPhone(t *testing.T) {
 		t.Fatalf("SendRCS: %v", err)
 	}
 	recv.waitCalls(t, 1)
-	r.wait(t)
+	r.Wait(t)
 	_, receipts, _ := recv.snapshot()
 	if len(receipts) != 1 {
 		t.Fatalf("receipts %+v, want one", receipts)
@@ -97,7 +98,7 @@ func TestSendRCSToSIPpPhone(t *testing.T) {
 	if got.Ref != "ref-phone-1" || got.Status != gateway.StatusDelivered || got.From != "+15551230002" || got.Channel != gateway.ChannelRCS {
 		t.Fatalf("receipt %+v, want delivered for ref-phone-1 from +15551230002", got)
 	}
-	traces := r.traces()
+	traces := r.Traces()
 	for _, want := range []string{"MESSAGE sip:+15551230002@mimigw.test;user=phone SIP/2.0", "Content-Type: message/cpim",
 		"imdn.Message-ID: ref-phone-1", `Accept-Contact: *;+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg"`,
 		"P-Preferred-Service: urn:urn-7:3gpp-service.ims.icsi.oma.cpm.msg", "Contribution-ID: contrib-1", "Conversation-ID: conv-1",
@@ -123,7 +124,7 @@ func TestSendRCSToNotRCS(t *testing.T) {
 	if !errors.Is(err, gateway.ErrNotRCS) {
 		t.Fatalf("SendRCS = %v, want ErrNotRCS", err)
 	}
-	r.wait(t)
+	r.Wait(t)
 }
 
 // A phone that never reports delivery: the gateway revokes, and the
@@ -146,8 +147,8 @@ func TestRevokeToSilentPhone(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Revoke: %v", err)
 	}
-	r.wait(t)
-	traces := r.traces()
+	r.Wait(t)
+	traces := r.Traces()
 	if !strings.Contains(traces, "REVOKE ") {
 		t.Fatalf("the phone logged no revocation:\n%s", traces)
 	}
@@ -157,7 +158,12 @@ func TestRevokeToSilentPhone(t *testing.T) {
 			t.Errorf("the revocation MESSAGE the phone got lacks %q", want)
 		}
 	}
-	if _, receipts, _ := recv.snapshot(); len(receipts) != 0 {
+	recv.waitCalls(t, 1)
+	_, receipts, results := recv.snapshot()
+	if len(receipts) != 0 {
 		t.Errorf("receipts %+v from a phone that sends none", receipts)
+	}
+	if want := (gateway.RevocationResult{From: "+15551230002", Ref: "ref-silent-1", Revoked: true}); len(results) != 1 || results[0] != want {
+		t.Errorf("revocation results %+v, want %+v", results, want)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/mimigw/mimigw/gateway"
+	"github.com/mimigw/mimigw/sip/sipptest"
 )
 
 // tcpPeer plays the IMS core over TCP: it reads requests off one port and
@@ -81,7 +82,7 @@ func (p *tcpPeer) serve() {
 // address; with large_over_tcp off it is not sent and fails with
 // gateway.ErrTooLarge (SMS fallback, the number still RCS-capable).
 func TestLargeMessageNeverOverUDP(t *testing.T) {
-	port := freePort(t, "tcp")
+	port := sipptest.FreePort(t, "tcp")
 	peer := newTCPPeer(t, port, 202)
 	// Nothing listens on the UDP port: a MESSAGE sent there would time out.
 	cfg := testConfig()
@@ -119,7 +120,7 @@ func TestLargeMessageNeverOverUDP(t *testing.T) {
 // A TCP outbound proxy gets the UP headers and the CPIM body; an FT-HTTP
 // file goes as a descriptor; Notify sends an IMDN with a new message id.
 func TestOutboundOverTCP(t *testing.T) {
-	port := freePort(t, "tcp")
+	port := sipptest.FreePort(t, "tcp")
 	peer := newTCPPeer(t, port, 202)
 	cfg := testConfig()
 	cfg.OutboundProxy = "sip:127.0.0.1:" + strconv.Itoa(port) + ";transport=tcp"

@@ -83,55 +83,15 @@ func TestSendPublishesContract(t *testing.T) {
 // back; the admin API answers with the dev token.
 func TestServeDevEndToEnd(t *testing.T) {
 	t.Parallel()
-	cfg := devConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTP.Listen = freeAddr(t)
-	cfg.Bus.Embedded.Listen = freeAddr(t)
-	sipAddr := freeAddr(t)
-	cfg.SIP.Listen.UDP, cfg.SIP.Listen.TCP = sipAddr, sipAddr
-	cfg.SIP.OutboundProxy = "sip:" + freeAddr(t) + ";transport=tcp" // nobody there: RCS fails, SMS it is
-	smscAddr := freeAddr(t)
-	cfg.Simulator.Listen, cfg.Simulator.HTTP = smscAddr, freeAddr(t)
-	cfg.Simulator.ReceiptDelay = 10 * time.Millisecond
-	cfg.SMPP.SMSCs[0].Address = smscAddr
-	keyFile := filepath.Join(cfg.DataDir, "mls.key")
-	if err := os.WriteFile(keyFile, []byte(strings.Repeat("ab", 32)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg.MLS = &mls.Config{State: mls.StateConfig{KeyFile: keyFile}}
-	if err := cfg.complete(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runGateway(ctx, &cfg, true, bustest.Logger(t)) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop")
+	cfg := startDev(t, func(cfg *Config) {
+		cfg.SIP.OutboundProxy = "sip:" + freeAddr(t) + ";transport=tcp" // nobody there: RCS fails, SMS it is
+		keyFile := filepath.Join(cfg.DataDir, "mls.key")
+		if err := os.WriteFile(keyFile, []byte(strings.Repeat("ab", 32)), 0o600); err != nil {
+			t.Fatal(err)
 		}
-	}()
-
+		cfg.MLS = &mls.Config{State: mls.StateConfig{KeyFile: keyFile}}
+	})
 	base := "http://" + cfg.HTTP.Listen
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 
 	var out, errOut bytes.Buffer
 	err := run([]string{"send", "--nats", "nats://" + cfg.Bus.Embedded.Listen, "--to", "+15551230002", "hello €"}, &out, &errOut)
@@ -144,15 +104,9 @@ func TestServeDevEndToEnd(t *testing.T) {
 	}
 	// It reached the SMSC as GSM 7-bit: data_coding 0, € as the escape
 	// 0x1B 0x65, from a lent number.
-	resp, err := http.Get("http://" + cfg.Simulator.HTTP + "/messages")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var subs []smsc.Submit
-	err = json.NewDecoder(resp.Body).Decode(&subs)
-	resp.Body.Close()
-	if err != nil || len(subs) != 1 {
-		t.Fatalf("simulator log %+v %v", subs, err)
+	subs := simulatorLog(t, cfg)
+	if len(subs) != 1 {
+		t.Fatalf("simulator log %+v", subs)
 	}
 	if s := subs[0]; s.DataCoding != 0 || string(s.ShortMessage) != "hello \x1be" || s.Text != "hello €" || s.Dest != "15551230002" || !strings.HasPrefix(s.Source, "1555999") {
 		t.Errorf("submit_sm %+v", s)
@@ -167,7 +121,7 @@ func TestServeDevEndToEnd(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", base+"/api/v1/numbers", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err = http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,4 +142,74 @@ func TestServeDevEndToEnd(t *testing.T) {
 	if !strings.Contains(string(body), "end-to-end encryption ends at the gateway") {
 		t.Errorf("status page does not say where end-to-end encryption ends")
 	}
+}
+
+// startDev runs the dev gateway (`serve --dev`: embedded NATS, the SMSC
+// simulator with receipts after 10 ms) on free loopback ports, changed by
+// change, until the test ends, and returns its configuration once /readyz
+// answers 200.
+func startDev(t *testing.T, change func(*Config)) *Config {
+	t.Helper()
+	cfg := devConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Listen = freeAddr(t)
+	cfg.Bus.Embedded.Listen = freeAddr(t)
+	sipAddr := freeAddr(t)
+	cfg.SIP.Listen.UDP, cfg.SIP.Listen.TCP = sipAddr, sipAddr
+	smscAddr := freeAddr(t)
+	cfg.Simulator.Listen, cfg.Simulator.HTTP = smscAddr, freeAddr(t)
+	cfg.Simulator.ReceiptDelay = 10 * time.Millisecond
+	cfg.SMPP.SMSCs[0].Address = smscAddr
+	change(&cfg)
+	if err := cfg.complete(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runGateway(ctx, &cfg, true, bustest.Logger(t)) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + cfg.HTTP.Listen + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return &cfg
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve stopped before it was ready: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// simulatorLog is what the SMSC simulator received.
+func simulatorLog(t *testing.T, cfg *Config) []smsc.Submit {
+	t.Helper()
+	resp, err := http.Get("http://" + cfg.Simulator.HTTP + "/messages")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var subs []smsc.Submit
+	if err := json.NewDecoder(resp.Body).Decode(&subs); err != nil {
+		t.Fatal(err)
+	}
+	return subs
 }

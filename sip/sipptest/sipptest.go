@@ -1,4 +1,8 @@
-package sip
+// Package sipptest runs SIPp (Debian package sip-tester) for tests: the
+// scenarios testers use, from deploy/sipp, played against the edge or the
+// whole gateway on 127.0.0.1. Without sipp installed a test is skipped,
+// or fails when MIMIGW_INTEROP=1 (as the README's test command sets).
+package sipptest
 
 import (
 	"bytes"
@@ -13,11 +17,9 @@ import (
 	"time"
 )
 
-// SIPp (Debian package sip-tester) is the peer these tests drive the edge
-// with; the scenarios are the ones testers use, in deploy/sipp.
-const scenarioDir = "../deploy/sipp"
-
-func needSIPp(t testing.TB) string {
+// Need returns the path of sipp, or skips (fails with MIMIGW_INTEROP=1)
+// without it.
+func Need(t testing.TB) string {
 	t.Helper()
 	path, err := exec.LookPath("sipp")
 	if err != nil {
@@ -29,8 +31,9 @@ func needSIPp(t testing.TB) string {
 	return path
 }
 
-// freePort returns a port that was free on 127.0.0.1 for network.
-func freePort(t testing.TB, network string) int {
+// FreePort returns a port that was free on 127.0.0.1 for network ("udp"
+// or "tcp").
+func FreePort(t testing.TB, network string) int {
 	t.Helper()
 	if network == "udp" {
 		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -48,19 +51,39 @@ func freePort(t testing.TB, network string) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-type sippRun struct {
+// scenarioDir finds deploy/sipp above the test's working directory.
+func scenarioDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "deploy", "sipp")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("sipptest: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Run is a SIPp process.
+type Run struct {
 	dir  string
 	out  *bytes.Buffer
 	done chan error
 }
 
-// startSIPp runs a scenario from deploy/sipp in a temporary directory
-// (where SIPp writes its traces), bounded by a 60 s timeout.
-func startSIPp(t testing.TB, scenario string, args ...string) *sippRun {
+// Start runs a scenario from deploy/sipp in a temporary directory (where
+// SIPp writes its traces), bounded by a 60 s timeout and by the test.
+func Start(t testing.TB, scenario string, args ...string) *Run {
 	t.Helper()
-	bin := needSIPp(t)
+	bin := Need(t)
 	dir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join(scenarioDir, scenario))
+	src, err := os.ReadFile(filepath.Join(scenarioDir(t), scenario))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,10 +92,10 @@ func startSIPp(t testing.TB, scenario string, args ...string) *sippRun {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	full := append([]string{"-sf", scenario, "-nostdin", "-timeout", "30s", "-timeout_error",
-		"-cp", strconv.Itoa(freePort(t, "udp")), "-trace_err", "-i", "127.0.0.1"}, args...)
+		"-cp", strconv.Itoa(FreePort(t, "udp")), "-trace_err", "-i", "127.0.0.1"}, args...)
 	cmd := exec.CommandContext(ctx, bin, full...)
 	cmd.Dir = dir
-	r := &sippRun{dir: dir, out: &bytes.Buffer{}, done: make(chan error, 1)}
+	r := &Run{dir: dir, out: &bytes.Buffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = r.out, r.out
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -86,18 +109,18 @@ func startSIPp(t testing.TB, scenario string, args ...string) *sippRun {
 	return r
 }
 
-// wait waits for SIPp to exit and fails the test unless every call
+// Wait waits for SIPp to exit and fails the test unless every call
 // succeeded (exit status 0).
-func (r *sippRun) wait(t testing.TB) {
+func (r *Run) Wait(t testing.TB) {
 	t.Helper()
 	err := <-r.done
 	r.done <- err // keep it for Cleanup
 	if err != nil {
-		t.Fatalf("sipp: %v\n%s\n%s", err, r.tail(), r.traces())
+		t.Fatalf("sipp: %v\n%s\n%s", err, r.tail(), r.Traces())
 	}
 }
 
-func (r *sippRun) tail() string {
+func (r *Run) tail() string {
 	b := r.out.Bytes()
 	if len(b) > 4000 {
 		b = b[len(b)-4000:]
@@ -105,8 +128,8 @@ func (r *sippRun) tail() string {
 	return string(b)
 }
 
-// traces returns SIPp's trace files (errors, logs, messages).
-func (r *sippRun) traces() string {
+// Traces returns SIPp's trace files (errors, logs, messages).
+func (r *Run) Traces() string {
 	var out bytes.Buffer
 	matches, _ := filepath.Glob(filepath.Join(r.dir, "*.log"))
 	for _, m := range matches {
@@ -116,8 +139,8 @@ func (r *sippRun) traces() string {
 	return out.String()
 }
 
-// waitUDPBound waits until something (SIPp) listens on the UDP port.
-func waitUDPBound(t testing.TB, r *sippRun, port int) {
+// WaitUDPBound waits until something (SIPp) listens on the UDP port.
+func (r *Run) WaitUDPBound(t testing.TB, port int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
