@@ -22,6 +22,7 @@
 #   RATES=5000 DURATION=600 TRANSPORTS=udp TARGETS=mimigw deploy/bench/load.sh  # memory soak
 #   EXTERNAL_NATS=1 ...   # NATS as its own process, as in production: the
 #                         # gateway's RSS and the server's are reported apart
+#   NATS_CONFIG=FILE      # with EXTERNAL_NATS: a nats-server configuration file
 #
 # Needs: go, sipp (apt-get install -y sip-tester), kamailio (apt-get install
 # -y kamailio).
@@ -74,7 +75,7 @@ start_mimigw() {
   mkdir -p "$dir"
   local busyaml='bus: {embedded: {listen: "127.0.0.1:-1"}}'
   if [ -n "$EXTERNAL_NATS" ]; then
-    "$WORK/nats-server" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$dir/nats" >"$WORK/nats.out" 2>&1 &
+    "$WORK/nats-server" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$dir/nats" ${NATS_CONFIG:+-c "$NATS_CONFIG"} >"$WORK/nats.out" 2>&1 &
     NATS_PID=$!
     PIDS+=("$NATS_PID")
     sleep 1
