@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -245,8 +246,11 @@ func (b *Bus) consume(ctx context.Context, stream string, ccfg jetstream.Consume
 				jetstream.ConsumeErrHandler(func(cc jetstream.ConsumeContext, err error) {
 					log.Warn("bus consumer", "err", err)
 					// The library keeps pulling from a deleted consumer;
-					// stop, so that it is created again below.
-					if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+					// stop, so that it is created again below. A pull
+					// that finds no consumer at all (deleted between two
+					// pulls) comes back as no responders.
+					if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+						errors.Is(err, nats.ErrNoResponders) {
 						cc.Stop()
 					}
 				}))
