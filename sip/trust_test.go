@@ -15,16 +15,7 @@ import (
 // may send once authenticated, and only as its own number; its
 // P-Asserted-Identity is not believed.
 func TestDigestAuth(t *testing.T) {
-	pw := filepath.Join(t.TempDir(), "alice.pw")
-	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := testConfig()
-	cfg.Trusted.CIDRs = nil
-	cfg.Digest = Digest{Enabled: true, Realm: "mimigw.test", Users: []DigestUser{{Username: "alice", Number: "+15551230001", PasswordFile: pw}}}
-	recv := newTestReceiver(t)
-	e := startEdge(t, cfg, recv)
-	c := dialRaw(t, "udp", e.Addr("udp"))
+	recv, c := digestEdge(t)
 	base := request{local: c.conn.LocalAddr(), contentType: "message/cpim", body: cpimText("auth-1", "hi")}
 
 	c.send(base.String())
@@ -114,16 +105,7 @@ func TestDigestNonce(t *testing.T) {
 // (digest does not cover the body): its response is good once. A client
 // counting on with the same nonce goes on; the replayer is challenged.
 func TestDigestReplayRefused(t *testing.T) {
-	pw := filepath.Join(t.TempDir(), "alice.pw")
-	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := testConfig()
-	cfg.Trusted.CIDRs = nil
-	cfg.Digest = Digest{Enabled: true, Realm: "mimigw.test", Users: []DigestUser{{Username: "alice", Number: "+15551230001", PasswordFile: pw}}}
-	recv := newTestReceiver(t)
-	e := startEdge(t, cfg, recv)
-	c := dialRaw(t, "udp", e.Addr("udp"))
+	recv, c := digestEdge(t)
 	base := request{local: c.conn.LocalAddr(), contentType: "message/cpim", body: cpimText("replay-1", "hi")}
 	c.send(base.String())
 	chal, err := digest.ParseChallenge(headerValue(c.answer(), "WWW-Authenticate"))
@@ -190,4 +172,20 @@ func TestUsedResponsesExpireAndBound(t *testing.T) {
 	if len(u.seen) != 1 || len(u.order)-u.head != 1 {
 		t.Fatalf("remembered %d (%d queued), want 1", len(u.seen), len(u.order)-u.head)
 	}
+}
+
+// digestEdge starts an edge that trusts no address and knows the digest
+// user alice (password s3cret, number +15551230001), and a UDP client.
+func digestEdge(t *testing.T) (*testReceiver, *rawClient) {
+	t.Helper()
+	pw := filepath.Join(t.TempDir(), "alice.pw")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.Trusted.CIDRs = nil
+	cfg.Digest = Digest{Enabled: true, Realm: "mimigw.test", Users: []DigestUser{{Username: "alice", Number: "+15551230001", PasswordFile: pw}}}
+	recv := newTestReceiver(t)
+	e := startEdge(t, cfg, recv)
+	return recv, dialRaw(t, "udp", e.Addr("udp"))
 }

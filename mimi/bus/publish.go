@@ -22,16 +22,24 @@ import (
 // should answer with a retryable failure. Other errors (bad subject or
 // envelope, message too large) will not go away by retrying.
 func (b *Bus) Publish(ctx context.Context, subject string, env Envelope, data []byte) (duplicate bool, err error) {
-	kind := subjectKind(subject)
+	msg, err := b.message(subject, env, data)
+	if err != nil {
+		return false, err
+	}
+	return b.publish(ctx, subjectKind(subject), msg, env.ID)
+}
+
+// message checks a message for the contract and builds it, stamping a zero
+// env.Accepted with the current time.
+func (b *Bus) message(subject string, env Envelope, data []byte) (*nats.Msg, error) {
 	if env.Accepted.IsZero() {
 		env.Accepted = time.Now()
 	}
 	if err := b.checkPublish(subject, env); err != nil {
-		b.m.publishFailures.WithLabelValues(kind, "rejected").Inc()
-		return false, err
+		b.m.publishFailures.WithLabelValues(subjectKind(subject), "rejected").Inc()
+		return nil, err
 	}
-	msg := &nats.Msg{Subject: subject, Header: env.Header(), Data: data}
-	return b.publish(ctx, kind, msg, env.ID)
+	return &nats.Msg{Subject: subject, Header: env.Header(), Data: data}, nil
 }
 
 func (b *Bus) checkPublish(subject string, env Envelope) error {
@@ -54,12 +62,8 @@ func (b *Bus) checkPublish(subject string, env Envelope) error {
 // once JetStream has stored both; duplicate is the message's. Neither
 // write waits for the other: the pair costs one round trip.
 func (b *Bus) PublishWithRecord(ctx context.Context, subject string, env Envelope, data []byte, key string, record []byte) (duplicate bool, err error) {
-	kind := subjectKind(subject)
-	if env.Accepted.IsZero() {
-		env.Accepted = time.Now()
-	}
-	if err := b.checkPublish(subject, env); err != nil {
-		b.m.publishFailures.WithLabelValues(kind, "rejected").Inc()
+	msg, err := b.message(subject, env, data)
+	if err != nil {
 		return false, err
 	}
 	if !validRecordKey(key) {
@@ -69,7 +73,7 @@ func (b *Bus) PublishWithRecord(ctx context.Context, subject string, env Envelop
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
 	defer cancel()
 	rec := b.startPublish("record", &nats.Msg{Subject: "$KV." + b.cfg.DeliveriesBucket + "." + key, Data: record}, key)
-	m := b.startPublish(kind, &nats.Msg{Subject: subject, Header: env.Header(), Data: data}, env.ID)
+	m := b.startPublish(subjectKind(subject), msg, env.ID)
 	_, recErr := b.awaitPublish(ctx, rec)
 	duplicate, err = b.awaitPublish(ctx, m)
 	return duplicate, errors.Join(err, recErr)
