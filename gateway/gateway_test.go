@@ -621,37 +621,3 @@ func TestTooLargeGoesBySMSKeepsRCS(t *testing.T) {
 		t.Errorf("too_large fallbacks %v", got)
 	}
 }
-
-// A report can come before the record of the message it is about (the
-// record is written beside the message, not before it): it waits for the
-// record a few attempts, then counts as about an unknown message.
-func TestReportWaitsForRecord(t *testing.T) {
-	t.Parallel()
-	rcs := newRCSEdge(Capabilities{Chat: true})
-	h := newHarness(t, testConfig(), rcs, nil)
-	ctx := context.Background()
-	lent, err := h.g.Identity().Lend(ctx, alice, phone)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := content.MessageID{1, 2, 3}
-	o := &outbound{recipient: phone}
-	entries := []content.StatusEntry{{ID: id, Status: content.Delivered}}
-	if err := h.g.notifyPhone(ctx, o, entries, 1); err == nil || errors.As(err, new(*failure)) {
-		t.Fatalf("first attempt without the record: %v, want a retry", err)
-	}
-	if err := h.g.notifyPhone(ctx, o, entries, recordWaitAttempts); err != nil {
-		t.Fatalf("last wait without the record: %v, want it given up quietly", err)
-	}
-	nothing(t, rcs.notified, "IMDN without a record")
-	rec := inRecord{Channel: ChannelRCS, From: phone, To: lent, Ref: "late-1", Notify: Notifications{Delivery: true}}
-	if err := h.g.rec.put(ctx, inKey(id.String()), rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.g.notifyPhone(ctx, o, entries, 2); err != nil {
-		t.Fatal(err)
-	}
-	if n := recv(t, rcs.notified, "IMDN"); n.Ref != "late-1" || n.Status != StatusDelivered {
-		t.Errorf("notification %+v", n)
-	}
-}

@@ -81,11 +81,8 @@ func (g *Gateway) receive(ctx context.Context, in Inbound) error {
 			return fmt.Errorf("gateway: message %s from %s: %w: %w", id, in.From, ErrUnavailable, err)
 		}
 	}
-	// The record of whom to tell what goes beside the message; the peer
-	// hears of success once the message stands. The record may stand a
-	// little later (notifyPhone waits for it) or, if the bus failed just
-	// then, never: the phone user then misses the IMDNs of this message,
-	// and nothing else.
+	// The record of whom to tell what and the message itself are written
+	// side by side; the peer hears of success only when both stand.
 	recData, err := json.Marshal(rec)
 	if err != nil {
 		return err

@@ -148,7 +148,7 @@ func (g *Gateway) deliver(ctx context.Context, o *outbound, attempt int) error {
 		if err != nil {
 			return fail("bad content", err)
 		}
-		return g.notifyPhone(ctx, o, entries, attempt)
+		return g.notifyPhone(ctx, o, entries)
 	}
 	view, err := renderForPhone(o.msg, g.excerpt(ctx))
 	if err != nil {
@@ -396,15 +396,10 @@ func (g *Gateway) excerpt(ctx context.Context) excerptFunc {
 	}
 }
 
-// recordWaitAttempts is how many attempts a status report waits for the
-// record of the message it is about: records are written beside their
-// message, not before it, so a report made at once may come first.
-const recordWaitAttempts = 3
-
 // notifyPhone turns a MIMI user's status report about messages a phone
 // user sent into IMDNs, where the phone user asked for them. SMS has no
 // way to tell a phone: such reports end here.
-func (g *Gateway) notifyPhone(ctx context.Context, o *outbound, entries []content.StatusEntry, attempt int) error {
+func (g *Gateway) notifyPhone(ctx context.Context, o *outbound, entries []content.StatusEntry) error {
 	for _, e := range entries {
 		var st Status
 		switch e.Status {
@@ -420,9 +415,6 @@ func (g *Gateway) notifyPhone(ctx context.Context, o *outbound, entries []conten
 		key := inKey(e.ID.String())
 		var in inRecord
 		if _, err := g.rec.get(ctx, key, &in); errors.Is(err, errNoRecord) {
-			if attempt < recordWaitAttempts {
-				return fmt.Errorf("no record of message %s yet: %w", e.ID, err)
-			}
 			g.m.notified.WithLabelValues("unknown").Inc()
 			continue
 		} else if err != nil {

@@ -221,8 +221,7 @@ func (b *Bus) connect(ctx context.Context, password, token string) error {
 	// its own ack (see publish); the async timeout drops the futures of
 	// acks that never came.
 	b.js, err = jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.PublishTimeout),
-		jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout), jetstream.WithPublishAsyncMaxPending(maxPendingPublishes),
-		jetstream.WithPublishAsyncErrHandler(b.asyncPublishFailed))
+		jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout), jetstream.WithPublishAsyncMaxPending(maxPendingPublishes))
 	if err != nil {
 		return fmt.Errorf("bus: jetstream: %w", err)
 	}

@@ -14,8 +14,8 @@
 //   - publishing that returns only once JetStream has stored the message
 //     (de-duplicated by message ID), and ErrUnavailable when it cannot;
 //     publishes do not wait on each other (each waits for its own ack), and
-//     PublishWithRecord stores a message with a delivery record beside it
-//     that the caller does not wait for;
+//     PublishWithRecord stores a message and its delivery record in one
+//     round trip;
 //   - consuming with explicit acks, bounded redelivery and backoff, shared
 //     by every gateway instance, and shutdown that finishes work in hand;
 //   - durable timers (below).

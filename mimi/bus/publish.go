@@ -57,48 +57,26 @@ func (b *Bus) checkPublish(subject string, env Envelope) error {
 }
 
 // PublishWithRecord publishes a message as Publish does and puts record
-// under key in the deliveries bucket beside it, for what serves the
-// message without being it (such as whom to notify about it). It returns
-// once JetStream has stored the message; the record travels with it and
-// is not waited for, so that a stall of the bucket (the server writing its
-// index, see BENCHMARKS.md) does not hold up the answer to the sender. A
-// record the server did not confirm is logged and counted
-// (mimigw_bus_publish_failures_total with kind "record"); whoever reads
-// records must allow for one that is late or missing.
+// under key in the deliveries bucket at the same time, for what must
+// stand beside the message (such as whom to notify about it). It returns
+// once JetStream has stored both; duplicate is the message's. Neither
+// write waits for the other: the pair costs one round trip.
 func (b *Bus) PublishWithRecord(ctx context.Context, subject string, env Envelope, data []byte, key string, record []byte) (duplicate bool, err error) {
 	msg, err := b.message(subject, env, data)
 	if err != nil {
 		return false, err
 	}
 	if !validRecordKey(key) {
-		b.m.publishFailures.WithLabelValues(kindRecord, "rejected").Inc()
+		b.m.publishFailures.WithLabelValues("record", "rejected").Inc()
 		return false, fmt.Errorf("bus: record %.80q: %w", key, jetstream.ErrInvalidKey)
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
 	defer cancel()
-	if rec := b.startPublish(kindRecord, &nats.Msg{Subject: b.recordPrefix() + key, Data: record}, key); rec.err != nil {
-		b.recordFailed(key, rec.err)
-	}
-	return b.awaitPublish(ctx, b.startPublish(subjectKind(subject), msg, env.ID))
-}
-
-// kindRecord labels the metrics of records written by PublishWithRecord.
-const kindRecord = "record"
-
-// recordPrefix starts the subjects of the deliveries bucket's keys.
-func (b *Bus) recordPrefix() string { return "$KV." + b.cfg.DeliveriesBucket + "." }
-
-// asyncPublishFailed hears of every publish whose ack did not come or said
-// no; only records are nobody else's to report.
-func (b *Bus) asyncPublishFailed(_ jetstream.JetStream, m *nats.Msg, err error) {
-	if key, ok := strings.CutPrefix(m.Subject, b.recordPrefix()); ok {
-		b.recordFailed(key, err)
-	}
-}
-
-func (b *Bus) recordFailed(key string, err error) {
-	b.m.publishFailures.WithLabelValues(kindRecord, "unavailable").Inc()
-	b.log.Warn("bus: delivery record not confirmed", "key", key, "err", err)
+	rec := b.startPublish("record", &nats.Msg{Subject: "$KV." + b.cfg.DeliveriesBucket + "." + key, Data: record}, key)
+	m := b.startPublish(subjectKind(subject), msg, env.ID)
+	_, recErr := b.awaitPublish(ctx, rec)
+	duplicate, err = b.awaitPublish(ctx, m)
+	return duplicate, errors.Join(err, recErr)
 }
 
 // validRecordKey accepts what a KV key may be: dot-separated non-empty
@@ -119,7 +97,7 @@ func validRecordKey(k string) bool {
 // maxPendingPublishes bounds the publishes awaiting their ack on one
 // connection; beyond it a publish waits briefly for room, then fails as
 // unavailable.
-const maxPendingPublishes = 1 << 16
+const maxPendingPublishes = 8192
 
 // pendingPublish is a message sent and not yet acknowledged.
 type pendingPublish struct {
