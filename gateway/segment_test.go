@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/mimigw/mimigw/mimi/bus"
 	"github.com/mimigw/mimigw/mimi/bus/bustest"
 	"github.com/mimigw/mimigw/mimi/content"
@@ -122,4 +124,40 @@ func newGatewayOn(t *testing.T, b *bus.Bus) *Gateway {
 		t.Fatal(err)
 	}
 	return g
+}
+
+// Each message under a reference has its own reassembly timer: one still
+// pending (or firing) for an earlier message never stands in for the
+// next one's.
+func TestSegmentTimerPerMessage(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.ReassemblyTimeout = time.Hour // timers stay pending
+	h := newHarness(t, cfg, nil, newSMSEdge())
+	ch := h.watch(phone)
+	ctx := context.Background()
+	for _, s := range []Segment{seg(5, 2, 1, "old "), seg(5, 2, 2, "message")} {
+		if err := h.g.ReceiveSegment(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if text, _ := textOfDelivery(t, next(t, ch)); text != "old message" {
+		t.Fatalf("first message %q", text)
+	}
+	// The reference comes back for a new message while the first one's
+	// timer is still pending.
+	if err := h.g.ReceiveSegment(ctx, seg(5, 2, 1, "new ")); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := h.bus.JetStream().Stream(ctx, h.bus.Config().TimerStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter("mimigw.timer.segments.>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.State.Subjects) != 2 {
+		t.Errorf("pending reassembly timers %v, want one for each message", info.State.Subjects)
+	}
 }
