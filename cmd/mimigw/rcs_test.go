@@ -2,11 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mimigw/mimigw/gateway/identity"
+	"github.com/mimigw/mimigw/mimi/bus"
+	"github.com/mimigw/mimigw/mimi/content"
+	"github.com/mimigw/mimigw/mimi/uri"
 	"github.com/mimigw/mimigw/sip/sipptest"
 )
 
@@ -69,5 +74,49 @@ func TestSendToSIPpPhones(t *testing.T) {
 				t.Errorf("SMSC got %+v, want the text once for 15551230002", subs)
 			}
 		})
+	}
+}
+
+// A pager-mode MESSAGE from SIPp (deploy/sipp/uac_message.xml) through the
+// whole dev gateway becomes MIMI content on mimi.from.tel.<caller> with the
+// text, the caller as sender and the room of the conversation.
+func TestSIPpMessageThroughGateway(t *testing.T) {
+	t.Parallel()
+	cfg := startDev(t, func(cfg *Config) {
+		cfg.SIP.OutboundProxy = "sip:" + freeAddr(t) + ";transport=tcp"
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tool := *cfg
+	tool.Bus.URL = "nats://" + cfg.Bus.Embedded.Listen
+	b, err := openBus(ctx, &tool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	watch, err := b.WatchFromPhone(ctx, "mimi.from.tel.15551230001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sipptest.Start(t, "uac_message.xml", "-t", "u1", "-m", "1", "-key", "caller", "+15551230001",
+		"-key", "callee", "+15551230002", "-key", "text", "Hello from SIPp", cfg.SIP.Listen.UDP).Wait(t)
+
+	var d *bus.Delivery
+	select {
+	case d = <-watch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing on mimi.from.tel.15551230001")
+	}
+	m, err := content.Decode(d.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender := uri.UserURI(cfg.Domain, "+15551230001")
+	room := identity.DMRoom(cfg.Domain, "tel:+15551230002", sender)
+	if text, _ := m.Text(); text != "Hello from SIPp" || m.Extensions.SenderURI != sender || m.Extensions.RoomURI != room {
+		t.Errorf("content: text %q, sender %q, room %q; want sender %q, room %q", text, m.Extensions.SenderURI, m.Extensions.RoomURI, sender, room)
+	}
+	if d.EnvelopeErr != nil || d.Envelope.Channel != bus.ChannelRCS || d.Envelope.Sender != sender || d.Envelope.Room != room {
+		t.Errorf("envelope %+v (%v)", d.Envelope, d.EnvelopeErr)
 	}
 }
