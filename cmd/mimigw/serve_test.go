@@ -189,6 +189,7 @@ func startDev(t *testing.T, change func(*Config)) *Config {
 		}
 		select {
 		case err := <-done:
+			done <- err // for Cleanup, which would otherwise wait for it
 			t.Fatalf("serve stopped before it was ready: %v", err)
 		default:
 		}
