@@ -3,7 +3,7 @@
 # mimigw itself (`mimigw serve` with its embedded JetStream file store,
 # answering 202 once the gateway has turned the CPIM message into MIMI
 # content and JetStream stored it), against the SIP edge alone
-# (deploy/bench/edgebench -nobus: answers without storing, target "edge"), and
+# (deploy/bench/edgebench: answers without storing, target "edge"), and
 # against Kamailio answering a stateless 202 (deploy/bench/kamailio.cfg, two
 # workers), in the same run, over UDP and over one TCP connection, at
 # increasing rates.
@@ -105,8 +105,7 @@ YAML
 }
 
 start_edge() {
-  "$WORK/edgebench" -nobus -udp "127.0.0.1:$EDGE_PORT" -tcp "127.0.0.1:$EDGE_PORT" -store "$WORK/js-unused" \
-    >"$WORK/edge.out" 2>"$WORK/edge.err" &
+  "$WORK/edgebench" -udp "127.0.0.1:$EDGE_PORT" -tcp "127.0.0.1:$EDGE_PORT" >"$WORK/edge.out" 2>"$WORK/edge.err" &
   EDGE_PID=$!
   PIDS+=("$EDGE_PID")
   for _ in $(seq 1 300); do
@@ -114,7 +113,7 @@ start_edge() {
     kill -0 "$EDGE_PID" 2>/dev/null || { cat "$WORK/edge.err" >&2; exit 1; }
     sleep 0.1
   done
-  echo "edgebench -nobus not ready" >&2; exit 1
+  echo "edgebench not ready" >&2; exit 1
 }
 
 start_kamailio() {
@@ -264,7 +263,7 @@ stop() {
 for transport in $TRANSPORTS; do
   for target in $TARGETS; do
     case $target in
-      mimigw) rm -rf "$WORK/js"; start_mimigw; pid=$MIMIGW_PID ;;
+      mimigw) start_mimigw; pid=$MIMIGW_PID ;;
       edge) start_edge; pid=$EDGE_PID ;;
       kamailio) start_kamailio; pid=$KAMAILIO_PID ;;
       *) echo "unknown target $target" >&2; exit 1 ;;
