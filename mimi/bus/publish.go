@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -81,18 +80,7 @@ func (b *Bus) PublishWithRecord(ctx context.Context, subject string, env Envelop
 
 // validRecordKey accepts what a KV key may be: dot-separated non-empty
 // tokens of letters, digits and "-_=/".
-func validRecordKey(k string) bool {
-	if k == "" || k[0] == '.' || k[len(k)-1] == '.' || strings.Contains(k, "..") {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_=/.", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
+func validRecordKey(k string) bool { return dottedTokens(k, "-_=/", 1024) }
 
 // maxPendingPublishes bounds the publishes awaiting their ack on one
 // connection; beyond it a publish waits briefly for room, then fails as

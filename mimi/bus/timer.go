@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -134,16 +135,19 @@ func (b *Bus) timerRetry(overdue time.Duration) time.Duration {
 
 // validTimerKey accepts dot-separated non-empty tokens of letters, digits
 // and "-_=:"; they become subject tokens.
-func validTimerKey(k string) bool {
-	if k == "" || len(k) > maxTimerKey {
+func validTimerKey(k string) bool { return dottedTokens(k, "-_=:", maxTimerKey) }
+
+// dottedTokens reports whether k, at most max bytes, is dot-separated
+// non-empty tokens of ASCII letters, digits and the bytes of punct.
+func dottedTokens(k, punct string, max int) bool {
+	if k == "" || len(k) > max {
 		return false
 	}
 	prevDot := true
 	for i := 0; i < len(k); i++ {
 		c := k[i]
 		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
-			c == '-', c == '_', c == '=', c == ':':
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.IndexByte(punct, c) >= 0:
 			prevDot = false
 		case c == '.':
 			if prevDot {
