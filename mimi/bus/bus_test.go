@@ -906,3 +906,28 @@ func TestPublishWithRecord(t *testing.T) {
 		t.Errorf("with the server down: %v, want ErrUnavailable", err)
 	}
 }
+
+// A publish is bounded by PublishTimeout even when its caller sets no
+// deadline: an ack that never comes (here a stream told to send none)
+// fails as unavailable.
+func TestPublishBoundedWithoutDeadline(t *testing.T) {
+	b := bustest.New(t, bustest.WithConfig(func(c *bus.Config) { c.PublishTimeout = 300 * time.Millisecond }))
+	sc := streamInfo(t, b, b.Config().ToPhoneStream).Config
+	sc.NoAck = true
+	if _, err := b.JetStream().UpdateStream(ctxT(t), sc); err != nil {
+		t.Fatal(err)
+	}
+	res := make(chan error, 1)
+	go func() {
+		_, err := b.Publish(context.Background(), bus.SubjectToPhone(phone), envelope(t), []byte("x"))
+		res <- err
+	}()
+	select {
+	case err := <-res:
+		if !errors.Is(err, bus.ErrUnavailable) {
+			t.Errorf("publish never acknowledged, no deadline: %v, want ErrUnavailable", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("publish never acknowledged, no deadline: it never returned")
+	}
+}

@@ -69,8 +69,6 @@ func (b *Bus) PublishWithRecord(ctx context.Context, subject string, env Envelop
 		b.m.publishFailures.WithLabelValues("record", "rejected").Inc()
 		return false, fmt.Errorf("bus: record %.80q: %w", key, jetstream.ErrInvalidKey)
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
-	defer cancel()
 	rec := b.startPublish("record", &nats.Msg{Subject: "$KV." + b.cfg.DeliveriesBucket + "." + key, Data: record}, key)
 	m := b.startPublish(subjectKind(subject), msg, env.ID)
 	_, recErr := b.awaitPublish(ctx, rec)
@@ -111,9 +109,10 @@ func (b *Bus) startPublish(kind string, msg *nats.Msg, id string, opts ...jetstr
 }
 
 // awaitPublish waits for the ack of p. A publish takes at most
-// PublishTimeout, whatever the caller's deadline: the peers waiting on it
-// (an SMSC, a SIP transaction) are better served by a retryable failure
-// than by a long wait.
+// PublishTimeout, whatever the caller's deadline: the client fails an ack
+// that has not come by then (jetstream.WithPublishAsyncTimeout, set in
+// connect), since the peers waiting on it (an SMSC, a SIP transaction) are
+// better served by a retryable failure than by a long wait.
 func (b *Bus) awaitPublish(ctx context.Context, p *pendingPublish) (bool, error) {
 	var ack *jetstream.PubAck
 	err := p.err
@@ -150,8 +149,6 @@ func (b *Bus) awaitPublish(ctx context.Context, p *pendingPublish) (bool, error)
 
 // publish sends msg and waits for the stream's ack.
 func (b *Bus) publish(ctx context.Context, kind string, msg *nats.Msg, id string, opts ...jetstream.PublishOpt) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
-	defer cancel()
 	return b.awaitPublish(ctx, b.startPublish(kind, msg, id, opts...))
 }
 
