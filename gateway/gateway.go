@@ -63,7 +63,7 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, ids *identity.Store, log *
 		cfg:      cfg,
 		bus:      b,
 		ids:      ids,
-		rec:      records{kv: b.Deliveries()},
+		rec:      records{bus: b},
 		caps:     b.Capabilities(),
 		idCache:  idCache,
 		capCache: bus.NewReadCache(b.Capabilities(), readCacheSize),

@@ -15,7 +15,7 @@ import (
 	"github.com/mimigw/mimigw/mimi/uri"
 )
 
-// Delivery state lives in the deliveries KV bucket:
+// Delivery state lives in the deliveries KV bucket (its shards, by key):
 //
 //	out.<id>                  what became of a MIMI message sent to a phone
 //	in.<id>                   a phone user's message: whom to tell what
@@ -101,14 +101,14 @@ func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s
 
 // records reads and writes state records with compare-and-set.
 type records struct {
-	kv jetstream.KeyValue
+	bus *bus.Bus
 }
 
 var errNoRecord = errors.New("no such record")
 
 // get loads key into v and returns its revision.
 func (r records) get(ctx context.Context, key string, v any) (uint64, error) {
-	e, err := r.kv.Get(ctx, key)
+	e, err := r.bus.Deliveries(key).Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, errNoRecord
 	}
@@ -126,7 +126,7 @@ func (r records) put(ctx context.Context, key string, v any) error {
 	if err != nil {
 		return err
 	}
-	if _, err := r.kv.Put(ctx, key, b); err != nil {
+	if _, err := r.bus.Deliveries(key).Put(ctx, key, b); err != nil {
 		return fmt.Errorf("%w: put %s: %w", ErrUnavailable, key, err)
 	}
 	return nil
@@ -139,7 +139,7 @@ func (r records) create(ctx context.Context, key string, v any) (exists bool, er
 	if err != nil {
 		return false, err
 	}
-	_, err = r.kv.Create(ctx, key, b)
+	_, err = r.bus.Deliveries(key).Create(ctx, key, b)
 	if bus.IsConflict(err) {
 		return true, nil
 	}
@@ -156,7 +156,7 @@ func (r records) replace(ctx context.Context, key string, rev uint64, v any) (co
 	if err != nil {
 		return false, err
 	}
-	_, err = r.kv.Update(ctx, key, b, rev)
+	_, err = r.bus.Deliveries(key).Update(ctx, key, b, rev)
 	if bus.IsConflict(err) {
 		return true, nil
 	}
@@ -183,7 +183,7 @@ func update[T any](ctx context.Context, r records, key string, change func(*T) (
 		if err != nil {
 			return v, err
 		}
-		_, err = r.kv.Update(ctx, key, b, rev)
+		_, err = r.bus.Deliveries(key).Update(ctx, key, b, rev)
 		if bus.IsConflict(err) {
 			continue
 		}

@@ -142,3 +142,41 @@ func BenchmarkPublishEmbedded(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 }
+
+// BenchmarkPublishWithRecordEmbedded is the storage an inbound RCS message
+// costs and nothing else: its MIMI message and its delivery record written
+// together to the server the Bus embeds (file store, in-process
+// connection), from 64 goroutines at once. Run on all cores with no SIP
+// and no load generator beside it, it bounds how fast any inbound path
+// that answers only once both are stored can go on this machine.
+func BenchmarkPublishWithRecordEmbedded(b *testing.B) {
+	cfg := bus.DefaultConfig()
+	cfg.Embedded = bus.EmbeddedConfig{Listen: "127.0.0.1:-1", DataDir: b.TempDir()}
+	bs, err := bus.Open(context.Background(), cfg, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bs.Close()
+	envs := benchEnvelopes(b, b.N)
+	for i := range envs {
+		envs[i].Sender, envs[i].Recipient, envs[i].Channel = "tel:+15551230002", "mimi://a.example/u/alice", bus.ChannelRCS
+	}
+	subject := bus.SubjectFromPhone(phone)
+	record := make([]byte, 120) // about what the gateway keeps to answer with IMDNs
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(32) // x GOMAXPROCS goroutines
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			env := envs[next.Add(1)-1]
+			if _, err := bs.PublishWithRecord(ctx, subject, env, benchBody, "in."+env.ID, record); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}

@@ -40,7 +40,8 @@ type Bus struct {
 	nc        atomic.Pointer[nats.Conn]
 	js        jetstream.JetStream
 
-	identity, capabilities, deliveries jetstream.KeyValue
+	identity, capabilities jetstream.KeyValue
+	deliveries             []jetstream.KeyValue // the shards, see deliveries.go
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -287,8 +288,6 @@ func (b *Bus) ensure(ctx context.Context) error {
 			Description: "phone number bindings"}},
 		{&b.capabilities, jetstream.KeyValueConfig{Bucket: cfg.CapabilitiesBucket,
 			Description: "RCS capability cache", TTL: cfg.CapabilitiesTTL}},
-		{&b.deliveries, jetstream.KeyValueConfig{Bucket: cfg.DeliveriesBucket,
-			Description: "per-message delivery state and network message ID maps", TTL: cfg.DeliveriesTTL}},
 	}
 	for _, bk := range buckets {
 		bk.cfg.Storage = jetstream.FileStorage
@@ -301,8 +300,8 @@ func (b *Bus) ensure(ctx context.Context) error {
 			return fmt.Errorf("bus: bucket %s: %w", bk.cfg.Bucket, err)
 		}
 	}
-	if err := b.retry(ctx, "bound "+cfg.DeliveriesBucket, b.boundDeliveries); err != nil {
-		return fmt.Errorf("bus: bucket %s: %w", cfg.DeliveriesBucket, err)
+	if err := b.provisionDeliveries(ctx); err != nil {
+		return err
 	}
 	for _, cc := range []struct {
 		stream string
@@ -321,25 +320,6 @@ func (b *Bus) ensure(ctx context.Context) error {
 	return nil
 }
 
-// boundDeliveries caps the deliveries bucket by record count, dropping the
-// oldest. KV buckets are made with DiscardNew, which would refuse new
-// delivery state once full; here old state gives way instead. (Creating
-// or updating the bucket resets the policy, so this runs after it every
-// time.)
-func (b *Bus) boundDeliveries(ctx context.Context) error {
-	st, err := b.js.Stream(ctx, "KV_"+b.cfg.DeliveriesBucket)
-	if err != nil {
-		return err
-	}
-	sc := st.CachedInfo().Config
-	if sc.MaxMsgs == b.cfg.DeliveriesMaxRecords && sc.Discard == jetstream.DiscardOld {
-		return nil
-	}
-	sc.MaxMsgs, sc.Discard = b.cfg.DeliveriesMaxRecords, jetstream.DiscardOld
-	_, err = b.js.UpdateStream(ctx, sc)
-	return err
-}
-
 // bind finds the buckets and checks that the streams exist, changing
 // nothing.
 func (b *Bus) bind(ctx context.Context) error {
@@ -354,7 +334,7 @@ func (b *Bus) bind(ctx context.Context) error {
 	for _, bk := range []struct {
 		kv   *jetstream.KeyValue
 		name string
-	}{{&b.identity, b.cfg.IdentityBucket}, {&b.capabilities, b.cfg.CapabilitiesBucket}, {&b.deliveries, b.cfg.DeliveriesBucket}} {
+	}{{&b.identity, b.cfg.IdentityBucket}, {&b.capabilities, b.cfg.CapabilitiesBucket}} {
 		if err := b.retry(ctx, "bucket "+bk.name, func(ctx context.Context) error {
 			kv, err := b.js.KeyValue(ctx, bk.name)
 			*bk.kv = kv
@@ -363,7 +343,7 @@ func (b *Bus) bind(ctx context.Context) error {
 			return fmt.Errorf("bus: bucket %s: %w", bk.name, err)
 		}
 	}
-	return nil
+	return b.bindDeliveries(ctx)
 }
 
 // toPhoneConsumerConfig shapes the shared durable consumer. The server's
@@ -534,9 +514,6 @@ func (b *Bus) Identity() jetstream.KeyValue { return b.identity }
 
 // Capabilities is the RCS capability cache bucket.
 func (b *Bus) Capabilities() jetstream.KeyValue { return b.capabilities }
-
-// Deliveries is the delivery-state bucket.
-func (b *Bus) Deliveries() jetstream.KeyValue { return b.deliveries }
 
 // redactURL hides passwords and tokens written into server URLs.
 func redactURL(urls string) string {

@@ -104,7 +104,7 @@ func TestOpenEmbeddedIdempotent(t *testing.T) {
 	if _, err := b.Publish(ctxT(t), bus.SubjectToPhone(phone), env, []byte("kept")); err != nil {
 		t.Fatal(err)
 	}
-	for _, kv := range []jetstream.KeyValue{b.Identity(), b.Capabilities(), b.Deliveries()} {
+	for _, kv := range []jetstream.KeyValue{b.Identity(), b.Capabilities(), b.Deliveries("k")} {
 		if _, err := kv.Put(ctxT(t), "k", []byte("v")); err != nil {
 			t.Fatalf("put in %s: %v", kv.Bucket(), err)
 		}
@@ -879,7 +879,7 @@ func TestPublishWithRecord(t *testing.T) {
 			t.Fatalf("publish %d: duplicate %v, %v; want %v", i, dup, err, wantDup)
 		}
 	}
-	e, err := b.Deliveries().Get(ctxT(t), key)
+	e, err := b.Deliveries(key).Get(ctxT(t), key)
 	if err != nil || string(e.Value()) != `{"n":1}` {
 		t.Fatalf("record: %v", err)
 	}

@@ -62,8 +62,16 @@ type Config struct {
 	// bound, not the TTL, is what keeps the server's memory flat under
 	// sustained load: size it to the message rate times the time receipts
 	// and read reports may take to come back.
-	DeliveriesMaxRecords int64         `yaml:"deliveries_max_records"`
-	CapabilitiesTTL      time.Duration `yaml:"capabilities_ttl"`
+	DeliveriesMaxRecords int64 `yaml:"deliveries_max_records"`
+	// DeliveriesShards splits the deliveries bucket into this many
+	// buckets (deliveries_bucket, then deliveries_bucket-1 and on), which
+	// share deliveries_max_records. The NATS server briefly stalls a
+	// bucket's writes while it saves that bucket's key index, for a time
+	// that grows with the keys it holds; shards keep each stall short. All
+	// instances must use the same value, and it cannot change once records
+	// are written (Open refuses a different one).
+	DeliveriesShards int           `yaml:"deliveries_shards"`
+	CapabilitiesTTL  time.Duration `yaml:"capabilities_ttl"`
 
 	// AckWait is how long a handler may hold a message before the server
 	// assumes its instance died and hands the message to another.
@@ -117,6 +125,9 @@ const (
 
 	// MinDuplicateWindow is the floor DESIGN.md sets for de-duplication.
 	MinDuplicateWindow = 2 * time.Minute
+
+	// MaxDeliveriesShards bounds deliveries_shards.
+	MaxDeliveriesShards = 64
 )
 
 // DefaultConfig returns a configuration for an embedded server on
@@ -146,6 +157,7 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&c.DuplicateWindow, MinDuplicateWindow)
 	setDefault(&c.DeliveriesTTL, 7*24*time.Hour)
 	setDefault(&c.DeliveriesMaxRecords, 1_000_000)
+	setDefault(&c.DeliveriesShards, 8)
 	setDefault(&c.CapabilitiesTTL, 24*time.Hour)
 	setDefault(&c.AckWait, 30*time.Second)
 	setDefault(&c.MaxDeliver, 5)
@@ -222,8 +234,16 @@ func (c *Config) Validate() error {
 			return bad(n.key, "%q: want letters, digits, '-' and '_' only", n.val)
 		}
 	}
-	if c.IdentityBucket == c.CapabilitiesBucket || c.IdentityBucket == c.DeliveriesBucket || c.CapabilitiesBucket == c.DeliveriesBucket {
+	if c.DeliveriesShards < 1 || c.DeliveriesShards > MaxDeliveriesShards {
+		return bad("deliveries_shards", "must be 1 to %d, got %d", MaxDeliveriesShards, c.DeliveriesShards)
+	}
+	if c.IdentityBucket == c.CapabilitiesBucket {
 		return bad("identity_bucket", "buckets must have distinct names")
+	}
+	for i := range c.DeliveriesShards {
+		if n := deliveryBucketName(c.DeliveriesBucket, i); n == c.IdentityBucket || n == c.CapabilitiesBucket {
+			return bad("deliveries_bucket", "%q (shard %d) is also the name of another bucket", n, i)
+		}
 	}
 	if c.ToPhoneMaxBytes < -1 || c.ToPhoneMaxBytes == 0 {
 		return bad("to_phone_max_bytes", "must be positive or -1 (unlimited), got %d", c.ToPhoneMaxBytes)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mimigw/mimigw/mimi/bus"
@@ -122,9 +123,10 @@ func eventually(t *testing.T, ok func() bool) {
 	}
 }
 
-// The deliveries bucket keeps at most DeliveriesMaxRecords records and
-// drops the oldest, so that delivery state never refuses a write and the
-// server's memory stays flat under sustained load.
+// The deliveries bucket keeps at most DeliveriesMaxRecords records, shared
+// by its shards, and drops the oldest, so that delivery state never
+// refuses a write and the server's memory stays flat under sustained
+// load. Keys spread over every shard.
 func TestDeliveriesBounded(t *testing.T) {
 	t.Parallel()
 	srv := bustest.NewServer(t)
@@ -132,23 +134,105 @@ func TestDeliveriesBounded(t *testing.T) {
 	b := srv.Bus(t, bustest.WithConfig(cfg))
 	b = srv.Bus(t, bustest.WithConfig(cfg)) // opening again keeps the bound
 	ctx := context.Background()
-	kv := b.Deliveries()
-	for i := 0; i < 1500; i++ {
-		if _, err := kv.Put(ctx, fmt.Sprintf("out.%04d", i), []byte("x")); err != nil {
+	const n = 3000
+	for i := range n {
+		key := fmt.Sprintf("out.%04d", i)
+		if _, err := b.Deliveries(key).Put(ctx, key, []byte("x")); err != nil {
 			t.Fatalf("put %d: %v", i, err)
 		}
 	}
-	if _, err := kv.Get(ctx, "out.0000"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+	if _, err := b.Deliveries("out.0000").Get(ctx, "out.0000"); !errors.Is(err, jetstream.ErrKeyNotFound) {
 		t.Errorf("oldest record still there: %v", err)
 	}
-	if e, err := kv.Get(ctx, "out.1499"); err != nil || string(e.Value()) != "x" {
+	last := fmt.Sprintf("out.%04d", n-1)
+	if e, err := b.Deliveries(last).Get(ctx, last); err != nil || string(e.Value()) != "x" {
 		t.Errorf("newest record: %v", err)
 	}
-	st, err := kv.Status(ctx)
+	shards := b.Config().DeliveriesShards
+	if shards < 2 {
+		t.Fatalf("default deliveries_shards %d: nothing to spread over", shards)
+	}
+	total := 0
+	for i := range shards {
+		name := b.Config().DeliveriesBucket
+		if i > 0 {
+			name = fmt.Sprintf("%s-%d", name, i)
+		}
+		kv, err := b.JetStream().KeyValue(ctx, name)
+		if err != nil {
+			t.Fatalf("shard %d: %v", i, err)
+		}
+		st, err := kv.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		per := (1000 + shards - 1) / shards
+		if v := int(st.Values()); v == 0 || v > per {
+			t.Errorf("shard %s holds %d records, want 1 to %d", name, v, per)
+		} else {
+			total += v
+		}
+	}
+	if total > 1000 || total < 1000-shards {
+		t.Errorf("shards hold %d records together, bound 1000", total)
+	}
+}
+
+// Records are found by the shard their key hashes to, so a bus written
+// with one shard count refuses another: records would seem lost. A bucket
+// from before shards (no count recorded) is taken as it is.
+func TestDeliveriesShardsChanged(t *testing.T) {
+	t.Parallel()
+	srv := bustest.NewServer(t)
+	ctx := ctxT(t)
+	b := srv.Bus(t, bustest.WithConfig(func(c *bus.Config) { c.DeliveriesShards = 4 }))
+	if _, err := b.Deliveries("in.1").Put(ctx, "in.1", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := b.Config()
+	cfg.URL = srv.URL()
+	for _, shards := range []int{1, 8} {
+		cfg.DeliveriesShards = shards
+		if b, err := bus.Open(ctx, cfg, bustest.Logger(t), nil); !errors.Is(err, bus.ErrShardsChanged) {
+			if err == nil {
+				b.Close()
+			}
+			t.Errorf("Open with %d shards over 4: %v, want ErrShardsChanged", shards, err)
+		}
+		if b, err := bus.Attach(ctx, cfg, bustest.Logger(t)); !errors.Is(err, bus.ErrShardsChanged) {
+			if err == nil {
+				b.Close()
+			}
+			t.Errorf("Attach with %d shards over 4: %v, want ErrShardsChanged", shards, err)
+		}
+	}
+	cfg.DeliveriesShards = 4
+	a, err := bus.Attach(ctx, cfg, bustest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Values() != 1000 {
-		t.Errorf("bucket holds %d records, bound 1000", st.Values())
+	defer a.Close()
+	if e, err := a.Deliveries("in.1").Get(ctx, "in.1"); err != nil || string(e.Value()) != "x" {
+		t.Errorf("record through a second connection: %v", err)
+	}
+
+	// A bucket made before shards, with its records: kept, and found.
+	old := bustest.NewServer(t)
+	nc, err := nats.Connect(old.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bus.DefaultDeliveriesBucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "in.1", []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	ob := old.Bus(t, bustest.WithConfig(func(c *bus.Config) { c.DeliveriesShards = 1 }))
+	if e, err := ob.Deliveries("in.1").Get(ctx, "in.1"); err != nil || string(e.Value()) != "old" {
+		t.Errorf("record from before shards: %v", err)
 	}
 }

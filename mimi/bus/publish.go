@@ -69,7 +69,7 @@ func (b *Bus) PublishWithRecord(ctx context.Context, subject string, env Envelop
 		b.m.publishFailures.WithLabelValues("record", "rejected").Inc()
 		return false, fmt.Errorf("bus: record %.80q: %w", key, jetstream.ErrInvalidKey)
 	}
-	rec := b.startPublish("record", &nats.Msg{Subject: "$KV." + b.cfg.DeliveriesBucket + "." + key, Data: record}, key)
+	rec := b.startPublish("record", &nats.Msg{Subject: b.recordSubject(key), Data: record}, key)
 	m := b.startPublish(subjectKind(subject), msg, env.ID)
 	_, recErr := b.awaitPublish(ctx, rec)
 	duplicate, err = b.awaitPublish(ctx, m)
