@@ -6,8 +6,9 @@
 //     reconnecting forever with backoff;
 //   - the streams MIMI_TO_PHONE (work queue) and MIMI_FROM_PHONE (limits),
 //     the KV buckets mimigw-identity, mimigw-capabilities and
-//     mimigw-deliveries, and the durable consumer mimigw, all created or
-//     updated idempotently by Open and never deleted;
+//     mimigw-deliveries (in shards: mimigw-deliveries, mimigw-deliveries-1
+//     and on, see deliveries.go), and the durable consumer mimigw, all
+//     created or updated idempotently by Open and never deleted;
 //   - subjects (mimi.to.tel.<digits>, mimi.from.tel.<digits>) and the
 //     envelope carried in NATS headers (Nats-Msg-Id, Mimi-Id, Mimi-Sender,
 //     Mimi-Recipient, Mimi-Room, Mimi-Channel, Mimi-Accepted);
