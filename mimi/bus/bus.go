@@ -420,7 +420,11 @@ func transient(err error) bool {
 		errors.Is(err, jetstream.ErrNoStreamResponse),
 		errors.Is(err, nats.ErrReconnectBufExceeded),
 		errors.Is(err, nats.ErrDisconnected),
-		errors.Is(err, nats.ErrConnectionReconnecting):
+		errors.Is(err, nats.ErrConnectionReconnecting),
+		// Another instance opening at the same moment created the stream
+		// (a bucket shard, then bounded it) between this one's look and
+		// its create; the next try updates what is there.
+		errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):
 		return true
 	}
 	var apiErr *jetstream.APIError
