@@ -116,9 +116,9 @@ func NewEdge(cfg Config, recv gateway.Receiver, log *slog.Logger, reg *prometheu
 	}
 	e.advHost = advertisedHost(cfg)
 
-	// Bodies up to MaxBody, plus room for the headers, pass the stream
-	// parser, so that an oversized body gets a 413 rather than a closed
-	// connection.
+	// Over TCP and TLS the framer (framing.go) takes out bodies over
+	// MaxBody before the parser sees them; the parser's own bound leaves
+	// room for the headers.
 	e.parser = sip.NewParser()
 	e.parser.MaxMessageLength = cfg.MaxBody + 16<<10
 	sipgoLog := slog.New(redactData{e.log.Handler()})
@@ -283,7 +283,8 @@ func (e *Edge) listen() (serve []func() error, closers []interface{ Close() erro
 		}
 		closers = append(closers, l)
 		e.setBound("tcp", l.Addr())
-		serve = append(serve, func() error { return e.srv.ServeTCP(l) })
+		fl := e.framed(l, "TCP")
+		serve = append(serve, func() error { return e.srv.ServeTCP(fl) })
 	}
 	if a := e.cfg.Listen.TLS; a != "" {
 		l, err := net.Listen("tcp", a)
@@ -292,7 +293,7 @@ func (e *Edge) listen() (serve []func() error, closers []interface{ Close() erro
 		}
 		closers = append(closers, l)
 		e.setBound("tls", l.Addr())
-		tl := tls.NewListener(l, e.serverTLS)
+		tl := e.framed(tls.NewListener(l, e.serverTLS), "TLS")
 		serve = append(serve, func() error { return e.srv.ServeTLS(tl) })
 	}
 	return serve, closers, nil

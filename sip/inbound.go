@@ -127,8 +127,7 @@ func (e *Edge) message(ctx context.Context, req *sip.Request, who sender) answer
 	}
 	body := req.Body()
 	if len(body) > e.cfg.MaxBody {
-		e.m.badBodies.WithLabelValues("too_large").Inc()
-		return answers.Answer{Status: 413, Reason: fmt.Sprintf("Request Entity Too Large: body of %d bytes, limit %d", len(body), e.cfg.MaxBody)}
+		return e.tooLarge(uint64(len(body)))
 	}
 	if len(body) == 0 {
 		return e.badRequest("empty", 400, errors.New("MESSAGE without a body"))
@@ -311,6 +310,12 @@ func (e *Edge) outcome(err error, ok uint16, kind string, from uri.Number) answe
 		e.log.Error("sip: gateway failed", "kind", kind, "number", from.String(), "err", err)
 	}
 	return answers.Answer{Status: 503, Reason: "Service Unavailable: try again later", RetryAfter: e.retryAfter()}
+}
+
+// tooLarge refuses a body of size bytes, over max_body.
+func (e *Edge) tooLarge(size uint64) answers.Answer {
+	e.m.badBodies.WithLabelValues("too_large").Inc()
+	return answers.Answer{Status: 413, Reason: fmt.Sprintf("Request Entity Too Large: body of %d bytes, limit %d", size, e.cfg.MaxBody)}
 }
 
 func (e *Edge) badRequest(kind string, status uint16, err error) answers.Answer {

@@ -185,6 +185,46 @@ func TestBodyTooLarge(t *testing.T) {
 	}
 }
 
+// A body far over max_body, beyond what the stream parser would hold, gets
+// a 413 too, and the connection stays: the messages queued behind it on
+// the same connection, in the same write or the next, are served.
+func TestBodyTooLargeKeepsConnection(t *testing.T) {
+	recv := newTestReceiver(t)
+	cfg := testConfig()
+	cfg.MaxBody = 2000
+	e := startEdge(t, cfg, recv)
+	c := dialRaw(t, "tcp", e.Addr("tcp"))
+	big := func() string {
+		return request{local: c.conn.LocalAddr(), transport: "TCP", contentType: "message/cpim",
+			body: cpimText(newMessageID(), strings.Repeat("a", 200_000))}.String()
+	}
+	small := func(id string) string {
+		return request{local: c.conn.LocalAddr(), transport: "TCP", contentType: "message/cpim", body: cpimText(id, "small")}.String()
+	}
+	c.send(big() + small("after-1"))
+	for i, want := range []int{413, 202} {
+		res := c.answer()
+		if code, reason := status(res); code != want {
+			t.Fatalf("answer %d: %d %s, want %d", i, code, reason, want)
+		} else if want == 413 && !strings.Contains(reason, "limit 2000") {
+			t.Errorf("413 reason %q does not name the limit", reason)
+		}
+	}
+	c.send(big())
+	c.send(small("after-2"))
+	for i, want := range []int{413, 202} {
+		if code, reason := status(c.answer()); code != want {
+			t.Fatalf("second round, answer %d: %d %s, want %d", i, code, reason, want)
+		}
+	}
+	recv.waitInbound(t, 2)
+	recv.mu.Lock()
+	defer recv.mu.Unlock()
+	if len(recv.inbound) != 2 || recv.inbound[0].Ref != "after-1" || recv.inbound[1].Ref != "after-2" {
+		t.Errorf("gateway got %+v, want the two small messages only", recv.inbound)
+	}
+}
+
 // What the gateway returns decides the answer: ErrUnavailable is a 503
 // with Retry-After, ErrRejected a 403 naming why.
 func TestReceiverOutcomes(t *testing.T) {

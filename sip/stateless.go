@@ -3,7 +3,6 @@ package sip
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -222,9 +221,10 @@ func (e *Edge) streamPeer(req *sip.Request, tx sip.ServerTransaction) peer {
 	}
 	if stx, ok := tx.(*sip.ServerTx); ok {
 		if c, ok := stx.Connection().(*sip.TCPConnection); ok {
-			if tc, ok := c.Conn.(*tls.Conn); ok {
-				st := tc.ConnectionState()
-				p.tls = &st
+			if fc, ok := c.Conn.(*framedConn); ok {
+				if st, ok := fc.ConnectionState(); ok {
+					p.tls = &st
+				}
 			}
 		}
 	}
