@@ -43,7 +43,8 @@ type Config struct {
 	// false such a message fails with gateway.ErrTooLarge, and the gateway
 	// sends it by SMS.
 	LargeOverTCP *bool `yaml:"large_over_tcp"`
-	// MaxBody is the largest MESSAGE body accepted or sent over TCP/TLS.
+	// MaxBody is the largest MESSAGE body accepted or sent over TCP/TLS. A
+	// larger one gets 413 and is skipped; the connection stays up.
 	MaxBody int `yaml:"max_body"`
 	// MaxRecipients caps a one-to-many message's recipient list.
 	MaxRecipients int `yaml:"max_recipients"`
