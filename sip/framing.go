@@ -146,8 +146,7 @@ func contentLength(hdr []byte) (n uint64, ok bool) {
 		if !found || len(name) == 0 || name[0] == ' ' || name[0] == '\t' {
 			continue
 		}
-		name = bytes.TrimSpace(name)
-		if !bytes.EqualFold(name, []byte("Content-Length")) && !bytes.EqualFold(name, []byte("l")) {
+		if !isContentLength(name) {
 			continue
 		}
 		v, err := strconv.ParseUint(string(bytes.TrimSpace(value)), 10, 63)
@@ -157,6 +156,13 @@ func contentLength(hdr []byte) (n uint64, ok bool) {
 		n, ok = v, true
 	}
 	return n, ok
+}
+
+// isContentLength reports whether a header name is Content-Length, in its
+// long or compact form.
+func isContentLength(name []byte) bool {
+	name = bytes.TrimSpace(name)
+	return bytes.EqualFold(name, []byte("Content-Length")) || bytes.EqualFold(name, []byte("l"))
 }
 
 // framedListener hands out connections read through a framer.
@@ -266,11 +272,8 @@ func withoutBody(hdr []byte) []byte {
 		if len(line) == 0 {
 			continue
 		}
-		if name, _, ok := bytes.Cut(line, []byte(":")); ok {
-			name = bytes.TrimSpace(name)
-			if bytes.EqualFold(name, []byte("Content-Length")) || bytes.EqualFold(name, []byte("l")) {
-				continue
-			}
+		if name, _, ok := bytes.Cut(line, []byte(":")); ok && isContentLength(name) {
+			continue
 		}
 		b.Write(line)
 		b.WriteString("\r\n")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,14 +25,15 @@ import (
 // the deliveries records were written with.
 const shardsMeta = "mimigw.deliveries_shards"
 
-// deliveryShard is the shard index of key.
+// deliveryShard is the shard index of key: its 32-bit FNV-1a hash modulo
+// the shard count.
 func deliveryShard(key string, shards int) int {
-	if shards <= 1 {
-		return 0
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= 16777619
 	}
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	return int(h.Sum32() % uint32(shards))
+	return int(h % uint32(shards))
 }
 
 // deliveryBucketName is the name of shard i of bucket.
@@ -51,7 +51,7 @@ func (b *Bus) Deliveries(key string) jetstream.KeyValue {
 
 // recordSubject is the subject a record under key is written to.
 func (b *Bus) recordSubject(key string) string {
-	return "$KV." + deliveryBucketName(b.cfg.DeliveriesBucket, deliveryShard(key, b.cfg.DeliveriesShards)) + "." + key
+	return "$KV." + b.Deliveries(key).Bucket() + "." + key
 }
 
 // ErrShardsChanged is returned by Open and Attach when the bus holds
