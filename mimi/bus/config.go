@@ -157,7 +157,7 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&c.DuplicateWindow, MinDuplicateWindow)
 	setDefault(&c.DeliveriesTTL, 7*24*time.Hour)
 	setDefault(&c.DeliveriesMaxRecords, 1_000_000)
-	setDefault(&c.DeliveriesShards, 8)
+	setDefault(&c.DeliveriesShards, 16)
 	setDefault(&c.CapabilitiesTTL, 24*time.Hour)
 	setDefault(&c.AckWait, 30*time.Second)
 	setDefault(&c.MaxDeliver, 5)
