@@ -85,9 +85,9 @@ func (b *Bus) provisionDeliveries(ctx context.Context) error {
 		return err
 	}
 	n := b.cfg.DeliveriesShards
-	perShard := (b.cfg.DeliveriesMaxRecords + int64(n) - 1) / int64(n)
 	b.deliveries = make([]jetstream.KeyValue, n)
 	for i := range n {
+		bound := shardBound(b.cfg.DeliveriesMaxRecords, n, i)
 		name := deliveryBucketName(b.cfg.DeliveriesBucket, i)
 		cfg := jetstream.KeyValueConfig{Bucket: name,
 			Description: fmt.Sprintf("per-message delivery state and network message ID maps, shard %d of %d", i, n),
@@ -100,11 +100,21 @@ func (b *Bus) provisionDeliveries(ctx context.Context) error {
 		}); err != nil {
 			return fmt.Errorf("bus: bucket %s: %w", name, err)
 		}
-		if err := b.retry(ctx, "bound "+name, func(ctx context.Context) error { return b.boundDeliveries(ctx, name, perShard) }); err != nil {
+		if err := b.retry(ctx, "bound "+name, func(ctx context.Context) error { return b.boundDeliveries(ctx, name, bound) }); err != nil {
 			return fmt.Errorf("bus: bucket %s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// shardBound is shard i's part of max records over n shards; the parts
+// add up to max.
+func shardBound(max int64, n, i int) int64 {
+	b := max / int64(n)
+	if int64(i) < max%int64(n) {
+		b++
+	}
+	return b
 }
 
 // boundDeliveries caps a shard by record count, dropping the oldest. KV
