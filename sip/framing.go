@@ -228,10 +228,15 @@ func (c *framedConn) ConnectionState() (tls.ConnectionState, bool) {
 	return tls.ConnectionState{}, false
 }
 
+// framedReadSize is what a framed connection reads from its socket at a
+// time: enough for a pager-mode message whole, small beside sipgo's own
+// 32 KiB buffer per connection.
+const framedReadSize = 8 << 10
+
 // framed reads the connections l accepts through a framer.
 func (e *Edge) framed(l net.Listener, transport string) net.Listener {
 	return framedListener{Listener: l, newConn: func(c net.Conn) net.Conn {
-		return &framedConn{Conn: c, in: make([]byte, sip.TransportBufferReadSize),
+		return &framedConn{Conn: c, in: make([]byte, framedReadSize),
 			f:      framer{maxBody: e.cfg.MaxBody, maxHeader: e.parser.MaxMessageLength},
 			refuse: func(c *framedConn, hdr []byte) { e.refuseLarge(c, hdr, transport) }}
 	}}
