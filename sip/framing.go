@@ -140,8 +140,10 @@ func (f *framer) decide(out []byte, refused [][]byte) ([]byte, [][]byte) {
 // block. ok is false when there is none, when it is not a number, or when
 // two disagree.
 func contentLength(hdr []byte) (n uint64, ok bool) {
-	lines := bytes.Split(hdr, []byte("\n"))
-	for _, line := range lines[1:] { // after the start line
+	_, rest, _ := bytes.Cut(hdr, []byte("\n")) // after the start line
+	for len(rest) > 0 {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte("\n"))
 		name, value, found := bytes.Cut(bytes.TrimRight(line, "\r"), []byte(":"))
 		if !found || len(name) == 0 || name[0] == ' ' || name[0] == '\t' {
 			continue
