@@ -873,18 +873,39 @@ func TestPublishWithRecord(t *testing.T) {
 	env.Sender, env.Recipient, env.Channel = phone.TelURI(), "mimi://a.example/u/alice", bus.ChannelRCS
 	subject := bus.SubjectFromPhone(phone)
 	key := "in." + env.ID
-	for i, wantDup := range []bool{false, true} {
-		dup, err := b.PublishWithRecord(ctxT(t), subject, env, []byte("message"), key, []byte(`{"n":1}`))
-		if err != nil || dup != wantDup {
-			t.Fatalf("publish %d: duplicate %v, %v; want %v", i, dup, err, wantDup)
+	// Sent again, the message is a duplicate and its record stays as the
+	// first sending left it (here, changed since by the gateway).
+	for i, rec := range []string{`{"n":1}`, `{"n":2}`} {
+		dup, err := b.PublishWithRecord(ctxT(t), subject, env, []byte("message"), key, []byte(rec))
+		if err != nil || dup != (i > 0) {
+			t.Fatalf("publish %d: duplicate %v, %v; want %v", i, dup, err, i > 0)
+		}
+		if i == 0 {
+			if _, err := b.Deliveries(key).Put(ctxT(t), key, []byte(`{"n":1,"told":["read"]}`)); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	e, err := b.Deliveries(key).Get(ctxT(t), key)
-	if err != nil || string(e.Value()) != `{"n":1}` {
-		t.Fatalf("record: %v", err)
+	if err != nil || string(e.Value()) != `{"n":1,"told":["read"]}` {
+		t.Fatalf("record after the message came again: %v %q", err, e.Value())
 	}
 	if n := streamInfo(t, b, b.Config().FromPhoneStream).State.Msgs; n != 1 {
 		t.Errorf("from-phone stream holds %d, want 1", n)
+	}
+
+	// A new message whose record is already there (its first try stored
+	// the record, not the message): the message is stored, the record kept.
+	again := envelope(t)
+	again.Sender, again.Recipient, again.Channel = env.Sender, env.Recipient, env.Channel
+	if dup, err := b.PublishWithRecord(ctxT(t), subject, again, []byte("message"), key, []byte(`{"n":3}`)); err != nil || dup {
+		t.Fatalf("message with its record there: duplicate %v, %v", dup, err)
+	}
+	if n := streamInfo(t, b, b.Config().FromPhoneStream).State.Msgs; n != 2 {
+		t.Errorf("from-phone stream holds %d, want 2", n)
+	}
+	if e, err := b.Deliveries(key).Get(ctxT(t), key); err != nil || string(e.Value()) != `{"n":1,"told":["read"]}` {
+		t.Errorf("record: %v", err)
 	}
 
 	// A key the bucket cannot hold: neither is written.
@@ -895,8 +916,8 @@ func TestPublishWithRecord(t *testing.T) {
 			t.Errorf("key %q: %v, want a permanent error", bad, err)
 		}
 	}
-	if n := streamInfo(t, b, b.Config().FromPhoneStream).State.Msgs; n != 1 {
-		t.Errorf("after bad keys the stream holds %d, want 1", n)
+	if n := streamInfo(t, b, b.Config().FromPhoneStream).State.Msgs; n != 2 {
+		t.Errorf("after bad keys the stream holds %d, want 2", n)
 	}
 
 	srv.Stop()

@@ -55,11 +55,14 @@ func (b *Bus) checkPublish(subject string, env Envelope) error {
 	return nil
 }
 
-// PublishWithRecord publishes a message as Publish does and puts record
+// PublishWithRecord publishes a message as Publish does and creates record
 // under key in the deliveries bucket at the same time, for what must
-// stand beside the message (such as whom to notify about it). It returns
-// once JetStream has stored both; duplicate is the message's. Neither
-// write waits for the other: the pair costs one round trip.
+// stand beside the message (such as whom to notify about it). A record
+// already under key stays as it is: a message sent again keeps the record
+// of its first sending, with what has happened to it since. It returns
+// once JetStream has stored both (or found the record there);
+// duplicate is the message's. Neither write waits for the other: the pair
+// costs one round trip.
 func (b *Bus) PublishWithRecord(ctx context.Context, subject string, env Envelope, data []byte, key string, record []byte) (duplicate bool, err error) {
 	msg, err := b.message(subject, env, data)
 	if err != nil {
@@ -69,12 +72,18 @@ func (b *Bus) PublishWithRecord(ctx context.Context, subject string, env Envelop
 		b.m.publishFailures.WithLabelValues("record", "rejected").Inc()
 		return false, fmt.Errorf("bus: record %.80q: %w", key, jetstream.ErrInvalidKey)
 	}
-	rec := b.startPublish("record", &nats.Msg{Subject: b.recordSubject(key), Data: record}, key)
+	rec := b.startPublish("record", &nats.Msg{Subject: b.recordSubject(key), Data: record,
+		Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: createOnly}}, key)
 	m := b.startPublish(subjectKind(subject), msg, env.ID)
 	_, recErr := b.awaitPublish(ctx, rec)
 	duplicate, err = b.awaitPublish(ctx, m)
 	return duplicate, errors.Join(err, recErr)
 }
+
+// createOnly, as the expected last sequence of a subject, makes a publish
+// a create: the server refuses it when the subject holds a message. (Set
+// as a header directly, it costs less than the publish option.)
+var createOnly = []string{"0"}
 
 // validRecordKey accepts what a KV key may be: dot-separated non-empty
 // tokens of letters, digits and "-_=/".
@@ -88,7 +97,7 @@ const maxPendingPublishes = 8192
 // pendingPublish is a message sent and not yet acknowledged.
 type pendingPublish struct {
 	kind, subject, id string
-	expectLast        bool // the publish carries an expected last sequence (Schedule)
+	expectLast        bool // the publish carries an expected last sequence: it only creates
 	start             time.Time
 	ack               jetstream.PubAckFuture
 	err               error
@@ -97,7 +106,8 @@ type pendingPublish struct {
 // startPublish sends msg without waiting for its ack; id names the
 // message in errors.
 func (b *Bus) startPublish(kind string, msg *nats.Msg, id string, opts ...jetstream.PublishOpt) *pendingPublish {
-	p := &pendingPublish{kind: kind, subject: msg.Subject, id: id, expectLast: len(opts) > 0, start: time.Now()}
+	expectLast := len(opts) > 0 || msg.Header.Get(jetstream.ExpectedLastSubjSeqHeader) != ""
+	p := &pendingPublish{kind: kind, subject: msg.Subject, id: id, expectLast: expectLast, start: time.Now()}
 	select {
 	case <-b.closed:
 		p.err = ErrClosed
@@ -125,8 +135,9 @@ func (b *Bus) awaitPublish(ctx context.Context, p *pendingPublish) (bool, error)
 		}
 	}
 	if err != nil && p.expectLast && wrongLastSequence(err) {
-		// Only Schedule sets an expectation: the subject already holds a
-		// pending timer, so this one is a duplicate.
+		// Only creates set an expectation (Schedule, records): the
+		// subject already holds a pending timer or a record, so this one
+		// is a duplicate.
 		b.m.publishes.WithLabelValues(p.kind).Inc()
 		b.m.duplicates.WithLabelValues(p.kind).Inc()
 		return true, nil
