@@ -598,6 +598,48 @@ func TestReadReportBecomesIMDN(t *testing.T) {
 	}
 }
 
+// A message the phone sends again (its SIP retransmission came late, or
+// the phone re-sent it) keeps the record of its first sending: a report
+// already turned into an IMDN is not sent a second time.
+func TestResentMessageKeepsWhatWasTold(t *testing.T) {
+	t.Parallel()
+	rcs := newRCSEdge(Capabilities{Chat: true})
+	h := newHarness(t, testConfig(), rcs, nil)
+	ctx := context.Background()
+	lent, err := h.g.Identity().Lend(ctx, alice, phone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := h.watch(phone)
+	in := Inbound{Channel: ChannelRCS, From: phone, To: lent, Ref: "resent-1", Notify: Notifications{Delivery: true}, Parts: []Part{{Text: "hi"}}}
+	if err := h.g.Receive(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	d := next(t, ch)
+	id, _ := content.ParseMessageID(d.Envelope.ID)
+	report := func() {
+		rep := content.NewStatusReport(alice, d.Envelope.Room, []content.StatusEntry{{ID: id, Status: content.Delivered}}, randomSalt())
+		h.publishToPhone(phone, rep, ChannelAuto)
+	}
+	report()
+	recv(t, rcs.notified, "IMDN")
+	for deadline := time.Now().Add(wait); ; {
+		var rec inRecord
+		if _, err := h.g.rec.get(ctx, inKey(id.String()), &rec); err == nil && len(rec.Told) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the IMDN sent was never recorded")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := h.g.Receive(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	report()
+	nothing(t, rcs.notified, "second IMDN after the message came again")
+}
+
 // A message too large for pager mode goes by SMS; the number stays an RCS
 // user for the next one.
 func TestTooLargeGoesBySMSKeepsRCS(t *testing.T) {
