@@ -81,8 +81,9 @@ func (b *Bus) PublishWithRecord(ctx context.Context, subject string, env Envelop
 }
 
 // createOnly, as the expected last sequence of a subject, makes a publish
-// a create: the server refuses it when the subject holds a message. (Set
-// as a header directly, it costs less than the publish option.)
+// a create: the server refuses it when the subject holds a message, and
+// the publish reports a duplicate (Schedule, PublishWithRecord). Set as a
+// header directly, it costs less than the client's publish option.
 var createOnly = []string{"0"}
 
 // validRecordKey accepts what a KV key may be: dot-separated non-empty
@@ -97,7 +98,7 @@ const maxPendingPublishes = 8192
 // pendingPublish is a message sent and not yet acknowledged.
 type pendingPublish struct {
 	kind, subject, id string
-	expectLast        bool // the publish carries an expected last sequence: it only creates
+	createOnly        bool // the publish carries createOnly
 	start             time.Time
 	ack               jetstream.PubAckFuture
 	err               error
@@ -105,16 +106,16 @@ type pendingPublish struct {
 
 // startPublish sends msg without waiting for its ack; id names the
 // message in errors.
-func (b *Bus) startPublish(kind string, msg *nats.Msg, id string, opts ...jetstream.PublishOpt) *pendingPublish {
-	expectLast := len(opts) > 0 || msg.Header.Get(jetstream.ExpectedLastSubjSeqHeader) != ""
-	p := &pendingPublish{kind: kind, subject: msg.Subject, id: id, expectLast: expectLast, start: time.Now()}
+func (b *Bus) startPublish(kind string, msg *nats.Msg, id string) *pendingPublish {
+	p := &pendingPublish{kind: kind, subject: msg.Subject, id: id, start: time.Now(),
+		createOnly: msg.Header.Get(jetstream.ExpectedLastSubjSeqHeader) != ""}
 	select {
 	case <-b.closed:
 		p.err = ErrClosed
 		return p
 	default:
 	}
-	p.ack, p.err = b.js.PublishMsgAsync(msg, opts...)
+	p.ack, p.err = b.js.PublishMsgAsync(msg)
 	return p
 }
 
@@ -134,10 +135,9 @@ func (b *Bus) awaitPublish(ctx context.Context, p *pendingPublish) (bool, error)
 			err = ctx.Err()
 		}
 	}
-	if err != nil && p.expectLast && wrongLastSequence(err) {
-		// Only creates set an expectation (Schedule, records): the
-		// subject already holds a pending timer or a record, so this one
-		// is a duplicate.
+	if err != nil && p.createOnly && wrongLastSequence(err) {
+		// The subject already holds a pending timer or a record, so this
+		// one is a duplicate.
 		b.m.publishes.WithLabelValues(p.kind).Inc()
 		b.m.duplicates.WithLabelValues(p.kind).Inc()
 		return true, nil
@@ -159,8 +159,8 @@ func (b *Bus) awaitPublish(ctx context.Context, p *pendingPublish) (bool, error)
 }
 
 // publish sends msg and waits for the stream's ack.
-func (b *Bus) publish(ctx context.Context, kind string, msg *nats.Msg, id string, opts ...jetstream.PublishOpt) (bool, error) {
-	return b.awaitPublish(ctx, b.startPublish(kind, msg, id, opts...))
+func (b *Bus) publish(ctx context.Context, kind string, msg *nats.Msg, id string) (bool, error) {
+	return b.awaitPublish(ctx, b.startPublish(kind, msg, id))
 }
 
 // permanent reports whether a publish error will recur however often the

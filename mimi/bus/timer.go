@@ -42,11 +42,11 @@ func (b *Bus) Schedule(ctx context.Context, key string, at time.Time, data []byt
 	if !validTimerKey(key) {
 		return fmt.Errorf("bus: schedule %.80q: %w: want dot-separated tokens of letters, digits and -_=: (at most %d bytes)", key, ErrBadTimerKey, maxTimerKey)
 	}
-	msg := &nats.Msg{Subject: timerPrefix + key, Header: nats.Header{}, Data: data}
-	msg.Header.Set(headerTimerAt, at.UTC().Format(time.RFC3339Nano))
 	// The subject must hold no message yet: a pending timer with this key
 	// makes the server refuse the publish, which is the de-duplication.
-	_, err := b.publish(ctx, "timer", msg, key, jetstream.WithExpectLastSequencePerSubject(0))
+	msg := &nats.Msg{Subject: timerPrefix + key, Data: data, Header: nats.Header{
+		headerTimerAt: {at.UTC().Format(time.RFC3339Nano)}, jetstream.ExpectedLastSubjSeqHeader: createOnly}}
+	_, err := b.publish(ctx, "timer", msg, key)
 	if err != nil {
 		return fmt.Errorf("bus: schedule %s: %w", key, err)
 	}
