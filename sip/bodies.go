@@ -98,7 +98,7 @@ func (e *Edge) oneToMany(ctx context.Context, req *sip.Request, in inbound, cont
 	}
 	switch {
 	case unavailable > 0:
-		return answers.Answer{Status: 503, Reason: "Service Unavailable: try again later", RetryAfter: e.retryAfter()}
+		return e.tryLater()
 	case accepted > 0:
 		return answers.Answer{Status: 202}
 	case refusal != nil:

@@ -309,7 +309,7 @@ func (e *Edge) outcome(err error, ok uint16, kind string, from uri.Number) answe
 	default:
 		e.log.Error("sip: gateway failed", "kind", kind, "number", from.String(), "err", err)
 	}
-	return answers.Answer{Status: 503, Reason: "Service Unavailable: try again later", RetryAfter: e.retryAfter()}
+	return e.tryLater()
 }
 
 // tooLarge refuses a body of size bytes, over max_body.
@@ -361,7 +361,7 @@ func (e *Edge) options(ctx context.Context, req *sip.Request, who sender) answer
 	})
 	if err != nil {
 		e.log.Warn("sip: serves lookup failed", "number", number.String(), "err", err)
-		return answers.Answer{Status: 503, Reason: "Service Unavailable: try again later", RetryAfter: e.retryAfter()}
+		return e.tryLater()
 	}
 	if !serves {
 		return answers.Answer{Status: 404}

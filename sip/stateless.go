@@ -233,6 +233,12 @@ func (e *Edge) streamPeer(req *sip.Request, tx sip.ServerTransaction) peer {
 
 func (e *Edge) retryAfter() uint16 { return uint16(e.cfg.RetryAfter / time.Second) }
 
+// tryLater is the 503 for a request the gateway could not take now (the
+// bus, a lookup, room to remember it): the peer sends it again later.
+func (e *Edge) tryLater() answers.Answer {
+	return answers.Answer{Status: 503, Reason: "Service Unavailable: try again later", RetryAfter: e.retryAfter()}
+}
+
 // response builds the answer to req. Headers that depend on the answer
 // (Contact of an OPTIONS 200, Allow, Accept, a digest challenge,
 // Retry-After) are derived from the method and status, so the cache needs

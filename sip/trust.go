@@ -65,7 +65,8 @@ func (e *Edge) trust(req *sip.Request, p peer) (sender, *answers.Answer) {
 		}
 		if errors.Is(err, errTooManyResponses) {
 			e.log.Warn("sip: digest responses of one nonce lifetime exceed what is remembered; refusing", "max", maxUsedResponses)
-			return sender{}, &answers.Answer{Status: 503, Reason: "Service Unavailable: try again later", RetryAfter: e.retryAfter()}
+			ans := e.tryLater()
+			return sender{}, &ans
 		}
 		e.log.Info("sip: digest authentication failed", "peer", p.addr.String(), "err", err)
 		return sender{}, &answers.Answer{Status: 403, Reason: "Forbidden: authentication failed"}
@@ -270,7 +271,7 @@ func (e *Edge) verifyDigest(req *sip.Request, header string) (digestUser, bool, 
 	if err := e.digest.used.use(cred.Nonce, cred.Cnonce, cred.Nc, time.Now(), e.cfg.Digest.NonceTTL); err != nil {
 		// A client that counts right never sees this; challenged again,
 		// it goes on with a fresh nonce.
-		return digestUser{}, errors.Is(err, errReplayed), fmt.Errorf("user %q: %w", cred.Username, err)
+		return digestUser{}, false, fmt.Errorf("user %q: %w", cred.Username, err)
 	}
 	return u, false, nil
 }
