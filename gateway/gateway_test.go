@@ -565,22 +565,34 @@ func TestDeliveredOnceOnRedelivery(t *testing.T) {
 	nothing(t, sms.calls, "second SMS")
 }
 
+// messageToAlice lends alice a number for in.From, sends in to it from
+// the phone, and returns the number, the MIMI message on the bus and its
+// ID.
+func (h *harness) messageToAlice(in Inbound) (uri.Number, *bus.Delivery, content.MessageID) {
+	h.t.Helper()
+	lent, err := h.g.Identity().Lend(context.Background(), alice, in.From)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ch := h.watch(in.From)
+	in.To = lent
+	if err := h.g.Receive(context.Background(), in); err != nil {
+		h.t.Fatal(err)
+	}
+	d := next(h.t, ch)
+	id, err := content.ParseMessageID(d.Envelope.ID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return lent, d, id
+}
+
 func TestReadReportBecomesIMDN(t *testing.T) {
 	t.Parallel()
 	rcs := newRCSEdge(Capabilities{Chat: true})
 	h := newHarness(t, testConfig(), rcs, nil)
-	ctx := context.Background()
-	lent, err := h.g.Identity().Lend(ctx, alice, phone)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := h.watch(phone)
-	in := Inbound{Channel: ChannelRCS, From: phone, To: lent, Ref: "imdn-1", ConversationID: "conv-1", Notify: Notifications{Delivery: true}, Parts: []Part{{Text: "hi"}}}
-	if err := h.g.Receive(ctx, in); err != nil {
-		t.Fatal(err)
-	}
-	d := next(t, ch)
-	id, _ := content.ParseMessageID(d.Envelope.ID)
+	in := Inbound{Channel: ChannelRCS, From: phone, Ref: "imdn-1", ConversationID: "conv-1", Notify: Notifications{Delivery: true}, Parts: []Part{{Text: "hi"}}}
+	lent, d, id := h.messageToAlice(in)
 	// alice's client reports delivered, then read; only delivered was asked for.
 	for _, st := range []content.Status{content.Delivered, content.Read, content.Delivered} {
 		rep := content.NewStatusReport(alice, d.Envelope.Room, []content.StatusEntry{{ID: id, Status: st}}, randomSalt())
@@ -606,17 +618,9 @@ func TestResentMessageKeepsWhatWasTold(t *testing.T) {
 	rcs := newRCSEdge(Capabilities{Chat: true})
 	h := newHarness(t, testConfig(), rcs, nil)
 	ctx := context.Background()
-	lent, err := h.g.Identity().Lend(ctx, alice, phone)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := h.watch(phone)
-	in := Inbound{Channel: ChannelRCS, From: phone, To: lent, Ref: "resent-1", Notify: Notifications{Delivery: true}, Parts: []Part{{Text: "hi"}}}
-	if err := h.g.Receive(ctx, in); err != nil {
-		t.Fatal(err)
-	}
-	d := next(t, ch)
-	id, _ := content.ParseMessageID(d.Envelope.ID)
+	in := Inbound{Channel: ChannelRCS, From: phone, Ref: "resent-1", Notify: Notifications{Delivery: true}, Parts: []Part{{Text: "hi"}}}
+	lent, d, id := h.messageToAlice(in)
+	in.To = lent
 	report := func() {
 		rep := content.NewStatusReport(alice, d.Envelope.Room, []content.StatusEntry{{ID: id, Status: content.Delivered}}, randomSalt())
 		h.publishToPhone(phone, rep, ChannelAuto)

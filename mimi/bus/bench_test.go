@@ -119,16 +119,23 @@ func natsMsg(subject string, env bus.Envelope, data []byte) *nats.Msg {
 	return &nats.Msg{Subject: subject, Header: env.Header(), Data: data}
 }
 
-// BenchmarkPublishEmbedded is BenchmarkPublish against the server the Bus
-// embeds (Open with no URL), as `mimigw serve --dev` runs.
-func BenchmarkPublishEmbedded(b *testing.B) {
+// openEmbedded opens a Bus on the server it embeds (Open with no URL), as
+// `mimigw serve --dev` runs, until the benchmark ends.
+func openEmbedded(b *testing.B) *bus.Bus {
 	cfg := bus.DefaultConfig()
 	cfg.Embedded = bus.EmbeddedConfig{Listen: "127.0.0.1:-1", DataDir: b.TempDir()}
 	bs, err := bus.Open(context.Background(), cfg, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer bs.Close()
+	b.Cleanup(bs.Close)
+	return bs
+}
+
+// BenchmarkPublishEmbedded is BenchmarkPublish against the server the Bus
+// embeds (Open with no URL), as `mimigw serve --dev` runs.
+func BenchmarkPublishEmbedded(b *testing.B) {
+	bs := openEmbedded(b)
 	envs := benchEnvelopes(b, b.N)
 	subject := bus.SubjectToPhone(phone)
 	ctx := context.Background()
@@ -150,13 +157,7 @@ func BenchmarkPublishEmbedded(b *testing.B) {
 // and no load generator beside it, it bounds how fast any inbound path
 // that answers only once both are stored can go on this machine.
 func BenchmarkPublishWithRecordEmbedded(b *testing.B) {
-	cfg := bus.DefaultConfig()
-	cfg.Embedded = bus.EmbeddedConfig{Listen: "127.0.0.1:-1", DataDir: b.TempDir()}
-	bs, err := bus.Open(context.Background(), cfg, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer bs.Close()
+	bs := openEmbedded(b)
 	envs := benchEnvelopes(b, b.N)
 	for i := range envs {
 		envs[i].Sender, envs[i].Recipient, envs[i].Channel = "tel:+15551230002", "mimi://a.example/u/alice", bus.ChannelRCS
