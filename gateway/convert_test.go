@@ -10,7 +10,8 @@ import (
 	"github.com/mimigw/mimigw/mimi/content"
 )
 
-const vectors = "../../shared/vectors/mimi-content"
+// vectors are the drafts' examples, kept with the codec that reads them.
+const vectors = "../mimi/content/testdata/mimi-content"
 
 func vector(t *testing.T, name string) *content.Message {
 	t.Helper()
