@@ -267,3 +267,45 @@ func (p *Provider) clientFromRecord(rec *userRecord) (*Client, error) {
 		sigPub: []byte(pub),
 	}, nil
 }
+
+// Credential is the client's RFC 9420 Credential, encoded, as requests
+// that name their signer carry it (a MIMI KeyMaterialRequest).
+func (c *Client) Credential() []byte { return c.cred.Marshal() }
+
+// SignWithLabel signs content with the client's signature key as RFC 9420
+// section 5.1.2 defines (label prefixed with "MLS 1.0 "), for MIMI
+// structures that carry a signature of their own.
+func (c *Client) SignWithLabel(label string, content []byte) ([]byte, error) {
+	s, err := ciphersuite.SignWithLabel(c.sig, label, content)
+	if err != nil {
+		return nil, fmt.Errorf("mls: sign %s: %w", label, err)
+	}
+	return s.AsSlice(), nil
+}
+
+// VerifyWithLabel checks an Ed25519 (cipher suite 1) signature made with
+// SignWithLabel by the holder of pub.
+func VerifyWithLabel(pub []byte, label string, content, sig []byte) error {
+	if len(pub) != ed25519.PublicKeySize {
+		return fmt.Errorf("%w: signature key of %d bytes", ErrMalformed, len(pub))
+	}
+	sc := ciphersuite.NewSignContent(label, content).Marshal()
+	if !ed25519.Verify(ed25519.PublicKey(pub), sc, sig) {
+		return fmt.Errorf("%w: %s signature does not verify", ErrMalformed, label)
+	}
+	return nil
+}
+
+// CredentialIdentity returns the identity a basic credential names, or the
+// MIMI URI an X.509 credential's certificate carries when it chains to the
+// configured operator CA (the same check members' credentials get).
+func (p *Provider) CredentialIdentity(cred, sigKey []byte) (string, error) {
+	c, err := credentials.UnmarshalCredential(cred)
+	if err != nil {
+		return "", fmt.Errorf("%w: credential: %v", ErrMalformed, err)
+	}
+	return p.issuer.identity(c, sigKey, p.now())
+}
+
+// CipherSuite is the MLS cipher suite of every client and group.
+func (p *Provider) CipherSuite() uint16 { return uint16(p.cs) }
