@@ -125,7 +125,7 @@ func (b *Bus) nakDelay(role string, attempt int, want time.Duration) time.Durati
 	if want <= 0 {
 		want = steps[idx]
 	}
-	if role != roleToPhone {
+	if role != roleToPhone && role != roleFromPhone {
 		return want
 	}
 	d := want - (steps[idx] - steps[0])
@@ -142,7 +142,7 @@ func (b *Bus) newDelivery(m jetstream.Msg, role string) *Delivery {
 		d.Sequence = meta.Sequence.Stream
 		d.Stored = meta.Timestamp
 	}
-	if role == roleToPhone {
+	if role == roleToPhone || role == roleFromPhone {
 		d.LastAttempt = d.Attempt >= b.cfg.MaxDeliver
 	}
 	b.m.deliveries.WithLabelValues(role).Inc()
@@ -167,6 +167,32 @@ func (b *Bus) ConsumeToPhone(ctx context.Context, workers int, handle func(conte
 	return b.consume(ctx, b.cfg.ToPhoneStream, b.toPhoneConsumerConfig(), workers,
 		func(hctx context.Context, m jetstream.Msg) {
 			d := b.newDelivery(m, roleToPhone)
+			b.runHandler(d, func() { handle(hctx, d) })
+		})
+}
+
+// ConsumeFromPhone hands the messages phone users sent (the from-phone
+// stream, which keeps them for every reader) to handle, through the durable
+// consumer named durable, shared by every instance that uses the same
+// name: each message goes to one handler at a time. A MIMI-side component
+// that carries them on (the MIMI provider protocol's outbox) reads them this
+// way, with the same attempts, backoff and shutdown as ConsumeToPhone; a
+// new consumer starts with messages stored from then on.
+func (b *Bus) ConsumeFromPhone(ctx context.Context, durable string, workers int, handle func(context.Context, *Delivery)) error {
+	if workers < 1 {
+		return fmt.Errorf("bus: consume %s: workers must be at least 1, got %d", b.cfg.FromPhoneStream, workers)
+	}
+	if !validName(durable) || durable == b.cfg.Consumer {
+		return fmt.Errorf("bus: consume %s: consumer name %q is not usable", b.cfg.FromPhoneStream, durable)
+	}
+	ccfg := b.toPhoneConsumerConfig()
+	ccfg.Durable = durable
+	ccfg.Description = "carries phone users' messages on to MIMI providers"
+	ccfg.FilterSubject = FromPhoneSubjects
+	ccfg.DeliverPolicy = jetstream.DeliverNewPolicy
+	return b.consume(ctx, b.cfg.FromPhoneStream, ccfg, workers,
+		func(hctx context.Context, m jetstream.Msg) {
+			d := b.newDelivery(m, roleFromPhone)
 			b.runHandler(d, func() { handle(hctx, d) })
 		})
 }

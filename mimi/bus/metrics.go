@@ -25,9 +25,10 @@ type metrics struct {
 
 // Consumer roles, as metric labels.
 const (
-	roleToPhone = "to_phone"
-	roleTimers  = "timers"
-	roleWatch   = "watch"
+	roleToPhone   = "to_phone"
+	roleFromPhone = "from_phone"
+	roleTimers    = "timers"
+	roleWatch     = "watch"
 )
 
 func newMetrics(conn func() *nats.Conn) *metrics {
