@@ -952,3 +952,67 @@ func TestPublishBoundedWithoutDeadline(t *testing.T) {
 		t.Fatal("publish never acknowledged, no deadline: it never returned")
 	}
 }
+
+// ConsumeFromPhone reads the from-phone stream through a durable consumer
+// of its own: messages stored after it exists, redelivered after a NAK with
+// the attempts counted, and still in the stream for other readers once
+// acknowledged.
+func TestConsumeFromPhone(t *testing.T) {
+	b := bustest.New(t)
+	if err := b.ConsumeFromPhone(ctxT(t), b.Config().Consumer, 1, nil); err == nil {
+		t.Error("the to-phone consumer's name was accepted")
+	}
+	if err := b.ConsumeFromPhone(ctxT(t), "outbox", 0, nil); err == nil {
+		t.Error("zero workers were accepted")
+	}
+	got := make(chan int, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	res := make(chan error, 1)
+	go func() {
+		res <- b.ConsumeFromPhone(ctx, "outbox", 2, func(ctx context.Context, d *bus.Delivery) {
+			got <- d.Attempt
+			if d.Attempt == 1 {
+				_ = d.Nak(0)
+				return
+			}
+			if err := d.Ack(ctx); err != nil {
+				t.Errorf("Ack: %v", err)
+			}
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-res; err != nil {
+			t.Errorf("ConsumeFromPhone: %v", err)
+		}
+	})
+	deadline := time.Now().Add(waitFor)
+	for {
+		if _, err := b.JetStream().Consumer(ctxT(t), b.Config().FromPhoneStream, "outbox"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the outbox consumer was not created")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	env := envelope(t)
+	env.Channel = "sms"
+	if _, err := b.Publish(ctxT(t), bus.SubjectFromPhone(phone), env, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if a := receive(t, got, "first attempt"); a != 1 {
+		t.Fatalf("attempt %d, want 1", a)
+	}
+	if a := receive(t, got, "second attempt"); a != 2 {
+		t.Fatalf("attempt %d, want 2", a)
+	}
+	if n := streamInfo(t, b, b.Config().FromPhoneStream).State.Msgs; n != 1 {
+		t.Errorf("the from-phone stream holds %d messages after the ack, want 1 (it keeps them for every reader)", n)
+	}
+	select {
+	case a := <-got:
+		t.Errorf("delivered again after the ack (attempt %d)", a)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
