@@ -11,9 +11,9 @@ import (
 	"github.com/mimigw/mimigw/mimi/content"
 )
 
-// This file holds the conversion rules of DESIGN section 4: MIMI content to
-// what a phone shows (RCS parts, or one readable SMS text), and what a phone
-// sent to MIMI content.
+// This file holds the conversion rules (docs/architecture.md, routing and
+// conversion): MIMI content to what a phone shows (RCS parts, or one
+// readable SMS text), and what a phone sent to MIMI content.
 
 // errUnrenderable: nothing in the message can be shown on a phone.
 var errUnrenderable = errors.New("nothing in the message can be shown on a phone")

@@ -27,9 +27,9 @@ var (
 	ErrClosed = errors.New("bus closed")
 )
 
-// Bus is a connection to the NATS JetStream bus of DESIGN.md section 2,
-// with its streams, buckets and consumers in place. It is safe for
-// concurrent use.
+// Bus is a connection to the NATS JetStream bus (docs/architecture.md, bus
+// contract), with its streams, buckets and consumers in place. It is safe
+// for concurrent use.
 type Bus struct {
 	cfg Config
 	log *slog.Logger

@@ -111,7 +111,8 @@ func (t TLSConfig) enabled() bool {
 	return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != ""
 }
 
-// Defaults of DESIGN.md section 2 and of this package.
+// Defaults of the bus contract (docs/architecture.md, bus contract) and of
+// this package.
 const (
 	DefaultListen             = "127.0.0.1:4222"
 	DefaultDataDir            = "data/nats"
@@ -123,7 +124,8 @@ const (
 	DefaultDeliveriesBucket   = "mimigw-deliveries"
 	DefaultConsumer           = "mimigw"
 
-	// MinDuplicateWindow is the floor DESIGN.md sets for de-duplication.
+	// MinDuplicateWindow is the shortest de-duplication window the bus
+	// contract allows (docs/architecture.md, bus contract).
 	MinDuplicateWindow = 2 * time.Minute
 
 	// MaxDeliveriesShards bounds deliveries_shards.
@@ -316,7 +318,8 @@ func (c *Config) validateEmbedded() error {
 	if c.TLS.enabled() {
 		return bad("tls", "applies to an external server only (set url)")
 	}
-	// DESIGN.md section 6: the embedded server is open only on loopback.
+	// Loopback by default (docs/architecture.md, security): off loopback the
+	// embedded server must not be open, so it needs a password or token.
 	if !isLoopback(host) && !c.hasSecret() {
 		return bad("embedded.listen", "%q is not a loopback address; set user and password, or token, so the server is not open", c.Embedded.Listen)
 	}

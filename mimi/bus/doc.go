@@ -1,5 +1,5 @@
-// Package bus is mimigw's side of the NATS JetStream bus: the contract of
-// DESIGN.md section 2 in code. It owns
+// Package bus is mimigw's side of the NATS JetStream bus: the bus contract
+// of docs/architecture.md in code. It owns
 //
 //   - the connection (an external server or cluster with credentials and
 //     TLS, or a NATS server embedded in the process, see StartServer),
@@ -25,11 +25,11 @@
 // decides where a message goes (that is gateway), and never deletes a
 // stream, bucket or consumer.
 //
-// # Timers: an addition to the bus contract
+// # Timers
 //
-// Besides the streams of DESIGN.md section 2 the bus holds a work-queue
-// stream, MIMIGW_TIMERS by default, on subjects mimigw.timer.<key>, read by
-// the durable consumer <consumer>-timers. Schedule(ctx, key, at, data)
+// Besides the two phone streams the bus holds a work-queue stream,
+// MIMIGW_TIMERS by default, on subjects mimigw.timer.<key>, read by the
+// durable consumer <consumer>-timers. Schedule(ctx, key, at, data)
 // stores a timer; ConsumeTimers hands each one to a handler once it is
 // due, on whichever instance is running, and removes it when the handler
 // returns nil. The due time travels in the header Mimigw-Timer-At (RFC 3339

@@ -11,7 +11,7 @@ import (
 	"github.com/mimigw/mimigw/mimi/uri"
 )
 
-// Header names of DESIGN.md section 2.
+// Header names of the bus contract (docs/architecture.md, bus contract).
 const (
 	HeaderMsgID     = "Nats-Msg-Id"
 	HeaderID        = "Mimi-Id"

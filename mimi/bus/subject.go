@@ -8,8 +8,8 @@ import (
 	"github.com/mimigw/mimigw/mimi/uri"
 )
 
-// Subject prefixes of DESIGN.md section 2; the last token is the E.164
-// number without its plus.
+// Subject prefixes of the bus contract (docs/architecture.md, bus
+// contract); the last token is the E.164 number without its plus.
 const (
 	toPhonePrefix   = "mimi.to.tel."
 	fromPhonePrefix = "mimi.from.tel."
