@@ -164,7 +164,7 @@ func (r *reader) length(field string) int {
 		return 0
 	}
 	if n > r.end-r.off {
-		r.fail(field, errTruncated, strconv.Itoa(n)+" bytes declared, "+strconv.Itoa(r.end-r.off)+" left")
+		r.failAt(start, field, errTruncated, strconv.Itoa(n)+" bytes declared, "+strconv.Itoa(r.end-r.off)+" left")
 		return 0
 	}
 	return n

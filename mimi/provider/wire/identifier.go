@@ -43,7 +43,9 @@ func PhoneQuery(e164 string) QueryElement {
 	return QueryElement{Type: SearchPhone, Value: e164}
 }
 
-func (q *QueryElement) hasName() bool { return q.Type == SearchOIDCStdClaim || q.Type == SearchVCardField }
+func (q *QueryElement) hasName() bool {
+	return q.Type == SearchOIDCStdClaim || q.Type == SearchVCardField
+}
 
 func (q *QueryElement) nameField() string {
 	if q.Type == SearchVCardField {
