@@ -70,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return numbers(args[1:], stdout, stderr)
 	case "sim":
 		return sim(args[1:], stderr)
+	case "provider":
+		return providerTool(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return nil
