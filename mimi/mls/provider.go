@@ -272,26 +272,25 @@ func (p *Provider) clientFromRecord(rec *userRecord) (*Client, error) {
 // that name their signer carry it (a MIMI KeyMaterialRequest).
 func (c *Client) Credential() []byte { return c.cred.Marshal() }
 
-// SignWithLabel signs content with the client's signature key as RFC 9420
-// section 5.1.2 defines (label prefixed with "MLS 1.0 "), for MIMI
-// structures that carry a signature of their own.
-func (c *Client) SignWithLabel(label string, content []byte) ([]byte, error) {
-	s, err := ciphersuite.SignWithLabel(c.sig, label, content)
+// Sign signs an RFC 9420 SignContent (label and content already
+// assembled, as MIMI structures with a signature of their own build it)
+// with the client's signature key.
+func (c *Client) Sign(signContent []byte) ([]byte, error) {
+	s, err := c.sig.Sign(signContent)
 	if err != nil {
-		return nil, fmt.Errorf("mls: sign %s: %w", label, err)
+		return nil, fmt.Errorf("mls: sign: %w", err)
 	}
 	return s.AsSlice(), nil
 }
 
-// VerifyWithLabel checks an Ed25519 (cipher suite 1) signature made with
-// SignWithLabel by the holder of pub.
-func VerifyWithLabel(pub []byte, label string, content, sig []byte) error {
+// VerifySignature checks an Ed25519 (cipher suite 1) signature over an
+// RFC 9420 SignContent made by the holder of pub.
+func VerifySignature(pub, signContent, sig []byte) error {
 	if len(pub) != ed25519.PublicKeySize {
 		return fmt.Errorf("%w: signature key of %d bytes", ErrMalformed, len(pub))
 	}
-	sc := ciphersuite.NewSignContent(label, content).Marshal()
-	if !ed25519.Verify(ed25519.PublicKey(pub), sc, sig) {
-		return fmt.Errorf("%w: %s signature does not verify", ErrMalformed, label)
+	if !ed25519.Verify(ed25519.PublicKey(pub), signContent, sig) {
+		return fmt.Errorf("%w: signature does not verify", ErrAuthentication)
 	}
 	return nil
 }
