@@ -1,0 +1,293 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/mimigw/mimigw/mimi/bus"
+	"github.com/mimigw/mimigw/mimi/content"
+	"github.com/mimigw/mimigw/mimi/mls"
+	"github.com/mimigw/mimigw/mimi/provider/transport"
+	"github.com/mimigw/mimigw/mimi/provider/wire"
+	"github.com/mimigw/mimigw/mimi/uri"
+)
+
+// keyMaterial hands a room's hub a one-time KeyPackage of a phone user, so
+// that the hub can add them to its room.
+func (p *Provider) keyMaterial(ctx context.Context, r *transport.Request) transport.Response {
+	req, err := wire.UnmarshalKeyMaterialRequest(r.Body)
+	if err != nil {
+		return answer(0, nil, err)
+	}
+	resp, err := p.keyMaterialFor(ctx, r.Peer, r.Param, req)
+	if err != nil {
+		return answer(0, nil, err)
+	}
+	p.m.answered.WithLabelValues("keyMaterial", resp.UserStatus.String()).Inc()
+	body, err := resp.Marshal()
+	return answer(http.StatusOK, body, err)
+}
+
+func (p *Provider) keyMaterialFor(ctx context.Context, peer, target string, req *wire.KeyMaterialRequest) (*wire.KeyMaterialResponse, error) {
+	if req.TargetUser != target {
+		return nil, fmt.Errorf("%w: targetUser %q is not the path's %q", wire.ErrMalformed, req.TargetUser, target)
+	}
+	// The request must be signed by the requesting user's own key.
+	tbs, err := req.TBS()
+	if err != nil {
+		return nil, err
+	}
+	if err := mls.VerifySignature(req.RequesterSignatureKey, tbs, req.Signature); err != nil {
+		return nil, fmt.Errorf("%w: %w", errForbidden, err)
+	}
+	who, err := p.mls.CredentialIdentity(req.RequesterCredential, req.RequesterSignatureKey)
+	if err != nil || who != req.RequestingUser {
+		return nil, fmt.Errorf("%w: requester credential names %q, not requestingUser %q (%v)", errForbidden, who, req.RequestingUser, err)
+	}
+	resp := &wire.KeyMaterialResponse{Protocol: wire.MLS10, UserURI: target}
+	n, ok := p.userNumber(target)
+	switch {
+	case !ok:
+		resp.UserStatus = wire.UserUnknown
+		return resp, nil
+	case domainOf(req.RoomID) != strings.ToLower(peer) || !p.cfg.acceptsRoomsFrom(peer):
+		// Key material goes only to the room's own hub, for peers the
+		// phone users accept rooms from.
+		resp.UserStatus = wire.NoConsentForThisRoom
+		return resp, nil
+	case !slices.Contains(req.AcceptableCipherSuites, p.mls.CipherSuite()):
+		resp.UserStatus = wire.NoCompatibleMaterial
+		return resp, nil
+	}
+	c, err := p.mls.Client(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	kp, err := c.KeyPackage(ctx)
+	if errors.Is(err, mls.ErrNoKeyPackage) {
+		resp.UserStatus = wire.NoCompatibleMaterial
+		resp.Clients = []wire.ClientKeyMaterial{{Status: wire.KeyMaterialExhausted, ClientURI: target}}
+		return resp, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	_, bare, err := wire.UnwrapMLSMessage(kp.Message)
+	if err != nil {
+		return nil, err
+	}
+	resp.UserStatus = wire.Success
+	resp.Clients = []wire.ClientKeyMaterial{{Status: wire.ClientSuccess, ClientURI: target, KeyPackage: bare}}
+	p.log.Info("key material handed out", "peer", peer, "user", target, "number", n, "room", req.RoomID, "last_resort", kp.LastResort)
+	return resp, nil
+}
+
+// notify takes what a room's hub fans out: Welcomes that add phone users,
+// commits and proposals, and application messages for them. Each message
+// is applied in order; an application message is decrypted and stored on
+// mimi.to.tel.<digits> for every phone user in the room before the 201.
+// What was already applied (a body sent again) is skipped, so the same
+// body twice is processed once.
+func (p *Provider) notify(ctx context.Context, r *transport.Request) transport.Response {
+	room := r.Param
+	if u, err := uri.ParseMIMI(room); err != nil || u.Kind != uri.Room || u.String() != room {
+		return transport.Response{Status: http.StatusNotFound, Body: []byte(fmt.Sprintf("provider: %q is not a room URI", room))}
+	}
+	if domainOf(room) != strings.ToLower(r.Peer) {
+		return answer(0, nil, fmt.Errorf("%w: %s is not the hub of %s", errForbidden, r.Peer, room))
+	}
+	msgs, err := wire.UnmarshalNotify(r.Body)
+	if err != nil {
+		return answer(0, nil, err)
+	}
+	for i, fm := range msgs {
+		if err := p.fanin(ctx, r.Peer, room, fm); err != nil {
+			p.log.Info("notify refused", "peer", r.Peer, "room", room, "message", i, "err", err)
+			return answer(0, nil, fmt.Errorf("message %d: %w", i, err))
+		}
+	}
+	return transport.Response{Status: http.StatusCreated}
+}
+
+// fanin applies one FanoutMessage of room's hub.
+func (p *Provider) fanin(ctx context.Context, hub, room string, fm *wire.FanoutMessage) error {
+	info, err := wire.InspectMLSMessage(fm.Message)
+	if err != nil {
+		return err
+	}
+	kind, outcome := "application", "delivered"
+	switch {
+	case info.WireFormat == wire.Welcome:
+		kind = "welcome"
+		outcome, err = p.join(ctx, hub, room, fm)
+	case info.ContentType == wire.Application:
+		outcome, err = p.deliver(ctx, room, fm.Message, info)
+	default:
+		kind = "commit"
+		if info.ContentType == wire.Proposal {
+			kind = "proposal"
+		}
+		outcome, err = p.applyHandshake(ctx, room, fm.Message, info)
+	}
+	switch {
+	case err == nil:
+	case transient(err):
+		outcome = "retry"
+	default:
+		outcome = "rejected"
+	}
+	p.m.fanin.WithLabelValues(kind, outcome).Inc()
+	return err
+}
+
+// join adds the phone users a Welcome admits to the room.
+func (p *Provider) join(ctx context.Context, hub, room string, fm *wire.FanoutMessage) (string, error) {
+	if !p.cfg.acceptsRoomsFrom(hub) {
+		return "", fmt.Errorf("%w: phone users do not join rooms of %s", errForbidden, hub)
+	}
+	if fm.RatchetTree.Kind != wire.TreeFull {
+		return "", fmt.Errorf("%w: welcome with ratchet tree option %d; only full(1) is supported", wire.ErrMalformed, fm.RatchetTree.Kind)
+	}
+	joined, err := p.mls.JoinWelcome(ctx, fm.Message, fm.RatchetTree.Tree, room)
+	switch {
+	case errors.Is(err, mls.ErrKeyPackageUsed):
+		return "duplicate", nil // joined before: the same Welcome again
+	case errors.Is(err, mls.ErrUnknownKeyPackage):
+		return "not_ours", nil // a Welcome for another provider's clients
+	case err != nil:
+		return "", err
+	}
+	_, err = p.rooms.update(ctx, room, func() *roomRecord {
+		return &roomRecord{Room: room, Hub: strings.ToLower(hub), Since: p.now()}
+	}, func(rec *roomRecord) error {
+		for _, j := range joined {
+			if !slices.Equal(rec.GroupID, j.GroupID) {
+				// A room's group started anew: its old members are gone.
+				rec.GroupID, rec.Local = j.GroupID, nil
+			}
+			rec.Local = addUnique(rec.Local, j.User)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	for _, j := range joined {
+		p.m.rooms.WithLabelValues("joined").Inc()
+		p.log.Info("phone user joined room", "user", j.User, "room", room, "epoch", j.Epoch, "members", len(j.Members))
+	}
+	return "applied", nil
+}
+
+// applyHandshake applies a commit or proposal to every local member.
+func (p *Provider) applyHandshake(ctx context.Context, room string, msg []byte, info wire.MLSInfo) (string, error) {
+	rec, _, err := p.rooms.get(ctx, room)
+	if err != nil {
+		return "", err
+	}
+	if !slices.Equal(info.GroupID, rec.GroupID) {
+		return "", fmt.Errorf("%w: handshake for group %x, the room's is %x", wire.ErrMalformed, info.GroupID, rec.GroupID)
+	}
+	outcome := "duplicate"
+	var removed []string
+	for _, user := range rec.Local {
+		c, err := p.mls.Client(ctx, user)
+		if err != nil {
+			return "", err
+		}
+		h, err := c.ProcessHandshake(ctx, rec.GroupID, msg)
+		if errors.Is(err, mls.ErrWrongEpoch) {
+			st, serr := c.Group(ctx, rec.GroupID)
+			if serr == nil && info.Epoch < st.Epoch {
+				continue // applied before
+			}
+		}
+		if err != nil {
+			return "", err
+		}
+		outcome = "applied"
+		if h.SelfRemoved {
+			removed = append(removed, user)
+		}
+	}
+	if len(removed) > 0 {
+		if _, err := p.rooms.update(ctx, room, func() *roomRecord { return rec }, func(r *roomRecord) error {
+			r.Local = slices.DeleteFunc(r.Local, func(u string) bool { return slices.Contains(removed, u) })
+			return nil
+		}); err != nil {
+			return "", err
+		}
+		p.m.rooms.WithLabelValues("left").Add(float64(len(removed)))
+	}
+	return outcome, nil
+}
+
+// deliver decrypts an application message of room and stores it for each
+// of the room's phone users on mimi.to.tel.<digits>. It returns the
+// sender's URI as well.
+func (p *Provider) deliver(ctx context.Context, room string, msg []byte, info wire.MLSInfo) (string, error) {
+	rcv, rec, err := p.decrypt(ctx, room, msg, info)
+	switch {
+	case errors.Is(err, mls.ErrReplay), errors.Is(err, mls.ErrOwnMessage):
+		return "duplicate", nil
+	case err != nil:
+		return "", err
+	}
+	if err := p.toPhones(ctx, rec, rcv); err != nil {
+		return "", err
+	}
+	return "delivered", nil
+}
+
+// decrypt opens an application message of room as one of its local
+// members.
+func (p *Provider) decrypt(ctx context.Context, room string, msg []byte, info wire.MLSInfo) (*mls.Received, *roomRecord, error) {
+	rec, _, err := p.rooms.get(ctx, room)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(rec.Local) == 0 || rec.Creating != "" {
+		return nil, nil, fmt.Errorf("%w: no phone user of this gateway is in %s", errNoRoom, room)
+	}
+	if !slices.Equal(info.GroupID, rec.GroupID) {
+		return nil, nil, fmt.Errorf("%w: message for group %x, the room's is %x", wire.ErrMalformed, info.GroupID, rec.GroupID)
+	}
+	c, err := p.mls.Client(ctx, rec.Local[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	rcv, err := c.Decrypt(ctx, rec.GroupID, msg)
+	return rcv, rec, err
+}
+
+// toPhones stores decrypted MIMI content for every phone user of the room
+// but its sender, where the gateway delivers it by RCS or SMS as any MIMI
+// message for a phone.
+func (p *Provider) toPhones(ctx context.Context, rec *roomRecord, rcv *mls.Received) error {
+	m, err := content.Decode(rcv.Content)
+	if err != nil {
+		return fmt.Errorf("%w: content from %s: %v", mls.ErrMalformed, rcv.Sender, err)
+	}
+	id, err := m.ID()
+	if err != nil {
+		return fmt.Errorf("%w: content from %s: %v", mls.ErrMalformed, rcv.Sender, err)
+	}
+	for _, user := range rec.Local {
+		if user == rcv.Sender {
+			continue
+		}
+		n, ok := p.userNumber(user)
+		if !ok {
+			continue
+		}
+		env := bus.Envelope{ID: id.String(), Sender: rcv.Sender, Recipient: n.TelURI(), Room: rec.Room, Accepted: p.now()}
+		if _, err := p.bus.Publish(ctx, bus.SubjectToPhone(n), env, rcv.Content); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/mimigw/mimigw/mimi/bus"
+	"github.com/mimigw/mimigw/mimi/provider/transport"
+	"github.com/mimigw/mimigw/mimi/provider/wire"
+	"github.com/mimigw/mimigw/mimi/uri"
+)
+
+// errNotForProvider: a phone user's message for no room the provider
+// protocol reaches (the operator's own platform reads it from the bus).
+var errNotForProvider = errors.New("provider: not for a MIMI provider")
+
+// carry is the outbox: every message a phone user sent (texts and status
+// reports, from the from-phone stream) that belongs in a room of the MIMI
+// provider protocol is encrypted as that phone user and sent to the
+// room's hub (submitMessage), or, in a room hosted here, fanned out to its
+// followers (notify). The message is acknowledged on the bus only once
+// the hub accepted it or every follower took it, so the stream is the
+// outbox: a message not yet accepted is tried again with the bus's
+// backoff, up to its attempts.
+func (p *Provider) carry(ctx context.Context, d *bus.Delivery) {
+	outcome, err := p.forward(ctx, d)
+	log := p.log.With("msg_id", d.Envelope.ID, "room", d.Envelope.Room, "sender", d.Envelope.Sender, "attempt", d.Attempt)
+	switch {
+	case err == nil || errors.Is(err, errNotForProvider):
+		if err != nil {
+			outcome = "not_for_provider"
+		}
+		if aerr := d.Ack(ctx); aerr != nil {
+			log.Warn("outbox ack failed; the message will come again", "err", aerr)
+		}
+	case (transient(err) || errors.Is(err, errPeerUnavailable)) && !d.LastAttempt:
+		outcome = "retry"
+		log.Info("outbox: trying again later", "err", err)
+		_ = d.Nak(0)
+	default:
+		outcome = "failed"
+		log.Error("outbox: message cannot reach its room", "err", err)
+		_ = d.Term(err.Error())
+	}
+	p.m.outbox.WithLabelValues(outcome).Inc()
+}
+
+func (p *Provider) forward(ctx context.Context, d *bus.Delivery) (string, error) {
+	env := d.Envelope
+	if d.EnvelopeErr != nil || env.Room == "" {
+		return "", errNotForProvider
+	}
+	rec, _, err := p.rooms.get(ctx, env.Room)
+	switch {
+	case errors.Is(err, errNoRoom):
+		rec, err = p.open(ctx, env)
+		if err != nil {
+			return "", err
+		}
+	case err != nil:
+		return "", err
+	case rec.Creating != "":
+		// Being made by another instance (or left half made): open
+		// sorts it out.
+		if rec, err = p.open(ctx, env); err != nil {
+			return "", err
+		}
+	}
+	if !rec.hasLocal(env.Sender) {
+		return "", fmt.Errorf("%w: %s is not a member of %s", errNotForProvider, env.Sender, env.Room)
+	}
+	c, err := p.mls.Client(ctx, env.Sender)
+	if err != nil {
+		return "", err
+	}
+	ct, err := c.Encrypt(ctx, rec.GroupID, d.Data)
+	if err != nil {
+		return "", err
+	}
+	if rec.Hub == p.domain {
+		fm := &wire.FanoutMessage{Timestamp: uint64(p.now().UnixMilli()), Message: ct}
+		if err := p.fanout(ctx, rec, "", fm); err != nil {
+			return "", err
+		}
+		return "fanned_out", nil
+	}
+	return "submitted", p.submit(ctx, rec, env.Sender, ct)
+}
+
+// open creates the room of a conversation a phone user starts with a
+// user of another provider, when the room is named for this gateway and
+// its recipient is a peer's user (or a number a peer serves).
+func (p *Provider) open(ctx context.Context, env bus.Envelope) (*roomRecord, error) {
+	if domainOf(env.Room) != p.domain {
+		return nil, errNotForProvider // a room elsewhere this gateway never joined
+	}
+	if _, ok := p.userNumber(env.Sender); !ok {
+		return nil, errNotForProvider
+	}
+	target, peer, err := p.targetOf(ctx, env.Recipient)
+	if err != nil {
+		return nil, err
+	}
+	return p.createRoom(ctx, env.Room, env.Sender, target, peer)
+}
+
+// targetOf names the MIMI user a phone user wrote to and the peer serving
+// them: a peer's user written to directly (a virtual or lent number of
+// theirs), or a number a peer says it serves.
+func (p *Provider) targetOf(ctx context.Context, recipient string) (user, peer string, err error) {
+	if u, err := uri.ParseMIMI(recipient); err == nil {
+		if u.Kind == uri.User && u.Domain != p.domain && p.isPeer(u.Domain) {
+			return recipient, u.Domain, nil
+		}
+		return "", "", errNotForProvider
+	}
+	n, err := uri.ParseNumber(recipient, "")
+	if err != nil {
+		return "", "", errNotForProvider
+	}
+	user, peer, err = p.lookupNumber(ctx, n)
+	if err != nil {
+		return "", "", err
+	}
+	if user == "" {
+		return "", "", errNotForProvider
+	}
+	return user, peer, nil
+}
+
+// submit sends an encrypted message to its room's hub.
+func (p *Provider) submit(ctx context.Context, rec *roomRecord, sender string, ct []byte) error {
+	body, err := (&wire.SubmitMessageRequest{Protocol: wire.MLS10, AppMessage: ct, SendingURI: sender}).Marshal()
+	if err != nil {
+		return err
+	}
+	rb, err := p.call(ctx, rec.Hub, transport.SubmitMessage, rec.Room, body, 200)
+	if err != nil {
+		return err
+	}
+	resp, err := wire.UnmarshalSubmitMessageResponse(rb)
+	if err != nil {
+		return fmt.Errorf("provider: submitMessage answer from %s: %w", rec.Hub, err)
+	}
+	switch resp.Status {
+	case wire.Accepted:
+		return nil
+	case wire.EpochTooOld:
+		// The hub moved on; its commits are on their way by notify. The
+		// message is encrypted again on the next attempt.
+		return fmt.Errorf("%w: %s is at epoch %d", errPeerUnavailable, rec.Room, resp.CurrentEpoch)
+	}
+	return fmt.Errorf("%w: submitMessage to %s: %s", errRefused, rec.Hub, resp.Status)
+}
