@@ -17,6 +17,8 @@ import (
 	"github.com/mimigw/mimigw/gateway/identity"
 	"github.com/mimigw/mimigw/mimi/bus"
 	"github.com/mimigw/mimigw/mimi/mls"
+	"github.com/mimigw/mimigw/mimi/provider"
+	"github.com/mimigw/mimigw/mimi/provider/transport"
 	"github.com/mimigw/mimigw/mimi/uri"
 	"github.com/mimigw/mimigw/sip"
 	"github.com/mimigw/mimigw/smpp"
@@ -47,6 +49,9 @@ type Config struct {
 	// MLS runs the MLS clients of the phone users (their KeyPackages and
 	// group state on the bus); absent, the gateway joins no MLS group.
 	MLS *mls.Config `yaml:"mls"`
+	// Provider makes the gateway a MIMI provider for its phone users
+	// (HTTPS with mutual TLS to configured peers); it needs MLS.
+	Provider *provider.Config `yaml:"provider"`
 }
 
 // GatewayConfig is the core's routing settings and number plan.
@@ -93,6 +98,7 @@ const (
 	devDomain   = "mimigw.localhost"
 	devSMSC     = "127.0.0.1:2775"
 	devSystemID = "mimigw"
+	devProvider = "127.0.0.1:8443"
 )
 
 func devConfig() Config {
@@ -110,6 +116,11 @@ func devConfig() Config {
 		Name:     "simulator",
 		Accounts: []smsc.Account{{SystemID: devSystemID, Password: "dev"}},
 	}}
+	// The phone users' MLS clients and the provider listener, with a
+	// state key and certificates generated under the data directory
+	// (devSecrets); every number counts as served, as the simulators do.
+	c.MLS = &mls.Config{}
+	c.Provider = &provider.Config{Config: transport.Config{Listen: devProvider}, Served: []string{"+"}}
 	return c
 }
 
@@ -134,6 +145,9 @@ func loadConfig(file string, dev bool, environ []string) (*Config, error) {
 	}
 	if err := applyEnv("MIMIGW", &c, environ); err != nil {
 		return nil, err
+	}
+	if dev {
+		c.devSecrets()
 	}
 	if err := c.complete(); err != nil {
 		return nil, err
@@ -220,6 +234,15 @@ func (c *Config) complete() error {
 			return err
 		}
 	}
+	if c.Provider != nil {
+		if c.MLS == nil {
+			return errors.New("provider: needs the mls section (the phone users' MLS clients)")
+		}
+		c.Provider.Domain = c.Domain
+		if err := c.Provider.WithDefaults().Validate(); err != nil {
+			return err
+		}
+	}
 	if c.SIP == nil && c.SMPP == nil {
 		return errors.New("sip, smpp: configure at least one edge, or the gateway cannot reach a phone")
 	}
@@ -258,4 +281,52 @@ func (c *Config) adminToken(dev bool) (token, source string, err error) {
 		return "", "", fmt.Errorf("http.admin_token_file: %s holds a token shorter than 16 characters", file)
 	}
 	return t, file, nil
+}
+
+// devSecrets places what dev mode keeps under the data directory, where
+// the configuration does not say otherwise: the key sealing MLS state at
+// rest, and a certificate for the gateway's domain from a dev CA for the
+// provider listener (peers' certificates come from the same CA: mimigw
+// provider cert). makeDevSecrets creates them.
+func (c *Config) devSecrets() {
+	if c.MLS != nil && c.MLS.State.KeyFile == "" && c.MLS.State.KeyEnv == "" {
+		c.MLS.State.KeyFile = filepath.Join(c.DataDir, "mls-state.key")
+	}
+	if p := c.Provider; p != nil && p.CertFile == "" && p.KeyFile == "" {
+		dir := filepath.Join(c.DataDir, devCADir)
+		// Where transport.IssueCert writes them.
+		p.CertFile, p.KeyFile = filepath.Join(dir, c.Domain+".pem"), filepath.Join(dir, c.Domain+"-key.pem")
+		if p.CAFile == "" {
+			p.CAFile = filepath.Join(dir, "ca.pem")
+		}
+	}
+}
+
+// makeDevSecrets creates, once, the files devSecrets placed.
+func (c *Config) makeDevSecrets() error {
+	if c.MLS != nil && c.MLS.State.KeyFile == filepath.Join(c.DataDir, "mls-state.key") {
+		file := c.MLS.State.KeyFile
+		if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+			b := make([]byte, 32)
+			_, _ = rand.Read(b)
+			if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+				return fmt.Errorf("mls.state.key_file: %w", err)
+			}
+			if err := os.WriteFile(file, []byte(hex.EncodeToString(b)+"\n"), 0o600); err != nil {
+				return fmt.Errorf("mls.state.key_file: %w", err)
+			}
+		}
+	}
+	dir := filepath.Join(c.DataDir, devCADir)
+	if p := c.Provider; p != nil && filepath.Dir(p.CertFile) == dir {
+		if err := transport.EnsureDevCA(dir); err != nil {
+			return fmt.Errorf("provider: dev CA: %w", err)
+		}
+		if _, err := os.Stat(p.CertFile); errors.Is(err, os.ErrNotExist) {
+			if _, _, err := transport.IssueCert(dir, c.Domain, dir); err != nil {
+				return fmt.Errorf("provider: dev certificate: %w", err)
+			}
+		}
+	}
+	return nil
 }

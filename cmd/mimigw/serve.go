@@ -24,6 +24,7 @@ import (
 	"github.com/mimigw/mimigw/gateway/identity"
 	"github.com/mimigw/mimigw/mimi/bus"
 	"github.com/mimigw/mimigw/mimi/mls"
+	"github.com/mimigw/mimigw/mimi/provider"
 	"github.com/mimigw/mimigw/sip"
 	"github.com/mimigw/mimigw/smpp"
 	"github.com/mimigw/mimigw/smpp/smsc"
@@ -67,6 +68,11 @@ func runGateway(ctx context.Context, cfg *Config, dev bool, log *slog.Logger) er
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	if dev {
+		if err := cfg.makeDevSecrets(); err != nil {
+			return err
+		}
+	}
 	openCtx, cancelOpen := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelOpen()
 	b, err := bus.Open(openCtx, cfg.Bus, log, reg)
@@ -162,6 +168,21 @@ func runGateway(ctx context.Context, cfg *Config, dev bool, log *slog.Logger) er
 		}
 		eg.Go(func() error { return p.Run(edgeCtx) })
 		facts["mls"] = fmt.Sprintf("cipher suite %d, state on the bus (end-to-end encryption ends at the gateway)", cfg.MLS.WithDefaults().CipherSuite)
+		if cfg.Provider != nil {
+			mp, err := provider.New(openCtx, *cfg.Provider, b, p, provider.WithLogger(log.With("component", "provider")), provider.WithRegistry(reg))
+			if err != nil {
+				return err
+			}
+			if err := mp.Listen(); err != nil {
+				return err
+			}
+			eg.Go(func() error { return mp.Run(edgeCtx) })
+			var peers []string
+			for _, peer := range cfg.Provider.Peers {
+				peers = append(peers, peer.Domain)
+			}
+			facts["provider"] = fmt.Sprintf("MIMI provider protocol on https://%s, peers: %s", mp.Addr(), strings.Join(peers, ", "))
+		}
 	}
 	eg.Go(func() error {
 		err := g.Run(gwCtx)

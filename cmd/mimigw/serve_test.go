@@ -160,7 +160,9 @@ func startDev(t *testing.T, change func(*Config)) *Config {
 	cfg.Simulator.Listen, cfg.Simulator.HTTP = smscAddr, freeAddr(t)
 	cfg.Simulator.ReceiptDelay = 10 * time.Millisecond
 	cfg.SMPP.SMSCs[0].Address = smscAddr
+	cfg.Provider.Listen = freeAddr(t)
 	change(&cfg)
+	cfg.devSecrets()
 	if err := cfg.complete(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,391 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mimigw/mimigw/mimi/provider/transport"
+	"github.com/mimigw/mimigw/sip/sipptest"
+	"github.com/mimigw/mimigw/smpp/smsc"
+)
+
+// These tests run the dev gateway as a MIMI provider against another
+// provider this project did not write the MLS of: deploy/interop/
+// mimi-provider-peer.mjs, a desktop user's provider on npm ts-mls that
+// encodes the protocol's structures on its own, and against a second
+// mimigw deployment.
+
+const (
+	interopDir   = "../../deploy/interop"
+	desktop      = "desktop.test"
+	alice        = "mimi://desktop.test/u/alice"
+	waitProvider = 20 * time.Second
+)
+
+// desktopPeer drives mimi-provider-peer.mjs over its JSON-lines protocol.
+type desktopPeer struct {
+	t   *testing.T
+	in  io.WriteCloser
+	out *bufio.Reader
+}
+
+func startDesktopPeer(t *testing.T) *desktopPeer {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	missing := ""
+	switch {
+	case err != nil:
+		missing = "node is not installed"
+	default:
+		for _, m := range []string{"ts-mls", "cborg"} {
+			if _, err := os.Stat(filepath.Join(interopDir, "node_modules", m, "package.json")); err != nil {
+				missing = m + " is not installed in deploy/interop"
+			}
+		}
+	}
+	if missing != "" {
+		if os.Getenv("MIMIGW_INTEROP") == "1" {
+			t.Fatalf("interop peer missing: %s (run: cd deploy/interop && npm ci)", missing)
+		}
+		t.Skipf("interop peer missing: %s; run `cd deploy/interop && npm ci`, or set MIMIGW_INTEROP=1 to fail instead", missing)
+	}
+	cmd := exec.Command(node, "mimi-provider-peer.mjs")
+	cmd.Dir = interopDir
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = in.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	return &desktopPeer{t: t, in: in, out: bufio.NewReaderSize(out, 1<<20)}
+}
+
+func (p *desktopPeer) try(req map[string]any) (map[string]any, error) {
+	p.t.Helper()
+	line, _ := json.Marshal(req)
+	if _, err := p.in.Write(append(line, '\n')); err != nil {
+		p.t.Fatalf("desktop peer: write: %v", err)
+	}
+	type result struct {
+		b   []byte
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		b, err := p.out.ReadBytes('\n')
+		ch <- result{b, err}
+	}()
+	var r result
+	select {
+	case r = <-ch:
+	case <-time.After(60 * time.Second):
+		p.t.Fatalf("desktop peer: no answer to %s", req["op"])
+	}
+	if r.err != nil {
+		p.t.Fatalf("desktop peer: read: %v", r.err)
+	}
+	var ans map[string]any
+	if err := json.Unmarshal(r.b, &ans); err != nil {
+		p.t.Fatalf("desktop peer: answer %q: %v", r.b, err)
+	}
+	if ok, _ := ans["ok"].(bool); !ok {
+		return ans, fmt.Errorf("desktop peer: %s: %v", req["op"], ans["error"])
+	}
+	return ans, nil
+}
+
+func (p *desktopPeer) call(req map[string]any) map[string]any {
+	p.t.Helper()
+	ans, err := p.try(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return ans
+}
+
+// peerMessage is what the desktop peer decrypted from submitMessage.
+type peerMessage struct {
+	Room, Sender, SendingURI, ContentType, Text, ID string
+	Statuses                                        []struct{ ID, Status string }
+}
+
+// received waits until the desktop peer has decrypted messages for which
+// done returns true, and returns everything it got.
+func (p *desktopPeer) received(done func([]peerMessage) bool) []peerMessage {
+	p.t.Helper()
+	var all []peerMessage
+	deadline := time.Now().Add(waitProvider)
+	for {
+		ans := p.call(map[string]any{"op": "received"})
+		b, _ := json.Marshal(ans["messages"])
+		var got []peerMessage
+		if err := json.Unmarshal(b, &got); err != nil {
+			p.t.Fatal(err)
+		}
+		all = append(all, got...)
+		if done(all) {
+			return all
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("desktop peer received %+v", all)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// providerGateway starts a dev gateway whose provider listener is on a
+// free port, with the desktop peer as its peer; the peer gets a
+// certificate for desktop.test from the gateway's dev CA, as
+// `mimigw provider cert` would give a tester.
+func providerGateway(t *testing.T, change func(*Config)) (*Config, *desktopPeer) {
+	t.Helper()
+	data := t.TempDir()
+	caDir := filepath.Join(data, devCADir)
+	if err := transport.EnsureDevCA(caDir); err != nil {
+		t.Fatal(err)
+	}
+	certDir := t.TempDir()
+	cert, key, err := transport.IssueCert(caDir, desktop, certDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(caDir, "ca.pem")
+	peer := startDesktopPeer(t)
+	url := peer.call(map[string]any{"op": "listen", "cert": cert, "key": key, "ca": ca})["url"].(string)
+	cfg := startDev(t, func(cfg *Config) {
+		cfg.DataDir = data
+		cfg.Provider.Peers = []transport.Peer{{Domain: desktop, URL: url}}
+		change(cfg)
+	})
+	peer.call(map[string]any{"op": "peer", "domain": cfg.Domain, "url": "https://" + cfg.Provider.Listen,
+		"cert": cert, "key": key, "ca": ca})
+	return cfg, peer
+}
+
+// waitSubmit waits until the SMSC simulator got a message with text.
+func waitSubmit(t *testing.T, cfg *Config, text string) smsc.Submit {
+	t.Helper()
+	deadline := time.Now().Add(waitProvider)
+	for {
+		for _, s := range simulatorLog(t, cfg) {
+			if s.Text == text {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the SMSC never got %q: %+v", text, simulatorLog(t, cfg))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// injectMO has the simulator deliver an SMS from a phone to the gateway.
+func injectMO(t *testing.T, cfg *Config, from, to, text string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"from": from, "to": to, "text": text})
+	resp, err := http.Post("http://"+cfg.Simulator.HTTP+"/mo", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("MO injection: %d %s", resp.StatusCode, b)
+	}
+}
+
+// aliceOpensRoom has the desktop peer find the phone user, fetch their key
+// material, create a DM room and add them with a Welcome by notify.
+func aliceOpensRoom(t *testing.T, cfg *Config, peer *desktopPeer, number, room string) {
+	t.Helper()
+	user := "mimi://" + cfg.Domain + "/u/" + number
+	ans := peer.call(map[string]any{"op": "identifierQuery", "peer": cfg.Domain, "phone": number})
+	if code := ans["code"].(float64); code != 0 || fmt.Sprint(ans["uris"]) != "["+user+"]" {
+		t.Fatalf("identifierQuery %s: %v", number, ans)
+	}
+	ans = peer.call(map[string]any{"op": "keyMaterial", "peer": cfg.Domain, "target": user, "room": room})
+	if st := ans["userStatus"].(float64); st != 0 {
+		t.Fatalf("keyMaterial: %v", ans)
+	}
+	ans = peer.call(map[string]any{"op": "createRoom", "peer": cfg.Domain, "room": room})
+	if st := ans["status"].(float64); st != http.StatusCreated {
+		t.Fatalf("notify with the Welcome: %v", ans)
+	}
+}
+
+// A desktop user's provider (ts-mls) reaches a phone user by SMS: it finds
+// the number by identifierQuery, fetches key material, opens a DM room with
+// a Welcome and sends a text by notify, which reaches the SMSC; the phone's
+// reply comes back to alice by submitMessage and decrypts to its text, and
+// the SMS receipt of alice's text comes back as a delivered report.
+func TestProviderDesktopPeerSMS(t *testing.T) {
+	t.Parallel()
+	cfg, peer := providerGateway(t, func(cfg *Config) {
+		cfg.SIP.OutboundProxy = "sip:" + freeAddr(t) + ";transport=tcp" // no IMS core: SMS
+	})
+	room := "mimi://desktop.test/r/dm-alice-sms"
+	aliceOpensRoom(t, cfg, peer, "+15551230002", room)
+
+	ans := peer.call(map[string]any{"op": "send", "peer": cfg.Domain, "room": room, "text": "Hello phone, from alice"})
+	if st := ans["status"].(float64); st != http.StatusCreated {
+		t.Fatalf("notify with the text: %v", ans)
+	}
+	aliceID := ans["id"].(string)
+	sms := waitSubmit(t, cfg, "Hello phone, from alice")
+	if sms.Dest != "15551230002" || !strings.HasPrefix(sms.Source, "1555999") {
+		t.Errorf("SMS from %s to %s, want a lent number to 15551230002", sms.Source, sms.Dest)
+	}
+
+	injectMO(t, cfg, "+15551230002", "+"+sms.Source, "Hi alice, phone here")
+	got := peer.received(func(ms []peerMessage) bool {
+		text, delivered := false, false
+		for _, m := range ms {
+			text = text || m.Text == "Hi alice, phone here"
+			for _, s := range m.Statuses {
+				delivered = delivered || (s.ID == aliceID && s.Status == "delivered")
+			}
+		}
+		return text && delivered
+	})
+	phone := "mimi://" + cfg.Domain + "/u/+15551230002"
+	for _, m := range got {
+		if m.Room != room || m.Sender != phone || m.SendingURI != phone {
+			t.Errorf("message %+v: want room %s, sender and sendingUri %s", m, room, phone)
+		}
+	}
+}
+
+// The same with an RCS phone (SIPp): alice's text arrives as a CPIM
+// MESSAGE, the phone's IMDN becomes alice's delivered report, and the
+// phone's pager reply reaches alice.
+func TestProviderDesktopPeerRCS(t *testing.T) {
+	t.Parallel()
+	port := sipptest.FreePort(t, "udp")
+	phone := sipptest.Start(t, "uas_rcs_phone.xml", "-t", "u1", "-p", strconv.Itoa(port), "-m", "2", "-trace_msg")
+	phone.WaitUDPBound(t, port)
+	cfg, peer := providerGateway(t, func(cfg *Config) {
+		cfg.SIP.OutboundProxy = "sip:127.0.0.1:" + strconv.Itoa(port) + ";transport=udp"
+	})
+	room := "mimi://desktop.test/r/dm-alice-rcs"
+	aliceOpensRoom(t, cfg, peer, "+15551230002", room)
+	ans := peer.call(map[string]any{"op": "send", "peer": cfg.Domain, "room": room, "text": "Hello RCS phone"})
+	aliceID := ans["id"].(string)
+	phone.Wait(t)
+	traces := phone.Traces()
+	if !strings.Contains(traces, "Content-Type: message/cpim") || !strings.Contains(traces, "Hello RCS phone") {
+		t.Fatalf("the phone got no CPIM MESSAGE with alice's text:\n%s", traces)
+	}
+	if subs := simulatorLog(t, cfg); len(subs) != 0 {
+		t.Errorf("delivered by RCS, yet the SMSC got %+v", subs)
+	}
+	// The phone answers alice's lent number; the number it saw is in the
+	// CPIM From of the MESSAGE.
+	lent := lentNumberIn(t, traces)
+	sipptest.Start(t, "uac_message.xml", "-t", "u1", "-m", "1", "-key", "caller", "+15551230002",
+		"-key", "callee", lent, "-key", "text", "Hi alice, RCS here", cfg.SIP.Listen.UDP).Wait(t)
+	peer.received(func(ms []peerMessage) bool {
+		text, delivered := false, false
+		for _, m := range ms {
+			text = text || m.Text == "Hi alice, RCS here"
+			for _, s := range m.Statuses {
+				delivered = delivered || (s.ID == aliceID && s.Status == "delivered")
+			}
+		}
+		return text && delivered
+	})
+}
+
+// lentNumberIn finds the number the phone was shown for alice: the From of
+// the MESSAGE it received.
+func lentNumberIn(t *testing.T, traces string) string {
+	t.Helper()
+	for _, line := range strings.Split(traces, "\n") {
+		if strings.HasPrefix(line, "From:") {
+			if i := strings.Index(line, "+1555999"); i >= 0 {
+				return line[i : i+12]
+			}
+		}
+	}
+	t.Fatalf("no lent number in the MESSAGE's From:\n%s", traces)
+	return ""
+}
+
+// rawNotify sends bytes to the gateway's notify endpoint through the
+// desktop peer and returns the HTTP status.
+func rawNotify(t *testing.T, cfg *Config, peer *desktopPeer, room string, body []byte) int {
+	t.Helper()
+	ans := peer.call(map[string]any{"op": "raw", "peer": cfg.Domain, "endpoint": "notify", "param": room,
+		"body": base64.StdEncoding.EncodeToString(body)})
+	return int(ans["status"].(float64))
+}
+
+// Two mimigw deployments on loopback, gw-a.test and gw-b.test, each with
+// its own data, ports and CA: a phone on A texts a number B serves. A finds
+// it by identifierQuery, opens a room with B's phone user and fans the
+// text out to B, whose SMSC gets it; the reply from B's phone reaches A's
+// hub by submitMessage and A's phone by A's SMSC.
+func TestProviderTwoGateways(t *testing.T) {
+	t.Parallel()
+	type side struct {
+		domain, data, listen, ca string
+		cfg                      *Config
+	}
+	a := &side{domain: "gw-a.test", data: t.TempDir(), listen: freeAddr(t)}
+	b := &side{domain: "gw-b.test", data: t.TempDir(), listen: freeAddr(t)}
+	for _, s := range []*side{a, b} {
+		dir := filepath.Join(s.data, devCADir)
+		if err := transport.EnsureDevCA(dir); err != nil {
+			t.Fatal(err)
+		}
+		s.ca = filepath.Join(dir, "ca.pem")
+	}
+	for _, pair := range [][2]*side{{a, b}, {b, a}} {
+		s, other := pair[0], pair[1]
+		s.cfg = startDev(t, func(cfg *Config) {
+			cfg.Domain, cfg.DataDir = s.domain, s.data
+			cfg.SIP.OutboundProxy = "sip:" + freeAddr(t) + ";transport=tcp" // no IMS core: SMS
+			cfg.Provider.Listen = s.listen
+			cfg.Provider.Peers = []transport.Peer{{Domain: other.domain, URL: "https://" + other.listen, CAFile: other.ca}}
+		})
+	}
+
+	injectMO(t, a.cfg, "+15551230001", "+15557770002", "Hello B, from a phone on A")
+	sms := waitSubmit(t, b.cfg, "Hello B, from a phone on A")
+	if sms.Dest != "15557770002" || !strings.HasPrefix(sms.Source, "1555999") {
+		t.Errorf("B sent from %s to %s, want a lent number to 15557770002", sms.Source, sms.Dest)
+	}
+	injectMO(t, b.cfg, "+15557770002", "+"+sms.Source, "Hello A, B's phone answering")
+	back := waitSubmit(t, a.cfg, "Hello A, B's phone answering")
+	if back.Dest != "15551230001" {
+		t.Errorf("A sent the reply to %s, want 15551230001", back.Dest)
+	}
+}
