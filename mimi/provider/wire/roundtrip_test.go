@@ -24,7 +24,7 @@ func mk[T any](structure string, v *T, enc func(*T) ([]byte, error), dec func([]
 // Hand-made MLS messages of the kinds mls-go does not make.
 func handMessages() map[string][]byte {
 	return map[string][]byte{
-		"update proposal": handProposal(cat(u16b(proposalUpdate), leafNode(basicCred("a"), leafSourceUpdate, nil))),
+		"update proposal":       handProposal(cat(u16b(proposalUpdate), leafNode(basicCred("a"), leafSourceUpdate, nil))),
 		"external psk proposal": handProposal(cat(u16b(proposalPSK), u8b(1), vec(str("psk-id")), vec(str("nonce")))),
 		"external init proposal": publicMsg([]byte{SenderNewMemberProposal}, Proposal,
 			cat(u16b(proposalExternalInit), vec(str("kem-output")))),
@@ -36,8 +36,8 @@ func handMessages() map[string][]byte {
 			cat(leafNode(x509Cred([]byte("cert-1"), []byte("cert-2")), leafSourceCommit, vec(str("parent-hash"))),
 				vec(vec(str("node-key")), vec(vec(str("kem")), vec(str("ct"))))),
 			cat(u8b(2), vec(str("proposal-ref"))), cat(u8b(1), removeProposal(3))),
-		"private proposal": privateMsg(Proposal),
-		"private commit":   privateMsg(Commit),
+		"private proposal":   privateMsg(Proposal),
+		"private commit":     privateMsg(Commit),
 		"public application": publicMsg(member(4), Application, vec(str("not encrypted"))),
 		"welcome":            WrapMLSMessage(Welcome, handWelcome()),
 		"group info":         WrapMLSMessage(GroupInfo, handGroupInfo(extension(extRatchetTree, handTree()))),
@@ -138,7 +138,7 @@ func samples(t testing.TB) []sample {
 			{StableURI: gBob, Fields: []ProfileField{{Source: FieldVCardField, Name: "TEL", Value: []byte("+15550100002")}, {Source: FieldOIDCStdClaim, Name: "name"}}},
 			{StableURI: gAlice}}}, (*IdentifierResponse).Marshal, UnmarshalIdentifierResponse),
 		mk("AbuseReport", &AbuseReport{ReportingUser: gAlice, AllegedAbuserURI: gBob, Reason: 0, Note: "spam, über alles",
-			Messages: []AbusiveMessage{{Content: []byte("cbor"), Frank: *frank, AcceptedTimestamp: 9}, {Frank: Frank{CipherSuite: 1}}},
+			Messages:   []AbusiveMessage{{Content: []byte("cbor"), Frank: *frank, AcceptedTimestamp: 9}, {Frank: Frank{CipherSuite: 1}}},
 			Extensions: AppDataDictionary{{ID: 2}}}, (*AbuseReport).Marshal, UnmarshalAbuseReport),
 		mk("AbuseReport", &AbuseReport{AllegedAbuserURI: gBob, Reason: 200}, (*AbuseReport).Marshal, UnmarshalAbuseReport),
 		mk("PartialGroupInfo", &PartialGroupInfo{Presence: RatchetTreeAdded, Extensions: []Extension{{Type: 4, Data: []byte("pub")}, {Type: 0xff00}}, Signature: []byte("s")},
