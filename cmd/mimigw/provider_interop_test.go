@@ -389,3 +389,86 @@ func TestProviderTwoGateways(t *testing.T) {
 		t.Errorf("A sent the reply to %s, want 15551230001", back.Dest)
 	}
 }
+
+// Bad input from a peer gets the right answer, reaches no phone and leaves
+// the stored MLS state as it was: a truncated or padded notify body (400),
+// a notify for a room the gateway is not in (404), a notify from a peer
+// that is not the room's hub (403), a tampered application message and a
+// tampered commit (4xx, and the genuine ones apply afterwards, which they
+// could not if the tampered ones had changed the state), and a notify sent
+// twice (201 twice, one SMS).
+func TestProviderBadInput(t *testing.T) {
+	t.Parallel()
+	cfg, peer := providerGateway(t, func(cfg *Config) {
+		cfg.SIP.OutboundProxy = "sip:" + freeAddr(t) + ";transport=tcp"
+	})
+	room := "mimi://desktop.test/r/dm-alice-bad"
+	aliceOpensRoom(t, cfg, peer, "+15551230002", room)
+	held := func(op, text string) []byte {
+		ans := peer.call(map[string]any{"op": op, "peer": cfg.Domain, "room": room, "text": text, "hold": true})
+		b, err := base64.StdEncoding.DecodeString(ans["notifyBody"].(string))
+		if err != nil || len(b) < 40 {
+			t.Fatalf("%s: notify body %q %v", op, ans["notifyBody"], err)
+		}
+		return b
+	}
+	flip := func(b []byte, from int) []byte {
+		c := bytes.Clone(b)
+		c[len(c)-from] ^= 0x40
+		return c
+	}
+
+	text := held("send", "first text")
+	for _, tc := range []struct {
+		name string
+		room string
+		body []byte
+		want int
+	}{
+		{"truncated", room, text[:len(text)-5], http.StatusBadRequest},
+		{"trailing garbage", room, append(bytes.Clone(text), 0xde, 0xad), http.StatusBadRequest},
+		{"empty", room, nil, http.StatusBadRequest},
+		{"unknown room", "mimi://desktop.test/r/never-made", text, http.StatusNotFound},
+		{"room of another hub", "mimi://elsewhere.test/r/x", text, http.StatusForbidden},
+		{"tampered ciphertext", room, flip(text, 3), 0},
+	} {
+		got := rawNotify(t, cfg, peer, tc.room, tc.body)
+		if (tc.want != 0 && got != tc.want) || got < 400 || got >= 500 {
+			t.Errorf("%s: status %d, want %d (a 4xx)", tc.name, got, tc.want)
+		}
+	}
+	if subs := simulatorLog(t, cfg); len(subs) != 0 {
+		t.Fatalf("bad input reached a phone: %+v", subs)
+	}
+	// The genuine message still decrypts: the failures stored nothing.
+	for range 2 {
+		if got := rawNotify(t, cfg, peer, room, text); got != http.StatusCreated {
+			t.Fatalf("genuine notify after the bad ones: %d", got)
+		}
+	}
+	waitSubmit(t, cfg, "first text")
+
+	commit := held("commit", "")
+	if got := rawNotify(t, cfg, peer, room, flip(commit, 10)); got < 400 || got >= 500 {
+		t.Errorf("tampered commit: status %d, want a 4xx", got)
+	}
+	if got := rawNotify(t, cfg, peer, room, commit); got != http.StatusCreated {
+		t.Fatalf("genuine commit after the tampered one: %d", got)
+	}
+	if got := rawNotify(t, cfg, peer, room, commit); got != http.StatusCreated {
+		t.Errorf("the commit again: %d, want 201 (applied once)", got)
+	}
+	if ans := peer.call(map[string]any{"op": "send", "peer": cfg.Domain, "room": room, "text": "after the commit"}); ans["status"].(float64) != http.StatusCreated {
+		t.Fatalf("text in the new epoch: %v", ans)
+	}
+	waitSubmit(t, cfg, "after the commit")
+	n := 0
+	for _, s := range simulatorLog(t, cfg) {
+		if s.Text == "first text" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the notify sent three times gave %d SMS, want 1", n)
+	}
+}

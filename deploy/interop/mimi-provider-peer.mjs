@@ -32,13 +32,18 @@
 //        body that does not decode strictly, answers {"ok": false}.
 //   {"op":"createRoom","peer","room"} creates alice's group, adds the kept
 //        KeyPackages, sends the Welcome in a notify -> {"status","epoch"}
-//   {"op":"send","peer","room","text","inReplyTo"?} -> {"status","id",
-//        "retryAfter","content"} (content: the MIMI content sent, base64)
+//   {"op":"send","peer","room","text","inReplyTo"?,"hold"?} -> {"status",
+//        "id","retryAfter","content","notifyBody"} (content: the MIMI content
+//        sent; notifyBody: the notify body; both base64). With "hold": true
+//        the message is encrypted but not sent: only id, content and
+//        notifyBody come back, for tests that send it themselves (raw).
 //   {"op":"report","peer","room","id","status"} a message status report,
 //        same answer as send.
 //   {"op":"commit","peer","room","remove"?:[userURI]} commits the proposals
 //        the gateway sent to update (and removes the named users' clients),
-//        fans the commit out in a notify -> {"status","epoch"}
+//        fans the commit out in a notify -> {"status","epoch"}; with
+//        "hold": true alice moves to the new epoch but nothing is sent ->
+//        {"epoch","notifyBody"}
 //   {"op":"roomInfo","room"} -> {"epoch","members":[userURI],"pending":N}
 //   {"op":"raw","peer","endpoint","param","body","from"?} any bytes to any
 //        endpoint -> {"status","body"}
@@ -1096,8 +1101,9 @@ async function sendContent(req, build) {
     const msg = { version: "mls10", wireformat: "mls_private_message", privateMessage: out.privateMessage };
     return { encoded, id, fanout: fanoutApplication(Date.now(), msg) };
   });
+  if (req.hold) return { id: hex(id), content: b64(encoded), notifyBody: b64(fanout) };
   const res = await notify(p, req.room, fanout);
-  const answer = { status: res.status, id: hex(id), retryAfter: res.retryAfter, content: b64(encoded) };
+  const answer = { status: res.status, id: hex(id), retryAfter: res.retryAfter, content: b64(encoded), notifyBody: b64(fanout) };
   if (res.status !== 201) answer.body = res.body;
   return answer;
 }
@@ -1209,6 +1215,7 @@ const ops = {
       r.state = c.newState;
       return { fanout: fanoutHandshake(Date.now(), c.commit), epoch: Number(r.state.groupContext.epoch) };
     });
+    if (req.hold) return { epoch, notifyBody: b64(fanout) };
     const res = await notify(p, req.room, fanout);
     const answer = { status: res.status, epoch };
     if (res.status !== 201) answer.body = res.body;
