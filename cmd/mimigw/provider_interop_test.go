@@ -3,19 +3,23 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mimigw/mimigw/mimi/bus/bustest"
 	"github.com/mimigw/mimigw/mimi/provider/transport"
 	"github.com/mimigw/mimigw/sip/sipptest"
 	"github.com/mimigw/mimigw/smpp/smsc"
@@ -470,5 +474,127 @@ func TestProviderBadInput(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("the notify sent three times gave %d SMS, want 1", n)
+	}
+}
+
+// A gateway killed with SIGKILL after its 201 for a notify, before the
+// SMS could go (its SMSC is down), loses nothing: restarted, it sends the
+// text once the SMSC is up. The gateway runs as its own process, built
+// from this package.
+func TestProviderKillAfterNotify(t *testing.T) {
+	t.Parallel()
+	bin := filepath.Join(t.TempDir(), "mimigw")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	data := t.TempDir()
+	caDir := filepath.Join(data, devCADir)
+	if err := transport.EnsureDevCA(caDir); err != nil {
+		t.Fatal(err)
+	}
+	const domain = "gw.test"
+	gwCert, gwKey, err := transport.IssueCert(caDir, domain, caDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peerCert, peerKey, err := transport.IssueCert(caDir, desktop, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(caDir, "ca.pem")
+	peer := startDesktopPeer(t)
+	peerURL := peer.call(map[string]any{"op": "listen", "cert": peerCert, "key": peerKey, "ca": ca})["url"].(string)
+	keyFile := filepath.Join(data, "mls.key")
+	if err := os.WriteFile(keyFile, []byte(strings.Repeat("cd", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	smscAddr, httpAddr, provAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	config := filepath.Join(data, "mimigw.yaml")
+	yaml := fmt.Sprintf(`domain: %s
+data_dir: %s
+http: {listen: "%s"}
+bus:
+  embedded: {listen: "%s"}
+  ack_wait: 2s
+  max_deliver: 1000
+  backoff: [200ms]
+gateway: {pools: ["+15559990000-+15559990999"]}
+smpp:
+  smscs:
+    - {name: smsc, address: "%s", system_id: gw, password: secret}
+mls:
+  state: {key_file: %s}
+provider:
+  listen: "%s"
+  cert_file: %s
+  key_file: %s
+  ca_file: %s
+  served: ["+"]
+  peers:
+    - {domain: %s, url: "%s"}
+`, domain, data, httpAddr, freeAddr(t), smscAddr, keyFile, provAddr, gwCert, gwKey, ca, desktop, peerURL)
+	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "serve", "--config", config)
+		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		deadline := time.Now().Add(waitProvider)
+		for {
+			resp, err := http.Get("http://" + httpAddr + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return cmd
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("gateway not up: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	gw := start()
+	peer.call(map[string]any{"op": "peer", "domain": domain, "url": "https://" + provAddr, "cert": peerCert, "key": peerKey, "ca": ca})
+	room := "mimi://desktop.test/r/dm-alice-kill"
+	cfg := &Config{Domain: domain}
+	aliceOpensRoom(t, cfg, peer, "+15551230002", room)
+	if ans := peer.call(map[string]any{"op": "send", "peer": domain, "room": room, "text": "survives a crash"}); ans["status"].(float64) != http.StatusCreated {
+		t.Fatalf("notify: %v", ans)
+	}
+	if err := gw.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = gw.Wait()
+
+	sim, err := smsc.New(smsc.Config{Name: "smsc", Accounts: []smsc.Account{{SystemID: "gw", Password: "secret"}}}, bustest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", smscAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = sim.Serve(ctx, ln) }()
+	start()
+	deadline := time.Now().Add(waitProvider)
+	for {
+		got := sim.Received()
+		if len(got) > 0 {
+			if len(got) != 1 || got[0].Text != "survives a crash" || got[0].Dest != "15551230002" {
+				t.Fatalf("the SMSC got %+v", got)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the text was lost with the gateway")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
