@@ -55,13 +55,19 @@ func TestMarshalRefuses(t *testing.T) {
 		{"welcome as an MLSMessage", withBundle(func(h *HandshakeBundle) { h.Welcome = m.welcome }), "handshakeBundle.welcome"},
 		{"group info with its tree", withBundle(func(h *HandshakeBundle) { h.GroupInfo.GroupInfo = m.groupInfo }), "handshakeBundle.groupInfoOption.groupInfo"},
 		{"partial group info not one", withBundle(func(h *HandshakeBundle) { h.GroupInfo = GroupInfoOption{Kind: GroupInfoPartial, GroupInfo: []byte{9}} }), "handshakeBundle.groupInfoOption.partialGroupInfo.ratchet_tree_presence"},
-		{"partial group info with a byte more", withBundle(func(h *HandshakeBundle) { h.GroupInfo = GroupInfoOption{Kind: GroupInfoPartial, GroupInfo: []byte{0, 0, 0, 0}} }), "handshakeBundle.groupInfoOption.partialGroupInfo"},
+		{"partial group info with a byte more", withBundle(func(h *HandshakeBundle) {
+			h.GroupInfo = GroupInfoOption{Kind: GroupInfoPartial, GroupInfo: []byte{0, 0, 0, 0}}
+		}), "handshakeBundle.groupInfoOption.partialGroupInfo"},
 		{"more proposals holding a commit", &HandshakeBundle{ProposalOrCommit: m.addProposal, MoreProposals: [][]byte{m.updateCommit}}, "handshakeBundle.moreProposals[0]"},
-		{"tree option full with a URL", withBundle(func(h *HandshakeBundle) { h.RatchetTree = RatchetTreeOption{Kind: TreeFull, Tree: handTree(), URL: "https://x"} }), "handshakeBundle.ratchetTreeOption.ratchet_tree_url"},
+		{"tree option full with a URL", withBundle(func(h *HandshakeBundle) {
+			h.RatchetTree = RatchetTreeOption{Kind: TreeFull, Tree: handTree(), URL: "https://x"}
+		}), "handshakeBundle.ratchetTreeOption.ratchet_tree_url"},
 		{"tree option full, tree cut", withBundle(func(h *HandshakeBundle) { h.RatchetTree = RatchetTreeOption{Kind: TreeFull, Tree: handTree()[1:]} }), "handshakeBundle.ratchetTreeOption.ratchet_tree"},
 		{"tree option http", withBundle(func(h *HandshakeBundle) { h.RatchetTree = RatchetTreeOption{Kind: TreeHTTPSURI, URL: "http://x"} }), "handshakeBundle.ratchetTreeOption.ratchet_tree_url"},
 		{"tree option out of band with a tree", withBundle(func(h *HandshakeBundle) { h.RatchetTree = RatchetTreeOption{Kind: TreeOutOfBand, Tree: handTree()} }), "handshakeBundle.ratchetTreeOption.ratchet_tree"},
-		{"tree option DS with a signature", withBundle(func(h *HandshakeBundle) { h.RatchetTree = RatchetTreeOption{Kind: TreeDistributionService, Signature: []byte{1}} }), "handshakeBundle.ratchetTreeOption.tree_signature"},
+		{"tree option DS with a signature", withBundle(func(h *HandshakeBundle) {
+			h.RatchetTree = RatchetTreeOption{Kind: TreeDistributionService, Signature: []byte{1}}
+		}), "handshakeBundle.ratchetTreeOption.tree_signature"},
 		{"update code 4", &UpdateRoomResponse{Code: 4}, "updateRoomResponse.responseCode"},
 		{"timestamp on notAllowed", &UpdateRoomResponse{Code: NotAllowed, AcceptedTimestamp: 1}, "updateRoomResponse.accepted_timestamp"},
 		{"epoch on success", &UpdateRoomResponse{CurrentEpoch: 1}, "updateRoomResponse.currentEpoch"},
