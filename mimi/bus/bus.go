@@ -75,6 +75,7 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Reg
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	base := log // the embedded server's log names its own component
 	log = log.With("component", "bus")
 	password, token, err := cfg.secrets()
 	if err != nil {
@@ -85,7 +86,7 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Reg
 
 	b.clientURL = cfg.URL
 	if cfg.URL == "" {
-		if b.srv, err = StartServer(cfg.Embedded, cfg.User, password, token, log); err != nil {
+		if b.srv, err = StartServer(cfg.Embedded, cfg.User, password, token, base); err != nil {
 			return nil, err
 		}
 		b.clientURL = b.srv.ClientURL()
@@ -124,7 +125,7 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Reg
 		}
 	}
 	ok = true
-	log.Info("bus open", "url", redactURL(b.clientURL), "embedded", b.srv != nil)
+	log.Info("bus open", "url", RedactURL(b.clientURL), "embedded", b.srv != nil)
 	return b, nil
 }
 
@@ -136,8 +137,20 @@ func reconnectDelay(attempts int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
+// Waiting for a server at start: the first line after connectLogFirst, then
+// one every connectLogEvery, so that an operator sees what the gateway waits
+// for instead of silence.
+const (
+	connectLogFirst = time.Second
+	connectLogEvery = 5 * time.Second
+)
+
 func (b *Bus) connect(ctx context.Context, password, token string) error {
 	cfg := b.cfg
+	// Failed attempts at reaching a server, and the last one's error: with
+	// RetryOnFailedConnect the first connection is tried like a reconnect.
+	var failed atomic.Int64
+	var lastErr atomic.Pointer[error]
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
 		nats.MaxReconnects(-1),
@@ -152,6 +165,12 @@ func (b *Bus) connect(ctx context.Context, password, token string) error {
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			b.m.disconnects.Inc()
 			b.log.Warn("bus disconnected", "err", err)
+		}),
+		nats.ReconnectErrHandler(func(nc *nats.Conn, err error) {
+			failed.Add(1)
+			if err != nil {
+				lastErr.Store(&err)
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.m.reconnects.Inc()
@@ -200,23 +219,44 @@ func (b *Bus) connect(ctx context.Context, password, token string) error {
 		// Other clients (mimigw send) still use ClientURL.
 		opts = append(opts, nats.InProcessServer(b.srv.ns))
 	}
+	url := RedactURL(b.clientURL)
 	nc, err := nats.Connect(b.clientURL, opts...)
 	if err != nil {
-		return fmt.Errorf("bus: connect %s: %w", redactURL(b.clientURL), err)
+		return b.connectError(fmt.Sprintf("cannot connect to %s: %v", url, err), err)
 	}
 	b.nc.Store(nc)
 	// RetryOnFailedConnect returns at once; wait for the first connection
-	// so that Open fails plainly when the server never comes.
+	// so that Open fails plainly when the server never comes, saying
+	// every few seconds what it waits for.
+	start := time.Now()
+	nextLog := start.Add(connectLogFirst)
+	last := func() error {
+		if p := lastErr.Load(); p != nil {
+			return *p
+		}
+		if err := nc.LastError(); err != nil {
+			return err
+		}
+		return errors.New("none yet")
+	}
 	for !nc.IsConnected() {
 		if nc.IsClosed() {
-			return fmt.Errorf("bus: connect %s: %w", redactURL(b.clientURL), nats.ErrConnectionClosed)
+			return b.connectError(fmt.Sprintf("connection to %s closed before it was up (last error: %v)", url, last()), nats.ErrConnectionClosed)
 		}
 		select {
 		case <-ctx.Done():
-			lastErr := nc.LastError()
-			return fmt.Errorf("bus: connect %s: %w", redactURL(b.clientURL), errors.Join(ErrUnavailable, ctx.Err(), lastErr))
+			return b.connectError(fmt.Sprintf("no NATS server answered at %s: %d attempts in %s, last error: %v; stopped waiting: %v",
+				url, failed.Load()+1, time.Since(start).Round(time.Millisecond), last(), ctx.Err()), errors.Join(ErrUnavailable, ctx.Err()))
 		case <-time.After(20 * time.Millisecond):
 		}
+		if now := time.Now(); now.After(nextLog) {
+			nextLog = now.Add(connectLogEvery)
+			b.log.Warn("waiting for the NATS server", "url", url, "attempt", failed.Load()+1,
+				"waited", now.Sub(start).Round(time.Second), "last_err", last().Error())
+		}
+	}
+	if waited := time.Since(start); waited > connectLogFirst {
+		b.log.Info("NATS server reached", "url", url, "attempt", failed.Load()+1, "waited", waited.Round(time.Millisecond))
 	}
 	// Publishes go out without waiting on each other and each waits for
 	// its own ack (see publish); the async timeout drops the futures of
@@ -227,6 +267,15 @@ func (b *Bus) connect(ctx context.Context, password, token string) error {
 		return fmt.Errorf("bus: jetstream: %w", err)
 	}
 	return nil
+}
+
+// connectError is a failure to reach the server, on one line. With an
+// external server it names the bus.url key, the one to check.
+func (b *Bus) connectError(problem string, cause error) error {
+	if b.cfg.URL == "" {
+		return fmt.Errorf("bus: embedded server: %s: %w", problem, cause)
+	}
+	return fmt.Errorf("bus: %w", &ConfigError{Key: "url", Problem: problem, Err: cause})
 }
 
 // ensure creates or updates every stream, bucket and consumer. Each call
@@ -321,13 +370,47 @@ func (b *Bus) ensure(ctx context.Context) error {
 }
 
 // bind finds the buckets and checks that the streams exist, changing
-// nothing.
+// nothing. A server without JetStream, or without the gateway's streams
+// and buckets, is refused at once with an error naming bus.url: it is not
+// a mimigw bus (or the gateway never ran on it).
 func (b *Bus) bind(ctx context.Context) error {
+	url := RedactURL(b.clientURL)
+	notMimigw := func(what string, err error) error {
+		return fmt.Errorf("bus: %w", &ConfigError{Key: "url", Err: err, Problem: fmt.Sprintf(
+			"%s is not a mimigw bus: %s (is it the gateway's NATS server, and has the gateway run on it? tools never create streams)", url, what)})
+	}
+	// JetStream answers within a moment on a server that has it; a server
+	// still starting gets a few tries.
+	for try := 1; ; try++ {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := b.js.AccountInfo(actx)
+		cancel()
+		if err == nil {
+			break
+		}
+		notEnabled := errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount)
+		if !notEnabled && !transient(err) {
+			return fmt.Errorf("bus: jetstream at %s: %w", url, err)
+		}
+		if try == 3 || ctx.Err() != nil {
+			if notEnabled {
+				return notMimigw("JetStream is not enabled there", err)
+			}
+			return fmt.Errorf("bus: jetstream at %s: %w", url, errors.Join(ErrUnavailable, err))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 	for _, name := range []string{b.cfg.ToPhoneStream, b.cfg.FromPhoneStream} {
 		if err := b.retry(ctx, "stream "+name, func(ctx context.Context) error {
 			_, err := b.js.Stream(ctx, name)
 			return err
 		}); err != nil {
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				return notMimigw("it has no stream "+name, err)
+			}
 			return fmt.Errorf("bus: stream %s: %w", name, err)
 		}
 	}
@@ -340,6 +423,9 @@ func (b *Bus) bind(ctx context.Context) error {
 			*bk.kv = kv
 			return err
 		}); err != nil {
+			if errors.Is(err, jetstream.ErrBucketNotFound) {
+				return notMimigw("it has no bucket "+bk.name, err)
+			}
 			return fmt.Errorf("bus: bucket %s: %w", bk.name, err)
 		}
 	}
@@ -519,8 +605,9 @@ func (b *Bus) Identity() jetstream.KeyValue { return b.identity }
 // Capabilities is the RCS capability cache bucket.
 func (b *Bus) Capabilities() jetstream.KeyValue { return b.capabilities }
 
-// redactURL hides passwords and tokens written into server URLs.
-func redactURL(urls string) string {
+// RedactURL hides the credentials (user, password, token) written into a
+// list of server URLs, for logs, errors and status pages.
+func RedactURL(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, p := range parts {
 		if at := strings.LastIndexByte(p, '@'); at >= 0 {

@@ -5,13 +5,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -1015,4 +1019,206 @@ func TestConsumeFromPhone(t *testing.T) {
 		t.Errorf("delivered again after the ack (attempt %d)", a)
 	case <-time.After(300 * time.Millisecond):
 	}
+}
+
+// recorder is a slog handler that keeps what was logged.
+type recorder struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recs = append(r.recs, rec.Clone())
+	return nil
+}
+func (r *recorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *recorder) WithGroup(string) slog.Handler      { return r }
+
+// find returns the records with message msg, each as its attributes.
+func (r *recorder) find(msg string) []map[string]slog.Value {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []map[string]slog.Value
+	for _, rec := range r.recs {
+		if rec.Message != msg {
+			continue
+		}
+		attrs := map[string]slog.Value{}
+		rec.Attrs(func(a slog.Attr) bool { attrs[a.Key] = a.Value; return true })
+		out = append(out, attrs)
+	}
+	return out
+}
+
+// An embedded server whose port is taken fails at once, naming the key
+// and the address, instead of waiting for a server that never listens.
+func TestStartServerPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	cfg := bus.DefaultConfig()
+	cfg.Embedded = bus.EmbeddedConfig{Listen: addr, DataDir: t.TempDir()}
+	start := time.Now()
+	_, err = bus.Open(ctxT(t), cfg, bustest.Logger(t), nil)
+	var ce *bus.ConfigError
+	if !errors.As(err, &ce) || ce.Key != "embedded.listen" || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("Open on a taken port = %v, want an error naming embedded.listen and %s", err, addr)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %s to fail", d)
+	}
+}
+
+// With nothing listening at bus.url, Open says every few seconds what it
+// waits for (the URL without its password, the attempts), and fails on one
+// line naming the key.
+func TestOpenLogsWhileWaitingForServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	cfg := bus.DefaultConfig()
+	cfg.URL = "nats://gw:secret@" + addr
+	rec := &recorder{}
+	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	defer cancel()
+	_, err = bus.Open(ctx, cfg, slog.New(rec), nil)
+	var ce *bus.ConfigError
+	if !errors.As(err, &ce) || ce.Key != "url" || !errors.Is(err, bus.ErrUnavailable) {
+		t.Fatalf("Open = %v, want an error naming url and wrapping ErrUnavailable", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "\n") || strings.Contains(msg, "secret") || !strings.Contains(msg, addr) {
+		t.Errorf("error %q: want one line naming %s without the password", msg, addr)
+	}
+	waits := rec.find("waiting for the NATS server")
+	if len(waits) == 0 {
+		t.Fatal("nothing logged while waiting")
+	}
+	w := waits[0]
+	if u := w["url"].String(); strings.Contains(u, "secret") || !strings.Contains(u, addr) {
+		t.Errorf("logged url %q", u)
+	}
+	if w["attempt"].Kind() != slog.KindInt64 || w["attempt"].Int64() < 1 {
+		t.Errorf("logged attempt %v", w["attempt"])
+	}
+	rec.mu.Lock()
+	for _, r := range rec.recs {
+		s := r.Message
+		r.Attrs(func(a slog.Attr) bool { s += " " + a.String(); return true })
+		if strings.Contains(s, "secret") {
+			t.Errorf("logged the password: %s", s)
+		}
+	}
+	rec.mu.Unlock()
+}
+
+// Tools attach to a mimigw bus only: a NATS server without JetStream, or
+// without the gateway's streams, is refused at once with an error naming
+// the URL.
+func TestAttachRefusesForeignBus(t *testing.T) {
+	plain, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go plain.Start()
+	if !plain.ReadyForConnections(waitFor) {
+		t.Fatal("plain server not ready")
+	}
+	defer plain.Shutdown()
+	js, err := bus.StartServer(bus.EmbeddedConfig{Listen: "127.0.0.1:-1", DataDir: t.TempDir()}, "", "", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer js.Shutdown()
+	for _, tt := range []struct{ url, want string }{
+		{plain.ClientURL(), "JetStream is not enabled"},
+		{js.ClientURL(), "no stream MIMI_TO_PHONE"},
+	} {
+		cfg := bus.DefaultConfig()
+		cfg.URL = tt.url
+		start := time.Now()
+		b, err := bus.Attach(ctxT(t), cfg, bustest.Logger(t))
+		if err == nil {
+			b.Close()
+			t.Errorf("%s: attached", tt.url)
+			continue
+		}
+		var ce *bus.ConfigError
+		if !errors.As(err, &ce) || ce.Key != "url" || !strings.Contains(err.Error(), "not a mimigw bus") ||
+			!strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), strings.TrimPrefix(tt.url, "nats://")) {
+			t.Errorf("%s: %v, want url: ... not a mimigw bus: %s", tt.url, err, tt.want)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%s: took %s", tt.url, d)
+		}
+	}
+}
+
+// The embedded server's log lines carry one component key, its own.
+func TestEmbeddedLogNoDuplicateKeys(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg := bus.DefaultConfig()
+	cfg.Embedded = bus.EmbeddedConfig{Listen: "127.0.0.1:-1", DataDir: t.TempDir()}
+	b, err := bus.Open(ctxT(t), cfg, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	server := 0
+	for _, line := range lines {
+		keys := map[string]int{}
+		dec := json.NewDecoder(strings.NewReader(line))
+		if _, err := dec.Token(); err != nil { // {
+			t.Fatalf("%q: %v", line, err)
+		}
+		for dec.More() {
+			k, err := dec.Token()
+			if err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			keys[k.(string)]++
+			var v json.RawMessage
+			if err := dec.Decode(&v); err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+		}
+		for k, n := range keys {
+			if n > 1 {
+				t.Errorf("key %q %d times in %s", k, n, line)
+			}
+		}
+		if strings.Contains(line, `"component":"nats-server"`) {
+			server++
+		}
+	}
+	if server == 0 {
+		t.Errorf("no line from the embedded server in %d lines", len(lines))
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -177,14 +177,21 @@ func setDefault[T comparable](p *T, v T) {
 	}
 }
 
-// ConfigError names the configuration key that is wrong. Keys are those of
-// the yaml tags, relative to wherever the bus section sits.
+// ConfigError names the configuration key that is wrong, or that the
+// operator has to look at (url when no server answers there,
+// embedded.listen when its port is taken). Keys are those of the yaml
+// tags, relative to wherever the bus section sits. Problem never holds a
+// secret: URLs in it are redacted.
 type ConfigError struct {
 	Key     string
 	Problem string
+	// Err is the cause callers may branch on (ErrUnavailable), if any.
+	Err error
 }
 
 func (e *ConfigError) Error() string { return e.Key + ": " + e.Problem }
+
+func (e *ConfigError) Unwrap() error { return e.Err }
 
 func bad(key, format string, args ...any) error {
 	return &ConfigError{Key: key, Problem: fmt.Sprintf(format, args...)}
@@ -195,7 +202,7 @@ func (c *Config) Validate() error {
 	if c.URL != "" {
 		for _, u := range strings.Split(c.URL, ",") {
 			if err := checkServerURL(strings.TrimSpace(u)); err != nil {
-				return bad("url", "%q: %v", u, err)
+				return bad("url", "%q: %v", RedactURL(u), err)
 			}
 		}
 	} else {
@@ -415,7 +422,12 @@ func checkServerURL(s string) error {
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return err
+		// Not the *url.Error itself: it quotes the URL, password and all.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return ue.Err
+		}
+		return errors.New("not a URL")
 	}
 	switch u.Scheme {
 	case "nats", "tls", "ws", "wss":

@@ -159,9 +159,9 @@ func TestConfigValidCombinations(t *testing.T) {
 }
 
 func TestRedactURL(t *testing.T) {
-	got := redactURL("nats://u:pw@h1:4222,nats://h2:4222,tok@h3:1")
+	got := RedactURL("nats://u:pw@h1:4222,nats://h2:4222,tok@h3:1")
 	if strings.Contains(got, "pw") || strings.Contains(got, "tok") || !strings.Contains(got, "h2:4222") {
-		t.Errorf("redactURL = %q", got)
+		t.Errorf("RedactURL = %q", got)
 	}
 }
 
@@ -201,6 +201,18 @@ func TestTimerRetry(t *testing.T) {
 	} {
 		if got := b.timerRetry(overdue); got != want {
 			t.Errorf("timerRetry(%s) = %s, want %s", overdue, got, want)
+		}
+	}
+}
+
+// A bad URL is named in the error without its password.
+func TestConfigErrorRedactsURL(t *testing.T) {
+	for _, u := range []string{"http://gw:secret@n1:4222", "nats://gw:secret@n1:port", "nats://n1:4222,,nats://gw:secret@n2:4222", "nats://gw:secret@"} {
+		c := DefaultConfig()
+		c.URL = u
+		err := c.Validate()
+		if err == nil || !strings.HasPrefix(err.Error(), "url: ") || strings.Contains(err.Error(), "secret") {
+			t.Errorf("%s: %v, want an error on url without the password", u, err)
 		}
 	}
 }

@@ -44,6 +44,12 @@ func StartServer(cfg EmbeddedConfig, user, password, token string, log *slog.Log
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("bus: embedded server data dir: %w", err)
 	}
+	// A port already taken is the common failure (another mimigw or NATS
+	// server running): say so at once, naming the key, rather than wait
+	// for a server that never listens.
+	if err := checkListen(host, port); err != nil {
+		return nil, listenError(cfg.Listen, err)
+	}
 	opts := &server.Options{
 		ServerName: "mimigw-embedded",
 		Host:       host,
@@ -62,11 +68,27 @@ func StartServer(cfg EmbeddedConfig, user, password, token string, log *slog.Log
 	if err != nil {
 		return nil, fmt.Errorf("bus: embedded server: %w", err)
 	}
-	ns.SetLoggerV2(serverLog{log.With("component", "nats-server")}, false, false, false)
+	fatal := make(chan string, 1)
+	ns.SetLoggerV2(serverLog{l: log.With("component", "nats-server"), fatal: fatal}, false, false, false)
 	go ns.Start() // Start blocks until the server is running or fails
-	if !ns.ReadyForConnections(serverStartTimeout) {
-		ns.Shutdown()
-		return nil, fmt.Errorf("bus: embedded server on %s did not become ready within %s", cfg.Listen, serverStartTimeout)
+	// The server reports what stops it (such as a port taken between the
+	// check above and its own listen) as fatal, and carries on without
+	// listening: stop waiting then.
+	deadline := time.Now().Add(serverStartTimeout)
+	for !ns.ReadyForConnections(100 * time.Millisecond) {
+		select {
+		case msg := <-fatal:
+			ns.Shutdown()
+			if err := checkListen(host, port); err != nil {
+				return nil, listenError(cfg.Listen, err)
+			}
+			return nil, fmt.Errorf("bus: embedded server on %s failed to start: %s", cfg.Listen, msg)
+		default:
+		}
+		if time.Now().After(deadline) {
+			ns.Shutdown()
+			return nil, fmt.Errorf("bus: embedded server on %s did not become ready within %s", cfg.Listen, serverStartTimeout)
+		}
 	}
 	if !ns.JetStreamEnabled() {
 		ns.Shutdown()
@@ -75,6 +97,24 @@ func StartServer(cfg EmbeddedConfig, user, password, token string, log *slog.Log
 	s := &Server{ns: ns, dataDir: dir, log: log}
 	log.Info("embedded NATS server ready", "url", s.ClientURL(), "data_dir", dir)
 	return s, nil
+}
+
+// checkListen reports whether host:port can be listened on now; port 0 or
+// -1 (any free port) always can.
+func checkListen(host string, port int) error {
+	if port <= 0 {
+		return nil
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return err
+	}
+	return ln.Close()
+}
+
+func listenError(addr string, err error) error {
+	return fmt.Errorf("bus: %w", &ConfigError{Key: "embedded.listen", Err: err, Problem: fmt.Sprintf(
+		"cannot listen on %s: %v (is another mimigw or NATS server running there? stop it, or choose another address)", addr, err)})
 }
 
 // ClientURL is where clients reach the server, with the port it actually
@@ -102,14 +142,24 @@ func (s *Server) Shutdown() {
 
 // serverLog sends the server's log to slog. Notices (the start banner and
 // the like) go to debug: the gateway logs what matters about its server.
-type serverLog struct{ l *slog.Logger }
+// The first fatal message also goes to fatal, for StartServer.
+type serverLog struct {
+	l     *slog.Logger
+	fatal chan<- string
+}
 
 func (s serverLog) Noticef(format string, v ...any) { s.log(slog.LevelDebug, format, v) }
 func (s serverLog) Warnf(format string, v ...any)   { s.log(slog.LevelWarn, format, v) }
-func (s serverLog) Fatalf(format string, v ...any)  { s.log(slog.LevelError, format, v) }
-func (s serverLog) Errorf(format string, v ...any)  { s.log(slog.LevelError, format, v) }
-func (s serverLog) Debugf(format string, v ...any)  { s.log(slog.LevelDebug, format, v) }
-func (s serverLog) Tracef(format string, v ...any)  { s.log(slog.LevelDebug-4, format, v) }
+func (s serverLog) Fatalf(format string, v ...any) {
+	s.log(slog.LevelError, format, v)
+	select {
+	case s.fatal <- fmt.Sprintf(format, v...):
+	default:
+	}
+}
+func (s serverLog) Errorf(format string, v ...any) { s.log(slog.LevelError, format, v) }
+func (s serverLog) Debugf(format string, v ...any) { s.log(slog.LevelDebug, format, v) }
+func (s serverLog) Tracef(format string, v ...any) { s.log(slog.LevelDebug-4, format, v) }
 
 func (s serverLog) log(level slog.Level, format string, v []any) {
 	ctx := context.Background()
