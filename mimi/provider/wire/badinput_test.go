@@ -74,9 +74,21 @@ var (
 
 func TestBadInput(t *testing.T) {
 	t.Parallel()
+	for structure, list := range badInputCases() {
+		dec := decoders[structure]
+		for _, tc := range list {
+			err := dec(tc.in)
+			if !isKind(err, tc.reason) {
+				t.Errorf("%s: %s: got %v, want %v", structure, tc.name, err, tc.reason)
+			}
+		}
+	}
+}
+
+func badInputCases() map[string][]badCase {
 	kp := handKeyPackage("b")
 	tree := handTree()
-	cases := map[string][]badCase{
+	return map[string][]badCase{
 		"KeyMaterialRequest": {
 			{"protocol reserved", cat(u8b(0), kmRequest(basicCred("a"), vec(u16b(1)))[1:]), errEnum},
 			{"protocol 2", cat(u8b(2), kmRequest(basicCred("a"), vec(u16b(1)))[1:]), errEnum},
@@ -231,15 +243,6 @@ func TestBadInput(t *testing.T) {
 			{"URL without host", cat(u8b(2), vec(str("https://")), vec()), errNotAllowed},
 		},
 		"MLSMessage": mlsBadCases(),
-	}
-	for structure, list := range cases {
-		dec := decoders[structure]
-		for _, tc := range list {
-			err := dec(tc.in)
-			if !isKind(err, tc.reason) {
-				t.Errorf("%s: %s: got %v, want %v", structure, tc.name, err, tc.reason)
-			}
-		}
 	}
 }
 

@@ -222,6 +222,14 @@ func (r *reader) u16s(field string) []uint16 {
 	return out
 }
 
+// skipU16s checks uint16 field<V> without keeping it.
+func (r *reader) skipU16s(field string) {
+	start := r.off
+	if v := r.vector(field); len(v)%2 != 0 {
+		r.failAt(start, field, errElementLength, strconv.Itoa(len(v))+" bytes")
+	}
+}
+
 // flag reads the presence byte of optional<T>.
 func (r *reader) flag(field string) bool {
 	switch v := r.u8(field); {

@@ -88,8 +88,9 @@
 //     the draft calls version, is the Protocol.
 //
 // This package adds its own, where the drafts say a thing in prose or in a
-// comment but not in the syntax (each has a case in the tables of
-// badinput_test.go):
+// comment but not in the syntax (each refusal has a case in the tables of
+// badinput_test.go and marshal_test.go, each acceptance a sample in
+// roundtrip_test.go):
 //
 //   - moreProposals, externalProposals and PendingProposal hold proposals
 //     only (PublicMessage or PrivateMessage of content_type proposal);

@@ -438,11 +438,11 @@ func (r *reader) credential(field string) {
 
 func (r *reader) capabilities(field string) {
 	r.push(field)
-	r.u16s("versions")
-	r.u16s("cipher_suites")
-	r.u16s("extensions")
-	r.u16s("proposals")
-	r.u16s("credentials")
+	r.skipU16s("versions")
+	r.skipU16s("cipher_suites")
+	r.skipU16s("extensions")
+	r.skipU16s("proposals")
+	r.skipU16s("credentials")
 	r.pop()
 }
 
