@@ -360,11 +360,11 @@ func rawNotify(t *testing.T, cfg *Config, peer *desktopPeer, room string, body [
 func TestProviderTwoGateways(t *testing.T) {
 	t.Parallel()
 	type side struct {
-		domain, data, listen, ca string
-		cfg                      *Config
+		domain, data, listen, ca, served string
+		cfg                              *Config
 	}
-	a := &side{domain: "gw-a.test", data: t.TempDir(), listen: freeAddr(t)}
-	b := &side{domain: "gw-b.test", data: t.TempDir(), listen: freeAddr(t)}
+	a := &side{domain: "gw-a.test", data: t.TempDir(), listen: freeAddr(t), served: "+1555123"}
+	b := &side{domain: "gw-b.test", data: t.TempDir(), listen: freeAddr(t), served: "+1555777"}
 	for _, s := range []*side{a, b} {
 		dir := filepath.Join(s.data, devCADir)
 		if err := transport.EnsureDevCA(dir); err != nil {
@@ -377,7 +377,7 @@ func TestProviderTwoGateways(t *testing.T) {
 		s.cfg = startDev(t, func(cfg *Config) {
 			cfg.Domain, cfg.DataDir = s.domain, s.data
 			cfg.SIP.OutboundProxy = "sip:" + freeAddr(t) + ";transport=tcp" // no IMS core: SMS
-			cfg.Provider.Listen = s.listen
+			cfg.Provider.Listen, cfg.Provider.Served = s.listen, []string{s.served}
 			cfg.Provider.Peers = []transport.Peer{{Domain: other.domain, URL: "https://" + other.listen, CAFile: other.ca}}
 		})
 	}

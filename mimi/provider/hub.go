@@ -50,6 +50,28 @@ func (p *Provider) createRoom(ctx context.Context, room, local, target, peer str
 		}
 	}
 
+	gid, err := p.startRoom(ctx, room, local, target, peer)
+	if err != nil {
+		if !transient(err) {
+			// Nothing to wait for: the next message starts afresh.
+			if derr := p.rooms.drop(ctx, room, rev); derr != nil {
+				p.log.Warn("room left half made", "room", room, "err", derr)
+			}
+		}
+		return nil, err
+	}
+	rec.GroupID, rec.Local, rec.Followers, rec.Creating = gid, []string{local}, []string{peer}, ""
+	if _, err := p.rooms.put(ctx, rec, rev); err != nil {
+		return nil, err
+	}
+	p.m.rooms.WithLabelValues("created").Inc()
+	p.log.Info("room created", "room", room, "user", local, "with", target, "peer", peer)
+	return rec, nil
+}
+
+// startRoom creates the group as local, adds target with key material
+// from peer and sends peer the Welcome. It returns the group ID.
+func (p *Provider) startRoom(ctx context.Context, room, local, target, peer string) ([]byte, error) {
 	c, err := p.mls.Client(ctx, local)
 	if err != nil {
 		return nil, err
@@ -74,13 +96,7 @@ func (p *Provider) createRoom(ctx context.Context, room, local, target, peer str
 	if err := p.notifyPeer(ctx, peer, room, welcome); err != nil {
 		return nil, err
 	}
-	rec.GroupID, rec.Local, rec.Followers, rec.Creating = gid, []string{local}, []string{peer}, ""
-	if _, err := p.rooms.put(ctx, rec, rev); err != nil {
-		return nil, err
-	}
-	p.m.rooms.WithLabelValues("created").Inc()
-	p.log.Info("room created", "room", room, "user", local, "with", target, "peer", peer)
-	return rec, nil
+	return gid, nil
 }
 
 // fetchKeyMaterial asks peer for a KeyPackage of target, signed as c.

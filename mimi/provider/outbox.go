@@ -107,7 +107,7 @@ func (p *Provider) open(ctx context.Context, env bus.Envelope) (*roomRecord, err
 
 // targetOf names the MIMI user a phone user wrote to and the peer serving
 // them: a peer's user written to directly (a virtual or lent number of
-// theirs), or a number a peer says it serves.
+// theirs), or a number outside provider.served that a peer says it serves.
 func (p *Provider) targetOf(ctx context.Context, recipient string) (user, peer string, err error) {
 	if u, err := uri.ParseMIMI(recipient); err == nil {
 		if u.Kind == uri.User && u.Domain != p.domain && p.isPeer(u.Domain) {
@@ -116,7 +116,8 @@ func (p *Provider) targetOf(ctx context.Context, recipient string) (user, peer s
 		return "", "", errNotForProvider
 	}
 	n, err := uri.ParseNumber(recipient, "")
-	if err != nil {
+	if err != nil || p.cfg.serves(n) {
+		// A number of the gateway's own is a phone of the operator's.
 		return "", "", errNotForProvider
 	}
 	user, peer, err = p.lookupNumber(ctx, n)

@@ -94,6 +94,14 @@ func (r *rooms) put(ctx context.Context, rec *roomRecord, rev uint64) (uint64, e
 	return rev, nil
 }
 
+// drop deletes the room's record if it is still at revision rev.
+func (r *rooms) drop(ctx context.Context, room string, rev uint64) error {
+	if err := r.kv.Delete(ctx, roomKey(room), jetstream.LastRevision(rev)); err != nil && !bus.IsConflict(err) {
+		return fmt.Errorf("provider: room %s: %w: %w", room, bus.ErrUnavailable, err)
+	}
+	return nil
+}
+
 // update applies change to the room's record by compare-and-set, creating
 // it from fresh when there is none, and retries lost races.
 func (r *rooms) update(ctx context.Context, room string, fresh func() *roomRecord, change func(*roomRecord) error) (*roomRecord, error) {
