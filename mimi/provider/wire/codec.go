@@ -258,7 +258,13 @@ func (r *reader) list(field string, each func(i int)) {
 	top := len(r.path) - 1
 	for i := 0; r.err == nil && r.off < r.end; i++ {
 		r.path[top].idx = i
+		before := r.off
 		each(i)
+		if r.err == nil && r.off == before {
+			// Every element is at least a byte long; one that reads
+			// nothing would loop forever.
+			r.fail("", errEmpty, "element of no bytes")
+		}
 	}
 	r.path = r.path[:top]
 	r.end = outer
@@ -296,7 +302,6 @@ func (w *writer) pop()             { w.path = w.path[:len(w.path)-1] }
 
 func (w *writer) u8(v uint8)   { w.b = append(w.b, v) }
 func (w *writer) u16(v uint16) { w.b = binary.BigEndian.AppendUint16(w.b, v) }
-func (w *writer) u32(v uint32) { w.b = binary.BigEndian.AppendUint32(w.b, v) }
 func (w *writer) u64(v uint64) { w.b = binary.BigEndian.AppendUint64(w.b, v) }
 
 func (w *writer) flag(present bool) {
