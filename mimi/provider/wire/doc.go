@@ -11,7 +11,9 @@
 // signature's key belongs to its credential, whether a KeyPackage expired.
 // Those belong to mimi/provider and mimi/mls. The one cryptographic helper
 // is KeyMaterialRequest's Ed25519 Sign and Verify; every signed structure
-// has a TBS method returning the RFC 9420 SignContent bytes to sign.
+// has a TBS method returning the RFC 9420 SignContent bytes to sign, and
+// FrankingContext and FrankingTBS encode what a hub's franking (section
+// 5.4.1) hashes and signs.
 //
 // # Decoding is strict
 //
