@@ -371,6 +371,11 @@ func (p *Provider) refillUser(ctx context.Context, uri string) (int, error) {
 	return 0, fmt.Errorf("mls: refill %s: %w", uri, errConflict)
 }
 
+// FillPool tops the user's pool of one-time KeyPackages up now rather than
+// on Run's next pass (for a user asked for key material the first time)
+// and reports how many are ready.
+func (c *Client) FillPool(ctx context.Context) (int, error) { return c.p.refillUser(ctx, c.uri) }
+
 func (p *Provider) wantRefill(uri string) {
 	select {
 	case p.refill <- uri:

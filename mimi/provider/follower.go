@@ -68,6 +68,13 @@ func (p *Provider) keyMaterialFor(ctx context.Context, peer, target string, req 
 		return nil, err
 	}
 	kp, err := c.KeyPackage(ctx)
+	if err == nil && kp.LastResort {
+		// The pool is empty, as on a user's first request: fill it and
+		// hand out a one-time package instead.
+		if _, ferr := c.FillPool(ctx); ferr == nil {
+			kp, err = c.KeyPackage(ctx)
+		}
+	}
 	if errors.Is(err, mls.ErrNoKeyPackage) {
 		resp.UserStatus = wire.NoCompatibleMaterial
 		resp.Clients = []wire.ClientKeyMaterial{{Status: wire.KeyMaterialExhausted, ClientURI: target}}
