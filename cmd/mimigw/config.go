@@ -1,14 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -109,8 +111,10 @@ func devConfig() Config {
 	// a refused connection sends the message on by SMS at once.
 	s.OutboundProxy = "sip:127.0.0.1:5070;transport=tcp"
 	c.SIP = &s
+	// No address: it binds to wherever the simulator listens (complete),
+	// so that smsc_simulator.listen is the one setting of its port.
 	c.SMPP = &smpp.Config{SMSCs: []smpp.SMSCConfig{{
-		Name: "simulator", Address: devSMSC, SystemID: devSystemID, Password: "dev", Window: 100,
+		Name: "simulator", SystemID: devSystemID, Password: "dev", Window: 100,
 	}}}
 	c.Simulator = &SimulatorConfig{Listen: devSMSC, HTTP: "127.0.0.1:8081", Config: smsc.Config{
 		Name:     "simulator",
@@ -137,22 +141,284 @@ func loadConfig(file string, dev bool, environ []string) (*Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("config %s: %w", file, err)
+		if err := decodeYAML(b, &c); err != nil {
+			return nil, redactErr(fmt.Errorf("config %s: %w", file, err))
 		}
 	}
 	if err := applyEnv("MIMIGW", &c, environ); err != nil {
-		return nil, err
+		return nil, redactErr(err)
 	}
 	if dev {
 		c.devSecrets()
 	}
 	if err := c.complete(); err != nil {
-		return nil, err
+		return nil, redactErr(err)
 	}
 	return &c, nil
+}
+
+// decodeYAML decodes a configuration file into v (a pointer to a struct
+// with yaml tags) over what v holds. Before decoding it walks the document
+// against v's type and collects every key that names no setting and every
+// value that does not fit its setting, each with its key path
+// ("http.listne: unknown key", "smpp.smscs[0].coding.concat: ..."), so
+// that one run shows all of them.
+func decodeYAML(b []byte, v any) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return err
+	}
+	if doc.Kind == 0 { // empty file
+		return nil
+	}
+	var yc yamlChecker
+	yc.walk(&doc, reflect.TypeOf(v).Elem(), "")
+	switch len(yc.problems) {
+	case 0:
+	case 1:
+		return errors.New(yc.problems[0])
+	default:
+		return fmt.Errorf("%d problems:\n  %s", len(yc.problems), strings.Join(yc.problems, "\n  "))
+	}
+	return doc.Decode(v)
+}
+
+// yamlChecker walks a YAML document against a Go type.
+type yamlChecker struct{ problems []string }
+
+var yamlUnmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+func (yc *yamlChecker) add(path string, n *yaml.Node, format string, args ...any) {
+	if path == "" {
+		path = "(top level)"
+	}
+	yc.problems = append(yc.problems, fmt.Sprintf("%s: %s (line %d)", path, fmt.Sprintf(format, args...), n.Line))
+}
+
+func (yc *yamlChecker) walk(n *yaml.Node, t reflect.Type, path string) {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) > 0 {
+			yc.walk(n.Content[0], t, path)
+		}
+		return
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return // an empty value leaves the setting as it is
+	}
+	custom := reflect.PointerTo(t).Implements(yamlUnmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType)
+	switch {
+	case custom || t.Kind() == reflect.Interface:
+		yc.decodeLeaf(n, t, path)
+	case t.Kind() == reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			yc.add(path, n, "want a section of keys (%s), got %s", strings.Join(yamlKeys(t), ", "), describeNode(n))
+			return
+		}
+		fields := yamlFields(t)
+		yc.mapping(n, func(k, v *yaml.Node) {
+			ft, ok := fields[k.Value]
+			if !ok {
+				msg := "unknown key"
+				if near := closestKey(k.Value, yamlKeys(t)); near != "" {
+					msg += "; did you mean " + near + "?"
+				}
+				yc.add(joinPath(path, k.Value), k, "%s", msg)
+				return
+			}
+			yc.walk(v, ft, joinPath(path, k.Value))
+		}, t, path)
+	case (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && t.Elem().Kind() != reflect.Uint8:
+		if n.Kind != yaml.SequenceNode {
+			yc.decodeLeaf(n, t, path)
+			return
+		}
+		for i, item := range n.Content {
+			yc.walk(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+		}
+	case t.Kind() == reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			yc.decodeLeaf(n, t, path)
+			return
+		}
+		yc.mapping(n, func(k, v *yaml.Node) {
+			p := joinPath(path, k.Value)
+			yc.decodeLeaf(k, t.Key(), p+" (the key)")
+			yc.walk(v, t.Elem(), p)
+		}, t, path)
+	default:
+		yc.decodeLeaf(n, t, path)
+	}
+}
+
+// mapping calls f for each key and value of a mapping, following merge
+// keys ("<<: *defaults") into the mappings they merge.
+func (yc *yamlChecker) mapping(n *yaml.Node, f func(k, v *yaml.Node), t reflect.Type, path string) {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge" {
+			for v.Kind == yaml.AliasNode && v.Alias != nil {
+				v = v.Alias
+			}
+			if v.Kind == yaml.SequenceNode {
+				for _, m := range v.Content {
+					yc.walk(m, t, path)
+				}
+			} else {
+				yc.walk(v, t, path)
+			}
+			continue
+		}
+		f(k, v)
+	}
+}
+
+// decodeLeaf decodes n alone into a value of type t, to name the key of a
+// value that does not fit.
+func (yc *yamlChecker) decodeLeaf(n *yaml.Node, t reflect.Type, path string) {
+	err := n.Decode(reflect.New(t).Interface())
+	if err == nil {
+		return
+	}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		for _, e := range te.Errors {
+			yc.add(path, n, "%s", yamlTypeProblem(e))
+		}
+		return
+	}
+	yc.add(path, n, "%v", err)
+}
+
+var yamlTypeErrRE = regexp.MustCompile("^(?:line \\d+: )?cannot unmarshal (!!\\w+)(?: `(.*)`)? into (.+)$")
+
+// yamlTypeProblem turns yaml's "line 3: cannot unmarshal !!str `x` into
+// int" into "want int, got x".
+func yamlTypeProblem(e string) string {
+	m := yamlTypeErrRE.FindStringSubmatch(e)
+	if m == nil {
+		return e
+	}
+	got := map[string]string{"!!seq": "a list", "!!map": "a section of keys", "!!str": "text", "!!int": "a number",
+		"!!float": "a number", "!!bool": "true or false"}[m[1]]
+	if got == "" {
+		got = m[1]
+	}
+	if m[2] != "" {
+		got = "`" + m[2] + "`"
+	}
+	want := m[3]
+	switch {
+	case strings.HasPrefix(want, "[]"):
+		want = "a list"
+	case strings.HasPrefix(want, "map["):
+		want = "a section of keys"
+	case want == "string":
+		want = "text"
+	case want == "time.Duration":
+		want = "a duration such as 30s or 2m"
+	case want == "bool":
+		want = "true or false"
+	case strings.HasPrefix(want, "int") || strings.HasPrefix(want, "uint") || strings.HasPrefix(want, "float"):
+		want = "a number"
+	}
+	return "want " + want + ", got " + got
+}
+
+func describeNode(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return "`" + n.Value + "`"
+	}
+	return "something else"
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	if strings.ContainsAny(key, ".[] ") || key == "" {
+		return path + "[" + strconv.Quote(key) + "]"
+	}
+	return path + "." + key
+}
+
+// yamlFields maps the YAML keys of struct type t to their field types,
+// inline fields included.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() && !f.Anonymous {
+			continue
+		}
+		key, inline := yamlKey(f)
+		switch {
+		case key == "-":
+		case inline:
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				for k, v := range yamlFields(ft) {
+					out[k] = v
+				}
+			}
+		case f.IsExported():
+			out[key] = f.Type
+		}
+	}
+	return out
+}
+
+func yamlKeys(t reflect.Type) []string {
+	var keys []string
+	for k := range yamlFields(t) {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// closestKey returns the known key nearest to key, if it is near enough to
+// be a typo of it.
+func closestKey(key string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := editDistance(key, k); d < bestD && d <= len(k)/2 {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // complete fills defaults, hands the shared keys down to the sections and
@@ -212,6 +478,14 @@ func (c *Config) complete() error {
 			return err
 		}
 	}
+	if c.SMPP != nil && c.Simulator != nil && c.Simulator.Listen != "" {
+		// An SMSC without an address is the built-in simulator.
+		for i := range c.SMPP.SMSCs {
+			if c.SMPP.SMSCs[i].Address == "" {
+				c.SMPP.SMSCs[i].Address = c.Simulator.Listen
+			}
+		}
+	}
 	if c.SMPP != nil {
 		if c.SMPP.DefaultRegion == "" {
 			c.SMPP.DefaultRegion = c.DefaultRegion
@@ -248,6 +522,40 @@ func (c *Config) complete() error {
 	}
 	return nil
 }
+
+// busError names the key of a bus error as the configuration has it:
+// bus.url when no server answers there or it is not a mimigw bus,
+// bus.embedded.listen when the embedded server's port is taken.
+func busError(err error) error {
+	var ce *bus.ConfigError
+	if errors.As(err, &ce) {
+		k := *ce
+		k.Key = "bus." + ce.Key
+		return &k
+	}
+	return err
+}
+
+// urlCredentials matches the credentials written into a URL.
+var urlCredentials = regexp.MustCompile("([A-Za-z][A-Za-z0-9+.-]*://)[^/@\\s\"'`]*@")
+
+// redactErr hides credentials written into URLs anywhere in err's text
+// (a bus.url with a password, in a configuration error): no error shows a
+// secret. It still unwraps to err.
+func redactErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return redactedError{err}
+}
+
+type redactedError struct{ err error }
+
+func (e redactedError) Error() string {
+	return urlCredentials.ReplaceAllString(e.err.Error(), "${1}[redacted]@")
+}
+
+func (e redactedError) Unwrap() error { return e.err }
 
 // adminToken reads the admin API token: from the environment or the
 // configured file; in dev, a token generated into the data directory.

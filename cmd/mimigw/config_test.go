@@ -133,3 +133,102 @@ func TestSectionErrorsNamedOnce(t *testing.T) {
 		}
 	}
 }
+
+// YAML mistakes are named by their key path, all of them at once.
+func TestLoadConfigYAMLErrorsNameKeyPaths(t *testing.T) {
+	t.Parallel()
+	f := writeFile(t, `domain: gw.example.net
+http:
+  listne: 127.0.0.1:8080
+gateway:
+  workers: many
+  delivery_timeout: soon
+  alphanumeric_senders:
+    "mimi://gw.example.net/u/bank": [BANK]
+smpp:
+  smscs:
+    - name: a
+      address: 127.0.0.1:2775
+      system_id: x
+      coding:
+        concat: bogus
+        pakced: true
+bogus_section: {}
+`)
+	_, err := loadConfig(f, false, nil)
+	if err == nil {
+		t.Fatal("loaded")
+	}
+	for _, want := range []string{
+		"http.listne: unknown key; did you mean listen? (line 3)",
+		"gateway.workers: want a number, got `many` (line 5)",
+		"gateway.delivery_timeout: want a duration such as 30s or 2m, got `soon`",
+		`gateway.alphanumeric_senders["mimi://gw.example.net/u/bank"]: want text, got a list`,
+		"smpp.smscs[0].coding.concat: coding: unknown concat method",
+		"smpp.smscs[0].coding.pakced: unknown key; did you mean packed?",
+		"bogus_section: unknown key",
+		"7 problems",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not contain %q:\n%v", want, err)
+		}
+	}
+	// A list where a section goes, and a section where a list goes.
+	_, err = loadConfig(writeFile(t, "domain: x.example\nhttp: [a]\ngateway: {pools: {a: b}}\n"), false, nil)
+	if err == nil || !strings.Contains(err.Error(), "http: want a section of keys") || !strings.Contains(err.Error(), "gateway.pools: want a list, got a section of keys") {
+		t.Errorf("wrong shapes: %v", err)
+	}
+	// Anchors and merge keys are followed.
+	c, err := loadConfig(writeFile(t, `domain: gw.example.net
+x-smsc: &smsc {address: 127.0.0.1:2775, system_id: x}
+smpp:
+  smscs:
+    - <<: *smsc
+      name: a
+`), false, nil)
+	if err == nil || !strings.Contains(err.Error(), "x-smsc: unknown key") || strings.Contains(err.Error(), "smscs[0]") {
+		t.Errorf("merge keys: %v %+v", err, c)
+	}
+}
+
+// A configuration error never shows a password written into bus.url.
+func TestConfigErrorHidesBusURLSecret(t *testing.T) {
+	t.Parallel()
+	base := "domain: gw.example.net\nsmpp:\n  smscs: [{name: a, address: 127.0.0.1:2775, system_id: x}]\n"
+	for _, tt := range []struct{ file, env string }{
+		{base + "bus:\n  url: http://gw:secret@nats.example:4222\n", ""},
+		{base + "bus:\n  url: nats://gw:secret@nats.example:port\n", ""},
+		{base + "bus:\n  url: nats://gw:secret@nats.example:4222\n  replicas: 9\n", ""},
+		{base, "MIMIGW_BUS_URL=http://gw:secret@nats.example:4222"},
+		{base + "bus:\n  url: [nats://gw:secret@nats.example:4222]\n", ""},
+	} {
+		var env []string
+		if tt.env != "" {
+			env = []string{tt.env}
+		}
+		_, err := loadConfig(writeFile(t, tt.file), false, env)
+		if err == nil || !strings.Contains(err.Error(), "bus.") || strings.Contains(err.Error(), "secret") {
+			t.Errorf("%q %q: %v, want an error on bus without the password", tt.file, tt.env, err)
+		}
+	}
+}
+
+// In dev the simulator's address is one setting: the SMS edge binds to
+// wherever smsc_simulator.listen says, unless its address is set too.
+func TestLoadConfigDevSimulatorOnePort(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig("", true, []string{"MIMIGW_SMSC_SIMULATOR_LISTEN=127.0.0.1:2800"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Simulator.Listen != "127.0.0.1:2800" || c.SMPP.SMSCs[0].Address != "127.0.0.1:2800" {
+		t.Errorf("simulator on %s, SMS edge binds to %s", c.Simulator.Listen, c.SMPP.SMSCs[0].Address)
+	}
+	c, err = loadConfig("", true, []string{"MIMIGW_SMSC_SIMULATOR_LISTEN=127.0.0.1:2800", "MIMIGW_SMPP_SMSCS_0_ADDRESS=127.0.0.1:2900"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SMPP.SMSCs[0].Address != "127.0.0.1:2900" {
+		t.Errorf("explicit address lost: %s", c.SMPP.SMSCs[0].Address)
+	}
+}

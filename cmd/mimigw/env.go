@@ -13,8 +13,11 @@ import (
 // applyEnv overrides fields of the configuration v (a pointer to a struct
 // with yaml tags) from environment variables named after their YAML path:
 // smpp.smscs[0].password is MIMIGW_SMPP_SMSCS_0_PASSWORD. Lists of scalars
-// take comma-separated values. A variable under the prefix that names no
-// key is an error, so that a typo does not go unnoticed.
+// take comma-separated values; maps of scalars comma-separated KEY=VALUE
+// pairs, split at each pair's last '=' (MIMIGW_GATEWAY_ALPHANUMERIC_SENDERS=
+// "mimi://example.com/u/bank=BANK,mimi://example.com/u/shop=SHOP"), which
+// replace the whole map. A variable under the prefix that names no key is
+// an error, so that a typo does not go unnoticed.
 func applyEnv(prefix string, v any, environ []string) error {
 	vars := map[string]string{}
 	for _, kv := range environ {
@@ -130,9 +133,23 @@ func envLeaf(v reflect.Value) bool {
 	case reflect.Slice:
 		return v.Type().Elem().Kind() != reflect.Struct
 	case reflect.Map:
-		return false
+		return envScalar(v.Type().Key()) && envScalar(v.Type().Elem())
 	}
 	return true
+}
+
+// envScalar reports whether a value of type t is set from one piece of
+// text.
+func envScalar(t reflect.Type) bool {
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return true
+	}
+	switch t.Kind() {
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return true
+	}
+	return false
 }
 
 func envSet(v reflect.Value, raw string) error {
@@ -186,6 +203,25 @@ func envSet(v reflect.Value, raw string) error {
 			}
 		}
 		v.Set(s)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		if strings.TrimSpace(raw) != "" {
+			for i, pair := range strings.Split(raw, ",") {
+				at := strings.LastIndex(pair, "=")
+				if at < 0 {
+					return fmt.Errorf("item %d %q: want KEY=VALUE", i, strings.TrimSpace(pair))
+				}
+				k, val := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+				if err := envSet(k, strings.TrimSpace(pair[:at])); err != nil {
+					return fmt.Errorf("item %d key: %w", i, err)
+				}
+				if err := envSet(val, strings.TrimSpace(pair[at+1:])); err != nil {
+					return fmt.Errorf("item %d value: %w", i, err)
+				}
+				m.SetMapIndex(k, val)
+			}
+		}
+		v.Set(m)
 	default:
 		return fmt.Errorf("cannot be set from the environment (%s)", v.Type())
 	}

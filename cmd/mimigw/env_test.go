@@ -74,3 +74,38 @@ func TestApplyEnvErrors(t *testing.T) {
 		}
 	}
 }
+
+// A map of scalars is set from comma-separated KEY=VALUE pairs, as the
+// README says: gateway.alphanumeric_senders from
+// MIMIGW_GATEWAY_ALPHANUMERIC_SENDERS.
+func TestApplyEnvMap(t *testing.T) {
+	t.Parallel()
+	var c struct {
+		Senders map[string]string `yaml:"senders"`
+		Limits  map[string]int    `yaml:"limits"`
+	}
+	c.Senders = map[string]string{"mimi://old.example/u/x": "OLD"}
+	env := []string{"MIMIGW_SENDERS=mimi://a.example/u/bank=BANK, mimi://a.example/u/q?x=1=SHOP", "MIMIGW_LIMITS=a=1,b=2"}
+	if err := applyEnv("MIMIGW", &c, env); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Senders) != 2 || c.Senders["mimi://a.example/u/bank"] != "BANK" || c.Senders["mimi://a.example/u/q?x=1"] != "SHOP" {
+		t.Errorf("senders %v", c.Senders)
+	}
+	if len(c.Limits) != 2 || c.Limits["b"] != 2 {
+		t.Errorf("limits %v", c.Limits)
+	}
+	for _, bad := range []string{"MIMIGW_SENDERS=BANK", "MIMIGW_LIMITS=a=many"} {
+		if err := applyEnv("MIMIGW", &c, []string{bad}); err == nil || !strings.Contains(err.Error(), strings.Split(bad, "=")[0]) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+
+	cfg, err := loadConfig("", true, []string{"MIMIGW_GATEWAY_ALPHANUMERIC_SENDERS=mimi://mimigw.localhost/u/bank=BANK"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Gateway.AlphanumericSenders["mimi://mimigw.localhost/u/bank"] != "BANK" {
+		t.Errorf("alphanumeric senders %v", cfg.Gateway.AlphanumericSenders)
+	}
+}
