@@ -27,9 +27,17 @@ func seed(f *testing.F, structure string) {
 
 func goldenSeeds(t testing.TB) map[string][][]byte {
 	return map[string][][]byte{
-		"FanoutMessage": {hx(t, goldenApplicationFanout), hx(t, goldenWelcomeFanout)},
-		"Notify":        {hx(t, goldenApplicationFanout+goldenWelcomeFanout)},
-		"MLSMessage":    {hx(t, goldenPrivate), WrapMLSMessage(KeyPackage, hx(t, goldenKeyPackage))},
+		"KeyMaterialRequest":    {hx(t, goldenKMRequest)},
+		"KeyMaterialResponse":   {hx(t, goldenKMResponse)},
+		"FanoutMessage":         {hx(t, goldenApplicationFanout), hx(t, goldenWelcomeFanout)},
+		"Notify":                {hx(t, goldenApplicationFanout+goldenWelcomeFanout)},
+		"SubmitMessageRequest":  {hx(t, goldenSubmitRequest)},
+		"SubmitMessageResponse": {hx(t, goldenSubmitAccepted)},
+		"IdentifierRequest":     {hx(t, goldenPhoneQuery), hx(t, goldenVCardQuery)},
+		"IdentifierResponse":    {hx(t, goldenIdentifierResponse)},
+		"UpdateRoomResponse":    {hx(t, goldenInvalidProposal)},
+		"ClientKeyMaterial":     {cat(u8b(0), vec(str(gCli)), hx(t, goldenKeyPackage))},
+		"MLSMessage":            {hx(t, goldenPrivate), WrapMLSMessage(KeyPackage, hx(t, goldenKeyPackage))},
 	}
 }
 

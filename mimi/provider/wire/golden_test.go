@@ -67,6 +67,95 @@ func goldenFrankValue() *Frank {
 	return f
 }
 
+// Golden bytes also seed the fuzz tests.
+
+var goldenKMRequestBody = `
+		01                  // protocol mls10
+		15 ` + hexAlice + ` // requestingUser<V>
+		1d ` + hexBob + `   // targetUser<V>
+		15 ` + hexRoom + `  // roomId<V>
+		02 0001             // acceptableCiphersuites<V>: [1]
+		02 0006             // requiredCapabilities.extension_types<V>: [app_data_dictionary]
+		02 0008             // requiredCapabilities.proposal_types<V>: [app_data_update]
+		00                  // requiredCapabilities.credential_types<V>: []
+		04 01020304         // requesterSignatureKey<V>
+		0001 15 ` + hexAlice + ` // requesterCredential: basic, identity<V>
+	`
+
+var goldenKMRequest = goldenKMRequestBody + `02 aabb // key_material_request_signature<V>`
+
+var goldenKMResponse = `
+		01                 // protocol mls10
+		01                 // userStatus partialSuccess
+		1d ` + hexBob + `      // userUri<V>
+		4074               // clients<V>: 116 bytes
+		  00               // clients[0].clientStatus success
+		  12 ` + hexCli + `    // clients[0].clientUri<V>
+		  ` + goldenKeyPackage + `
+		  01               // clients[1].clientStatus keyMaterialExhausted
+		  12 ` + hexCli + `    // clients[1].clientUri<V>
+		  02               // clients[2].clientStatus nothingCompatible
+		  12 ` + hexCli + `    // clients[2].clientUri<V>
+		  01               // optional<Capabilities>: present
+		  02 0001          // versions<V>: [mls10]
+		  04 0001 0002     // cipher_suites<V>: [1, 2]
+		  00               // extensions<V>
+		  00               // proposals<V>
+		  02 0001          // credentials<V>: [basic]
+	`
+
+var goldenSubmitRequest = `
+		01           // protocol mls10
+		` + goldenPrivate + `
+		15 ` + hexAlice + ` // sendingUri<V>
+	`
+
+var goldenSubmitAccepted = `
+		01               // protocol mls10
+		00               // statusCode accepted
+		` + goldenTimestamp + ` // accepted_timestamp
+		01               // optional<Frank>: present
+		` + goldenFrank
+
+var goldenPhoneQuery = `
+		0e                  // query_elements<V>: 14 bytes
+		  04                // searchType phone
+		  0c ` + hexPhone + `   // searchValue<V> "+15550100002"
+		00                  // id_request_extensions.component_data<V>
+	`
+
+var goldenVCardQuery = `
+		0f                  // query_elements<V>: 15 bytes
+		  08                // [0].searchType vcardField
+		  03 4f5247         // [0].propertyName<V> "ORG"
+		  04 41434d45       // [0].searchValue<V> "ACME"
+		  05                // [1].searchType partialName
+		  03 626f62         // [1].searchValue<V> "bob"
+		00                  // id_request_extensions.component_data<V>
+	`
+
+var goldenIdentifierResponse = `
+		00                  // responseCode success
+		1e                  // uri<V>: 30 bytes
+		  1d ` + hexBob + `     // uri[0]<V>
+		29                  // foundProfiles<V>: 41 bytes
+		  1d ` + hexBob + `     // [0].stableUri<V>
+		  0a                // [0].fields<V>: 10 bytes
+		    07              // fieldSource oidcStdClaim
+		    04 6e616d65     // fieldName<V> "name"
+		    03 426f62       // fieldValue<V> "Bob"
+		04                  // id_response_extensions.component_data<V>: 4 bytes
+		  0001 01 ff        // component 1, data<V>
+	`
+
+var goldenInvalidProposal = `
+		03              // responseCode invalidProposal
+		03 626164       // errorDescription<V> "bad"
+		05              // invalidProposals<V>: 5 bytes
+		  02 0102       // [0] ProposalRef<V>
+		  01 03         // [1] ProposalRef<V>
+	`
+
 // checkGolden decodes golden with dec, compares with want, and encodes
 // want with enc.
 func checkGolden[T any](t *testing.T, golden []byte, want *T, dec func([]byte) (*T, error), enc func(*T) ([]byte, error)) {
@@ -89,19 +178,8 @@ func checkGolden[T any](t *testing.T, golden []byte, want *T, dec func([]byte) (
 
 func TestGoldenKeyMaterialRequest(t *testing.T) {
 	t.Parallel()
-	body := `
-		01                  // protocol mls10
-		15 ` + hexAlice + ` // requestingUser<V>
-		1d ` + hexBob + `   // targetUser<V>
-		15 ` + hexRoom + `  // roomId<V>
-		02 0001             // acceptableCiphersuites<V>: [1]
-		02 0006             // requiredCapabilities.extension_types<V>: [app_data_dictionary]
-		02 0008             // requiredCapabilities.proposal_types<V>: [app_data_update]
-		00                  // requiredCapabilities.credential_types<V>: []
-		04 01020304         // requesterSignatureKey<V>
-		0001 15 ` + hexAlice + ` // requesterCredential: basic, identity<V>
-	`
-	golden := hx(t, body+`02 aabb // key_material_request_signature<V>`)
+	body := goldenKMRequestBody
+	golden := hx(t, goldenKMRequest)
 	want := &KeyMaterialRequest{
 		Protocol: MLS10, RequestingUser: gAlice, TargetUser: gBob, RoomID: gRoom,
 		AcceptableCipherSuites: []uint16{1},
@@ -125,25 +203,7 @@ func TestGoldenKeyMaterialRequest(t *testing.T) {
 
 func TestGoldenKeyMaterialResponse(t *testing.T) {
 	t.Parallel()
-	golden := hx(t, `
-		01                 // protocol mls10
-		01                 // userStatus partialSuccess
-		1d `+hexBob+`      // userUri<V>
-		4074               // clients<V>: 116 bytes
-		  00               // clients[0].clientStatus success
-		  12 `+hexCli+`    // clients[0].clientUri<V>
-		  `+goldenKeyPackage+`
-		  01               // clients[1].clientStatus keyMaterialExhausted
-		  12 `+hexCli+`    // clients[1].clientUri<V>
-		  02               // clients[2].clientStatus nothingCompatible
-		  12 `+hexCli+`    // clients[2].clientUri<V>
-		  01               // optional<Capabilities>: present
-		  02 0001          // versions<V>: [mls10]
-		  04 0001 0002     // cipher_suites<V>: [1, 2]
-		  00               // extensions<V>
-		  00               // proposals<V>
-		  02 0001          // credentials<V>: [basic]
-	`)
+	golden := hx(t, goldenKMResponse)
 	want := &KeyMaterialResponse{
 		Protocol: MLS10, UserStatus: PartialSuccess, UserURI: gBob,
 		Clients: []ClientKeyMaterial{
@@ -232,20 +292,11 @@ func TestGoldenFanoutMessage(t *testing.T) {
 
 func TestGoldenSubmitMessage(t *testing.T) {
 	t.Parallel()
-	req := hx(t, `
-		01           // protocol mls10
-		`+goldenPrivate+`
-		15 `+hexAlice+` // sendingUri<V>
-	`)
+	req := hx(t, goldenSubmitRequest)
 	checkGolden(t, req, &SubmitMessageRequest{Protocol: MLS10, AppMessage: hx(t, goldenPrivate), SendingURI: gAlice},
 		UnmarshalSubmitMessageRequest, (*SubmitMessageRequest).Marshal)
 
-	accepted := hx(t, `
-		01               // protocol mls10
-		00               // statusCode accepted
-		`+goldenTimestamp+` // accepted_timestamp
-		01               // optional<Frank>: present
-		`+goldenFrank)
+	accepted := hx(t, goldenSubmitAccepted)
 	checkGolden(t, accepted, &SubmitMessageResponse{Protocol: MLS10, Status: Accepted, AcceptedTimestamp: 0x0000018f0a2b3c4d, Frank: goldenFrankValue()},
 		UnmarshalSubmitMessageResponse, (*SubmitMessageResponse).Marshal)
 
@@ -264,41 +315,16 @@ func TestGoldenSubmitMessage(t *testing.T) {
 
 func TestGoldenIdentifier(t *testing.T) {
 	t.Parallel()
-	phone := hx(t, `
-		0e                  // query_elements<V>: 14 bytes
-		  04                // searchType phone
-		  0c `+hexPhone+`   // searchValue<V> "+15550100002"
-		00                  // id_request_extensions.component_data<V>
-	`)
+	phone := hx(t, goldenPhoneQuery)
 	checkGolden(t, phone, &IdentifierRequest{QueryElements: []QueryElement{PhoneQuery("+15550100002")}},
 		UnmarshalIdentifierRequest, (*IdentifierRequest).Marshal)
 
-	vcard := hx(t, `
-		0f                  // query_elements<V>: 15 bytes
-		  08                // [0].searchType vcardField
-		  03 4f5247         // [0].propertyName<V> "ORG"
-		  04 41434d45       // [0].searchValue<V> "ACME"
-		  05                // [1].searchType partialName
-		  03 626f62         // [1].searchValue<V> "bob"
-		00                  // id_request_extensions.component_data<V>
-	`)
+	vcard := hx(t, goldenVCardQuery)
 	checkGolden(t, vcard, &IdentifierRequest{QueryElements: []QueryElement{
 		{Type: SearchVCardField, Name: "ORG", Value: "ACME"}, {Type: SearchPartialName, Value: "bob"}}},
 		UnmarshalIdentifierRequest, (*IdentifierRequest).Marshal)
 
-	resp := hx(t, `
-		00                  // responseCode success
-		1e                  // uri<V>: 30 bytes
-		  1d `+hexBob+`     // uri[0]<V>
-		29                  // foundProfiles<V>: 41 bytes
-		  1d `+hexBob+`     // [0].stableUri<V>
-		  0a                // [0].fields<V>: 10 bytes
-		    07              // fieldSource oidcStdClaim
-		    04 6e616d65     // fieldName<V> "name"
-		    03 426f62       // fieldValue<V> "Bob"
-		04                  // id_response_extensions.component_data<V>: 4 bytes
-		  0001 01 ff        // component 1, data<V>
-	`)
+	resp := hx(t, goldenIdentifierResponse)
 	checkGolden(t, resp, &IdentifierResponse{
 		Code: IDSuccess, URIs: []string{gBob},
 		Profiles:   []UserProfile{{StableURI: gBob, Fields: []ProfileField{{Source: FieldOIDCStdClaim, Name: "name", Value: []byte("Bob")}}}},
@@ -314,13 +340,7 @@ func TestGoldenUpdate(t *testing.T) {
 	ok := hx(t, "00 00 "+goldenTimestamp+" // success, errorDescription<V> empty, accepted_timestamp")
 	checkGolden(t, ok, &UpdateRoomResponse{Code: UpdateSuccess, AcceptedTimestamp: 0x0000018f0a2b3c4d},
 		UnmarshalUpdateRoomResponse, (*UpdateRoomResponse).Marshal)
-	invalid := hx(t, `
-		03              // responseCode invalidProposal
-		03 626164       // errorDescription<V> "bad"
-		05              // invalidProposals<V>: 5 bytes
-		  02 0102       // [0] ProposalRef<V>
-		  01 03         // [1] ProposalRef<V>
-	`)
+	invalid := hx(t, goldenInvalidProposal)
 	checkGolden(t, invalid, &UpdateRoomResponse{Code: InvalidProposal, ErrorDescription: "bad", InvalidProposals: [][]byte{{1, 2}, {3}}},
 		UnmarshalUpdateRoomResponse, (*UpdateRoomResponse).Marshal)
 
