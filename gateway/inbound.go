@@ -71,10 +71,11 @@ func (g *Gateway) receive(ctx context.Context, in Inbound) error {
 		return fmt.Errorf("gateway: from %s: %v: %w", in.From, err, ErrRejected)
 	}
 	id := content.ComputeID(sender, room, data, salt).String()
-	env := bus.Envelope{ID: id, Sender: sender, Recipient: recipient, Room: room, Channel: string(in.Channel), Accepted: g.now()}
+	now := g.now()
+	env := bus.Envelope{ID: id, Sender: sender, Recipient: recipient, Room: room, Channel: string(in.Channel), Accepted: now}
 
 	rec := inRecord{Channel: in.Channel, From: in.From, To: in.To, Ref: in.Ref, ConversationID: in.ConversationID,
-		Notify: in.Notify, Excerpt: makeExcerpt(textOf(m))}
+		Notify: in.Notify, Excerpt: makeExcerpt(textOf(m)), At: now}
 	if in.Channel == ChannelRCS && in.ConversationID != "" {
 		// A write only when the phone started a new conversation.
 		if err := g.ids.SetConversation(ctx, recipient, in.From, in.ConversationID); err != nil {

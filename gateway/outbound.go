@@ -166,12 +166,13 @@ func (g *Gateway) deliver(ctx context.Context, o *outbound, attempt int) error {
 	}
 	rec := outRecord{
 		ID: o.id.String(), Sender: o.sender, Recipient: o.recipient, Room: o.room, From: from.Address(),
-		State: outSent, Excerpt: makeExcerpt(view.Text), Accepted: g.now(),
+		State: outSent, Excerpt: makeExcerpt(view.Text), Accepted: g.now(), Asked: o.channel,
 	}
-	useRCS, caps, err := g.chooseRCS(ctx, o, from)
+	useRCS, caps, note, err := g.chooseRCS(ctx, o, from)
 	if err != nil {
 		return err
 	}
+	rec.Caps = note
 	if useRCS {
 		err := g.sendRCS(ctx, o, from.Number, view, caps, &rec)
 		switch {
@@ -187,6 +188,7 @@ func (g *Gateway) deliver(ctx context.Context, o *outbound, attempt int) error {
 		}
 		g.log.Info("RCS failed, sending by SMS", "msg_id", o.id, "number", o.recipient, "err", err)
 		g.m.fallbacks.WithLabelValues(fallbackReason(err)).Inc()
+		rec.RCSError = fallbackReason(err) + ": " + err.Error()
 	}
 	return g.sendSMS(ctx, o.id.String(), from.Address(), o.recipient, view.Text, &rec)
 }
@@ -207,37 +209,39 @@ func fallbackReason(err error) string {
 
 // chooseRCS applies the routing rule: a forced channel, else RCS when the
 // number is known to be RCS-capable (asking by OPTIONS when that is not
-// known or stale), else SMS.
-func (g *Gateway) chooseRCS(ctx context.Context, o *outbound, from identity.Sender) (bool, Capabilities, error) {
+// known or stale), else SMS. The note says, for the delivery record, what
+// the capability lookup found or why none was made.
+func (g *Gateway) chooseRCS(ctx context.Context, o *outbound, from identity.Sender) (bool, Capabilities, *capNote, error) {
+	none := func(why string) *capNote { return &capNote{Result: why} }
 	switch {
 	case o.channel == ChannelSMS:
 		if g.sms == nil {
-			return false, Capabilities{}, fail("no route: SMS is not configured", ErrRejected)
+			return false, Capabilities{}, nil, fail("no route: SMS is not configured", ErrRejected)
 		}
-		return false, Capabilities{}, nil
+		return false, Capabilities{}, none("not asked: channel sms"), nil
 	case from.Kind == identity.SenderAlphanumeric:
 		// RCS needs a number to answer; an alphanumeric sender is SMS only.
 		if g.sms == nil || o.channel == ChannelRCS {
-			return false, Capabilities{}, fail("no route: alphanumeric senders go by SMS only", ErrRejected)
+			return false, Capabilities{}, nil, fail("no route: alphanumeric senders go by SMS only", ErrRejected)
 		}
-		return false, Capabilities{}, nil
+		return false, Capabilities{}, none("not asked: alphanumeric sender"), nil
 	case g.rcs == nil:
 		if o.channel == ChannelRCS || g.sms == nil {
-			return false, Capabilities{}, fail("no route: RCS is not configured", ErrRejected)
+			return false, Capabilities{}, nil, fail("no route: RCS is not configured", ErrRejected)
 		}
-		return false, Capabilities{}, nil
+		return false, Capabilities{}, none("not asked: RCS not configured"), nil
 	case o.channel == ChannelRCS:
-		caps, _ := g.capabilities(ctx, o.recipient)
-		return true, caps, nil
+		caps, _, note := g.capabilities(ctx, o.recipient)
+		return true, caps, note, nil
 	}
-	caps, known := g.capabilities(ctx, o.recipient)
+	caps, known, note := g.capabilities(ctx, o.recipient)
 	if known && caps.Chat {
-		return true, caps, nil
+		return true, caps, note, nil
 	}
 	if g.sms == nil {
-		return false, caps, fail("no route: the number is not reachable by RCS and SMS is not configured", ErrNotRCS)
+		return false, caps, note, fail("no route: the number is not reachable by RCS and SMS is not configured", ErrNotRCS)
 	}
-	return false, caps, nil
+	return false, caps, note, nil
 }
 
 // sendRCS sends by RCS and records it; the IMDN delivered, or a revocation
@@ -262,7 +266,7 @@ func (g *Gateway) sendRCS(ctx context.Context, o *outbound, from uri.Number, vie
 		}
 		return err
 	}
-	rec.Channel = ChannelRCS
+	rec.Channel, rec.Sent = ChannelRCS, g.now()
 	rec.Ref, rec.ConversationID, rec.ContributionID = m.Ref, m.ConversationID, m.ContributionID
 	rec.Revocable = caps.Revoke
 	if rec.Revocable && g.sms != nil && g.cfg.DeliveryTimeout > 0 {
@@ -295,6 +299,7 @@ func (g *Gateway) sendSMS(ctx context.Context, id, from string, to uri.Number, t
 	}
 	rec.Channel = ChannelSMS
 	rec.State = outSent
+	rec.Sent = g.now()
 	rec.Source = sent.Source
 	rec.Segments = sent.Refs
 	rec.SegState = make([]Status, len(sent.Refs))
@@ -346,7 +351,7 @@ func (g *Gateway) record(ctx context.Context, rec *outRecord, refs []refKey) err
 			continue
 		}
 		for _, rc := range early {
-			if err := g.applyReceipt(ctx, rec.ID, r.segment, rc); err != nil {
+			if err := g.applyReceipt(ctx, rec.ID, r.segment, rc, evReceipt); err != nil {
 				return err
 			}
 			g.m.receipts.WithLabelValues(string(rc.Channel), "early").Inc()

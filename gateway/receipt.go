@@ -63,7 +63,7 @@ func (g *Gateway) Receipt(ctx context.Context, r Receipt) error {
 			ref = held
 		}
 		g.m.receipts.WithLabelValues(string(r.Channel), "applied").Inc()
-		return g.applyReceipt(ctx, ref.ID, ref.Segment, r)
+		return g.applyReceipt(ctx, ref.ID, ref.Segment, r, evReceipt)
 	}
 }
 
@@ -84,8 +84,10 @@ func rank(s outState) int {
 // applyReceipt moves a message on by one receipt and, when the whole
 // message changes state, reports it. The report is published before the
 // new state is written (and again if the write has to be retried): its ID
-// is fixed by message and status, so the bus keeps one.
-func (g *Gateway) applyReceipt(ctx context.Context, id string, segment int, r Receipt) error {
+// is fixed by message and status, so the bus keeps one. kind names the
+// receipt in the record's events (evReceipt, or evTooLate for a
+// revocation that came after delivery).
+func (g *Gateway) applyReceipt(ctx context.Context, id string, segment int, r Receipt, kind string) error {
 	mid, err := content.ParseMessageID(id)
 	if err != nil {
 		return fmt.Errorf("gateway: receipt names %q: %w", id, ErrRejected)
@@ -98,6 +100,7 @@ func (g *Gateway) applyReceipt(ctx context.Context, id string, segment int, r Re
 				return false, nil
 			}
 			o.SegState[segment] = r.Status
+			o.event(g.now(), kind, r.Channel, segment, r.Status.String())
 			next, changed = smsState(o.SegState, o.State), true
 		case r.Channel == ChannelRCS && o.Channel == ChannelRCS:
 			if o.State == outRevoked {
@@ -110,10 +113,15 @@ func (g *Gateway) applyReceipt(ctx context.Context, id string, segment int, r Re
 		if rank(next) <= rank(o.State) {
 			return changed, nil
 		}
+		if !changed {
+			o.event(g.now(), kind, r.Channel, segment, r.Status.String())
+		}
 		o.State = next
-		if err := g.report(ctx, o.Recipient, o.Sender, o.Room, o.Channel, mid, stateStatus(next)); err != nil {
+		st := stateStatus(next)
+		if err := g.report(ctx, o.Recipient, o.Sender, o.Room, o.Channel, mid, st); err != nil {
 			return false, err
 		}
+		o.event(g.now(), evReport, "", 0, st.String())
 		return true, nil
 	})
 	if errors.Is(err, errNoRecord) {
@@ -183,13 +191,14 @@ func (g *Gateway) RevocationResult(ctx context.Context, r RevocationResult) erro
 	}
 	if !r.Revoked {
 		g.m.revocations.WithLabelValues("too_late").Inc()
-		return g.applyReceipt(ctx, ref.ID, 0, Receipt{Channel: ChannelRCS, From: r.From, Ref: r.Ref, Status: StatusDelivered})
+		return g.applyReceipt(ctx, ref.ID, 0, Receipt{Channel: ChannelRCS, From: r.From, Ref: r.Ref, Status: StatusDelivered}, evTooLate)
 	}
 	o, err := update(ctx, g.rec, outKey(ref.ID), func(o *outRecord) (bool, error) {
 		if o.State != outSent && o.State != outRevoking {
 			return false, nil
 		}
 		o.State = outRevoked
+		o.event(g.now(), evRevoked, ChannelRCS, 0, "")
 		return true, nil
 	})
 	if err != nil {
@@ -258,6 +267,7 @@ func (g *Gateway) revokeDue(ctx context.Context, id string) error {
 			return false, nil
 		}
 		o.State, o.Attempts = outRevoking, 0
+		o.event(g.now(), evRevoke, ChannelRCS, 0, "")
 		return true, nil
 	})
 	return err
@@ -275,6 +285,10 @@ func (g *Gateway) fallback(ctx context.Context, id string) error {
 		return nil
 	}
 	mid, _ := content.ParseMessageID(id)
+	if o.Channel == ChannelRCS && !o.Sent.IsZero() {
+		// sendSMS puts the SMS's time in Sent: keep the RCS one.
+		o.event(o.Sent, evRCSSent, ChannelRCS, 0, "")
+	}
 	m, err := content.Decode(o.Content)
 	var view forPhone
 	if err == nil {
@@ -297,6 +311,7 @@ func (g *Gateway) fallback(ctx context.Context, id string) error {
 	}
 	_, err = update(ctx, g.rec, outKey(id), func(o *outRecord) (bool, error) {
 		o.State = outFailed
+		o.event(g.now(), evReport, "", 0, content.Error.String())
 		return true, nil
 	})
 	return err

@@ -67,6 +67,42 @@ type outRecord struct {
 	Excerpt  string    `json:"excerpt,omitempty"`
 	Accepted time.Time `json:"accepted"`
 	Attempts int       `json:"attempts,omitempty"`
+	// What the trace of the message shows (trace.go): the channel asked
+	// for, the capability lookup that routed it, why RCS failed before
+	// SMS, when the network accepted it, and what happened since.
+	Asked    Channel    `json:"asked,omitempty"`
+	Caps     *capNote   `json:"caps,omitempty"`
+	RCSError string     `json:"rcs_err,omitempty"`
+	Sent     time.Time  `json:"sent,omitzero"`
+	Events   []outEvent `json:"ev,omitempty"`
+}
+
+// outEvent is one thing that happened to a message after the network
+// accepted it, kept in its record for its trace. Events are added only by
+// writes the record gets anyway (a receipt that changes it, a state
+// change), so they cost no extra round trip.
+type outEvent struct {
+	At   time.Time `json:"at"`
+	Kind string    `json:"k"` // receipt, report, revoke, revoked, too_late
+	// Channel and Segment (0-based) name the receipt's channel and SMS
+	// segment; Status is the receipt's status or the report's.
+	Channel Channel `json:"ch,omitempty"`
+	Segment int     `json:"seg,omitempty"`
+	Status  string  `json:"st,omitempty"`
+}
+
+// Kinds of outEvent.
+const (
+	evReceipt = "receipt"
+	evReport  = "report"
+	evRevoke  = "revoke"  // revocation requested
+	evRevoked = "revoked" // the network revoked it; SMS follows
+	evTooLate = "too_late"
+	evRCSSent = "rcs_sent" // the RCS attempt's 2xx, kept when SMS follows
+)
+
+func (o *outRecord) event(at time.Time, kind string, ch Channel, segment int, status string) {
+	o.Events = append(o.Events, outEvent{At: at, Kind: kind, Channel: ch, Segment: segment, Status: status})
 }
 
 type inRecord struct {
@@ -80,6 +116,8 @@ type inRecord struct {
 	// Told records the notifications already sent, so a repeated report
 	// does not send a second IMDN.
 	Told []Status `json:"told,omitempty"`
+	// At is when the message was accepted (stored on the bus).
+	At time.Time `json:"at,omitzero"`
 }
 
 // refRecord is the value of a ref key: the message and segment it names,
