@@ -6,18 +6,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/mimigw/mimigw/gateway"
 	"github.com/mimigw/mimigw/gateway/identity"
+	"github.com/mimigw/mimigw/mimi/bus"
 	"github.com/mimigw/mimigw/mimi/uri"
 )
 
@@ -28,8 +31,13 @@ type Check func() error
 type Options struct {
 	// Token guards /api/v1; an empty token disables the API.
 	Token string
-	// Checks must all pass for /readyz to answer 200, keyed by component.
+	// Checks are the components /readyz reports on (bus, smpp, sip),
+	// keyed by name.
 	Checks map[string]Check
+	// Required names the components that must be ready for /readyz to
+	// answer 200 when the request does not name its own
+	// (/readyz?require=bus,smpp); empty: all of Checks.
+	Required []string
 	// Registry is what /metrics serves.
 	Registry *prometheus.Registry
 	// Identity backs the numbers API.
@@ -43,11 +51,63 @@ type Options struct {
 	// Profiling serves the Go runtime's profiles under /debug/pprof/.
 	Profiling bool
 	Log       *slog.Logger
+
+	// Bus, when set, is shown on the status page: its connection, the
+	// phone and timer streams and their consumers' lag.
+	Bus *bus.Bus
+	// SMSCs are the SMS edge's SMSCs as configured; the page shows their
+	// binds, window, throttling and failures from Registry.
+	SMSCs []SMSC
+	// SIP, when set, describes the RCS edge for the page.
+	SIP *SIP
+	// Trace backs the page's search box (GET /?q=KEY); nil: no search.
+	Trace func(ctx context.Context, key string) (*gateway.Trace, error)
+	// Context ends the sampling of Registry behind the page's rates; nil:
+	// sampling lasts as long as the process. SampleEvery is its period
+	// (default 5 s).
+	Context     context.Context
+	SampleEvery time.Duration
+}
+
+// SMSC is one SMSC of the SMS edge, as configured. Binds and Window are
+// per bind mode and per bind; 0 means the edge's default, not shown.
+type SMSC struct {
+	Name, Address string
+	TLS           bool
+	BindMode      string // transceiver or transmitter_receiver
+	Binds, Window int
+}
+
+// SIP describes the RCS edge: where it listens and whom it talks to.
+type SIP struct {
+	// Listeners are transport and address ("udp 127.0.0.1:5060").
+	Listeners []string
+	// Trusted are the peers whose requests are taken: CIDRs and TLS
+	// identities.
+	Trusted       []string
+	OutboundProxy string
+	Digest        bool
 }
 
 // Handler returns the HTTP handler.
 func Handler(o Options) http.Handler {
 	s := &server{o: o, started: time.Now()}
+	if o.Registry != nil {
+		every := o.SampleEvery
+		if every <= 0 {
+			every = 5 * time.Second
+		}
+		var names []string
+		for _, c := range o.SMSCs {
+			names = append(names, c.Name)
+		}
+		s.rates = newSampler(o.Registry, every, names)
+		ctx := o.Context
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		go s.rates.run(ctx)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -78,30 +138,89 @@ func Handler(o Options) http.Handler {
 type server struct {
 	o       Options
 	started time.Time
+	rates   *sampler // nil without a registry
 }
 
-// readiness returns the failing checks by component.
+// readiness runs every check at once and returns the failing ones by
+// component.
 func (s *server) readiness() map[string]string {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	failed := map[string]string{}
 	for name, check := range s.o.Checks {
-		if err := check(); err != nil {
-			failed[name] = err.Error()
-		}
+		wg.Go(func() {
+			if err := check(); err != nil {
+				mu.Lock()
+				failed[name] = err.Error()
+				mu.Unlock()
+			}
+		})
 	}
+	wg.Wait()
 	return failed
 }
 
+// readyReport is the body of /readyz.
+type readyReport struct {
+	Ready    bool                 `json:"ready"`
+	Required []string             `json:"required"`
+	Edges    map[string]edgeReady `json:"edges"`
+}
+
+type edgeReady struct {
+	Ready    bool   `json:"ready"`
+	Required bool   `json:"required"`
+	Error    string `json:"error,omitempty"`
+}
+
+// required is what a request needs ready: ?require=bus,smpp (repeatable),
+// else Options.Required, else every component.
+func (s *server) required(r *http.Request) []string {
+	var names []string
+	for _, v := range r.URL.Query()["require"] {
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n != "" && !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	if len(names) == 0 {
+		names = slices.Clone(s.o.Required)
+	}
+	if len(names) == 0 {
+		names = sortedKeys(s.o.Checks)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// readyz reports every component and answers 200 when the required ones
+// are ready, else 503. A component required but not configured here is
+// not ready.
 func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	failed := s.readiness()
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if len(failed) == 0 {
-		fmt.Fprintln(w, "ready")
-		return
+	rep := readyReport{Ready: true, Required: s.required(r), Edges: map[string]edgeReady{}}
+	if rep.Required == nil {
+		rep.Required = []string{}
 	}
-	w.WriteHeader(http.StatusServiceUnavailable)
-	for _, name := range sortedKeys(failed) {
-		fmt.Fprintf(w, "%s: %s\n", name, failed[name])
+	for name := range s.o.Checks {
+		rep.Edges[name] = edgeReady{Ready: failed[name] == "", Error: failed[name]}
 	}
+	for _, name := range rep.Required {
+		e, ok := rep.Edges[name]
+		if !ok {
+			e = edgeReady{Error: "not configured on this instance"}
+		}
+		e.Required = true
+		rep.Edges[name] = e
+		rep.Ready = rep.Ready && e.Ready
+	}
+	code := http.StatusOK
+	if !rep.Ready {
+		code = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, code, rep)
 }
 
 func (s *server) authorized(next http.Handler) http.Handler {
@@ -264,41 +383,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>mimigw</title>
-<style>body{font-family:sans-serif;margin:2em;max-width:60em}td,th{padding:.2em .8em;text-align:left}
-.bad{color:#a00}.ok{color:#070}.notice{background:#fff3c4;border:1px solid #d9b100;padding:.6em;margin:.6em 0}</style></head>
-<body><h1>mimigw</h1>
-{{range .Notices}}<div class="notice">{{.}}</div>{{end}}
-<h2>Readiness</h2><table>{{range .Components}}<tr><th>{{.Name}}</th>{{if .Err}}<td class="bad">not ready: {{.Err}}</td>{{else}}<td class="ok">ready</td>{{end}}</tr>{{end}}</table>
-<h2>Gateway</h2><table>{{range .Facts}}<tr><th>{{.Name}}</th><td>{{.Value}}</td></tr>{{end}}
-<tr><th>up since</th><td>{{.Started}}</td></tr></table>
-<p><a href="/metrics">metrics</a> · <a href="/readyz">readyz</a> · <a href="/healthz">healthz</a></p>
-</body></html>
-`))
-
-type row struct{ Name, Value, Err string }
-
-func (s *server) status(w http.ResponseWriter, r *http.Request) {
-	failed := s.readiness()
-	var data struct {
-		Notices    []string
-		Components []row
-		Facts      []row
-		Started    string
-	}
-	data.Notices = s.o.Notices
-	for _, name := range sortedKeys(s.o.Checks) {
-		data.Components = append(data.Components, row{Name: name, Err: failed[name]})
-	}
-	for _, name := range sortedKeys(s.o.Facts) {
-		data.Facts = append(data.Facts, row{Name: name, Value: s.o.Facts[name]})
-	}
-	data.Started = s.started.UTC().Format(time.RFC3339)
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := statusPage.Execute(w, data); err != nil && s.o.Log != nil {
-		s.o.Log.Warn("status page", "err", err)
-	}
 }

@@ -57,7 +57,7 @@ func TestHealthReadyMetricsStatus(t *testing.T) {
 	if code, body := call(t, srv, "GET", "/healthz", "", ""); code != 200 || !strings.Contains(body, "ok") {
 		t.Errorf("healthz %d %q", code, body)
 	}
-	if code, body := call(t, srv, "GET", "/readyz", "", ""); code != 503 || !strings.Contains(body, "smpp: SMSC not bound") {
+	if code, body := call(t, srv, "GET", "/readyz", "", ""); code != 503 || !strings.Contains(body, `"error": "SMSC not bound"`) {
 		t.Errorf("readyz %d %q", code, body)
 	}
 	if code, body := call(t, srv, "GET", "/metrics", "", ""); code != 200 || !strings.Contains(body, "mimigw_test_total") {
