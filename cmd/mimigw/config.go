@@ -1,17 +1,24 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -637,4 +644,151 @@ func (c *Config) makeDevSecrets() error {
 		}
 	}
 	return nil
+}
+
+// newLogger builds a logger from the log section (see newLevelLogger).
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	log, _ := newLevelLogger(c, w)
+	return log
+}
+
+// newLevelLogger builds the process logger from the log section: durations
+// written as text ("1.5s", in JSON too), a flood of one warning cut to a
+// line a second and a count (repeatLimiter), and the level held in the
+// returned LevelVar so that it can change while running (SIGHUP).
+func newLevelLogger(c LogConfig, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
+	level.Set(parseLevel(c.Level))
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationsAsText}
+	var h slog.Handler
+	if c.Format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	} else {
+		h = slog.NewTextHandler(w, opts)
+	}
+	return slog.New(newRepeatLimiter(h, time.Second)), level
+}
+
+func parseLevel(s string) slog.Level {
+	var level slog.Level // info when s is empty or unknown (complete refuses those)
+	_ = level.UnmarshalText([]byte(s))
+	return level
+}
+
+// durationsAsText writes durations as Go writes them ("250ms", "2m0s")
+// rather than as nanoseconds, which is what JSON logs would show.
+func durationsAsText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
+}
+
+// repeatLimiter passes on the first WARN record with a given message in
+// each window and holds back the rest; when the window ends, one line
+// says how many were held back ("... (repeated N times in 1s)"). A flood
+// of one warning (a peer misbehaving in a loop) thus costs two lines a
+// second, not thousands. Other levels pass unchanged.
+type repeatLimiter struct {
+	h  slog.Handler
+	st *repeatState // shared by the handlers derived with WithAttrs, WithGroup
+}
+
+type repeatState struct {
+	window time.Duration
+	mu     sync.Mutex
+	seen   map[string]*repeated
+}
+
+type repeated struct {
+	n int          // records held back
+	h slog.Handler // the handler of the first, for the summary
+}
+
+func newRepeatLimiter(h slog.Handler, window time.Duration) *repeatLimiter {
+	return &repeatLimiter{h: h, st: &repeatState{window: window, seen: map[string]*repeated{}}}
+}
+
+func (l *repeatLimiter) Enabled(ctx context.Context, level slog.Level) bool {
+	return l.h.Enabled(ctx, level)
+}
+
+func (l *repeatLimiter) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level != slog.LevelWarn {
+		return l.h.Handle(ctx, r)
+	}
+	st := l.st
+	st.mu.Lock()
+	if e := st.seen[r.Message]; e != nil {
+		e.n++
+		st.mu.Unlock()
+		return nil
+	}
+	st.seen[r.Message] = &repeated{h: l.h}
+	st.mu.Unlock()
+	msg := r.Message
+	time.AfterFunc(st.window, func() { st.summarize(msg) })
+	return l.h.Handle(ctx, r)
+}
+
+// summarize ends msg's window, with a line for what it held back.
+func (st *repeatState) summarize(msg string) {
+	st.mu.Lock()
+	e := st.seen[msg]
+	delete(st.seen, msg)
+	st.mu.Unlock()
+	if e == nil || e.n == 0 {
+		return
+	}
+	r := slog.NewRecord(time.Now(), slog.LevelWarn, fmt.Sprintf("%s (repeated %d times in %s)", msg, e.n, st.window), 0)
+	r.AddAttrs(slog.Int("repeated", e.n))
+	_ = e.h.Handle(context.Background(), r)
+}
+
+func (l *repeatLimiter) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &repeatLimiter{h: l.h.WithAttrs(attrs), st: l.st}
+}
+
+func (l *repeatLimiter) WithGroup(name string) slog.Handler {
+	return &repeatLimiter{h: l.h.WithGroup(name), st: l.st}
+}
+
+// reloadLogLevelOnHUP sets the log level anew from the configuration (file,
+// or the dev defaults, and the environment) on every SIGHUP, until stop is
+// called. Nothing else changes while running, and the log says so.
+func reloadLogLevelOnHUP(file string, dev bool, level *slog.LevelVar, log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		reloadLogLevel(hup, done, func() (*Config, error) { return loadConfig(file, dev, os.Environ()) }, level, log)
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		<-finished
+	}
+}
+
+func reloadLogLevel(hup <-chan os.Signal, done <-chan struct{}, load func() (*Config, error), level *slog.LevelVar, log *slog.Logger) {
+	for {
+		select {
+		case <-done:
+			return
+		case <-hup:
+		}
+		cfg, err := load()
+		if err != nil {
+			log.Warn("SIGHUP: configuration not reloaded; log level unchanged", "log.level", level.Level().String(), "err", err)
+			continue
+		}
+		old := level.Level()
+		level.Set(parseLevel(cfg.Log.Level))
+		// At the new level or above, so that the line shows.
+		log.Log(context.Background(), max(slog.LevelInfo, level.Level()),
+			"SIGHUP: log level reloaded; other changes to the configuration need a restart",
+			"log.level", level.Level().String(), "was", old.String())
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/mimigw/mimigw/gateway/identity"
@@ -19,7 +20,22 @@ actions:
   release NUMBER            take a virtual number back
   lend USER CONTACT         lend USER a number toward phone CONTACT (or show the one lent)
   unlend NUMBER CONTACT     end the loan of NUMBER toward CONTACT
+
+'mimigw numbers <action> -h' shows an action's flags.
 `
+
+// numbersActions are the actions of `mimigw numbers`: their arguments and
+// what they do.
+var numbersActions = map[string]struct {
+	args []string
+	what string
+}{
+	"list":    {nil, "Lists every lent and virtual number, the contact it is lent toward and the MIMI user it serves."},
+	"assign":  {[]string{"NUMBER", "USER"}, "Gives the MIMI user USER (mimi://...) the permanent virtual number NUMBER."},
+	"release": {[]string{"NUMBER"}, "Takes the virtual number NUMBER back."},
+	"lend":    {[]string{"USER", "CONTACT"}, "Lends the MIMI user USER a number toward the phone CONTACT, or shows the one lent."},
+	"unlend":  {[]string{"NUMBER", "CONTACT"}, "Ends the loan of NUMBER toward the phone CONTACT."},
+}
 
 func numbers(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -27,20 +43,26 @@ func numbers(args []string, stdout, stderr io.Writer) error {
 		return usageError{"numbers needs an action"}
 	}
 	action := args[0]
-	want := map[string]int{"list": 0, "assign": 2, "release": 1, "lend": 2, "unlend": 2}
-	n, ok := want[action]
+	if isHelp(action) {
+		fmt.Fprint(stdout, numbersUsage)
+		return nil
+	}
+	spec, ok := numbersActions[action]
 	if !ok {
 		fmt.Fprint(stderr, numbersUsage)
 		return usageError{fmt.Sprintf("unknown numbers action %q", action)}
 	}
+	n := len(spec.args)
 	fs := flag.NewFlagSet("numbers "+action, flag.ContinueOnError)
 	tf := addToolFlags(fs)
-	if err := parseFlags(fs, args[1:], stderr); err != nil {
+	synopsis := strings.TrimSpace("usage: mimigw numbers " + action + " [flags] " + strings.Join(spec.args, " "))
+	fs.Usage = commandUsage(fs, synopsis+"\n\n"+spec.what+"\n")
+	if err := parseArgs(fs, args[1:], stdout, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() != n {
-		fmt.Fprint(stderr, numbersUsage)
-		return usageError{fmt.Sprintf("numbers %s takes %d arguments, got %d", action, n, fs.NArg())}
+		fs.Usage()
+		return usageError{fmt.Sprintf("numbers %s takes %d arguments (%s), got %d", action, n, strings.Join(spec.args, " "), fs.NArg())}
 	}
 	cfg, err := tf.load()
 	if err != nil {

@@ -50,7 +50,7 @@ func TestSendToSIPpPhones(t *testing.T) {
 			if err != nil {
 				t.Fatalf("send: %v\nstdout %s\nstderr %s", err, out.String(), errOut.String())
 			}
-			if f := strings.Fields(out.String()); len(f) != 2 || f[1] != "delivered" {
+			if f := strings.Split(strings.TrimSpace(out.String()), "\n"); len(f) != 2 || !strings.HasPrefix(f[0], "id: ") || f[1] != "status: delivered" {
 				t.Fatalf("send printed %q, want the message ID and delivered", out.String())
 			}
 			phone.Wait(t)

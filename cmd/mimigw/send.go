@@ -17,6 +17,18 @@ import (
 	"github.com/mimigw/mimigw/mimi/uri"
 )
 
+const sendUsage = `usage: mimigw send --to NUMBER [flags] TEXT...
+
+Puts a MIMI text for the phone NUMBER on the gateway's bus (mimi.to.tel),
+as a MIMI user would send it, and waits for its status report. Prints, one
+a line:
+
+  id: <the MIMI message ID, 64 hex digits>
+  status: <delivered, read, expired or error>
+
+and exits 1 unless the status is delivered or read.
+`
+
 func send(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("send", flag.ContinueOnError)
 	to := fs.String("to", "", "the phone `number` to write to (E.164, or national in the default region)")
@@ -26,11 +38,8 @@ func send(args []string, stdout, stderr io.Writer) error {
 	markdown := fs.Bool("markdown", false, "the text is markdown (text/markdown;variant=GFM-MIMI)")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the status report (0: do not wait)")
 	tf := addToolFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: mimigw send --to NUMBER [flags] TEXT...")
-		fs.PrintDefaults()
-	}
-	if err := parseFlags(fs, args, stderr); err != nil {
+	fs.Usage = commandUsage(fs, sendUsage)
+	if err := parseArgs(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	text := strings.Join(fs.Args(), " ")
@@ -94,7 +103,7 @@ func send(args []string, stdout, stderr io.Writer) error {
 	if _, err := b.Publish(ctx, bus.SubjectToPhone(n), env, data); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, id)
+	fmt.Fprintln(stdout, "id:", id)
 	if *timeout <= 0 {
 		return nil
 	}
@@ -102,7 +111,7 @@ func send(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, st)
+	fmt.Fprintln(stdout, "status:", st)
 	if st != content.Delivered && st != content.Read {
 		return exitCode(1)
 	}

@@ -30,11 +30,12 @@ import (
 	"github.com/mimigw/mimigw/smpp/smsc"
 )
 
-func serve(args []string, stderr io.Writer) error {
+func serve(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	dev := fs.Bool("dev", false, "run everything embedded on loopback, with an SMSC simulator")
 	file := fs.String("config", os.Getenv("MIMIGW_CONFIG"), "YAML configuration `file` (keys overridable by MIMIGW_... variables)")
-	if err := parseFlags(fs, args, stderr); err != nil {
+	fs.Usage = commandUsage(fs, serveUsage)
+	if err := parseArgs(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if !*dev && *file == "" {
@@ -44,20 +45,11 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, stderr)
+	log, level := newLevelLogger(cfg.Log, stderr)
+	defer reloadLogLevelOnHUP(*file, *dev, level, log)()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return runGateway(ctx, cfg, *dev, log)
-}
-
-func newLogger(c LogConfig, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // runGateway runs the gateway until ctx ends. Shutdown goes in order: the
@@ -77,7 +69,7 @@ func runGateway(ctx context.Context, cfg *Config, dev bool, log *slog.Logger) er
 	defer cancelOpen()
 	b, err := bus.Open(openCtx, cfg.Bus, log, reg)
 	if err != nil {
-		return err
+		return busError(err)
 	}
 	defer b.Close()
 	ids, err := identity.New(b.Identity(), cfg.Gateway.Identity(cfg.Domain))
@@ -104,7 +96,7 @@ func runGateway(ctx context.Context, cfg *Config, dev bool, log *slog.Logger) er
 	}()
 
 	checks := map[string]admin.Check{"bus": b.Ready}
-	facts := map[string]string{"version": versionString(), "domain": cfg.Domain, "nats": redact(b.ClientURL())}
+	facts := map[string]string{"version": versionString(), "domain": cfg.Domain, "nats": bus.RedactURL(b.ClientURL())}
 	var notices []string
 
 	// The simulator outlives the edges, so that the SMS edge can unbind
@@ -206,7 +198,7 @@ func runGateway(ctx context.Context, cfg *Config, dev bool, log *slog.Logger) er
 	} else {
 		log.Info("admin API enabled", "token_from", tokenSource)
 	}
-	log.Info("mimigw running", "domain", cfg.Domain, "http", cfg.HTTP.Listen, "nats", redact(b.ClientURL()), "started_in", time.Since(start).Round(time.Millisecond))
+	log.Info("mimigw running", "domain", cfg.Domain, "http", cfg.HTTP.Listen, "nats", bus.RedactURL(b.ClientURL()), "started_in", time.Since(start).Round(time.Millisecond))
 	if dev {
 		log.Info("try it: go run ./cmd/mimigw send --to +15551230002 \"hello €\"")
 	}
@@ -239,18 +231,4 @@ func serveHTTP(eg *errgroup.Group, ctx context.Context, addr string, h http.Hand
 		return srv.Shutdown(sctx)
 	})
 	return nil
-}
-
-// redact drops credentials from a NATS URL list.
-func redact(urls string) string {
-	var out []string
-	for _, u := range strings.Split(urls, ",") {
-		if at := strings.LastIndex(u, "@"); at >= 0 {
-			if i := strings.Index(u, "://"); i >= 0 && i < at {
-				u = u[:i+3] + "***@" + u[at+1:]
-			}
-		}
-		out = append(out, u)
-	}
-	return strings.Join(out, ",")
 }

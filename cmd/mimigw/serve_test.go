@@ -42,7 +42,10 @@ func TestSendPublishesContract(t *testing.T) {
 	if err != nil {
 		t.Fatalf("send: %v (%s)", err, errOut.String())
 	}
-	id := strings.TrimSpace(out.String())
+	id, ok := strings.CutPrefix(strings.TrimSpace(out.String()), "id: ")
+	if !ok {
+		t.Fatalf("send printed %q, want id: <message ID>", out.String())
+	}
 	stream, err := b.JetStream().Stream(context.Background(), b.Config().ToPhoneStream)
 	if err != nil {
 		t.Fatal(err)
@@ -98,8 +101,8 @@ func TestServeDevEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("send: %v\nstdout %s\nstderr %s", err, out.String(), errOut.String())
 	}
-	lines := strings.Fields(out.String())
-	if len(lines) != 2 || lines[1] != "delivered" {
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "id: ") || lines[1] != "status: delivered" {
 		t.Fatalf("send printed %q", out.String())
 	}
 	// It reached the SMSC as GSM 7-bit: data_coding 0, € as the escape

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,18 +10,38 @@ import (
 	"os/signal"
 	"syscall"
 
-	"go.yaml.in/yaml/v3"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mimigw/mimigw/smpp/smsc"
 )
 
-func sim(args []string, stderr io.Writer) error {
+const simUsage = `usage: mimigw sim <simulator> [flags]
+
+simulators:
+  smsc      an SMSC (SMPP 3.4) for testers: delivery receipts, MO injection,
+            throttling and error injection, on an HTTP hook
+
+'mimigw sim smsc -h' shows its flags.
+`
+
+const simSMSCUsage = `usage: mimigw sim smsc [flags]
+
+Runs an SMSC simulator until SIGINT or SIGTERM: ESMEs bind to --listen;
+its HTTP hook (--http) serves GET /messages, POST /mo, GET and POST /faults
+and GET /sessions.
+`
+
+func sim(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(stdout, simUsage)
+		return nil
+	}
 	if len(args) == 0 || args[0] != "smsc" {
-		fmt.Fprintln(stderr, "usage: mimigw sim smsc [flags]")
+		fmt.Fprint(stderr, simUsage)
 		return usageError{"sim needs a simulator: smsc"}
 	}
 	fs := flag.NewFlagSet("sim smsc", flag.ContinueOnError)
+	fs.Usage = commandUsage(fs, simSMSCUsage)
 	listen := fs.String("listen", "127.0.0.1:2775", "SMPP `address` to listen on")
 	httpAddr := fs.String("http", "127.0.0.1:8081", "`address` of the MO injection and log hook (empty: none)")
 	file := fs.String("config", "", "YAML `file` of simulator settings (accounts, outcomes, faults)")
@@ -31,7 +49,7 @@ func sim(args []string, stderr io.Writer) error {
 	password := fs.String("password", "dev", "password an ESME binds with (ignored with --config)")
 	delay := fs.Duration("receipt-delay", 0, "delay before delivery receipts (default 1s)")
 	outcome := fs.String("outcome", "", "receipt outcome: DELIVRD, UNDELIV, EXPIRED, REJECTD or none")
-	if err := parseFlags(fs, args[1:], stderr); err != nil {
+	if err := parseArgs(fs, args[1:], stdout, stderr); err != nil {
 		return err
 	}
 	var cfg smsc.Config
@@ -40,9 +58,7 @@ func sim(args []string, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		if err := decodeYAML(b, &cfg); err != nil {
 			return fmt.Errorf("%s: %w", *file, err)
 		}
 	} else {

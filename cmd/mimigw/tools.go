@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -47,13 +47,19 @@ func (t toolFlags) load() (*Config, error) {
 	return cfg, nil
 }
 
-// openBus connects a tool to the gateway's bus, changing nothing on it.
+// openBus connects a tool to the gateway's bus, changing nothing on it. A
+// NATS server that is not a mimigw bus (no JetStream, or not the gateway's
+// streams) is refused at once, naming its URL.
 func openBus(ctx context.Context, cfg *Config) (*bus.Bus, error) {
 	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	b, err := bus.Attach(octx, cfg.Bus, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b, err := bus.Attach(octx, cfg.Bus, slog.New(slog.DiscardHandler))
 	if err != nil {
-		return nil, fmt.Errorf("%w (is the gateway running? `mimigw serve --dev`)", err)
+		err = redactErr(busError(err))
+		if errors.Is(err, bus.ErrUnavailable) {
+			return nil, fmt.Errorf("%w (is the gateway running? `mimigw serve --dev`)", err)
+		}
+		return nil, err
 	}
 	return b, nil
 }
