@@ -98,6 +98,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return sim(args[1:], stdout, stderr)
 	case "provider":
 		return providerTool(args[1:], stdout, stderr)
+	case "trace":
+		return traceTool(args[1:], stdout, stderr)
 	case "version":
 		fs := flag.NewFlagSet("version", flag.ContinueOnError)
 		fs.Usage = commandUsage(fs, "usage: mimigw version\n\nPrints the version, the Go version and the platform.\n")

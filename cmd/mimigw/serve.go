@@ -189,6 +189,7 @@ func runGateway(ctx context.Context, cfg *Config, dev bool, log *slog.Logger) er
 	handler := admin.Handler(admin.Options{
 		Token: token, Checks: checks, Registry: reg, Identity: ids, DefaultRegion: cfg.DefaultRegion,
 		Facts: facts, Notices: notices, Profiling: cfg.HTTP.Profiling, Log: log.With("component", "admin"),
+		Context: edgeCtx, Bus: b, SMSCs: statusSMSCs(cfg.SMPP), SIP: statusSIP(cfg.SIP), Trace: statusTrace(b, cfg.DefaultRegion),
 	})
 	if err := serveHTTP(eg, edgeCtx, cfg.HTTP.Listen, handler, log); err != nil {
 		return fmt.Errorf("http.listen: %w", err)
