@@ -3,6 +3,7 @@
 //	mimigw serve --dev | --config FILE   run the gateway
 //	mimigw send --to NUMBER TEXT         put a MIMI message for a phone on the bus
 //	mimigw numbers list|assign|release|lend|unlend
+//	mimigw trace KEY                     a message's trace from the delivery records
 //	mimigw sim smsc                      run an SMSC simulator
 //	mimigw provider cert                 a dev CA certificate for a test peer
 //	mimigw version
@@ -63,6 +64,8 @@ commands:
   numbers release NUMBER            take a virtual number back
   numbers lend USER CONTACT         lend USER a number toward phone CONTACT
   numbers unlend NUMBER CONTACT     end the loan of NUMBER toward CONTACT
+  trace KEY                         what the delivery records say about a message
+                                    (by MIMI ID, phone number, imdn Message-ID or SMSC message ID)
   sim smsc                          run an SMSC simulator for testers
   provider cert --domain NAME --out DIR
                                     issue a dev CA certificate for a test MIMI provider

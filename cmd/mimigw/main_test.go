@@ -26,7 +26,7 @@ import (
 func TestHelpEveryCommand(t *testing.T) {
 	t.Parallel()
 	everyAction := []string{"serve", "send", "numbers list", "numbers assign", "numbers release", "numbers lend",
-		"numbers unlend", "sim smsc", "provider cert", "version"}
+		"numbers unlend", "trace KEY", "sim smsc", "provider cert", "version"}
 	for _, tt := range []struct {
 		args []string
 		want []string
@@ -69,6 +69,19 @@ func TestHelpEveryCommand(t *testing.T) {
 			if !strings.Contains(out.String(), w) {
 				t.Errorf("%q: usage does not mention %q:\n%s", tt.args, w, out.String())
 			}
+		}
+	}
+}
+
+// Commands whose help goes to stderr still answer -h with their usage and
+// exit 0.
+func TestHelpOnStderrExits0(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"trace", "-h"}, {"trace", "--help"}, {"provider", "cert", "-h"}} {
+		var out, errOut bytes.Buffer
+		err := run(args, &out, &errOut)
+		if code := exitStatus(err, io.Discard); code != 0 || !strings.Contains(out.String()+errOut.String(), "usage: mimigw") {
+			t.Errorf("%q: exit %d (%v), stdout %q, stderr %q", args, code, err, out.String(), errOut.String())
 		}
 	}
 }
