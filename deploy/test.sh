@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of mimigw on a fresh Debian machine: installs the peers the
-# interop tests talk to (SIPp from Debian's sip-tester, the npm smpp and
-# ts-mls packages), checks formatting and vet, then runs the whole suite with
-# the race detector. Interop tests fail, rather than skip, when a peer is
+# interop tests talk to (SIPp from Debian's sip-tester, systemd-analyze, the
+# npm smpp, ts-mls and cborg packages), checks formatting and vet, then runs
+# the whole suite with the race detector. Interop tests fail, rather than skip, when a peer is
 # missing (MIMIGW_INTEROP=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,10 +10,15 @@ cd "$(dirname "$0")/.."
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
-if ! command -v sipp >/dev/null 2>&1; then
-  echo "== installing sip-tester (SIPp)"
+# Debian packages the tests run: SIPp (sip-tester) and systemd-analyze
+# (systemd, to verify the units under deploy/systemd).
+missing=""
+command -v sipp >/dev/null 2>&1 || missing="$missing sip-tester"
+command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
+if [ -n "$missing" ]; then
+  echo "== installing$missing"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq sip-tester >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
 fi
 
 if [ -f deploy/interop/package.json ]; then
