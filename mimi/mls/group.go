@@ -387,3 +387,38 @@ func (c *Client) Leave(ctx context.Context, groupID []byte) error {
 		return c.p.deleteGroup(ctx, e)
 	})
 }
+
+// hubRecord is the signature key a MIMI hub lists in the external_senders
+// of the groups it hosts, the same on every gateway instance.
+type hubRecord struct {
+	Identity string `json:"identity"`
+	Seed     []byte `json:"seed"` // Ed25519 private key seed
+}
+
+// HubSender returns the external sender a hub named identity (its provider
+// URI, mimi://<domain>) lists in the groups of the rooms it hosts, creating
+// its signature key on first use; the key is kept, sealed, in the state
+// bucket.
+func (p *Provider) HubSender(ctx context.Context, identity string) (ExternalSender, error) {
+	key := "hub." + nameHash(identity)
+	var rec hubRecord
+	_, err := p.store.get(ctx, key, &rec)
+	if errors.Is(err, errNotFound) {
+		_, priv, gerr := ed25519.GenerateKey(rand.Reader)
+		if gerr != nil {
+			return ExternalSender{}, fmt.Errorf("mls: hub key: %w", gerr)
+		}
+		rec = hubRecord{Identity: identity, Seed: priv.Seed()}
+		if _, err = p.store.write(ctx, key, &rec, 0); errors.Is(err, errConflict) {
+			_, err = p.store.get(ctx, key, &rec) // another instance made it first
+		}
+	}
+	if err != nil {
+		return ExternalSender{}, err
+	}
+	if rec.Identity != identity || len(rec.Seed) != ed25519.SeedSize {
+		return ExternalSender{}, fmt.Errorf("mls: hub record for %s is not usable", identity)
+	}
+	pub := ed25519.NewKeyFromSeed(rec.Seed).Public().(ed25519.PublicKey)
+	return ExternalSender{SignatureKey: pub, Identity: identity}, nil
+}

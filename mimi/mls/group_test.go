@@ -227,3 +227,32 @@ func TestLeave(t *testing.T) {
 		}
 	}
 }
+
+// A hub's external sender key is made once and is the same on every
+// instance, and a group can be created with it as external sender.
+func TestHubSender(t *testing.T) {
+	ns := startNATS(t)
+	cfg := testConfig(testKeyFile(t))
+	a := openProvider(t, ns.js(t), cfg)
+	b := openProvider(t, ns.js(t), cfg)
+	ctx := context.Background()
+	h1, err := a.HubSender(ctx, "mimi://hub.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, err := b.HubSender(ctx, "mimi://hub.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(h1.SignatureKey, h2.SignatureKey) || h1.Identity != "mimi://hub.example" || len(h1.SignatureKey) != 32 {
+		t.Fatalf("instances disagree: %x %x (%q)", h1.SignatureKey, h2.SignatureKey, h1.Identity)
+	}
+	other, err := a.HubSender(ctx, "mimi://other.example")
+	if err != nil || bytes.Equal(other.SignatureKey, h1.SignatureKey) {
+		t.Fatalf("another hub got the same key: %v", err)
+	}
+	c := mustClient(t, a, "mimi://hub.example/u/+15551230001")
+	if _, err := c.CreateGroup(ctx, "mimi://hub.example/r/dm-1", GroupOptions{ExternalSenders: []ExternalSender{h1}}); err != nil {
+		t.Fatal(err)
+	}
+}

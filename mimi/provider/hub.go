@@ -80,7 +80,13 @@ func (p *Provider) startRoom(ctx context.Context, room, local, target, peer stri
 	if err != nil {
 		return nil, err
 	}
-	gid, err := c.CreateGroup(ctx, room, mls.GroupOptions{})
+	// The hub lists itself as the group's external sender, as MIMI
+	// requires of every room.
+	hub, err := p.mls.HubSender(ctx, "mimi://"+p.domain)
+	if err != nil {
+		return nil, err
+	}
+	gid, err := c.CreateGroup(ctx, room, mls.GroupOptions{ExternalSenders: []mls.ExternalSender{hub}})
 	if err != nil {
 		return nil, err
 	}
