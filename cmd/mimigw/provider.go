@@ -57,7 +57,7 @@ func providerCert(args, environ []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "`directory` to write the certificate, its key and the CA certificate to")
 	config := fs.String("config", lookupEnv(environ, "MIMIGW_CONFIG"), "the gateway's configuration `file` (for its data_dir)")
 	dev := fs.Bool("dev", false, "use the settings of `serve --dev` (the default without --config)")
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseArgs(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	switch {
