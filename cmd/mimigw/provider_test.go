@@ -85,8 +85,8 @@ func TestProviderUsage(t *testing.T) {
 		}
 	}
 	var stdout, stderr bytes.Buffer
-	if err := run([]string{"provider", "cert", "-h"}, &stdout, &stderr); !errors.Is(err, flag.ErrHelp) || !strings.Contains(stderr.String(), "--domain") {
-		t.Errorf("cert -h: %v, stderr %q", err, stderr.String())
+	if err := run([]string{"provider", "cert", "-h"}, &stdout, &stderr); !errors.Is(err, flag.ErrHelp) || !strings.Contains(stdout.String(), "-domain") || stderr.Len() != 0 {
+		t.Errorf("cert -h: %v, stdout %q, stderr %q", err, stdout.String(), stderr.String())
 	}
 	data := t.TempDir()
 	env := []string{"MIMIGW_DATA_DIR=" + data}
