@@ -55,6 +55,14 @@
 //     state; trouble on the bus or a group held by another instance gets a
 //     503 with Retry-After.
 //
+// Several instances: a room's MLS state is written by one instance at a
+// time (mimi/mls's lease, state.lease_ttl). A notify or submitMessage that
+// reaches another instance while the lease is held gets a 503 with
+// Retry-After, and an outbox message is handed back to the bus with its
+// backoff; both land once the lease moves or on the holding instance. A
+// load balancer that sends a room's requests (the path names the room) to
+// the same instance avoids the retries.
+//
 // Not handled yet: SemiPrivateMessage, GroupInfo and external joins,
 // consent requests, franking (no Frank is produced or checked), the
 // AppDataUpdate participant list (rooms are defined by their MLS
