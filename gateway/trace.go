@@ -51,11 +51,18 @@ type Step struct {
 	At     time.Time // zero: the record does not hold the time
 	Name   string
 	Detail string
+	// Timeless marks a step that has no time of its own (the channel
+	// taken, the state now).
+	Timeless bool
 }
 
-// When is the step's time in UTC with milliseconds, or "not recorded".
+// When is the step's time in UTC with milliseconds, "not recorded", or
+// empty for a timeless step.
 func (s Step) When() string {
-	if s.At.IsZero() {
+	switch {
+	case s.Timeless:
+		return ""
+	case s.At.IsZero():
 		return "not recorded"
 	}
 	return s.At.UTC().Format("2006-01-02 15:04:05.000Z")
@@ -100,7 +107,7 @@ func (tr *tracer) note(format string, args ...any) {
 func (tr *tracer) search(ctx context.Context, key, region string) error {
 	if id, err := content.ParseMessageID(strings.ToLower(key)); err == nil {
 		tr.t.As = append(tr.t.As, "MIMI message ID")
-		found, err := tr.byID(ctx, id.String(), "out."+id.String()+" / in."+id.String())
+		found, err := tr.byID(ctx, id.String(), "")
 		if err != nil {
 			return err
 		}
@@ -135,7 +142,8 @@ func (tr *tracer) search(ctx context.Context, key, region string) error {
 	return nil
 }
 
-// byID adds the message whose out.<id> or in.<id> record exists.
+// byID adds the message whose out.<id> or in.<id> record exists; an
+// empty foundBy names the record.
 func (tr *tracer) byID(ctx context.Context, id, foundBy string) (bool, error) {
 	if tr.seen[id] {
 		return true, nil
@@ -145,7 +153,7 @@ func (tr *tracer) byID(ctx context.Context, id, foundBy string) (bool, error) {
 	switch {
 	case err == nil:
 		tr.seen[id] = true
-		tr.t.Messages = append(tr.t.Messages, outTrace(id, &out, foundBy))
+		tr.t.Messages = append(tr.t.Messages, outTrace(id, &out, cmp.Or(foundBy, "its delivery record "+outKey(id))))
 		return true, nil
 	case !errors.Is(err, errNoRecord):
 		return false, err
@@ -155,7 +163,7 @@ func (tr *tracer) byID(ctx context.Context, id, foundBy string) (bool, error) {
 	switch {
 	case err == nil:
 		tr.seen[id] = true
-		tr.t.Messages = append(tr.t.Messages, inTrace(id, &in, foundBy))
+		tr.t.Messages = append(tr.t.Messages, inTrace(id, &in, cmp.Or(foundBy, "its delivery record "+inKey(id))))
 		return true, nil
 	case !errors.Is(err, errNoRecord):
 		return false, err
@@ -435,14 +443,17 @@ func outTrace(id string, o *outRecord, foundBy string) MessageTrace {
 			rcsSent = e.At
 		}
 	}
+	channel := func(detail string) {
+		mt.Steps = append(mt.Steps, Step{Name: "channel", Detail: detail, Timeless: true})
+	}
 	switch {
 	case o.RCSError != "":
-		add(time.Time{}, "channel", "rcs, then sms")
+		channel("rcs, then sms")
 		add(time.Time{}, "fallback", "RCS failed ("+o.RCSError+"): sent by SMS")
 	case !rcsSent.IsZero():
-		add(time.Time{}, "channel", "rcs, then sms after revocation")
+		channel("rcs, then sms after revocation")
 	default:
-		add(time.Time{}, "channel", string(o.Channel))
+		channel(string(o.Channel))
 	}
 	if !rcsSent.IsZero() || o.Channel == ChannelRCS {
 		at := rcsSent
@@ -499,7 +510,7 @@ func outTrace(id string, o *outRecord, foundBy string) MessageTrace {
 		}
 		return a.At.Compare(b.At)
 	})
-	add(time.Time{}, "state", string(o.State))
+	mt.Steps = append(mt.Steps, Step{Name: "state", Detail: string(o.State), Timeless: true})
 	return mt
 }
 
@@ -539,7 +550,7 @@ func inTrace(id string, in *inRecord, foundBy string) MessageTrace {
 		if in.Notify.Display {
 			asked = append(asked, "display")
 		}
-		mt.Steps = append(mt.Steps, Step{Name: "notifications asked", Detail: cmp.Or(strings.Join(asked, ", "), "none")})
+		mt.Steps = append(mt.Steps, Step{Name: "notifications asked", Detail: cmp.Or(strings.Join(asked, ", "), "none"), Timeless: true})
 		for _, s := range in.Told {
 			mt.Steps = append(mt.Steps, Step{Name: "IMDN sent", Detail: s.String()})
 		}

@@ -100,7 +100,7 @@ func TestTraceSMS(t *testing.T) {
 		"receipt | DELIVRD (delivered): segment 1 of 2 | 20",
 		"receipt | DELIVRD (delivered): segment 2 of 2 | 20",
 		"status report | delivered, to "+alice+" on mimi.from.tel.15551230002 | 20",
-		"state | delivered | not recorded",
+		"state | delivered | \n",
 	)
 	if strings.Contains(traced(mt), "two segments") {
 		t.Error("the trace shows the message's text")

@@ -49,7 +49,8 @@ type page struct {
 	Notices    []string
 	Components []component
 	Span       string
-	Rates      []rateRow
+	Traffic    []rateRow
+	Failures   []rateRow
 	SMSCs      []smscRow
 	SIP        *sipView
 	Bus        *busState
@@ -113,7 +114,7 @@ func (s *server) overview(ctx context.Context, p *page) {
 	if s.rates != nil {
 		v := s.rates.current()
 		p.Span = v.span().Round(time.Second).String()
-		p.Rates = rates(v)
+		p.Traffic, p.Failures = rates(v)
 		for _, c := range s.o.SMSCs {
 			p.SMSCs = append(p.SMSCs, smscState(v, c))
 		}
@@ -143,8 +144,9 @@ func rateRowOf(v view, id, label string, n float64) rateRow {
 	return r
 }
 
-// rates are the gateway's flows and failures over the span.
-func rates(v view) []rateRow {
+// rates are the gateway's flows, and its failures and 503s, over the
+// span.
+func rates(v view) (traffic, failures []rateRow) {
 	const in, out = "mimigw_gateway_inbound_total", "mimigw_gateway_outbound_total"
 	rows := []rateRow{
 		rateOf(v, "in-sms", "from phones by SMS (accepted)", in, is("channel", "sms"), is("outcome", "accepted")),
@@ -158,18 +160,18 @@ func rates(v view) []rateRow {
 	for _, st := range []string{"delivered", "read", "expired", "error"} {
 		rows = append(rows, rateOf(v, "reports-"+st, "status reports: "+st, "mimigw_gateway_status_reports_total", is("status", st)))
 	}
-	rows = append(rows,
-		rateOf(v, "out-failed", "failures: to phones, given up (error report sent)", out, is("outcome", "failed")),
-		rateOf(v, "out-retry", "failures: to phones, to be retried", out, is("outcome", "retry")),
-		rateOf(v, "in-rejected", "failures: from phones, refused", in, is("outcome", "rejected")),
-		rateOf(v, "in-unavailable", "failures: from phones, bus unavailable (peer told to retry)", in, is("outcome", "unavailable")),
-		rateOf(v, "submit-failed", "failures: submit_sm not accepted", "mimigw_smpp_submits_total", is("result", "rejected", "timeout", "closed", "error")),
-		rateOf(v, "bus-failed", "failures: bus publishes", "mimigw_bus_publish_failures_total"),
-		rateOf(v, "sip-503", "503s: SIP answers 503", "mimigw_sip_answers_total", is("code", "503")),
-		rateRowOf(v, "smpp-retry", "503s: SMPP deliver_sm answered retry later",
+	failures = []rateRow{
+		rateOf(v, "out-failed", "to phones: given up (error report sent)", out, is("outcome", "failed")),
+		rateOf(v, "out-retry", "to phones: to be retried", out, is("outcome", "retry")),
+		rateOf(v, "in-rejected", "from phones: refused", in, is("outcome", "rejected")),
+		rateOf(v, "in-unavailable", "from phones: bus unavailable, peer told to retry", in, is("outcome", "unavailable")),
+		rateOf(v, "submit-failed", "submit_sm not accepted", "mimigw_smpp_submits_total", is("result", "rejected", "timeout", "closed", "error")),
+		rateOf(v, "bus-failed", "bus publishes failed", "mimigw_bus_publish_failures_total"),
+		rateOf(v, "sip-503", "SIP answers 503", "mimigw_sip_answers_total", is("code", "503")),
+		rateRowOf(v, "smpp-retry", "SMPP deliver_sm answered retry later",
 			v.delta("mimigw_smpp_mo_total", is("result", "unavailable", "busy"))+v.delta("mimigw_smpp_receipts_total", is("result", "unavailable"))),
-	)
-	return rows
+	}
+	return rows, failures
 }
 
 // sipRates are the RCS edge's traffic over the span.
@@ -280,10 +282,11 @@ tbody th{font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .bad{color:#a00;font-weight:600}.ok{color:#070;font-weight:600}.muted{color:#777}
 .notice{background:#fff3c4;border:1px solid #d9b100;padding:.6em;margin:.6em 0}
-form{margin:.6em 0 1em}input[type=search]{width:30em;padding:.35em;font-size:1em}button{padding:.35em .9em;font-size:1em}
+form{margin:.6em 0 1em}input[type=search]{width:38em;max-width:90%;padding:.35em;font-size:1em}button{padding:.35em .9em;font-size:1em}
 .steps td,.steps th{border-bottom:1px solid #eee}.steps td.when{white-space:nowrap;font-variant-numeric:tabular-nums;color:#444}
 .id{font-family:ui-monospace,monospace;font-size:.9em;word-break:break-all}
 .note{color:#555;max-width:60em}
+.cols{display:flex;flex-wrap:wrap;gap:0 3em;align-items:flex-start}
 </style></head>
 <body>
 <h1>mimigw <small>status at {{.Now}}{{if .Refresh}}, refreshing every 5 s{{end}}</small></h1>
@@ -316,11 +319,16 @@ form{margin:.6em 0 1em}input[type=search]{width:30em;padding:.35em;font-size:1em
 <table id="readiness">{{range .Components}}<tr id="ready-{{.Name}}"><th>{{.Name}}</th>{{if .Err}}<td class="bad">not ready: {{.Err}}</td>{{else}}<td class="ok">ready</td>{{end}}<td class="muted">{{if .Required}}required by /readyz{{else}}not required by /readyz{{end}}</td></tr>
 {{end}}</table>
 
-{{if .Rates}}<h2>Last minute</h2>
+{{if .Traffic}}<h2>Last minute</h2>
 <p class="muted">Counted over the last {{.Span}} from this instance's metrics.</p>
-<table id="rates"><thead><tr><th></th><th>count</th><th>rate</th></tr></thead><tbody>
-{{range .Rates}}<tr id="rate-{{.ID}}"><th>{{.Name}}</th><td class="num count">{{.Count}}</td><td class="num">{{.PerSec}}</td></tr>
-{{end}}</tbody></table>{{end}}
+<div class="cols">
+<table id="rates"><thead><tr><th>traffic</th><th>count</th><th>rate</th></tr></thead><tbody>
+{{range .Traffic}}<tr id="rate-{{.ID}}"><th>{{.Name}}</th><td class="num count">{{.Count}}</td><td class="num">{{.PerSec}}</td></tr>
+{{end}}</tbody></table>
+<table id="failures"><thead><tr><th>failures and 503s</th><th>count</th><th>rate</th></tr></thead><tbody>
+{{range .Failures}}<tr id="rate-{{.ID}}"><th>{{.Name}}</th><td class="num count{{if ne .Count "0"}} bad{{end}}">{{.Count}}</td><td class="num">{{.PerSec}}</td></tr>
+{{end}}</tbody></table>
+</div>{{end}}
 
 {{if .SMSCs}}<h2>SMS edge (SMPP)</h2>
 <table id="smscs"><thead><tr><th>SMSC</th><th>address</th><th>binds</th><th>window</th><th>last minute</th><th>throttling (last minute)</th><th>last failure</th></tr></thead><tbody>

@@ -111,8 +111,8 @@ func TestStatusPageRatesAndSMSC(t *testing.T) {
 	for _, want := range []string{
 		`<meta http-equiv="refresh" content="5">`,
 		`<tr id="rate-out-sms"><th>to phones by SMS (network accepted)</th><td class="num count">1</td>`,
-		`<tr id="rate-out-failed"><th>failures: to phones, given up (error report sent)</th><td class="num count">2</td>`,
-		`<tr id="rate-sip-503"><th>503s: SIP answers 503</th><td class="num count">3</td>`,
+		`<tr id="rate-out-failed"><th>to phones: given up (error report sent)</th><td class="num count bad">2</td>`,
+		`<tr id="rate-sip-503"><th>SIP answers 503</th><td class="num count bad">3</td>`,
 		`<tr id="rate-sip-2xx"><th>answered 2xx</th><td class="num count">1</td>`,
 		`<tr id="smsc-smsc1"><th>smsc1</th><td>127.0.0.1:2775</td><td class="ok">transceiver 1 of 1 up</td><td>4 in use (window 10 per bind)</td>`,
 		`<tr id="smsc-backup"><th>backup</th><td>10.0.0.9:2775 (TLS)</td><td class="bad">none up</td>`,
