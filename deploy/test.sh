@@ -15,6 +15,7 @@ sudo=""
 missing=""
 command -v sipp >/dev/null 2>&1 || missing="$missing sip-tester"
 command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium" # headless browser of the status page test
 if [ -n "$missing" ]; then
   echo "== installing$missing"
   $sudo apt-get update -qq
