@@ -18,28 +18,33 @@ import (
 	"github.com/mimigw/mimigw/smpp"
 )
 
+const traceUsage = `usage: mimigw trace KEY [--config FILE | --dev] [--nats URL]
+
+Prints what became of a message, step by step, from its delivery records
+on the gateway's bus: the same trace as the status page's search. KEY is
+a MIMI message ID, a phone number (its latest messages), an imdn
+Message-ID the gateway sent, or an SMSC message ID. Exits 1 when nothing
+is found, saying what the search covers.
+`
+
 // traceTool prints what the delivery records say about a message: the
 // same trace as the status page's search.
 func traceTool(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
 	timeout := fs.Duration("timeout", 30*time.Second, "how long the search may take")
 	tf := addToolFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: mimigw trace KEY [--config FILE | --dev] [--nats URL]")
-		fmt.Fprintln(stderr, "KEY: a MIMI message ID, a phone number, an imdn Message-ID or an SMSC message ID")
-		fs.PrintDefaults()
-	}
+	fs.Usage = commandUsage(fs, traceUsage)
 	// The key may come before the flags, as the usage shows it.
 	var key string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		key, args = args[0], args[1:]
 	}
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseArgs(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if key == "" && fs.NArg() > 0 {
 		key = fs.Arg(0)
-		if err := parseFlags(fs, fs.Args()[1:], stderr); err != nil {
+		if err := parseArgs(fs, fs.Args()[1:], stdout, stderr); err != nil {
 			return err
 		}
 	}

@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -44,7 +43,7 @@ func readBus(ctx context.Context, b *bus.Bus) busState {
 	var st busState
 	nc := b.Conn()
 	st.Status = nc.Status().String()
-	st.Server = withoutUser(nc.ConnectedUrlRedacted())
+	st.Server = bus.RedactURL(nc.ConnectedUrlRedacted())
 	st.ServerName = nc.ConnectedServerName()
 	st.Reconnects = nc.Stats().Reconnects
 	if !nc.IsConnected() {
@@ -111,18 +110,6 @@ func readBus(ctx context.Context, b *bus.Bus) busState {
 	}
 	st.Records = fmt.Sprintf("%d in %d shard(s) of %s, at most %d", records, shards, cfg.DeliveriesBucket, cfg.DeliveriesMaxRecords)
 	return st
-}
-
-// withoutUser drops the user part of a URL, where a token may sit.
-func withoutUser(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unreadable URL)"
-	}
-	if u.User != nil {
-		u.User = url.User("***")
-	}
-	return u.String()
 }
 
 // ago says how long ago, rounded for reading.
