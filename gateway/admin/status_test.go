@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,9 +137,12 @@ func TestStatusPageRatesAndSMSC(t *testing.T) {
 func TestStatusPageTrace(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 12, 4, 17, 5, 43, 123e6, time.UTC)
+	var mu sync.Mutex
 	var asked []string
 	srv := httptest.NewServer(Handler(Options{Trace: func(ctx context.Context, key string) (*gateway.Trace, error) {
+		mu.Lock()
 		asked = append(asked, key)
+		mu.Unlock()
 		if key == "boom" {
 			return nil, errors.New("bus unavailable")
 		}
@@ -167,7 +171,10 @@ func TestStatusPageTrace(t *testing.T) {
 	if _, body := call(t, srv, "GET", "/?q=boom", "", ""); !strings.Contains(body, `<p class="bad" id="trace-error">bus unavailable</p>`) {
 		t.Errorf("failed search: %s", body)
 	}
-	if _, body := call(t, srv, "GET", "/?q="+strings.Repeat("x", 1000), "", ""); !strings.Contains(body, "trace") || len(asked) != 3 || len(asked[2]) != maxQuery {
+	_, body = call(t, srv, "GET", "/?q="+strings.Repeat("x", 1000), "", "")
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(body, "trace") || len(asked) != 3 || len(asked[2]) != maxQuery {
 		t.Errorf("long key: asked %d keys", len(asked))
 	}
 }
