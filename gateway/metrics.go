@@ -6,9 +6,9 @@ type metrics struct {
 	inbound      *prometheus.CounterVec // channel, outcome
 	outbound     *prometheus.CounterVec // channel, outcome
 	fallbacks    *prometheus.CounterVec // reason
-	reports      *prometheus.CounterVec // status
+	reports      *prometheus.CounterVec // status: the MIMI status reported
 	receipts     *prometheus.CounterVec // channel, outcome
-	capabilities *prometheus.CounterVec // result
+	capabilities *prometheus.CounterVec // outcome
 	revocations  *prometheus.CounterVec // outcome
 	notified     *prometheus.CounterVec // channel, outcome: MIMI reports turned into IMDNs
 	segments     *prometheus.CounterVec // outcome
@@ -39,8 +39,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"channel", "outcome"}),
 		capabilities: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "mimigw", Subsystem: "gateway", Name: "capability_lookups_total",
-			Help: "RCS capability lookups, by result (cached, rcs, not_rcs, offline, error).",
-		}, []string{"result"}),
+			Help: "RCS capability lookups, by outcome (cached, rcs, not_rcs, offline, error).",
+		}, []string{"outcome"}),
 		revocations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "mimigw", Subsystem: "gateway", Name: "revocations_total",
 			Help: "RCS revocations, by outcome (requested, revoked, too_late, unsupported, gave_up).",

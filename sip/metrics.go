@@ -19,7 +19,7 @@ type metrics struct {
 	badBodies     *prometheus.CounterVec   // kind
 	isComposing   prometheus.Counter
 	delivered     *prometheus.CounterVec // kind: message, receipt, revocation
-	outbound      *prometheus.CounterVec // method, result
+	outbound      *prometheus.CounterVec // method, code (or cancelled, timeout, transport_error)
 	outSeconds    *prometheus.HistogramVec
 }
 
@@ -51,8 +51,8 @@ func newMetrics(reg *prometheus.Registry, cache *answers.Cache) (*metrics, error
 			Name: "inbound_total", Help: "What inbound MESSAGEs handed to the gateway, by kind."},
 			[]string{"kind"}),
 		outbound: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "outbound_total", Help: "Requests the edge sent, by method and result."},
-			[]string{"method", "result"}),
+			Name: "outbound_total", Help: "Requests the edge sent, by method and the final answer's status code (cancelled, timeout or transport_error when none came)."},
+			[]string{"method", "code"}),
 		outSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
 			Name: "outbound_seconds", Help: "Time from sending a request to its final answer.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)},

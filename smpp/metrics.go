@@ -5,20 +5,20 @@ import (
 )
 
 // metrics are the SMS edge's Prometheus series. Labels hold SMSC names,
-// command names and fixed result words, never numbers or texts.
+// command names and fixed outcome words, never numbers or texts.
 type metrics struct {
 	binds         *prometheus.GaugeVec   // smsc, mode
-	bindAttempts  *prometheus.CounterVec // smsc, result
+	bindAttempts  *prometheus.CounterVec // smsc, outcome
 	pdus          *prometheus.CounterVec // smsc, direction, command
 	badPDUs       *prometheus.CounterVec // smsc, reason
 	unmatched     *prometheus.CounterVec // smsc
 	window        *prometheus.GaugeVec   // smsc
-	submits       *prometheus.CounterVec // smsc, result
+	submits       *prometheus.CounterVec // smsc, outcome
 	submitSeconds *prometheus.HistogramVec
 	resent        *prometheus.CounterVec // smsc
 	throttled     *prometheus.CounterVec // smsc
-	mo            *prometheus.CounterVec // smsc, result
-	receipts      *prometheus.CounterVec // smsc, result
+	mo            *prometheus.CounterVec // smsc, outcome
+	receipts      *prometheus.CounterVec // smsc, outcome
 	refused       *prometheus.CounterVec // reason
 	badIDs        *prometheus.CounterVec // smsc, where
 }
@@ -29,8 +29,8 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "mimigw_smpp_binds_up", Help: "Binds currently up, per SMSC and bind mode.",
 		}, []string{"smsc", "mode"}),
 		bindAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mimigw_smpp_bind_attempts_total", Help: "Bind attempts by result (ok, refused, error).",
-		}, []string{"smsc", "result"}),
+			Name: "mimigw_smpp_bind_attempts_total", Help: "Bind attempts by outcome (ok, refused, error).",
+		}, []string{"smsc", "outcome"}),
 		pdus: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mimigw_smpp_pdus_total", Help: "PDUs sent (out) and received (in), by command.",
 		}, []string{"smsc", "direction", "command"}),
@@ -45,7 +45,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}, []string{"smsc"}),
 		submits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mimigw_smpp_submits_total", Help: "submit_sm outcomes (ok, throttled, rejected, timeout, closed, error).",
-		}, []string{"smsc", "result"}),
+		}, []string{"smsc", "outcome"}),
 		submitSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "mimigw_smpp_submit_seconds", Help: "Time from submit_sm to its response.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9),
@@ -58,10 +58,10 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}, []string{"smsc"}),
 		mo: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mimigw_smpp_mo_total", Help: "MO deliver_sm by outcome (ok, held, part_answered, answered_before_complete, rejected, unavailable, busy, bad).",
-		}, []string{"smsc", "result"}),
+		}, []string{"smsc", "outcome"}),
 		receipts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mimigw_smpp_receipts_total", Help: "Delivery receipts by outcome (ok, rejected, unavailable, bad, intermediate).",
-		}, []string{"smsc", "result"}),
+		}, []string{"smsc", "outcome"}),
 		badIDs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mimigw_smpp_bad_message_ids_total", Help: "Message ids not in the form configured for the SMSC (submit_sm_resp or receipt); their receipts cannot match.",
 		}, []string{"smsc", "where"}),
