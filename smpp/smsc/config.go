@@ -34,11 +34,24 @@ type Config struct {
 	// EarlyReceipts sends each receipt before the submit_sm_resp it
 	// belongs to, as fast SMSCs sometimes do.
 	EarlyReceipts bool `yaml:"early_receipts"`
+	// HoldReceipts keeps every receipt until ReleaseReceipts, which sends
+	// all of them at once (as many unanswered as Window allows), as an
+	// SMSC does after an outage on the handset side.
+	HoldReceipts bool `yaml:"hold_receipts"`
+	// NoResend gives up a receipt the ESME answers with an error, even a
+	// temporary one, as SMSCs that never deliver a receipt twice do. A
+	// receipt left unanswered (the connection dropped, no answer in time)
+	// is still delivered again once the ESME is bound.
+	NoResend bool `yaml:"no_resend"`
+	// FirstID is the first message id issued, and the one issued first
+	// again after Restart (default: a number from the clock), so that a
+	// restarted simulator reuses the ids it issued before.
+	FirstID uint64 `yaml:"first_id"`
 	// EnquireLink sends an enquire_link on sessions idle this long (0:
 	// never).
 	EnquireLink time.Duration `yaml:"enquire_link"`
-	// Window bounds the deliver_sm awaiting their response per session.
-	// Default 10.
+	// Window bounds the deliver_sm (receipts and MO) awaiting their
+	// response per session. Default 10.
 	Window int `yaml:"window"`
 	// ResponseTimeout bounds the wait for a deliver_sm_resp. Default 10s.
 	ResponseTimeout time.Duration `yaml:"response_timeout"`

@@ -65,8 +65,41 @@ type Server struct {
 	logNext  int
 	logTotal uint64
 	changed  chan struct{}
+	ctx      context.Context // Serve's, for receipts sent later
+
+	heldMu sync.Mutex
+	held   []heldReceipt // HoldReceipts: waiting for ReleaseReceipts
+
+	rstats receiptCounters
 
 	wg sync.WaitGroup // sessions and pending receipts
+}
+
+// heldReceipt is a receipt kept until ReleaseReceipts.
+type heldReceipt struct {
+	systemID string
+	m        *wire.Message
+}
+
+// ReceiptStats counts what became of the receipts the simulator sent.
+type ReceiptStats struct {
+	// Taken: answered ESME_ROK.
+	Taken uint64 `json:"taken"`
+	// Refused: answers with an error status (each answer counts).
+	Refused uint64 `json:"refused"`
+	// Again: deliver_sm sent again for a receipt that got no answer (the
+	// connection dropped, or no answer in time) or, without NoResend, a
+	// temporary error.
+	Again uint64 `json:"again"`
+	// Lost: receipts given up: refused for good (or at all, with
+	// NoResend), or no receiver bound in time.
+	Lost uint64 `json:"lost"`
+	// Held: receipts waiting for ReleaseReceipts.
+	Held int `json:"held"`
+}
+
+type receiptCounters struct {
+	taken, refused, again, lost atomic.Uint64
 }
 
 // New returns a simulator for cfg.
@@ -85,14 +118,26 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		sessions: map[*session]struct{}{},
 		changed:  make(chan struct{}),
 	}
-	s.nextID.Store(uint64(time.Now().UnixNano()/1e6) % 1e9 * 1000)
+	s.resetIDs()
 	return s, nil
+}
+
+// resetIDs makes the next message id FirstID, or one from the clock.
+func (s *Server) resetIDs() {
+	if s.cfg.FirstID > 0 {
+		s.nextID.Store(s.cfg.FirstID - 1)
+		return
+	}
+	s.nextID.Store(uint64(time.Now().UnixNano()/1e6) % 1e9 * 1000)
 }
 
 // Serve accepts ESME connections on ln until ctx ends, then closes every
 // session and returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Warn("SMSC SIMULATOR listening: this is not a real SMSC, nothing submitted reaches a phone", "addr", ln.Addr().String())
+	s.mu.Lock()
+	s.ctx = ctx
+	s.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	for {
@@ -130,6 +175,61 @@ func (s *Server) closeAll() {
 	for _, x := range list {
 		x.close(errors.New("simulator stopping"))
 	}
+}
+
+// Drop closes every session's connection at once, as a network failure
+// would: nothing is unbound, and receipts not yet answered are kept and
+// delivered once the ESME binds again.
+func (s *Server) Drop() {
+	s.log.Info("dropping every connection")
+	s.closeAll()
+}
+
+// Restart acts out an SMSC restart: every connection closes, and message
+// ids start again at FirstID (or from the clock), so ids issued before
+// are issued again. Receipts still to be delivered are kept, as an SMSC
+// with a persistent store does.
+func (s *Server) Restart() {
+	s.log.Info("restarting: connections closed, message ids start again")
+	s.resetIDs()
+	s.closeAll()
+}
+
+// ReleaseReceipts sends every receipt held (HoldReceipts) at once, each
+// as soon as the window allows, and returns how many it released.
+func (s *Server) ReleaseReceipts() int {
+	s.heldMu.Lock()
+	held := s.held
+	s.held = nil
+	s.heldMu.Unlock()
+	s.mu.Lock()
+	ctx := s.ctx
+	s.mu.Unlock()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	for _, h := range held {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.sendReceipt(ctx, nil, h.systemID, h.m) }()
+	}
+	return len(held)
+}
+
+// ReceiptStats reports what became of the receipts sent so far.
+func (s *Server) ReceiptStats() ReceiptStats {
+	s.heldMu.Lock()
+	held := len(s.held)
+	s.heldMu.Unlock()
+	return ReceiptStats{
+		Taken: s.rstats.taken.Load(), Refused: s.rstats.refused.Load(),
+		Again: s.rstats.again.Load(), Lost: s.rstats.lost.Load(), Held: held,
+	}
+}
+
+func (s *Server) hold(systemID string, m *wire.Message) {
+	s.heldMu.Lock()
+	s.held = append(s.held, heldReceipt{systemID: systemID, m: m})
+	s.heldMu.Unlock()
 }
 
 // SetFaults replaces the injected faults.
@@ -303,17 +403,31 @@ func (s *Server) receiptFor(sub Submit, id uint64, stat string, submitted, done 
 
 // sendReceipt delivers a receipt, waiting for a receiver to bind if none
 // is (an SMSC stores receipts until the ESME comes back), within a bound.
+// A receipt left unanswered is delivered again; one answered with a
+// temporary error too, unless NoResend.
 func (s *Server) sendReceipt(ctx context.Context, from *session, systemID string, m *wire.Message) {
 	deadline := time.Now().Add(10 * s.cfg.ResponseTimeout)
+	tries := 0
 	for time.Now().Before(deadline) {
 		rx := s.receiver(systemID, from)
 		if rx != nil {
-			st, err := rx.deliver(ctx, m)
-			if err == nil && st == wire.StatusOK {
-				return
+			if tries > 0 {
+				s.rstats.again.Add(1)
 			}
-			if err == nil && !wire.Temporary(st) {
-				s.log.Info("receipt refused by the ESME", "status", fmt.Sprintf("%#x", uint32(st)))
+			tries++
+			st, err := rx.deliver(ctx, m)
+			switch {
+			case err == nil && st == wire.StatusOK:
+				s.rstats.taken.Add(1)
+				return
+			case err == nil:
+				s.rstats.refused.Add(1)
+				if !wire.Temporary(st) || s.cfg.NoResend {
+					s.rstats.lost.Add(1)
+					s.log.Info("receipt refused by the ESME, given up", "status", fmt.Sprintf("%#x", uint32(st)))
+					return
+				}
+			case ctx.Err() != nil:
 				return
 			}
 		}
@@ -324,6 +438,7 @@ func (s *Server) sendReceipt(ctx context.Context, from *session, systemID string
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	s.rstats.lost.Add(1)
 	s.log.Warn("receipt dropped: no receiver took it in time")
 }
 

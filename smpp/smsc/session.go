@@ -517,6 +517,10 @@ func (x *session) scheduleReceipt(sub Submit, id uint64, stat string) {
 		}()
 		return
 	}
+	if srv.cfg.HoldReceipts {
+		srv.hold(x.systemID, srv.receiptFor(sub, id, stat, now, now))
+		return
+	}
 	srv.wg.Add(1)
 	go func() {
 		defer srv.wg.Done()
