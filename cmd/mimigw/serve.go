@@ -58,7 +58,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 func runGateway(ctx context.Context, cfg *Config, dev bool, log *slog.Logger) error {
 	start := time.Now()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
 
 	if dev {
 		if err := cfg.makeDevSecrets(); err != nil {
