@@ -397,7 +397,8 @@ func TestProviderTwoGateways(t *testing.T) {
 // Bad input from a peer gets the right answer, reaches no phone and leaves
 // the stored MLS state as it was: a truncated or padded notify body (400),
 // a notify for a room the gateway is not in (404), a notify from a peer
-// that is not the room's hub (403), a tampered application message and a
+// that is not the room's hub or with a From that is not its certificate's
+// domain (403), a tampered application message and a
 // tampered commit (4xx, and the genuine ones apply afterwards, which they
 // could not if the tampered ones had changed the state), and a notify sent
 // twice (201 twice, one SMS).
@@ -440,6 +441,12 @@ func TestProviderBadInput(t *testing.T) {
 		if (tc.want != 0 && got != tc.want) || got < 400 || got >= 500 {
 			t.Errorf("%s: status %d, want %d (a 4xx)", tc.name, got, tc.want)
 		}
+	}
+	// A From that is not the certificate's domain.
+	ans := peer.call(map[string]any{"op": "raw", "peer": cfg.Domain, "endpoint": "notify", "param": room,
+		"body": base64.StdEncoding.EncodeToString(text), "from": "mimi@elsewhere.test"})
+	if got := int(ans["status"].(float64)); got != http.StatusForbidden {
+		t.Errorf("wrong From: status %d, want 403", got)
 	}
 	if subs := simulatorLog(t, cfg); len(subs) != 0 {
 		t.Fatalf("bad input reached a phone: %+v", subs)
