@@ -83,6 +83,7 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Reg
 	}
 	b := &Bus{cfg: cfg, log: log, closed: make(chan struct{})}
 	b.m = newMetrics(b.nc.Load)
+	b.m.lag = newLagCollector(b)
 
 	b.clientURL = cfg.URL
 	if cfg.URL == "" {

@@ -21,6 +21,7 @@ type metrics struct {
 	reconnects      prometheus.Counter
 	asyncErrors     prometheus.Counter
 	connected       prometheus.GaugeFunc
+	lag             *lagCollector // consumer and stream backlog, read on scrape (lag.go)
 }
 
 // Consumer roles, as metric labels.
@@ -102,6 +103,9 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 		m.publishes, m.publishFailures, m.duplicates, m.publishSeconds, m.deliveries,
 		m.badEnvelopes, m.settles, m.handlerPanics, m.exhausted, m.disconnects,
 		m.reconnects, m.asyncErrors, m.connected,
+	}
+	if m.lag != nil {
+		cs = append(cs, m.lag)
 	}
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {
