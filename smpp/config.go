@@ -28,13 +28,14 @@ type Config struct {
 	DefaultRegion string `yaml:"default_region"`
 	// Protection against SMS pumping, applied to every outbound message.
 	Protection ProtectionConfig `yaml:"protection"`
-	// MOConcurrency bounds the deliver_sm handled at once per bind; beyond
-	// it the SMSC gets ESME_RX_T_APPN and delivers again later, so a slow
-	// bus never stalls reading responses. Default 64.
+	// MOConcurrency bounds the deliver_sm (MO messages and receipts)
+	// handed to the receiver at once per bind; more wait their turn in the
+	// bind's queue (see SMSCConfig.DeliverWindow), never refused for it,
+	// and the reader never waits for them. Default 64.
 	MOConcurrency int `yaml:"mo_concurrency"`
-	// MOTimeout bounds the wait for the receiver (the bus) on one MO
-	// message or receipt; past it the SMSC gets ESME_RX_T_APPN and
-	// delivers again. Keep it below the SMSC's own response timeout.
+	// MOTimeout bounds the time from a deliver_sm's arrival to its answer,
+	// its wait in the queue included; past it the SMSC gets ESME_RX_T_APPN
+	// and delivers again. Keep it below the SMSC's own response timeout.
 	// Default 25s.
 	MOTimeout time.Duration `yaml:"mo_timeout"`
 }
@@ -66,6 +67,12 @@ type SMSCConfig struct {
 	// Window is how many submit_sm may await their response per bind.
 	// Default 10.
 	Window int `yaml:"window"`
+	// DeliverWindow is the SMSC's window toward the gateway: the most
+	// deliver_sm it sends on one bind before it waits for answers. Each
+	// bind queues that many, plus a quarter (at least 16) for SMSCs that
+	// count loosely, and answers each once the receiver has taken it; one
+	// beyond that gets ESME_RX_T_APPN. Default 1000.
+	DeliverWindow int `yaml:"deliver_window"`
 	// Rate caps submit_sm per second per bind; 0 leaves it to the window.
 	// Only submit_sm wait for it, never our responses to the SMSC.
 	Rate float64 `yaml:"rate"`
@@ -197,6 +204,9 @@ func (s SMSCConfig) withDefaults() SMSCConfig {
 	if s.Window == 0 {
 		s.Window = 10
 	}
+	if s.DeliverWindow == 0 {
+		s.DeliverWindow = 1000
+	}
 	def(&s.EnquireLink, 30*time.Second)
 	def(&s.ResponseTimeout, 10*time.Second)
 	def(&s.ReconnectMin, time.Second)
@@ -294,7 +304,7 @@ func (s SMSCConfig) validate(key string) error {
 		name string
 		v    int
 		max  int
-	}{{"binds", s.Binds, 64}, {"window", s.Window, 10000}} {
+	}{{"binds", s.Binds, 64}, {"window", s.Window, 10000}, {"deliver_window", s.DeliverWindow, 100000}} {
 		if n.v < 0 || n.v > n.max {
 			return fmt.Errorf("%s.%s: %d is outside 0..%d", key, n.name, n.v, n.max)
 		}

@@ -75,7 +75,7 @@ func TestConfigYAML(t *testing.T) {
 	}
 	d := c.withDefaults()
 	b := d.SMSCs[1]
-	if b.BindMode != BindTransceiver || b.Binds != 1 || b.Window != 10 || b.ResponseTimeout != 10*time.Second ||
+	if b.BindMode != BindTransceiver || b.Binds != 1 || b.Window != 10 || b.DeliverWindow != 1000 || b.ResponseTimeout != 10*time.Second ||
 		b.SubmitIDForm != (receipt.IDForm{}) || !b.allowsAlphanumeric() {
 		t.Fatalf("defaults: %+v", b)
 	}
@@ -101,6 +101,7 @@ func TestConfigValidate(t *testing.T) {
 		{"smpp.smscs[a].password_env", func(c *Config) { c.SMSCs[0].PasswordEnv = "1BAD NAME" }},
 		{"smpp.smscs[a].bind_mode", func(c *Config) { c.SMSCs[0].BindMode = "receiver" }},
 		{"smpp.smscs[a].window", func(c *Config) { c.SMSCs[0].Window = -1 }},
+		{"smpp.smscs[a].deliver_window", func(c *Config) { c.SMSCs[0].DeliverWindow = 100001 }},
 		{"smpp.smscs[a].rate", func(c *Config) { c.SMSCs[0].Rate = -1 }},
 		{"smpp.smscs[a].enquire_link", func(c *Config) { c.SMSCs[0].EnquireLink = -time.Second }},
 		{"smpp.smscs[a].reconnect_max", func(c *Config) { c.SMSCs[0].ReconnectMin, c.SMSCs[0].ReconnectMax = time.Minute, time.Second }},

@@ -23,6 +23,14 @@ type responder struct {
 
 func (r responder) answer(status pdu.Status) { r.s.respond(r.id, status, r.seq) }
 
+// context bounds the receiver's work on the request: mo_timeout from its
+// arrival, its wait in the bind's queue included, so that the SMSC gets
+// an answer before it gives up on it.
+func (r responder) context() (context.Context, context.CancelFunc) {
+	e := r.s.link.edge
+	return context.WithDeadline(e.moCtx, r.at.Add(e.cfg.MOTimeout))
+}
+
 // moState takes the MO messages of one SMSC.
 type moState struct {
 	l *smscLink
@@ -30,10 +38,11 @@ type moState struct {
 
 func newMOState(l *smscLink) *moState { return &moState{l: l} }
 
-// deliver handles a deliver_sm or data_sm from the SMSC: an MO message or
-// a delivery receipt. It runs on its own goroutine, never on the reader.
-func (l *smscLink) deliver(s *session, h wire.Header, body []byte) {
-	resp := responder{s: s, id: wire.ResponseID(h.ID), seq: h.Seq, at: time.Now()}
+// deliver handles a deliver_sm or data_sm from the SMSC that came at at:
+// an MO message or a delivery receipt. It runs on a handler of the bind's
+// inbox, never on the reader.
+func (l *smscLink) deliver(s *session, h wire.Header, body []byte, at time.Time) {
+	resp := responder{s: s, id: wire.ResponseID(h.ID), seq: h.Seq, at: at}
 	var m wire.Message
 	var err error
 	if h.ID == wire.DataSM {
@@ -123,7 +132,7 @@ func (st *moState) message(s *session, r responder, m *wire.Message) {
 	}
 	if part.Concat == nil {
 		in := gateway.Inbound{Channel: gateway.ChannelSMS, From: from, To: to, Parts: []gateway.Part{{Text: part.Text}}}
-		err := st.receive(in)
+		err := st.receive(r, in)
 		st.count(err)
 		r.answer(moStatus(err))
 		return
@@ -134,7 +143,7 @@ func (st *moState) message(s *session, r responder, m *wire.Message) {
 	c := part.Concat
 	seg := gateway.Segment{From: from, To: to, Ref: c.Ref, Wide: c.Wide, Total: c.Total, Seq: c.Seq,
 		Text: part.Text, HeadLow: part.HeadLow, TailHigh: part.TailHigh}
-	ctx, cancel := context.WithTimeout(l.edge.moCtx, l.edge.cfg.MOTimeout)
+	ctx, cancel := r.context()
 	err = l.edge.recv.ReceiveSegment(ctx, seg)
 	cancel()
 	if err != nil {
@@ -144,8 +153,8 @@ func (st *moState) message(s *session, r responder, m *wire.Message) {
 	r.answer(moStatus(err))
 }
 
-func (st *moState) receive(in gateway.Inbound) error {
-	ctx, cancel := context.WithTimeout(st.l.edge.moCtx, st.l.edge.cfg.MOTimeout)
+func (st *moState) receive(r responder, in gateway.Inbound) error {
+	ctx, cancel := r.context()
 	defer cancel()
 	err := st.l.edge.recv.Receive(ctx, in)
 	if err != nil {

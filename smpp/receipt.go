@@ -2,7 +2,6 @@ package smpp
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"strings"
 	"time"
@@ -74,7 +73,7 @@ func (l *smscLink) receipt(s *session, r responder, m *wire.Message) {
 	if n, err := parseAddress(m.SourceTON, m.Source, l.edge.cfg.DefaultRegion); err == nil {
 		rc.From = n
 	}
-	ctx, cancel := context.WithTimeout(l.edge.moCtx, l.edge.cfg.MOTimeout)
+	ctx, cancel := r.context()
 	err := l.edge.recv.Receipt(ctx, rc)
 	cancel()
 	result, status := "ok", wire.StatusOK

@@ -62,8 +62,7 @@ type session struct {
 	flushClose atomic.Pointer[error]
 	draining   atomic.Bool
 
-	moSem chan struct{} // deliver_sm being handled
-	moWG  sync.WaitGroup
+	in *inbox // deliver_sm queued and in hand
 }
 
 // call is a request awaiting its response.
@@ -96,8 +95,8 @@ func newSession(l *smscLink, conn net.Conn, mode pdu.ID) *session {
 		done:    make(chan struct{}),
 		pending: make(map[uint32]*call),
 		window:  make(chan struct{}, c.Window),
-		moSem:   make(chan struct{}, l.edge.cfg.MOConcurrency),
 	}
+	s.in = newInbox(s, l.edge.cfg.MOConcurrency, c.DeliverWindow)
 	if c.Rate > 0 {
 		burst := int(c.Rate)
 		if burst < 1 {
@@ -232,7 +231,7 @@ func (s *session) run(ctx context.Context) error {
 		<-readDone
 	}
 	wg.Wait()
-	s.moWG.Wait()
+	s.in.wait()
 	return err
 }
 
@@ -246,6 +245,9 @@ func (s *session) close(why error) {
 		s.closeErr = why
 		close(s.done)
 		s.conn.Close()
+		if n := s.in.stop(); n > 0 {
+			s.log.Info("deliver_sm left unanswered as the link closed; the SMSC delivers them again", "count", n)
+		}
 		s.mu.Lock()
 		calls := s.pending
 		s.pending = map[uint32]*call{}
@@ -256,7 +258,8 @@ func (s *session) close(why error) {
 	})
 }
 
-// shutdown drains the window, then unbinds.
+// shutdown drains the window and answers the deliver_sm in hand, then
+// unbinds.
 func (s *session) shutdown() {
 	s.draining.Store(true)
 	s.link.sessionsChanged()
@@ -266,7 +269,7 @@ func (s *session) shutdown() {
 		s.mu.Lock()
 		n := s.inWindow
 		s.mu.Unlock()
-		if n == 0 {
+		if n == 0 && s.in.inHand() == 0 {
 			break
 		}
 		select {
@@ -621,20 +624,18 @@ func (s *session) dispatch(h wire.Header, body []byte) {
 			s.respond(wire.ResponseID(h.ID), wire.StatusInvBndSts, h.Seq)
 			return
 		}
-		select {
-		case s.moSem <- struct{}{}:
-		default:
+		// Queued, never refused for want of a handler: an SMSC sends no
+		// more than its window unanswered. One beyond the window and its
+		// margin is the SMSC's error, answered with a retry.
+		if !s.in.push(h, body, time.Now()) {
+			if isDone(s.done) {
+				return
+			}
 			s.link.m.mo.WithLabelValues(s.link.cfg.Name, "busy").Inc()
-			s.log.Warn("too many deliver_sm in hand, asking the SMSC to retry", "seq", h.Seq, "limit", cap(s.moSem))
+			s.log.Warn("SMSC sent more deliver_sm unanswered than its window, asking it to retry", "seq", h.Seq,
+				"deliver_window", s.link.cfg.DeliverWindow, "held", s.in.limit)
 			s.respond(wire.ResponseID(h.ID), wire.StatusTempAppError, h.Seq)
-			return
 		}
-		s.moWG.Add(1)
-		go func() {
-			defer s.moWG.Done()
-			defer func() { <-s.moSem }()
-			s.link.deliver(s, h, body)
-		}()
 	case wire.AlertNotification:
 		s.log.Debug("alert_notification ignored", "seq", h.Seq)
 	default:
