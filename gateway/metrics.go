@@ -13,6 +13,7 @@ type metrics struct {
 	notified     *prometheus.CounterVec // channel, outcome: MIMI reports turned into IMDNs
 	segments     *prometheus.CounterVec // outcome
 	resent       prometheus.Counter
+	delivery     *prometheus.HistogramVec // channel: accepted on the bus to delivered
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -57,9 +58,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "mimigw", Subsystem: "gateway", Name: "resent_total",
 			Help: "Messages sent to the phone network again because an earlier attempt's outcome was not recorded (possible duplicates).",
 		}),
+		delivery: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "mimigw", Subsystem: "gateway", Name: "delivery_seconds",
+			Help:    "Time from a message for a phone being accepted on the bus (Mimi-Accepted) to its IMDN delivered (or read) or the SMS receipts of all its segments, by the channel it went by.",
+			Buckets: []float64{.1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600, 4 * 3600, 24 * 3600},
+		}, []string{"channel"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.inbound, m.outbound, m.fallbacks, m.reports, m.receipts, m.capabilities, m.revocations, m.notified, m.segments, m.resent)
+		reg.MustRegister(m.inbound, m.outbound, m.fallbacks, m.reports, m.receipts, m.capabilities, m.revocations, m.notified, m.segments, m.resent, m.delivery)
 	}
 	return m
 }

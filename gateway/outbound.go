@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mimigw/mimigw/gateway/identity"
 	"github.com/mimigw/mimigw/mimi/bus"
@@ -24,7 +25,8 @@ type outbound struct {
 	sender    string // MIMI sender URI
 	room      string
 	recipient uri.Number
-	channel   Channel // asked for: auto, rcs or sms
+	channel   Channel   // asked for: auto, rcs or sms
+	accepted  time.Time // Mimi-Accepted: when the bus took it
 }
 
 // failure is an outcome that ends a message: the sender gets an error
@@ -93,7 +95,7 @@ func (g *Gateway) parse(d *bus.Delivery) (*outbound, error) {
 	}
 	env := d.Envelope
 	id, idErr := content.ParseMessageID(env.ID)
-	o := &outbound{id: id, sender: env.Sender, room: env.Room, recipient: n, data: d.Data, channel: Channel(env.Channel)}
+	o := &outbound{id: id, sender: env.Sender, room: env.Room, recipient: n, data: d.Data, channel: Channel(env.Channel), accepted: env.Accepted}
 	if idErr != nil || env.Sender == "" {
 		return nil, fail("bad envelope", fmt.Errorf("message on %s without a usable ID or sender: %v", d.Subject, errors.Join(idErr, d.EnvelopeErr)))
 	}
@@ -167,6 +169,7 @@ func (g *Gateway) deliver(ctx context.Context, o *outbound, attempt int) error {
 	rec := outRecord{
 		ID: o.id.String(), Sender: o.sender, Recipient: o.recipient, Room: o.room, From: from.Address(),
 		State: outSent, Excerpt: makeExcerpt(view.Text), Accepted: g.now(), Asked: o.channel,
+		MIMIAccepted: o.accepted,
 	}
 	useRCS, caps, note, err := g.chooseRCS(ctx, o, from)
 	if err != nil {

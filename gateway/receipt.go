@@ -92,7 +92,11 @@ func (g *Gateway) applyReceipt(ctx context.Context, id string, segment int, r Re
 	if err != nil {
 		return fmt.Errorf("gateway: receipt names %q: %w", id, ErrRejected)
 	}
-	_, err = update(ctx, g.rec, outKey(id), func(o *outRecord) (bool, error) {
+	// reached is set when this receipt is the one that makes the message
+	// delivered (or read without delivered before), for the delivery time.
+	var reached bool
+	rec, err := update(ctx, g.rec, outKey(id), func(o *outRecord) (bool, error) {
+		reached = false
 		next, changed := o.State, false
 		switch {
 		case r.Channel == ChannelSMS && o.Channel == ChannelSMS:
@@ -116,6 +120,7 @@ func (g *Gateway) applyReceipt(ctx context.Context, id string, segment int, r Re
 		if !changed {
 			o.event(g.now(), kind, r.Channel, segment, r.Status.String())
 		}
+		reached = kind == evReceipt && rank(o.State) < rank(outDelivered) && (next == outDelivered || next == outRead)
 		o.State = next
 		st := stateStatus(next)
 		if err := g.report(ctx, o.Recipient, o.Sender, o.Room, o.Channel, mid, st); err != nil {
@@ -128,7 +133,26 @@ func (g *Gateway) applyReceipt(ctx context.Context, id string, segment int, r Re
 		g.m.receipts.WithLabelValues(string(r.Channel), "unknown").Inc()
 		return nil
 	}
+	if err == nil && reached {
+		g.observeDelivery(rec)
+	}
 	return err
+}
+
+// observeDelivery records how long o took from being accepted on the bus
+// (Mimi-Accepted; for older records, when the gateway took it) to
+// delivered.
+func (g *Gateway) observeDelivery(o outRecord) {
+	start := o.MIMIAccepted
+	if start.IsZero() {
+		start = o.Accepted
+	}
+	if start.IsZero() {
+		return
+	}
+	// The MIMI side's clock may run ahead of the gateway's.
+	d := max(g.now().Sub(start), 0)
+	g.m.delivery.WithLabelValues(string(o.Channel)).Observe(d.Seconds())
 }
 
 // smsState is what a message of several segments has come to: failed or

@@ -65,8 +65,11 @@ type outRecord struct {
 	// Content keeps the MIMI message for an SMS after a revocation.
 	Content  []byte    `json:"content,omitempty"`
 	Excerpt  string    `json:"excerpt,omitempty"`
-	Accepted time.Time `json:"accepted"`
+	Accepted time.Time `json:"accepted"` // when the gateway took it from the bus
 	Attempts int       `json:"attempts,omitempty"`
+	// MIMIAccepted is the message's Mimi-Accepted, when the bus took it
+	// (zero in records written before it was kept).
+	MIMIAccepted time.Time `json:"mimi_accepted,omitzero"`
 	// What the trace of the message shows (trace.go): the channel asked
 	// for, the capability lookup that routed it, why RCS failed before
 	// SMS, when the network accepted it, and what happened since.
