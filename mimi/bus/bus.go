@@ -517,11 +517,17 @@ func transient(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		// 503s: cluster or stream without a leader, insufficient resources
-		// while recovering.
-		return apiErr.Code == 503
+		// while recovering. No suitable peers for placement: a cluster
+		// whose nodes are still joining (or one down) cannot place a
+		// replicated stream yet.
+		return apiErr.Code == 503 || apiErr.ErrorCode == jsErrCodeClusterNoPeers
 	}
 	return false
 }
+
+// jsErrCodeClusterNoPeers is the server's "no suitable peers for
+// placement" error.
+const jsErrCodeClusterNoPeers = 10005
 
 // watchExhausted counts and logs messages the server gave up on: they
 // reached their delivery limit without being settled. One instance (a
