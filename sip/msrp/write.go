@@ -148,7 +148,7 @@ func appendText(b []byte, s string) []byte {
 type appendBuf struct{ b []byte }
 
 func (a *appendBuf) WriteString(s string) (int, error) { a.b = append(a.b, s...); return len(s), nil }
-func (a *appendBuf) WriteByte(c byte) error             { a.b = append(a.b, c); return nil }
+func (a *appendBuf) WriteByte(c byte) error            { a.b = append(a.b, c); return nil }
 
 // size is about what AppendTo writes, to allocate once.
 func (f *Frame) size() int {
