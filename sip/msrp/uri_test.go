@@ -78,8 +78,8 @@ func TestURIEqual(t *testing.T) {
 		want bool
 	}{
 		{"msrp://h.example.com:1/s;tcp", "MSRP://H.EXAMPLE.com:1/s;TCP", true},
-		{"msrp://alice@h:1/s;tcp", "msrp://bob@h:1/s;tcp", true},             // userinfo ignored
-		{"msrp://h:1/s;tcp;x=1", "msrp://h:1/s;tcp", true},                   // other parameters ignored
+		{"msrp://alice@h:1/s;tcp", "msrp://bob@h:1/s;tcp", true},                 // userinfo ignored
+		{"msrp://h:1/s;tcp;x=1", "msrp://h:1/s;tcp", true},                       // other parameters ignored
 		{"msrp://[2001:db8::1]:1/s;tcp", "msrp://[2001:DB8:0::1]:1/s;tcp", true}, // addresses, not strings
 		{"msrp://h:1/s;tcp", "msrps://h:1/s;tcp", false},
 		{"msrp://h:1/s;tcp", "msrp://h:2/s;tcp", false},
