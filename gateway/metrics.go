@@ -36,7 +36,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"status"}),
 		receipts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "mimigw", Subsystem: "gateway", Name: "receipts_total",
-			Help: "IMDNs and SMS delivery receipts received, by channel and outcome (applied, early, unknown, stale).",
+			Help: "IMDNs and SMS delivery receipts received, by channel and outcome (applied, held before the message was recorded, early: held then applied, unknown).",
 		}, []string{"channel", "outcome"}),
 		capabilities: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "mimigw", Subsystem: "gateway", Name: "capability_lookups_total",
