@@ -169,16 +169,16 @@ var smscFailures = []struct {
 	values        []string
 	what          string
 }{
-	{"mimigw_smpp_bind_attempts_total", "result", []string{"refused"}, "bind refused"},
-	{"mimigw_smpp_bind_attempts_total", "result", []string{"error"}, "bind failed (connection or TLS)"},
-	{"mimigw_smpp_submits_total", "result", []string{"rejected"}, "submit_sm rejected"},
-	{"mimigw_smpp_submits_total", "result", []string{"timeout"}, "submit_sm unanswered (timeout)"},
-	{"mimigw_smpp_submits_total", "result", []string{"closed"}, "submit_sm unanswered (link closed)"},
-	{"mimigw_smpp_submits_total", "result", []string{"error"}, "submit_sm temporary error"},
+	{"mimigw_smpp_bind_attempts_total", "outcome", []string{"refused"}, "bind refused"},
+	{"mimigw_smpp_bind_attempts_total", "outcome", []string{"error"}, "bind failed (connection or TLS)"},
+	{"mimigw_smpp_submits_total", "outcome", []string{"rejected"}, "submit_sm rejected"},
+	{"mimigw_smpp_submits_total", "outcome", []string{"timeout"}, "submit_sm unanswered (timeout)"},
+	{"mimigw_smpp_submits_total", "outcome", []string{"closed"}, "submit_sm unanswered (link closed)"},
+	{"mimigw_smpp_submits_total", "outcome", []string{"error"}, "submit_sm temporary error"},
 	{"mimigw_smpp_bad_pdus_total", "", nil, "bad PDU from the SMSC"},
 	{"mimigw_smpp_bad_message_ids_total", "", nil, "message id not in its configured form"},
-	{"mimigw_smpp_receipts_total", "result", []string{"bad"}, "unreadable delivery receipt"},
-	{"mimigw_smpp_mo_total", "result", []string{"bad"}, "unreadable deliver_sm"},
+	{"mimigw_smpp_receipts_total", "outcome", []string{"bad"}, "unreadable delivery receipt"},
+	{"mimigw_smpp_mo_total", "outcome", []string{"bad"}, "unreadable deliver_sm"},
 }
 
 // noteFailures records, per SMSC, the failure counters that rose from

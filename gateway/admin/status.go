@@ -165,11 +165,11 @@ func rates(v view) (traffic, failures []rateRow) {
 		rateOf(v, "out-retry", "to phones: to be retried", out, is("outcome", "retry")),
 		rateOf(v, "in-rejected", "from phones: refused", in, is("outcome", "rejected")),
 		rateOf(v, "in-unavailable", "from phones: bus unavailable, peer told to retry", in, is("outcome", "unavailable")),
-		rateOf(v, "submit-failed", "submit_sm not accepted", "mimigw_smpp_submits_total", is("result", "rejected", "timeout", "closed", "error")),
+		rateOf(v, "submit-failed", "submit_sm not accepted", "mimigw_smpp_submits_total", is("outcome", "rejected", "timeout", "closed", "error")),
 		rateOf(v, "bus-failed", "bus publishes failed", "mimigw_bus_publish_failures_total"),
 		rateOf(v, "sip-503", "SIP answers 503", "mimigw_sip_answers_total", is("code", "503")),
 		rateRowOf(v, "smpp-retry", "SMPP deliver_sm answered retry later",
-			v.delta("mimigw_smpp_mo_total", is("result", "unavailable", "busy"))+v.delta("mimigw_smpp_receipts_total", is("result", "unavailable"))),
+			v.delta("mimigw_smpp_mo_total", is("outcome", "unavailable", "busy"))+v.delta("mimigw_smpp_receipts_total", is("outcome", "unavailable"))),
 	}
 	return rows, failures
 }
@@ -188,7 +188,7 @@ func sipRates(v view) []rateRow {
 	}
 	sentCodes := func(ok bool) []string {
 		var out []string
-		for _, c := range v.now.labelValues(sent, "result") {
+		for _, c := range v.now.labelValues(sent, "code") {
 			if strings.HasPrefix(c, "2") == ok {
 				out = append(out, c)
 			}
@@ -202,8 +202,8 @@ func sipRates(v view) []rateRow {
 		rateOf(v, "sip-4xx", "answered 4xx", ans, is("code", codes("4")...)),
 		rateOf(v, "sip-5xx", "answered 5xx", ans, is("code", codes("5")...)),
 		rateOf(v, "sip-refused", "refused before the gateway (untrusted, unauthenticated, overload, malformed)", "mimigw_sip_refused_total"),
-		rateOf(v, "sip-out-ok", "sent, answered 2xx (MESSAGE, OPTIONS, revocations)", sent, is("result", sentCodes(true)...)),
-		rateOf(v, "sip-out-other", "sent, answered otherwise or not at all", sent, is("result", sentCodes(false)...)),
+		rateOf(v, "sip-out-ok", "sent, answered 2xx (MESSAGE, OPTIONS, revocations)", sent, is("code", sentCodes(true)...)),
+		rateOf(v, "sip-out-other", "sent, answered otherwise or not at all", sent, is("code", sentCodes(false)...)),
 	}
 }
 
@@ -252,9 +252,9 @@ func smscState(v view, c SMSC) smscRow {
 	if c.Window > 0 {
 		r.Window += fmt.Sprintf(" (window %d per bind)", c.Window)
 	}
-	r.Submitted = formatCount(v.delta("mimigw_smpp_submits_total", me, is("result", "ok"))) + " submit_sm accepted"
+	r.Submitted = formatCount(v.delta("mimigw_smpp_submits_total", me, is("outcome", "ok"))) + " submit_sm accepted"
 	pauses := v.delta("mimigw_smpp_throttle_pauses_total", me)
-	throttled := v.delta("mimigw_smpp_submits_total", me, is("result", "throttled"))
+	throttled := v.delta("mimigw_smpp_submits_total", me, is("outcome", "throttled"))
 	r.Throttling = "none"
 	if pauses > 0 || throttled > 0 {
 		r.Throttling = fmt.Sprintf("%s throttled answers, %s pauses", formatCount(throttled), formatCount(pauses))

@@ -81,7 +81,7 @@ func TestStatusPageRatesAndSMSC(t *testing.T) {
 	answers := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mimigw_sip_answers_total", Help: "x"}, []string{"method", "code"})
 	binds := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mimigw_smpp_binds_up", Help: "x"}, []string{"smsc", "mode"})
 	window := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mimigw_smpp_window_in_use", Help: "x"}, []string{"smsc"})
-	attempts := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mimigw_smpp_bind_attempts_total", Help: "x"}, []string{"smsc", "result"})
+	attempts := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mimigw_smpp_bind_attempts_total", Help: "x"}, []string{"smsc", "outcome"})
 	reg.MustRegister(out, answers, binds, window, attempts)
 	out.WithLabelValues("sms", "sent").Add(5) // before the first sample: not in the rates
 	binds.WithLabelValues("smsc1", "transceiver").Set(1)
