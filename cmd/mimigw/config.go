@@ -61,6 +61,11 @@ type Config struct {
 	// Provider makes the gateway a MIMI provider for its phone users
 	// (HTTPS with mutual TLS to configured peers); it needs MLS.
 	Provider *provider.Config `yaml:"provider"`
+
+	// reload loads this configuration again from where it came (the file
+	// or the dev defaults, and the environment), for SIGHUP; nil when it
+	// was not loaded by loadConfig.
+	reload func() (*Config, error)
 }
 
 // GatewayConfig is the core's routing settings and number plan.
@@ -161,6 +166,7 @@ func loadConfig(file string, dev bool, environ []string) (*Config, error) {
 	if err := c.complete(); err != nil {
 		return nil, redactErr(err)
 	}
+	c.reload = func() (*Config, error) { return loadConfig(file, dev, os.Environ()) }
 	return &c, nil
 }
 
@@ -788,7 +794,55 @@ func reloadLogLevel(hup <-chan os.Signal, done <-chan struct{}, load func() (*Co
 		level.Set(parseLevel(cfg.Log.Level))
 		// At the new level or above, so that the line shows.
 		log.Log(context.Background(), max(slog.LevelInfo, level.Level()),
-			"SIGHUP: log level reloaded; other changes to the configuration need a restart",
+			"SIGHUP: log level reloaded; other changes to the configuration need a restart, but for the provider's peers, certificates and served numbers",
 			"log.level", level.Level().String(), "was", old.String())
 	}
 }
+
+// onHUP runs reload on every SIGHUP until stop is called, and logs what it
+// did (what names what reload changes).
+func onHUP(reload func() error, what string, log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+			}
+			if err := reload(); err != nil {
+				log.Warn("SIGHUP: not reloaded: "+what, "err", err)
+				continue
+			}
+			log.Info("SIGHUP: reloaded: " + what)
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		<-finished
+	}
+}
+
+// reloadProvider applies to the running provider what the configuration
+// now says of its peers, certificates and served numbers.
+func reloadProvider(load func() (*Config, error), dev bool, mp *provider.Provider) error {
+	c, err := load()
+	if err != nil {
+		return err
+	}
+	if c.Provider == nil {
+		return errors.New("provider: section removed; that needs a restart")
+	}
+	if dev {
+		if err := c.makeDevSecrets(); err != nil {
+			return err
+		}
+	}
+	return mp.Reload(*c.Provider)
+}
+

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -605,3 +606,59 @@ provider:
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// SIGHUP reloads the provider's peers: a peer the gateway does not know is
+// refused (403); once the configuration names it and the gateway gets a
+// SIGHUP, the same request is answered.
+func TestProviderPeersReloadOnSIGHUP(t *testing.T) {
+	t.Parallel()
+	var reloaded atomic.Bool
+	cfg, peer := providerGateway(t, func(cfg *Config) {
+		withPeer := cfg.Provider.Peers
+		cfg.Provider.Peers = nil
+		cfg.reload = func() (*Config, error) {
+			c := *cfg
+			p := *cfg.Provider
+			p.Peers = withPeer
+			c.Provider = &p
+			reloaded.Store(true)
+			return &c, nil
+		}
+	})
+	query := func() int {
+		body := []byte{0x0e, 0x04, 0x0c}
+		body = append(body, "+15551230002"...)
+		body = append(body, 0x00)
+		ans, err := peer.try(map[string]any{"op": "raw", "peer": cfg.Domain, "endpoint": "identifierQuery", "param": cfg.Domain,
+			"body": base64.StdEncoding.EncodeToString(body)})
+		if err != nil {
+			// Refused at the directory already, before the request.
+			if strings.Contains(err.Error(), "HTTP 403") {
+				return http.StatusForbidden
+			}
+			t.Fatal(err)
+		}
+		return int(ans["status"].(float64))
+	}
+	if got := query(); got != http.StatusForbidden {
+		t.Fatalf("unknown peer: %d, want 403", got)
+	}
+	self, err := os.FindProcess(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := self.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(waitProvider)
+	for {
+		if reloaded.Load() && query() == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after SIGHUP the peer is still refused (%d)", query())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+

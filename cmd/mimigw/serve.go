@@ -169,6 +169,9 @@ func runGateway(ctx context.Context, cfg *Config, dev bool, log *slog.Logger) er
 				return err
 			}
 			eg.Go(func() error { return mp.Run(edgeCtx) })
+			if cfg.reload != nil {
+				defer onHUP(func() error { return reloadProvider(cfg.reload, dev, mp) }, "provider peers, certificates and served numbers", log)()
+			}
 			var peers []string
 			for _, peer := range cfg.Provider.Peers {
 				peers = append(peers, peer.Domain)

@@ -54,7 +54,7 @@ func (p *Provider) keyMaterialFor(ctx context.Context, peer, target string, req 
 	case !ok:
 		resp.UserStatus = wire.UserUnknown
 		return resp, nil
-	case domainOf(req.RoomID) != strings.ToLower(peer) || !p.cfg.acceptsRoomsFrom(peer):
+	case domainOf(req.RoomID) != strings.ToLower(peer) || !p.conf().acceptsRoomsFrom(peer):
 		// Key material goes only to the room's own hub, for peers the
 		// phone users accept rooms from.
 		resp.UserStatus = wire.NoConsentForThisRoom
@@ -153,7 +153,7 @@ func (p *Provider) fanin(ctx context.Context, hub, room string, fm *wire.FanoutM
 
 // join adds the phone users a Welcome admits to the room.
 func (p *Provider) join(ctx context.Context, hub, room string, fm *wire.FanoutMessage) (string, error) {
-	if !p.cfg.acceptsRoomsFrom(hub) {
+	if !p.conf().acceptsRoomsFrom(hub) {
 		return "", fmt.Errorf("%w: phone users do not join rooms of %s", errForbidden, hub)
 	}
 	if fm.RatchetTree.Kind != wire.TreeFull {

@@ -39,7 +39,7 @@ func (p *Provider) identify(req *wire.IdentifierRequest) *wire.IdentifierRespons
 		}
 		// The query holds an exact "+E.164" number.
 		n, err := uri.ParseNumber(q.Value, "")
-		if err != nil || string(n) != q.Value || !p.cfg.serves(n) {
+		if err != nil || string(n) != q.Value || !p.conf().serves(n) {
 			return &wire.IdentifierResponse{Code: wire.IDNotFound}
 		}
 		u := uri.UserURI(p.domain, n)
@@ -102,6 +102,6 @@ func (p *Provider) lookupNumber(ctx context.Context, n uri.Number) (user, peer s
 		outcome = "not_found"
 	}
 	p.m.lookups.WithLabelValues(outcome).Inc()
-	p.lookups.Store(n, lookup{user: user, peer: peer, until: now.Add(p.cfg.LookupTTL)})
+	p.lookups.Store(n, lookup{user: user, peer: peer, until: now.Add(p.conf().LookupTTL)})
 	return user, peer, nil
 }

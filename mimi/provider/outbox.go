@@ -116,7 +116,7 @@ func (p *Provider) targetOf(ctx context.Context, recipient string) (user, peer s
 		return "", "", errNotForProvider
 	}
 	n, err := uri.ParseNumber(recipient, "")
-	if err != nil || p.cfg.serves(n) {
+	if err != nil || p.conf().serves(n) {
 		// A number of the gateway's own is a phone of the operator's.
 		return "", "", errNotForProvider
 	}

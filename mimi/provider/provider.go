@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,7 +25,8 @@ import (
 // endpoints to configured peers and carries phone users' messages to the
 // rooms they are in.
 type Provider struct {
-	cfg    Config
+	cfg    Config                 // as started: listener, bucket, outbox
+	live   atomic.Pointer[Config] // what Reload may change: peers, served numbers
 	domain string
 	bus    *bus.Bus
 	mls    *mls.Provider
@@ -64,6 +66,7 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, m *mls.Provider, opts ...O
 		return nil, err
 	}
 	p := &Provider{cfg: cfg, domain: strings.ToLower(cfg.Domain), bus: b, mls: m, log: slog.Default(), now: time.Now}
+	p.live.Store(&cfg)
 	var reg *prometheus.Registry
 	for _, o := range opts {
 		o(p)
@@ -96,6 +99,31 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, m *mls.Provider, opts ...O
 		return nil, err
 	}
 	return p, nil
+}
+
+// conf is the configuration in force.
+func (p *Provider) conf() *Config { return p.live.Load() }
+
+// Reload takes from cfg what can change while running: the peers and
+// their CAs, the gateway's certificate, the served numbers and whose rooms
+// phone users join; answers of peers about numbers are asked again. The
+// rest (listener, bucket, outbox, timeouts) keeps its value until a
+// restart.
+func (p *Provider) Reload(cfg Config) error {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := p.server.Reload(cfg.Config); err != nil {
+		return err
+	}
+	if err := p.client.Reload(cfg.Config); err != nil {
+		return err
+	}
+	p.live.Store(&cfg)
+	p.lookups.Clear()
+	p.log.Info("provider configuration reloaded", "peers", len(cfg.Peers), "served", cfg.Served)
+	return nil
 }
 
 // Listen opens the HTTPS listener (so that a port in use is an error at
@@ -133,7 +161,7 @@ func (p *Provider) userNumber(user string) (uri.Number, bool) {
 		return "", false
 	}
 	n, ok := u.Number()
-	if !ok || !p.cfg.serves(n) {
+	if !ok || !p.conf().serves(n) {
 		return "", false
 	}
 	return n, true
@@ -141,7 +169,7 @@ func (p *Provider) userNumber(user string) (uri.Number, bool) {
 
 // isPeer reports whether domain is a configured peer.
 func (p *Provider) isPeer(domain string) bool {
-	for _, peer := range p.cfg.Peers {
+	for _, peer := range p.conf().Peers {
 		if strings.EqualFold(peer.Domain, domain) {
 			return true
 		}

@@ -61,7 +61,8 @@ func TestServesAndAcceptsRooms(t *testing.T) {
 // exact E.164, and unsupportedField for any other search.
 func TestIdentify(t *testing.T) {
 	t.Parallel()
-	p := &Provider{cfg: Config{Served: []string{"+1555123"}}, domain: "gw.test"}
+	p := &Provider{domain: "gw.test"}
+	p.live.Store(&Config{Served: []string{"+1555123"}})
 	phone := func(v string) wire.QueryElement { return wire.QueryElement{Type: wire.SearchPhone, Value: v} }
 	for _, tc := range []struct {
 		name string

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -42,8 +43,8 @@ const baseBackoff = 500 * time.Millisecond
 // for concurrent use.
 type Client struct {
 	cfg     Config
-	trust   *trust
-	peers   map[string]*peerClient
+	trust   atomic.Pointer[trust]                  // swapped by Reload
+	peers   atomic.Pointer[map[string]*peerClient] // swapped by Reload
 	log     *slog.Logger
 	metrics *clientMetrics
 	now     func() time.Time // the directories' age; tests move it
@@ -74,20 +75,51 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	o := applyOptions(opts)
 	c := &Client{
 		cfg:     cfg,
-		trust:   t,
-		peers:   make(map[string]*peerClient, len(t.peers)),
 		log:     o.log,
 		metrics: newClientMetrics(o.reg),
 		now:     time.Now,
 	}
+	c.trust.Store(t)
+	c.setPeers(t)
+	return c, nil
+}
+
+// setPeers makes a connection pool and directory cache for each peer of t.
+func (c *Client) setPeers(t *trust) {
+	peers := make(map[string]*peerClient, len(t.peers))
 	for d, p := range t.peers {
-		c.peers[d] = &peerClient{
+		peers[d] = &peerClient{
 			domain: d,
 			dirURL: strings.TrimRight(p.url, "/") + DirectoryPath,
 			http:   &http.Client{Transport: c.transport(p), CheckRedirect: noRedirects},
 		}
 	}
-	return c, nil
+	c.peers.Store(&peers)
+}
+
+// Reload takes the peers and the certificates anew from cfg. Requests in
+// flight finish with what they started with; the old peers' idle
+// connections are closed. Every other setting keeps its value until a
+// restart, and the domain may not change.
+func (c *Client) Reload(cfg Config) error {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	t, err := loadTrust(cfg)
+	if err != nil {
+		return err
+	}
+	if t.domain != c.trust.Load().domain {
+		return bad("domain", "cannot change while running")
+	}
+	old := *c.peers.Load()
+	c.trust.Store(t)
+	c.setPeers(t)
+	for _, p := range old {
+		p.http.CloseIdleConnections()
+	}
+	return nil
 }
 
 // transport dials whatever host and port the peer's URLs name, but
@@ -95,7 +127,6 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 // Proxies from the environment are not used: the peers are configured
 // here, not there.
 func (c *Client) transport(p *peerTrust) *http.Transport {
-	cert := &c.trust.cert
 	return &http.Transport{
 		DialContext: (&net.Dialer{Timeout: c.cfg.RequestTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig: &tls.Config{
@@ -103,7 +134,7 @@ func (c *Client) transport(p *peerTrust) *http.Transport {
 			RootCAs:    p.roots,
 			ServerName: p.domain,
 			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-				return cert, nil
+				return &c.trust.Load().cert, nil
 			},
 		},
 		ForceAttemptHTTP2:      true,
@@ -119,8 +150,9 @@ func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastR
 
 // Peers lists the configured peers' domains, sorted.
 func (c *Client) Peers() []string {
-	out := make([]string, 0, len(c.peers))
-	for d := range c.peers {
+	peers := *c.peers.Load()
+	out := make([]string, 0, len(peers))
+	for d := range peers {
 		out = append(out, d)
 	}
 	slices.Sort(out)
@@ -129,7 +161,7 @@ func (c *Client) Peers() []string {
 
 // Close drops the idle connections. The Client still works afterwards.
 func (c *Client) Close() {
-	for _, p := range c.peers {
+	for _, p := range *c.peers.Load() {
 		p.http.CloseIdleConnections()
 	}
 }
@@ -142,7 +174,7 @@ func (c *Client) Close() {
 // an error wrapping ErrGaveUp; when ctx ends first, with one wrapping
 // ctx's error.
 func (c *Client) Do(ctx context.Context, peer string, ep Endpoint, param string, body []byte) (status int, resp []byte, err error) {
-	p, ok := c.peers[strings.ToLower(peer)]
+	p, ok := (*c.peers.Load())[strings.ToLower(peer)]
 	if !ok {
 		return 0, nil, fmt.Errorf("provider: %s: %w %q", ep, ErrUnknownPeer, peer)
 	}
@@ -267,7 +299,7 @@ func (c *Client) attempt(ctx context.Context, p *peerClient, ep Endpoint, u stri
 
 func (c *Client) setHeaders(req *http.Request, p *peerClient) {
 	req.Host = p.domain
-	req.Header.Set("From", "mimi@"+c.trust.domain)
+	req.Header.Set("From", "mimi@"+c.trust.Load().domain)
 }
 
 // exchange sends req and reads the answer, at most MaxBody bytes of it.

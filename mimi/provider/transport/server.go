@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,8 +46,8 @@ type Handler func(ctx context.Context, r *Request) Response
 // Server answers peers' requests over HTTPS with mutual TLS.
 type Server struct {
 	cfg       Config
-	autoURL   bool // PublicURL was not configured: follow the bound address
-	trust     *trust
+	autoURL   bool                  // PublicURL was not configured: follow the bound address
+	trust     atomic.Pointer[trust] // swapped by Reload
 	handlers  map[Endpoint]Handler
 	log       *slog.Logger
 	metrics   *serverMetrics
@@ -80,11 +81,11 @@ func NewServer(cfg Config, handlers map[Endpoint]Handler, opts ...Option) (*Serv
 	s := &Server{
 		cfg:      cfg,
 		autoURL:  autoURL,
-		trust:    t,
 		handlers: make(map[Endpoint]Handler, len(handlers)),
 		log:      o.log,
 		metrics:  newServerMetrics(o.reg),
 	}
+	s.trust.Store(t)
 	for e, h := range handlers {
 		if h != nil {
 			s.handlers[e] = h
@@ -93,8 +94,10 @@ func NewServer(cfg Config, handlers map[Endpoint]Handler, opts ...Option) (*Serv
 	s.srv = &http.Server{
 		Handler: http.HandlerFunc(s.serveHTTP),
 		TLSConfig: &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{t.cert},
+			MinVersion: tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+				return &s.trust.Load().cert, nil
+			},
 			// Any certificate passes the handshake: the chain is checked
 			// against the CA of the peer it names, which only the HTTP
 			// layer can answer about with a reason (403).
@@ -107,6 +110,26 @@ func NewServer(cfg Config, handlers map[Endpoint]Handler, opts ...Option) (*Serv
 		ErrorLog:          slog.NewLogLogger(o.log.Handler(), slog.LevelDebug),
 	}
 	return s, nil
+}
+
+// Reload takes the peers and the certificates anew from cfg (a renewed
+// certificate, a peer added or removed, a CA changed); requests already
+// authenticated finish as they began. Every other setting keeps its
+// value until a restart, and the domain may not change.
+func (s *Server) Reload(cfg Config) error {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	t, err := loadTrust(cfg)
+	if err != nil {
+		return err
+	}
+	if t.domain != s.trust.Load().domain {
+		return bad("domain", "cannot change while running")
+	}
+	s.trust.Store(t)
+	return nil
 }
 
 // Listen binds the configured address. Serve calls it when it has not
@@ -125,7 +148,7 @@ func (s *Server) Listen() error {
 	base := s.cfg.PublicURL
 	if s.autoURL {
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
-		base = defaultPublicURL(s.cfg.Listen, s.trust.domain, port)
+		base = defaultPublicURL(s.cfg.Listen, s.trust.Load().domain, port)
 	}
 	s.directory = directoryJSON(base)
 	return nil
@@ -151,7 +174,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.mu.Lock()
 	ln := s.ln
 	s.mu.Unlock()
-	s.log.Info("provider transport listening", "addr", ln.Addr().String(), "domain", s.trust.domain)
+	s.log.Info("provider transport listening", "addr", ln.Addr().String(), "domain", s.trust.Load().domain)
 	done := make(chan error, 1)
 	go func() { done <- s.srv.ServeTLS(ln, "", "") }()
 	select {
@@ -172,9 +195,10 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 // connAuth is one connection's authentication, worked out on its first
-// request and reused by the rest.
+// request and reused by the rest until the trust changes (Reload).
 type connAuth struct {
-	once    sync.Once
+	mu      sync.Mutex
+	by      *trust // the trust it was worked out with
 	domains []string
 	err     error
 }
@@ -190,7 +214,13 @@ func (s *Server) authConn(r *http.Request) ([]string, error) {
 	if ca == nil || r.TLS == nil {
 		return nil, errors.New("not a TLS connection")
 	}
-	ca.once.Do(func() { ca.domains, ca.err = s.trust.authenticate(r.TLS.PeerCertificates) })
+	t := s.trust.Load()
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	if ca.by != t {
+		ca.by = t
+		ca.domains, ca.err = t.authenticate(r.TLS.PeerCertificates)
+	}
 	return ca.domains, ca.err
 }
 
@@ -244,8 +274,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusForbidden, "", reason)
 		return
 	}
-	if host := hostOnly(r.Host); host != s.trust.domain {
-		refuse(http.StatusForbidden, peer, fmt.Sprintf("Host %q is not %s", r.Host, s.trust.domain))
+	if host := hostOnly(r.Host); host != s.trust.Load().domain {
+		refuse(http.StatusForbidden, peer, fmt.Sprintf("Host %q is not %s", r.Host, s.trust.Load().domain))
 		return
 	}
 	h := s.handlers[ep]
