@@ -845,4 +845,3 @@ func reloadProvider(load func() (*Config, error), dev bool, mp *provider.Provide
 	}
 	return mp.Reload(*c.Provider)
 }
-

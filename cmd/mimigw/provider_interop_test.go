@@ -661,4 +661,3 @@ func TestProviderPeersReloadOnSIGHUP(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
