@@ -19,6 +19,15 @@ import (
 // It has no authentication: serve it on loopback only.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	// The address the gateway advertises answers with what is there.
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "SMSC simulator %s: nothing submitted here reaches a phone.\n\n"+
+			"GET  /messages            what was submitted (?limit=N)\n"+
+			"POST /mo                  inject an MO message: {\"from\",\"to\",\"text\"}\n"+
+			"GET  /faults, POST /faults  injected faults\n"+
+			"GET  /sessions            binds\n", s.cfg.Name)
+	})
 	mux.HandleFunc("GET /messages", s.httpMessages)
 	mux.HandleFunc("POST /mo", s.httpMO)
 	mux.HandleFunc("GET /faults", func(w http.ResponseWriter, r *http.Request) {

@@ -377,3 +377,28 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// The address the gateway advertises for the simulator's hook answers at
+// its root, naming what is there; unknown paths are 404.
+func TestHTTPIndex(t *testing.T) {
+	s, _, _ := start(t, Config{Name: "sim-x"})
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	resp, err := http.Get(hs.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "SMSC simulator sim-x") || !strings.Contains(string(b), "POST /mo") {
+		t.Errorf("GET / = %d %q", resp.StatusCode, b)
+	}
+	resp, err = http.Get(hs.URL + "/nothing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /nothing = %d, want 404", resp.StatusCode)
+	}
+}
