@@ -1,0 +1,483 @@
+package msrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Handler takes a whole incoming message. What it returns decides the
+// response to the message's last chunk (see CodeFor), and that response
+// is sent only after it returned: return nil only once the message is
+// safe elsewhere, because the peer takes the 200 as delivery. Messages of
+// one session are handed over one at a time, in the order they completed.
+type Handler func(ctx context.Context, m *Message) error
+
+// SessionConfig describes one MSRP session as the SDP exchange set it up.
+type SessionConfig struct {
+	// Local is this side's URI, the last of the a=path it advertises.
+	// An empty SessionID gets a fresh one (NewSessionID).
+	Local URI
+	// Remote is the peer's a=path: the To-Path of every request sent,
+	// relays first and the peer last. The connection goes to Remote[0].
+	Remote []URI
+	// Active says this side opens the connection (a=setup:active, or the
+	// offerer of RFC 4975 section 8.5 without a=setup). A passive session
+	// waits for the peer's first SEND to bind a connection to it.
+	Active bool
+	// Fingerprint is the peer's SDP a=fingerprint ("sha-256 AB:..."),
+	// required for msrps: the peer's certificate must hash to it.
+	Fingerprint string
+	// CEMA says both sides' SDP had a=msrp-cema (RFC 6714): requests are
+	// matched to the session by session-id alone, since a middlebox may
+	// have changed the host and port in the path.
+	CEMA bool
+	// Handler takes incoming messages. Without one, content is refused
+	// with 403.
+	Handler Handler
+	// Reports, when set, gets every REPORT for this session, on the
+	// connection's reader: it must not block.
+	Reports func(*Frame)
+	// FailureReport and SuccessReport go on every SEND; ReportUnset sends
+	// no header, which means yes and no. With Failure-Report yes, Send
+	// waits for the response to every chunk; with partial or no, it
+	// returns once the chunks are written.
+	FailureReport Report
+	SuccessReport Report
+	// ChunkSize bounds the body of each SEND; DefaultChunkSize when 0.
+	ChunkSize int
+}
+
+// Session is one MSRP session: it sends messages (chunked) to the peer
+// and hands complete incoming ones to its Handler.
+type Session struct {
+	pool  *Pool
+	cfg   SessionConfig
+	id    string
+	fp    Fingerprint
+	hasFP bool
+	log   *slog.Logger
+
+	ctx    context.Context // ends with the session; handlers get it
+	cancel context.CancelFunc
+
+	connect sync.Mutex // one Connect at a time
+
+	mu    sync.Mutex
+	conn  *Conn
+	bound chan struct{} // closed once a connection is bound
+	err   error         // why the session ended; nil while it lasts
+	done  chan struct{}
+
+	raMu sync.Mutex
+	ra   *Reassembler
+
+	jobs chan delivery
+}
+
+type delivery struct {
+	m *Message
+	c *Conn
+}
+
+// NewSession sets up a session. A passive one can be bound by the peer's
+// SEND from now on; an active one connects on Connect or its first Send.
+func (p *Pool) NewSession(cfg SessionConfig) (*Session, error) {
+	if cfg.Local.SessionID == "" {
+		cfg.Local.SessionID = NewSessionID()
+	}
+	if cfg.ChunkSize <= 0 {
+		cfg.ChunkSize = DefaultChunkSize
+	}
+	if err := cfg.Local.check(); err != nil {
+		return nil, fmt.Errorf("msrp: session local %w", err)
+	}
+	if len(cfg.Remote) == 0 {
+		return nil, errors.New("msrp: session without a remote path")
+	}
+	for _, u := range cfg.Remote {
+		if err := u.check(); err != nil {
+			return nil, fmt.Errorf("msrp: session remote %w", err)
+		}
+	}
+	s := &Session{
+		pool:  p,
+		cfg:   cfg,
+		id:    cfg.Local.SessionID,
+		bound: make(chan struct{}),
+		done:  make(chan struct{}),
+		ra:    NewReassembler(p.cfg.Limits),
+		jobs:  make(chan delivery, 16),
+	}
+	s.log = p.log.With("session", logID(s.id))
+	secure := cfg.Local.Secure || cfg.Remote[0].Secure
+	if secure && p.cfg.TLS == nil {
+		return nil, errors.New("msrp: msrps session without Config.TLS")
+	}
+	if secure || cfg.Fingerprint != "" {
+		fp, err := ParseFingerprint(cfg.Fingerprint)
+		if err != nil {
+			return nil, fmt.Errorf("msrp: msrps session: %w", err)
+		}
+		s.fp, s.hasFP = fp, true
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		s.cancel()
+		return nil, ErrPoolClosed
+	}
+	if p.sessions[s.id] != nil {
+		p.mu.Unlock()
+		s.cancel()
+		return nil, fmt.Errorf("msrp: session-id %s is taken", logID(s.id))
+	}
+	p.sessions[s.id] = s
+	p.wg.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		s.work()
+	}()
+	return s, nil
+}
+
+// LocalURI is this side's URI, what its a=path ends with.
+func (s *Session) LocalURI() URI { return s.cfg.Local }
+
+// Done is closed when the session ends: closed, or its connection lost.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Err says why the session ended; nil while it lasts.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Close ends the session. Its connection stays for other sessions, and
+// closes after Config.IdleTimeout when none is left.
+func (s *Session) Close() error {
+	s.end(ErrSessionClosed)
+	return nil
+}
+
+func (s *Session) end(err error) {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.err = err
+	c := s.conn
+	s.conn = nil
+	close(s.done)
+	s.mu.Unlock()
+	s.cancel()
+	s.pool.removeSession(s)
+	if c != nil {
+		c.removeSession(s)
+	}
+	if !errors.Is(err, ErrSessionClosed) && !errors.Is(err, ErrPoolClosed) {
+		s.log.Info("msrp session ended", "reason", err.Error())
+	}
+}
+
+// Connect makes sure a connection is bound to the session. An active
+// session connects to Remote[0] (or shares the pool's connection to that
+// authority), checks the peer's certificate against the fingerprint for
+// msrps, and sends the SEND without body that binds the connection (RFC
+// 4975 section 5.4), waiting for its 200. A passive session waits until
+// the peer's first SEND has bound a connection: it may not send before.
+func (s *Session) Connect(ctx context.Context) error {
+	select {
+	case <-s.bound:
+		return nil
+	case <-s.done:
+		return s.Err()
+	default:
+	}
+	if !s.cfg.Active {
+		select {
+		case <-s.bound:
+			return nil
+		case <-s.done:
+			return s.Err()
+		case <-ctx.Done():
+			return fmt.Errorf("msrp: session %s: waiting for the peer to bind a connection: %w", logID(s.id), ctx.Err())
+		}
+	}
+	s.connect.Lock()
+	defer s.connect.Unlock()
+	select {
+	case <-s.bound:
+		return nil
+	default:
+	}
+	c, err := s.attach(ctx)
+	if err != nil {
+		return err
+	}
+	bind := &Frame{Method: MethodSEND, MessageID: NewTID(), Flag: FlagEnd}
+	s.address(bind)
+	// The binding SEND must be answered, and has nothing to report on.
+	bind.FailureReport, bind.SuccessReport = ReportUnset, ReportUnset
+	res, err := c.roundTrip(ctx, bind)
+	if err == nil && res.Code != 200 {
+		err = &StatusError{Code: res.Code, Comment: res.Comment, Err: errors.New("binding SEND refused")}
+	}
+	s.mu.Lock()
+	if err == nil && s.err == nil {
+		close(s.bound)
+		s.mu.Unlock()
+		return nil
+	}
+	if s.conn == c {
+		s.conn = nil
+	}
+	ended := s.err
+	s.mu.Unlock()
+	c.removeSession(s)
+	if err == nil {
+		err = ended
+	}
+	return fmt.Errorf("msrp: session %s: bind to %s: %w", logID(s.id), c.RemoteAddr(), err)
+}
+
+// attach gets the pool's connection to Remote[0], checks the peer's
+// certificate and binds the session to it. A connection that closes
+// between the two (idle, at that moment) is dialed again, once.
+func (s *Session) attach(ctx context.Context) (*Conn, error) {
+	for try := 0; ; try++ {
+		c, err := s.pool.dial(ctx, s.cfg.Remote[0])
+		if err != nil {
+			return nil, err
+		}
+		if s.hasFP {
+			if err := s.fp.Check(c.certificate()); err != nil {
+				c.close(err, true)
+				return nil, err
+			}
+		}
+		s.mu.Lock()
+		if s.err != nil {
+			s.mu.Unlock()
+			return nil, s.err
+		}
+		if c.addSession(s) {
+			s.conn = c
+			s.mu.Unlock()
+			return c, nil
+		}
+		s.mu.Unlock()
+		if try == 1 {
+			return nil, c.closeErr()
+		}
+	}
+}
+
+// address fills a request's paths and reports from the session.
+func (s *Session) address(f *Frame) {
+	f.ToPath = s.cfg.Remote
+	f.FromPath = []URI{s.cfg.Local}
+	f.FailureReport = s.cfg.FailureReport
+	f.SuccessReport = s.cfg.SuccessReport
+}
+
+func (s *Session) currentConn() (*Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return nil, s.err
+	}
+	if s.conn == nil {
+		return nil, fmt.Errorf("msrp: session %s has no connection", logID(s.id))
+	}
+	return s.conn, nil
+}
+
+// Send sends one message, chunked into SENDs of at most
+// SessionConfig.ChunkSize bytes (connecting first if need be). With
+// Failure-Report yes (the default) it returns once every chunk got its
+// 200, or with the first failure: a *StatusError with the peer's code
+// (after a 413 no further chunk is sent, as RFC 4975 section 10.5 asks),
+// an error wrapping ErrTimeout when a response does not come within
+// Config.TransactionTimeout, or the connection's error.
+func (s *Session) Send(ctx context.Context, contentType string, body []byte) error {
+	if err := s.Connect(ctx); err != nil {
+		return err
+	}
+	c, err := s.currentConn()
+	if err != nil {
+		return err
+	}
+	frames := Chunks(NewTID(), contentType, body, s.cfg.ChunkSize)
+	wait := s.cfg.FailureReport == ReportUnset || s.cfg.FailureReport == ReportYes
+	type tx struct {
+		tid string
+		ch  chan *Frame
+		res *Frame
+	}
+	txs := make([]tx, 0, len(frames))
+	defer func() {
+		for _, t := range txs {
+			c.forget(t.tid)
+		}
+	}()
+	failed := func(t *tx) error {
+		if t.res == nil || t.res.Code == 200 {
+			return nil
+		}
+		return &StatusError{Code: t.res.Code, Comment: t.res.Comment,
+			Err: fmt.Errorf("message %s, chunk %s", frames[0].MessageID, t.tid)}
+	}
+	for _, f := range frames {
+		// A failure that came back already stops the message.
+		for i := range txs {
+			if txs[i].res == nil {
+				select {
+				case txs[i].res = <-txs[i].ch:
+				default:
+				}
+			}
+			if err := failed(&txs[i]); err != nil {
+				return err
+			}
+		}
+		s.address(f)
+		if f.TID, err = pickTID(f.Body); err != nil {
+			return err
+		}
+		if wait {
+			ch, err := c.expect(f.TID)
+			if err != nil {
+				return err
+			}
+			txs = append(txs, tx{tid: f.TID, ch: ch})
+		}
+		if err := c.send(f); err != nil {
+			return err
+		}
+	}
+	if !wait {
+		return nil
+	}
+	timer := time.NewTimer(s.pool.cfg.TransactionTimeout)
+	defer timer.Stop()
+	for i := range txs {
+		t := &txs[i]
+		if t.res == nil {
+			select {
+			case t.res = <-t.ch:
+			case <-c.closed:
+				return c.closeErr()
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-timer.C:
+				return fmt.Errorf("%w: message %s, chunk %s after %v", ErrTimeout, frames[0].MessageID, t.tid, s.pool.cfg.TransactionTimeout)
+			}
+		}
+		if err := failed(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// receive takes a SEND on the reader of c: chunks are answered at once,
+// except the one that completes a message, answered by the worker once
+// the Handler returned.
+func (s *Session) receive(c *Conn, f *Frame) {
+	if f.Body == nil && f.ContentType == "" {
+		c.answer(f, 200, "") // binding or keepalive: nothing to deliver
+		return
+	}
+	s.raMu.Lock()
+	m, err := s.ra.Add(f)
+	s.raMu.Unlock()
+	if err != nil {
+		if !errors.Is(err, ErrAborted) {
+			s.log.Info("msrp chunk refused", "msg_id", f.MessageID, "err", err.Error())
+		} else {
+			s.log.Debug("msrp message aborted by the sender", "msg_id", f.MessageID)
+		}
+		c.answer(f, CodeFor(err), "")
+		return
+	}
+	if m == nil {
+		c.answer(f, 200, "")
+		return
+	}
+	select {
+	case s.jobs <- delivery{m: m, c: c}:
+	case <-s.done:
+		c.answer(f, 481, "")
+	}
+}
+
+func (s *Session) report(f *Frame) {
+	if s.cfg.Reports != nil {
+		s.cfg.Reports(f)
+	}
+}
+
+// work hands complete messages to the Handler one at a time, and drops
+// messages whose chunks stopped coming.
+func (s *Session) work() {
+	tick := time.NewTicker(max(s.pool.cfg.Limits.IncompleteTimeout/4, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-tick.C:
+			s.raMu.Lock()
+			dropped := s.ra.Expire()
+			s.raMu.Unlock()
+			for _, d := range dropped {
+				s.log.Info("msrp message dropped", "msg_id", d.MessageID, "err", d.Err.Error())
+			}
+		case d := <-s.jobs:
+			s.deliver(d)
+		}
+	}
+}
+
+func (s *Session) deliver(d delivery) {
+	err := s.handle(d.m)
+	code := CodeFor(err)
+	comment := ""
+	var se *StatusError
+	if errors.As(err, &se) {
+		comment = se.comment()
+	}
+	if err != nil {
+		s.log.Info("msrp message not taken", "msg_id", d.m.ID, "code", code, "err", err.Error())
+	}
+	d.c.answer(d.m.Last, code, comment)
+	if err == nil && WantsSuccessReport(d.m.Last) {
+		if err := d.c.send(SuccessReport(d.m, s.cfg.Local)); err != nil {
+			s.log.Info("msrp success report not sent", "msg_id", d.m.ID, "err", err.Error())
+		}
+	}
+}
+
+func (s *Session) handle(m *Message) (err error) {
+	if s.cfg.Handler == nil {
+		return &StatusError{Code: 403, Comment: "Not receiving"}
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.pool.cfg.HandlerTimeout)
+	defer cancel()
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("msrp handler panicked", "msg_id", m.ID, "panic", fmt.Sprint(r))
+			err = fmt.Errorf("msrp: handler panicked: %v", r)
+		}
+	}()
+	return s.cfg.Handler(ctx, m)
+}
