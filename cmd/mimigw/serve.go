@@ -76,6 +76,15 @@ func runGateway(ctx context.Context, cfg *Config, dev bool, log *slog.Logger) er
 	if err != nil {
 		return err
 	}
+	if cfg.reload != nil {
+		defer onHUP(func() error {
+			c, err := cfg.reload()
+			if err != nil {
+				return err
+			}
+			return ids.Reload(c.Gateway.Identity(c.Domain))
+		}, "gateway.pools, trusted_providers and alphanumeric_senders", log)()
+	}
 	g, err := gateway.New(openCtx, cfg.Gateway.Config, b, ids, log.With("component", "gateway"), reg)
 	if err != nil {
 		return err

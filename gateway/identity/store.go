@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -82,11 +83,31 @@ type Store struct {
 	kv jetstream.KeyValue
 	// read serves the lookups made for every message; writes and the
 	// reads of compare-and-set go to kv.
-	read    getter
-	domain  string
+	read   getter
+	domain string
+	plan   atomic.Pointer[plan] // swapped by Reload
+}
+
+// plan is the number plan from the configuration: what Reload changes.
+type plan struct {
 	pools   []Range
 	trusted map[string]bool
 	alnum   map[string]string
+}
+
+func newPlan(cfg Config) *plan {
+	p := &plan{trusted: map[string]bool{}, alnum: map[string]string{}}
+	for _, r := range cfg.Pools {
+		rg, _ := ParseRange(r)
+		p.pools = append(p.pools, rg)
+	}
+	for _, d := range cfg.TrustedProviders {
+		p.trusted[strings.ToLower(d)] = true
+	}
+	for u, a := range cfg.AlphanumericSenders {
+		p.alnum[canonicalURI(u)] = a
+	}
+	return p
 }
 
 // New returns a Store over the identity bucket. cfg must have passed
@@ -95,18 +116,23 @@ func New(kv jetstream.KeyValue, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	s := &Store{kv: kv, read: kv.Get, domain: strings.ToLower(cfg.Domain), trusted: map[string]bool{}, alnum: map[string]string{}}
-	for _, p := range cfg.Pools {
-		r, _ := ParseRange(p)
-		s.pools = append(s.pools, r)
-	}
-	for _, d := range cfg.TrustedProviders {
-		s.trusted[strings.ToLower(d)] = true
-	}
-	for u, a := range cfg.AlphanumericSenders {
-		s.alnum[canonicalURI(u)] = a
-	}
+	s := &Store{kv: kv, read: kv.Get, domain: strings.ToLower(cfg.Domain)}
+	s.plan.Store(newPlan(cfg))
 	return s, nil
+}
+
+// Reload takes the pools, trusted providers and alphanumeric senders anew
+// from cfg. Bindings already made stay, also to numbers no longer in a
+// pool; the domain may not change.
+func (s *Store) Reload(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("identity: %w", err)
+	}
+	if strings.ToLower(cfg.Domain) != s.domain {
+		return errors.New("identity: domain: cannot change while running")
+	}
+	s.plan.Store(newPlan(cfg))
+	return nil
 }
 
 // UseCache serves the lookups made for every message from c, a cache of
@@ -121,7 +147,7 @@ func (s *Store) UserURI(n uri.Number) string { return uri.UserURI(s.domain, n) }
 
 // InPool reports whether n is one of the numbers the operator lends.
 func (s *Store) InPool(n uri.Number) bool {
-	return slices.ContainsFunc(s.pools, func(r Range) bool { return r.Contains(n) })
+	return slices.ContainsFunc(s.plan.Load().pools, func(r Range) bool { return r.Contains(n) })
 }
 
 // Sender decides which number (or alphanumeric id) the phone user contact
@@ -131,10 +157,11 @@ func (s *Store) InPool(n uri.Number) bool {
 // number is left to lend.
 func (s *Store) Sender(ctx context.Context, senderURI string, contact uri.Number) (Sender, error) {
 	user := canonicalURI(senderURI)
-	if a, ok := s.alnum[user]; ok {
+	pl := s.plan.Load()
+	if a, ok := pl.alnum[user]; ok {
 		return Sender{Kind: SenderAlphanumeric, Alphanumeric: a}, nil
 	}
-	if n, provider, ok := s.telIdentity(senderURI); ok && s.trusted[provider] {
+	if n, provider, ok := s.telIdentity(senderURI); ok && pl.trusted[provider] {
 		return Sender{Kind: SenderTrusted, Number: n}, nil
 	}
 	v, err := s.VirtualOf(ctx, user)
@@ -204,7 +231,8 @@ func (s *Store) Lend(ctx context.Context, user string, contact uri.Number) (uri.
 	if n, ok, err := s.lentTo(ctx, s.read, byKey, user, contact); err != nil || ok {
 		return n, err
 	}
-	total := s.poolSize()
+	pl := s.plan.Load() // one plan for the whole search, whatever Reload does
+	total := pl.poolSize()
 	if total == 0 {
 		return "", fmt.Errorf("identity: lend to %s for %s: no pool configured: %w", user, contact, ErrPoolExhausted)
 	}
@@ -219,7 +247,7 @@ func (s *Store) Lend(ctx context.Context, user string, contact uri.Number) (uri.
 		}
 		var candidate uri.Number
 		for i := uint64(0); i < total; i++ {
-			n := s.poolNumber((start + i) % total)
+			n := pl.poolNumber((start + i) % total)
 			if !used[n] {
 				candidate = n
 				break
@@ -346,16 +374,16 @@ func (s *Store) usedFor(ctx context.Context, contact uri.Number, user string) (m
 	return used, nil
 }
 
-func (s *Store) poolSize() uint64 {
+func (p *plan) poolSize() uint64 {
 	var t uint64
-	for _, r := range s.pools {
+	for _, r := range p.pools {
 		t += r.Size()
 	}
 	return t
 }
 
-func (s *Store) poolNumber(i uint64) uri.Number {
-	for _, r := range s.pools {
+func (p *plan) poolNumber(i uint64) uri.Number {
+	for _, r := range p.pools {
 		if i < r.Size() {
 			return r.Number(i)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -402,5 +403,40 @@ func TestConversationRemembered(t *testing.T) {
 	}
 	if c, _ := s.Conversation(ctx, bob, phone1); c != "" {
 		t.Errorf("bob's conversation %q", c)
+	}
+}
+
+// Reload changes the pools and trusted providers while running: a new
+// contact gets a number from the new pool, a binding made before keeps its
+// number, a provider trusted now shows its users' numbers, and the domain
+// cannot change.
+func TestReload(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, startBucket(t)(), Config{Pools: []string{"+15559990000-+15559990009"}})
+	before, err := s.Lend(ctx, alice, phone1)
+	if err != nil || !strings.HasPrefix(string(before), "+155599900") {
+		t.Fatalf("Lend before: %s %v", before, err)
+	}
+	if err := s.Reload(Config{Domain: "gw.example.net", Pools: []string{"+15558880000-+15558880009"}, TrustedProviders: []string{"trusted.example"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Lend(ctx, alice, phone2); err != nil || !strings.HasPrefix(string(n), "+155588800") {
+		t.Errorf("Lend after: %s %v, want a number of the new pool", n, err)
+	}
+	if n, err := s.Lend(ctx, alice, phone1); err != nil || n != before {
+		t.Errorf("the earlier binding: %s %v, want %s", n, err, before)
+	}
+	if got, err := s.Sender(ctx, "mimi://trusted.example/u/+15553334444", phone1); err != nil || got.Kind != SenderTrusted {
+		t.Errorf("sender of a provider trusted now: %+v %v", got, err)
+	}
+	if err := s.Reload(Config{Domain: "other.example", Pools: []string{"+15558880000"}}); err == nil {
+		t.Error("the domain changed on reload")
+	}
+	if err := s.Reload(Config{Domain: "gw.example.net", Pools: []string{"nonsense"}}); err == nil {
+		t.Error("a bad pool was taken")
+	}
+	if !s.InPool("+15558880005") || s.InPool("+15559990005") {
+		t.Error("a refused reload changed the pools")
 	}
 }
