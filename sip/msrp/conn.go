@@ -180,9 +180,8 @@ func (c *Conn) run() {
 	r := NewReader(c.nc, c.pool.cfg.Limits)
 	for {
 		f, err := r.Next()
-		var fe *FrameError
-		switch {
-		case errors.As(err, &fe):
+		switch fe, refused := err.(*FrameError); {
+		case refused:
 			c.refuse(fe)
 		case err != nil:
 			c.closeWith(err)

@@ -94,12 +94,16 @@ type Status struct {
 	Reason    string
 }
 
-func (s Status) String() string {
-	r := strconv.Itoa(1000 + s.Namespace)[1:] + " " + strconv.Itoa(s.Code)
+func (s Status) String() string { return string(s.appendTo(nil)) }
+
+func (s Status) appendTo(b []byte) []byte {
+	b = append(b, byte('0'+s.Namespace/100%10), byte('0'+s.Namespace/10%10), byte('0'+s.Namespace%10), ' ')
+	b = strconv.AppendInt(b, int64(s.Code), 10)
 	if s.Reason != "" {
-		r += " " + s.Reason
+		b = append(b, ' ')
+		b = appendText(b, s.Reason)
 	}
-	return r
+	return b
 }
 
 // Header is a header line this package has no field for (an extension,

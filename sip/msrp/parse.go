@@ -525,17 +525,26 @@ func ParseByteRange(s string) (ByteRange, error) {
 	if r.Total, err = parseCount(total, true); err != nil {
 		return ByteRange{}, err
 	}
-	switch {
-	case r.Start < 1:
-		return ByteRange{}, errors.New("start under 1")
-	case r.End != Unknown && r.End < r.Start-1:
-		return ByteRange{}, errors.New("end before start")
-	case r.Total != Unknown && r.End != Unknown && r.End > r.Total:
-		return ByteRange{}, errors.New("end past total")
-	case r.Total != Unknown && r.Start > r.Total+1:
-		return ByteRange{}, errors.New("start past total")
+	if err := r.check(); err != nil {
+		return ByteRange{}, err
 	}
 	return r, nil
+}
+
+func (r ByteRange) check() error {
+	switch {
+	case r.Start < 1:
+		return errors.New("start under 1")
+	case r.End < Unknown || r.Total < Unknown:
+		return errors.New("negative end or total")
+	case r.End != Unknown && r.End < r.Start-1:
+		return errors.New("end before start")
+	case r.Total != Unknown && r.End != Unknown && r.End > r.Total:
+		return errors.New("end past total")
+	case r.Total != Unknown && r.Start > r.Total+1:
+		return errors.New("start past total")
+	}
+	return nil
 }
 
 func parseCount(s string, star bool) (int64, error) {

@@ -150,49 +150,41 @@ func splitHostPort(a string) (host string, port int, err error) {
 
 // String writes the URI; ParseURI reads it back to the same value.
 func (u URI) String() string {
-	var b strings.Builder
-	b.Grow(len(u.User) + len(u.Host) + len(u.SessionID) + len(u.Transport) + len(u.Params) + 24)
-	u.appendTo(&b)
-	return b.String()
+	return string(u.appendTo(make([]byte, 0, len(u.User)+len(u.Host)+len(u.SessionID)+len(u.Transport)+len(u.Params)+24)))
 }
 
-type byteWriter interface {
-	WriteString(string) (int, error)
-	WriteByte(byte) error
-}
-
-func (u URI) appendTo(b byteWriter) {
+func (u URI) appendTo(b []byte) []byte {
 	if u.Secure {
-		b.WriteString("msrps://")
+		b = append(b, "msrps://"...)
 	} else {
-		b.WriteString("msrp://")
+		b = append(b, "msrp://"...)
 	}
 	if u.User != "" {
-		b.WriteString(u.User)
-		b.WriteByte('@')
+		b = append(b, u.User...)
+		b = append(b, '@')
 	}
-	b.WriteString(u.hostport())
+	if strings.IndexByte(u.Host, ':') >= 0 {
+		b = append(b, '[')
+		b = append(b, u.Host...)
+		b = append(b, ']')
+	} else {
+		b = append(b, u.Host...)
+	}
+	if u.Port != 0 {
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(u.Port), 10)
+	}
 	if u.SessionID != "" {
-		b.WriteByte('/')
-		b.WriteString(u.SessionID)
+		b = append(b, '/')
+		b = append(b, u.SessionID...)
 	}
-	b.WriteByte(';')
-	b.WriteString(u.Transport)
+	b = append(b, ';')
+	b = append(b, u.Transport...)
 	if u.Params != "" {
-		b.WriteByte(';')
-		b.WriteString(u.Params)
+		b = append(b, ';')
+		b = append(b, u.Params...)
 	}
-}
-
-func (u URI) hostport() string {
-	h := u.Host
-	if strings.IndexByte(h, ':') >= 0 {
-		h = "[" + h + "]"
-	}
-	if u.Port == 0 {
-		return h
-	}
-	return h + ":" + strconv.Itoa(u.Port)
+	return b
 }
 
 // Equal compares as RFC 4975 section 6.1 says: schemes match; hosts match
@@ -232,35 +224,37 @@ func (u URI) Authority() string {
 // ParsePath reads a space-separated list of MSRP URIs, the value of
 // To-Path, From-Path, Use-Path or an SDP a=path.
 func ParsePath(s string) ([]URI, error) {
-	fields := strings.Fields(s)
-	if len(fields) == 0 {
+	n := 0
+	for range strings.FieldsSeq(s) {
+		n++
+	}
+	if n == 0 {
 		return nil, fmt.Errorf("msrp: %w: empty path", ErrBadURI)
 	}
-	path := make([]URI, len(fields))
-	for i, f := range fields {
+	path := make([]URI, 0, n)
+	for f := range strings.FieldsSeq(s) {
 		u, err := ParseURI(f)
 		if err != nil {
 			return nil, err
 		}
-		path[i] = u
+		path = append(path, u)
 	}
 	return path, nil
 }
 
 // FormatPath writes a path as ParsePath reads it.
 func FormatPath(path []URI) string {
-	var b strings.Builder
-	appendPath(&b, path)
-	return b.String()
+	return string(appendPath(nil, path))
 }
 
-func appendPath(b byteWriter, path []URI) {
+func appendPath(b []byte, path []URI) []byte {
 	for i, u := range path {
 		if i > 0 {
-			b.WriteByte(' ')
+			b = append(b, ' ')
 		}
-		u.appendTo(b)
+		b = u.appendTo(b)
 	}
+	return b
 }
 
 // NewSessionID returns a session-id with 120 bits from crypto/rand: RFC

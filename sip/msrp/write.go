@@ -77,7 +77,9 @@ func (f *Frame) AppendTo(b []byte) ([]byte, error) {
 		b = appendHeader(b, "Failure-Report: ", f.FailureReport.String())
 	}
 	if f.Status != nil {
-		b = appendHeader(b, "Status: ", f.Status.String())
+		b = append(b, "Status: "...)
+		b = f.Status.appendTo(b)
+		b = append(b, "\r\n"...)
 	}
 	if f.UsePath != nil {
 		b = appendPathHeader(b, "Use-Path: ", f.UsePath)
@@ -121,9 +123,8 @@ func (f *Frame) AppendTo(b []byte) ([]byte, error) {
 
 func appendPathHeader(b []byte, name string, path []URI) []byte {
 	b = append(b, name...)
-	buf := appendBuf{b}
-	appendPath(&buf, path)
-	return append(buf.b, "\r\n"...)
+	b = appendPath(b, path)
+	return append(b, "\r\n"...)
 }
 
 func appendHeader(b []byte, name, value string) []byte {
@@ -143,12 +144,6 @@ func appendText(b []byte, s string) []byte {
 	}
 	return b
 }
-
-// appendBuf lets URI.appendTo write into a byte slice.
-type appendBuf struct{ b []byte }
-
-func (a *appendBuf) WriteString(s string) (int, error) { a.b = append(a.b, s...); return len(s), nil }
-func (a *appendBuf) WriteByte(c byte) error            { a.b = append(a.b, c); return nil }
 
 // size is about what AppendTo writes, to allocate once.
 func (f *Frame) size() int {
@@ -205,8 +200,8 @@ func (f *Frame) prepare() error {
 		return bad("Message-ID %q", clip(f.MessageID))
 	}
 	if br := f.ByteRange; !br.IsZero() {
-		if _, err := ParseByteRange(br.String()); err != nil || br.End < Unknown || br.Total < Unknown {
-			return bad("Byte-Range %s", br)
+		if err := br.check(); err != nil {
+			return bad("Byte-Range %s: %v", br, err)
 		}
 	}
 	if f.Status != nil && (f.Status.Namespace < 0 || f.Status.Namespace > 999 || f.Status.Code < 100 || f.Status.Code > 999) {
