@@ -13,19 +13,24 @@ import (
 // max bytes of body each (DefaultChunkSize when max <= 0): Byte-Range
 // start-end/total on every one, FlagMore on all but the last, FlagEnd on
 // the last. An empty body gives one SEND with Byte-Range 1-0/0. The
-// bodies share body's memory. The caller fills the paths and the reports
-// it wants; the writer picks each chunk's transaction ID.
+// bodies share body's memory (with no spare capacity into the next
+// chunk's bytes). The caller fills the paths and the reports it wants;
+// the writer picks each chunk's transaction ID.
 func Chunks(messageID, contentType string, body []byte, max int) []*Frame {
-	if max <= 0 {
-		max = DefaultChunkSize
+	size := max
+	if size <= 0 {
+		size = DefaultChunkSize
 	}
 	total := len(body)
-	n := max1((total + max - 1) / max)
+	n := (total + size - 1) / size
+	if n == 0 {
+		n = 1
+	}
 	frames := make([]Frame, n)
 	out := make([]*Frame, n)
 	for i := range frames {
-		start := i * max
-		end := min(start+max, total)
+		start := i * size
+		end := min(start+size, total)
 		f := &frames[i]
 		f.Method = MethodSEND
 		f.MessageID = messageID
@@ -40,8 +45,6 @@ func Chunks(messageID, contentType string, body []byte, max int) []*Frame {
 	frames[n-1].Flag = FlagEnd
 	return out
 }
-
-func max1(n int) int { return max(n, 1) }
 
 // Message is a whole incoming message.
 type Message struct {

@@ -193,15 +193,3 @@ func (f *Frame) Interrupted() bool {
 	_, end := f.Range()
 	return end < f.ByteRange.End
 }
-
-// local returns the To-Path URI that names the receiving hop: the first.
-// A request reaching an endpoint has exactly one (RFC 4975 section 7.3):
-// each relay removes itself from the front of the To-Path and adds itself
-// to the front of the From-Path (RFC 4976 section 7.3), so what is left on
-// arrival is the endpoint's own URI.
-func (f *Frame) local() (URI, bool) {
-	if len(f.ToPath) == 0 {
-		return URI{}, false
-	}
-	return f.ToPath[0], true
-}
