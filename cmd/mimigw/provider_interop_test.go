@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mimigw/mimigw/deploy/interop/nodepeer"
 	"github.com/mimigw/mimigw/mimi/bus/bustest"
 	"github.com/mimigw/mimigw/mimi/provider/transport"
 	"github.com/mimigw/mimigw/sip/sipptest"
@@ -33,108 +33,20 @@ import (
 // mimigw deployment.
 
 const (
-	interopDir   = "../../deploy/interop"
 	desktop      = "desktop.test"
 	alice        = "mimi://desktop.test/u/alice"
 	waitProvider = 20 * time.Second
 )
 
-// desktopPeer drives mimi-provider-peer.mjs over its JSON-lines protocol.
+// desktopPeer drives mimi-provider-peer.mjs.
 type desktopPeer struct {
-	t   *testing.T
-	in  io.WriteCloser
-	out *bufio.Reader
+	*nodepeer.Peer
+	t *testing.T
 }
 
 func startDesktopPeer(t *testing.T) *desktopPeer {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	missing := ""
-	switch {
-	case err != nil:
-		missing = "node is not installed"
-	default:
-		for _, m := range []string{"ts-mls", "cborg"} {
-			if _, err := os.Stat(filepath.Join(interopDir, "node_modules", m, "package.json")); err != nil {
-				missing = m + " is not installed in deploy/interop"
-			}
-		}
-	}
-	if missing != "" {
-		if os.Getenv("MIMIGW_INTEROP") == "1" {
-			t.Fatalf("interop peer missing: %s (run: cd deploy/interop && npm ci)", missing)
-		}
-		t.Skipf("interop peer missing: %s; run `cd deploy/interop && npm ci`, or set MIMIGW_INTEROP=1 to fail instead", missing)
-	}
-	cmd := exec.Command(node, "mimi-provider-peer.mjs")
-	cmd.Dir = interopDir
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = in.Close()
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	return &desktopPeer{t: t, in: in, out: bufio.NewReaderSize(out, 1<<20)}
-}
-
-func (p *desktopPeer) try(req map[string]any) (map[string]any, error) {
-	p.t.Helper()
-	line, _ := json.Marshal(req)
-	if _, err := p.in.Write(append(line, '\n')); err != nil {
-		p.t.Fatalf("desktop peer: write: %v", err)
-	}
-	type result struct {
-		b   []byte
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		b, err := p.out.ReadBytes('\n')
-		ch <- result{b, err}
-	}()
-	var r result
-	select {
-	case r = <-ch:
-	case <-time.After(60 * time.Second):
-		p.t.Fatalf("desktop peer: no answer to %s", req["op"])
-	}
-	if r.err != nil {
-		p.t.Fatalf("desktop peer: read: %v", r.err)
-	}
-	var ans map[string]any
-	if err := json.Unmarshal(r.b, &ans); err != nil {
-		p.t.Fatalf("desktop peer: answer %q: %v", r.b, err)
-	}
-	if ok, _ := ans["ok"].(bool); !ok {
-		return ans, fmt.Errorf("desktop peer: %s: %v", req["op"], ans["error"])
-	}
-	return ans, nil
-}
-
-func (p *desktopPeer) call(req map[string]any) map[string]any {
-	p.t.Helper()
-	ans, err := p.try(req)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return ans
+	return &desktopPeer{Peer: nodepeer.Start(t, "mimi-provider-peer.mjs", "ts-mls", "cborg"), t: t}
 }
 
 // peerMessage is what the desktop peer decrypted from submitMessage.
@@ -150,7 +62,7 @@ func (p *desktopPeer) received(done func([]peerMessage) bool) []peerMessage {
 	var all []peerMessage
 	deadline := time.Now().Add(waitProvider)
 	for {
-		ans := p.call(map[string]any{"op": "received"})
+		ans := p.Call(map[string]any{"op": "received"})
 		b, _ := json.Marshal(ans["messages"])
 		var got []peerMessage
 		if err := json.Unmarshal(b, &got); err != nil {
@@ -185,13 +97,13 @@ func providerGateway(t *testing.T, change func(*Config)) (*Config, *desktopPeer)
 	}
 	ca := filepath.Join(caDir, "ca.pem")
 	peer := startDesktopPeer(t)
-	url := peer.call(map[string]any{"op": "listen", "cert": cert, "key": key, "ca": ca})["url"].(string)
+	url := peer.Call(map[string]any{"op": "listen", "cert": cert, "key": key, "ca": ca})["url"].(string)
 	cfg := startDev(t, func(cfg *Config) {
 		cfg.DataDir = data
 		cfg.Provider.Peers = []transport.Peer{{Domain: desktop, URL: url}}
 		change(cfg)
 	})
-	peer.call(map[string]any{"op": "peer", "domain": cfg.Domain, "url": "https://" + cfg.Provider.Listen,
+	peer.Call(map[string]any{"op": "peer", "domain": cfg.Domain, "url": "https://" + cfg.Provider.Listen,
 		"cert": cert, "key": key, "ca": ca})
 	return cfg, peer
 }
@@ -233,15 +145,15 @@ func injectMO(t *testing.T, cfg *Config, from, to, text string) {
 func aliceOpensRoom(t *testing.T, cfg *Config, peer *desktopPeer, number, room string) {
 	t.Helper()
 	user := "mimi://" + cfg.Domain + "/u/" + number
-	ans := peer.call(map[string]any{"op": "identifierQuery", "peer": cfg.Domain, "phone": number})
+	ans := peer.Call(map[string]any{"op": "identifierQuery", "peer": cfg.Domain, "phone": number})
 	if code := ans["code"].(float64); code != 0 || fmt.Sprint(ans["uris"]) != "["+user+"]" {
 		t.Fatalf("identifierQuery %s: %v", number, ans)
 	}
-	ans = peer.call(map[string]any{"op": "keyMaterial", "peer": cfg.Domain, "target": user, "room": room})
+	ans = peer.Call(map[string]any{"op": "keyMaterial", "peer": cfg.Domain, "target": user, "room": room})
 	if st := ans["userStatus"].(float64); st != 0 {
 		t.Fatalf("keyMaterial: %v", ans)
 	}
-	ans = peer.call(map[string]any{"op": "createRoom", "peer": cfg.Domain, "room": room})
+	ans = peer.Call(map[string]any{"op": "createRoom", "peer": cfg.Domain, "room": room})
 	if st := ans["status"].(float64); st != http.StatusCreated {
 		t.Fatalf("notify with the Welcome: %v", ans)
 	}
@@ -260,7 +172,7 @@ func TestProviderDesktopPeerSMS(t *testing.T) {
 	room := "mimi://desktop.test/r/dm-alice-sms"
 	aliceOpensRoom(t, cfg, peer, "+15551230002", room)
 
-	ans := peer.call(map[string]any{"op": "send", "peer": cfg.Domain, "room": room, "text": "Hello phone, from alice"})
+	ans := peer.Call(map[string]any{"op": "send", "peer": cfg.Domain, "room": room, "text": "Hello phone, from alice"})
 	if st := ans["status"].(float64); st != http.StatusCreated {
 		t.Fatalf("notify with the text: %v", ans)
 	}
@@ -302,7 +214,7 @@ func TestProviderDesktopPeerRCS(t *testing.T) {
 	})
 	room := "mimi://desktop.test/r/dm-alice-rcs"
 	aliceOpensRoom(t, cfg, peer, "+15551230002", room)
-	ans := peer.call(map[string]any{"op": "send", "peer": cfg.Domain, "room": room, "text": "Hello RCS phone"})
+	ans := peer.Call(map[string]any{"op": "send", "peer": cfg.Domain, "room": room, "text": "Hello RCS phone"})
 	aliceID := ans["id"].(string)
 	phone.Wait(t)
 	traces := phone.Traces()
@@ -348,7 +260,7 @@ func lentNumberIn(t *testing.T, traces string) string {
 // desktop peer and returns the HTTP status.
 func rawNotify(t *testing.T, cfg *Config, peer *desktopPeer, room string, body []byte) int {
 	t.Helper()
-	ans := peer.call(map[string]any{"op": "raw", "peer": cfg.Domain, "endpoint": "notify", "param": room,
+	ans := peer.Call(map[string]any{"op": "raw", "peer": cfg.Domain, "endpoint": "notify", "param": room,
 		"body": base64.StdEncoding.EncodeToString(body)})
 	return int(ans["status"].(float64))
 }
@@ -411,7 +323,7 @@ func TestProviderBadInput(t *testing.T) {
 	room := "mimi://desktop.test/r/dm-alice-bad"
 	aliceOpensRoom(t, cfg, peer, "+15551230002", room)
 	held := func(op, text string) []byte {
-		ans := peer.call(map[string]any{"op": op, "peer": cfg.Domain, "room": room, "text": text, "hold": true})
+		ans := peer.Call(map[string]any{"op": op, "peer": cfg.Domain, "room": room, "text": text, "hold": true})
 		b, err := base64.StdEncoding.DecodeString(ans["notifyBody"].(string))
 		if err != nil || len(b) < 40 {
 			t.Fatalf("%s: notify body %q %v", op, ans["notifyBody"], err)
@@ -444,7 +356,7 @@ func TestProviderBadInput(t *testing.T) {
 		}
 	}
 	// A From that is not the certificate's domain.
-	ans := peer.call(map[string]any{"op": "raw", "peer": cfg.Domain, "endpoint": "notify", "param": room,
+	ans := peer.Call(map[string]any{"op": "raw", "peer": cfg.Domain, "endpoint": "notify", "param": room,
 		"body": base64.StdEncoding.EncodeToString(text), "from": "mimi@elsewhere.test"})
 	if got := int(ans["status"].(float64)); got != http.StatusForbidden {
 		t.Errorf("wrong From: status %d, want 403", got)
@@ -470,7 +382,7 @@ func TestProviderBadInput(t *testing.T) {
 	if got := rawNotify(t, cfg, peer, room, commit); got != http.StatusCreated {
 		t.Errorf("the commit again: %d, want 201 (applied once)", got)
 	}
-	if ans := peer.call(map[string]any{"op": "send", "peer": cfg.Domain, "room": room, "text": "after the commit"}); ans["status"].(float64) != http.StatusCreated {
+	if ans := peer.Call(map[string]any{"op": "send", "peer": cfg.Domain, "room": room, "text": "after the commit"}); ans["status"].(float64) != http.StatusCreated {
 		t.Fatalf("text in the new epoch: %v", ans)
 	}
 	waitSubmit(t, cfg, "after the commit")
@@ -511,7 +423,7 @@ func TestProviderKillAfterNotify(t *testing.T) {
 	}
 	ca := filepath.Join(caDir, "ca.pem")
 	peer := startDesktopPeer(t)
-	peerURL := peer.call(map[string]any{"op": "listen", "cert": peerCert, "key": peerKey, "ca": ca})["url"].(string)
+	peerURL := peer.Call(map[string]any{"op": "listen", "cert": peerCert, "key": peerKey, "ca": ca})["url"].(string)
 	keyFile := filepath.Join(data, "mls.key")
 	if err := os.WriteFile(keyFile, []byte(strings.Repeat("cd", 32)), 0o600); err != nil {
 		t.Fatal(err)
@@ -567,11 +479,11 @@ provider:
 		}
 	}
 	gw := start()
-	peer.call(map[string]any{"op": "peer", "domain": domain, "url": "https://" + provAddr, "cert": peerCert, "key": peerKey, "ca": ca})
+	peer.Call(map[string]any{"op": "peer", "domain": domain, "url": "https://" + provAddr, "cert": peerCert, "key": peerKey, "ca": ca})
 	room := "mimi://desktop.test/r/dm-alice-kill"
 	cfg := &Config{Domain: domain}
 	aliceOpensRoom(t, cfg, peer, "+15551230002", room)
-	if ans := peer.call(map[string]any{"op": "send", "peer": domain, "room": room, "text": "survives a crash"}); ans["status"].(float64) != http.StatusCreated {
+	if ans := peer.Call(map[string]any{"op": "send", "peer": domain, "room": room, "text": "survives a crash"}); ans["status"].(float64) != http.StatusCreated {
 		t.Fatalf("notify: %v", ans)
 	}
 	if err := gw.Process.Signal(syscall.SIGKILL); err != nil {
@@ -629,7 +541,7 @@ func TestProviderPeersReloadOnSIGHUP(t *testing.T) {
 		body := []byte{0x0e, 0x04, 0x0c}
 		body = append(body, "+15551230002"...)
 		body = append(body, 0x00)
-		ans, err := peer.try(map[string]any{"op": "raw", "peer": cfg.Domain, "endpoint": "identifierQuery", "param": cfg.Domain,
+		ans, err := peer.Try(map[string]any{"op": "raw", "peer": cfg.Domain, "endpoint": "identifierQuery", "param": cfg.Domain,
 			"body": base64.StdEncoding.EncodeToString(body)})
 		if err != nil {
 			// Refused at the directory already, before the request.

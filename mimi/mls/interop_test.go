@@ -1,126 +1,28 @@
 package mls
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/mimigw/mimigw/deploy/interop/nodepeer"
 )
 
 // These tests run the gateway's clients against npm ts-mls 1.6.4, an MLS
 // implementation this project did not write, through
 // deploy/interop/mls-peer.mjs: serialised MLS messages only, both ways.
 
-const interopDir = "../../deploy/interop"
-
+// tsPeer drives mls-peer.mjs.
 type tsPeer struct {
-	t   *testing.T
-	cmd *exec.Cmd
-	in  io.WriteCloser
-	out *bufio.Reader
+	*nodepeer.Peer
+	t *testing.T
 }
 
 func startTSPeer(t *testing.T) *tsPeer {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	missing := ""
-	switch {
-	case err != nil:
-		missing = "node is not installed"
-	default:
-		if _, err := os.Stat(filepath.Join(interopDir, "node_modules", "ts-mls", "package.json")); err != nil {
-			missing = "ts-mls is not installed in deploy/interop"
-		}
-	}
-	if missing != "" {
-		if os.Getenv("MIMIGW_INTEROP") == "1" {
-			t.Fatalf("interop peer missing: %s (run: cd deploy/interop && npm ci)", missing)
-		}
-		t.Skipf("interop peer missing: %s; install Node.js 20+ and run `cd deploy/interop && npm ci`, or set MIMIGW_INTEROP=1 to fail instead", missing)
-	}
-	cmd := exec.Command(node, "mls-peer.mjs")
-	cmd.Dir = interopDir
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &tsPeer{t: t, cmd: cmd, in: in, out: bufio.NewReaderSize(out, 1<<20)}
-	t.Cleanup(func() {
-		_ = in.Close()
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	return p
-}
-
-// call sends one request and returns the answer; a failed answer fails the
-// test unless wantErr.
-func (p *tsPeer) try(req map[string]any) (map[string]any, error) {
-	p.t.Helper()
-	line, err := json.Marshal(req)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	if _, err := p.in.Write(append(line, '\n')); err != nil {
-		p.t.Fatalf("ts-mls peer: write: %v", err)
-	}
-	type result struct {
-		b   []byte
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		b, err := p.out.ReadBytes('\n')
-		ch <- result{b, err}
-	}()
-	var r result
-	select {
-	case r = <-ch:
-	case <-time.After(60 * time.Second):
-		p.t.Fatalf("ts-mls peer: no answer to %s", req["op"])
-	}
-	if r.err != nil {
-		p.t.Fatalf("ts-mls peer: read: %v", r.err)
-	}
-	var ans map[string]any
-	if err := json.Unmarshal(r.b, &ans); err != nil {
-		p.t.Fatalf("ts-mls peer: answer %q: %v", r.b, err)
-	}
-	if ok, _ := ans["ok"].(bool); !ok {
-		return ans, errors.New(ans["error"].(string))
-	}
-	return ans, nil
-}
-
-func (p *tsPeer) call(req map[string]any) map[string]any {
-	p.t.Helper()
-	ans, err := p.try(req)
-	if err != nil {
-		p.t.Fatalf("ts-mls %s: %v", req["op"], err)
-	}
-	return ans
+	return &tsPeer{Peer: nodepeer.Start(t, "mls-peer.mjs", "ts-mls"), t: t}
 }
 
 func (p *tsPeer) bytes(ans map[string]any, key string) []byte {
@@ -154,12 +56,12 @@ const (
 
 // tsSend has ts-mls client name encrypt content; tsRecv has it decrypt msg.
 func tsSend(p *tsPeer, name string, content []byte) []byte {
-	return p.bytes(p.call(map[string]any{"op": "send", "name": name, "content": b64(content)}), "message")
+	return p.bytes(p.Call(map[string]any{"op": "send", "name": name, "content": b64(content)}), "message")
 }
 
 func tsRecv(t *testing.T, p *tsPeer, name string, msg []byte) []byte {
 	t.Helper()
-	ans := p.call(map[string]any{"op": "process", "name": name, "message": b64(msg)})
+	ans := p.Call(map[string]any{"op": "process", "name": name, "message": b64(msg)})
 	if ans["kind"] != "application" {
 		t.Fatalf("%s: not an application message: %v", name, ans)
 	}
@@ -208,12 +110,12 @@ func TestInteropTSMLSGroup(t *testing.T) {
 			a := mustClient(t, p, alice)
 
 			gid := []byte("ts-mls-room-" + name)
-			peer.call(map[string]any{"op": "newClient", "name": "dana", "identity": dana})
-			peer.call(map[string]any{"op": "newClient", "name": "erin", "identity": erin})
-			peer.call(map[string]any{"op": "createGroup", "name": "dana", "groupId": b64(gid)})
+			peer.Call(map[string]any{"op": "newClient", "name": "dana", "identity": dana})
+			peer.Call(map[string]any{"op": "newClient", "name": "erin", "identity": erin})
+			peer.Call(map[string]any{"op": "createGroup", "name": "dana", "groupId": b64(gid)})
 
 			kp := mustKP(t, a)
-			ans := peer.call(map[string]any{"op": "commit", "name": "dana", "add": []string{b64(kp.Message)}, "ratchetTreeExtension": inside})
+			ans := peer.Call(map[string]any{"op": "commit", "name": "dana", "add": []string{b64(kp.Message)}, "ratchetTreeExtension": inside})
 			var tree []byte
 			if !inside {
 				tree = peer.bytes(ans, "ratchetTree")
@@ -228,8 +130,8 @@ func TestInteropTSMLSGroup(t *testing.T) {
 			talk(t, peer, a, "dana", dana, gid)
 
 			// dana adds erin (ts-mls) by a PublicMessage commit; we follow.
-			ekp := peer.bytes(peer.call(map[string]any{"op": "keyPackage", "name": "erin"}), "keyPackage")
-			ans = peer.call(map[string]any{"op": "commit", "name": "dana", "add": []string{b64(ekp)}})
+			ekp := peer.bytes(peer.Call(map[string]any{"op": "keyPackage", "name": "erin"}), "keyPackage")
+			ans = peer.Call(map[string]any{"op": "commit", "name": "dana", "add": []string{b64(ekp)}})
 			h, err := a.ProcessHandshake(ctx, gid, peer.bytes(ans, "commit"))
 			if err != nil {
 				t.Fatalf("process ts-mls add commit: %v", err)
@@ -237,7 +139,7 @@ func TestInteropTSMLSGroup(t *testing.T) {
 			if h.Kind != KindCommit || h.Epoch != 2 || h.Sender != dana || len(h.Added) != 1 || h.Added[0].URI != erin {
 				t.Fatalf("add commit: %+v", h)
 			}
-			peer.call(map[string]any{"op": "join", "name": "erin", "welcome": b64(peer.bytes(ans, "welcome")), "ratchetTree": b64(peer.bytes(ans, "ratchetTree"))})
+			peer.Call(map[string]any{"op": "join", "name": "erin", "welcome": b64(peer.bytes(ans, "welcome")), "ratchetTree": b64(peer.bytes(ans, "ratchetTree"))})
 			talk(t, peer, a, "erin", erin, gid)
 			// dana, who never spoke at epoch 2, still reads alice.
 			out := mimiText(t, alice, room, "to both")
@@ -253,9 +155,9 @@ func TestInteropTSMLSGroup(t *testing.T) {
 			}
 
 			// dana removes erin; we follow and keep talking with dana.
-			info := peer.call(map[string]any{"op": "info", "name": "erin"})
+			info := peer.Call(map[string]any{"op": "info", "name": "erin"})
 			erinLeaf := int(info["ownLeaf"].(float64))
-			ans = peer.call(map[string]any{"op": "commit", "name": "dana", "removeLeaves": []int{erinLeaf}})
+			ans = peer.Call(map[string]any{"op": "commit", "name": "dana", "removeLeaves": []int{erinLeaf}})
 			h, err = a.ProcessHandshake(ctx, gid, peer.bytes(ans, "commit"))
 			if err != nil {
 				t.Fatalf("process ts-mls remove commit: %v", err)
@@ -285,18 +187,18 @@ func TestInteropOurGroup(t *testing.T) {
 	p := openProvider(t, ns.js(t), testConfig(testKeyFile(t)))
 	a, b := mustClient(t, p, alice), mustClient(t, p, bob)
 
-	hubKey := peer.bytes(peer.call(map[string]any{"op": "newSender", "name": "mimi://hub.example"}), "signatureKey")
+	hubKey := peer.bytes(peer.Call(map[string]any{"op": "newSender", "name": "mimi://hub.example"}), "signatureKey")
 	gid, err := a.CreateGroup(ctx, room, GroupOptions{ExternalSenders: []ExternalSender{{SignatureKey: hubKey, Identity: "mimi://hub.example"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	peer.call(map[string]any{"op": "newClient", "name": "dana", "identity": dana})
-	dkp := peer.bytes(peer.call(map[string]any{"op": "keyPackage", "name": "dana"}), "keyPackage")
+	peer.Call(map[string]any{"op": "newClient", "name": "dana", "identity": dana})
+	dkp := peer.bytes(peer.Call(map[string]any{"op": "keyPackage", "name": "dana"}), "keyPackage")
 	cm, err := a.Commit(ctx, gid, Changes{Add: [][]byte{dkp}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ans := peer.call(map[string]any{"op": "join", "name": "dana", "welcome": b64(cm.Welcome), "ratchetTree": b64(cm.RatchetTree)})
+	ans := peer.Call(map[string]any{"op": "join", "name": "dana", "welcome": b64(cm.Welcome), "ratchetTree": b64(cm.RatchetTree)})
 	if ans["epoch"].(float64) != 1 {
 		t.Fatalf("dana joined at %v", ans)
 	}
@@ -307,19 +209,19 @@ func TestInteropOurGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ans := peer.call(map[string]any{"op": "process", "name": "dana", "message": b64(cm.Commit)}); ans["epoch"].(float64) != 2 {
+	if ans := peer.Call(map[string]any{"op": "process", "name": "dana", "message": b64(cm.Commit)}); ans["epoch"].(float64) != 2 {
 		t.Fatalf("dana after our add: %v", ans)
 	}
 	if _, err := p.JoinWelcome(ctx, cm.Welcome, cm.RatchetTree, room); err != nil {
 		t.Fatal(err)
 	}
 	talk(t, peer, b, "dana", dana, gid)
-	if m := tsMembers(peer.call(map[string]any{"op": "info", "name": "dana"})); len(m) != 3 || m[0] != alice || m[2] != bob {
+	if m := tsMembers(peer.Call(map[string]any{"op": "info", "name": "dana"})); len(m) != 3 || m[0] != alice || m[2] != bob {
 		t.Fatalf("dana sees %v", m)
 	}
 
 	// dana commits (ts-mls, PublicMessage) removing bob; alice and bob follow.
-	ans = peer.call(map[string]any{"op": "commit", "name": "dana", "removeLeaves": []int{2}})
+	ans = peer.Call(map[string]any{"op": "commit", "name": "dana", "removeLeaves": []int{2}})
 	h, err := a.ProcessHandshake(ctx, gid, peer.bytes(ans, "commit"))
 	if err != nil || len(h.Removed) != 1 || h.Removed[0].URI != bob {
 		t.Fatalf("alice on remove: %+v %v", h, err)
@@ -338,7 +240,7 @@ func TestInteropOurGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	peer.call(map[string]any{"op": "process", "name": "dana", "message": b64(cm.Commit)})
+	peer.Call(map[string]any{"op": "process", "name": "dana", "message": b64(cm.Commit)})
 	st, err := a.Group(ctx, gid)
 	if err != nil || len(st.Members) != 1 {
 		t.Fatalf("after removing dana: %+v %v", st, err)
@@ -356,7 +258,7 @@ func TestInteropHubProposal(t *testing.T) {
 	p := openProvider(t, ns.js(t), testConfig(testKeyFile(t)))
 	a, b, c := mustClient(t, p, alice), mustClient(t, p, bob), mustClient(t, p, carol)
 
-	hubKey := peer.bytes(peer.call(map[string]any{"op": "newSender", "name": "mimi://hub.example"}), "signatureKey")
+	hubKey := peer.bytes(peer.Call(map[string]any{"op": "newSender", "name": "mimi://hub.example"}), "signatureKey")
 	gid, err := a.CreateGroup(ctx, room, GroupOptions{ExternalSenders: []ExternalSender{{SignatureKey: hubKey, Identity: "mimi://hub.example"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -370,7 +272,7 @@ func TestInteropHubProposal(t *testing.T) {
 	}
 
 	// The hub proposes adding carol, from the GroupInfo of epoch 1.
-	prop := peer.bytes(peer.call(map[string]any{"op": "externalPropose", "sender": "mimi://hub.example",
+	prop := peer.bytes(peer.Call(map[string]any{"op": "externalPropose", "sender": "mimi://hub.example",
 		"groupInfo": b64(cm.GroupInfo), "addKeyPackage": b64(mustKP(t, c).Message)}), "message")
 	for _, cl := range []*Client{a, b} {
 		h, err := cl.ProcessHandshake(ctx, gid, prop)
@@ -402,7 +304,7 @@ func TestInteropHubProposal(t *testing.T) {
 	}
 
 	// The hub proposes removing bob; alice commits it; bob learns he is out.
-	prop = peer.bytes(peer.call(map[string]any{"op": "externalPropose", "sender": "mimi://hub.example",
+	prop = peer.bytes(peer.Call(map[string]any{"op": "externalPropose", "sender": "mimi://hub.example",
 		"groupInfo": b64(cm.GroupInfo), "removeLeaf": 1}), "message")
 	for _, cl := range []*Client{a, b, c} {
 		if _, err := cl.ProcessHandshake(ctx, gid, prop); err != nil {
