@@ -28,7 +28,7 @@ if [ -f deploy/interop/package.json ]; then
 fi
 
 echo "== gofmt, go vet"
-unformatted=$(gofmt -l cmd gateway sip smpp mimi)
+unformatted=$(gofmt -l cmd gateway sip smpp mimi deploy)
 if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
