@@ -111,5 +111,8 @@
 //     WebSocket transport, and percent-decoding of hosts before comparing
 //     URIs.
 //   - Metrics: none yet; the Pool counts connections (Conns) only.
+//   - No cap on connections accepted: one that binds no session closes
+//     after Config.IdleTimeout, but how many may wait is the listener's
+//     (or the firewall's) to bound.
 //   - msrps trusts fingerprints only; a CA chain is never consulted.
 package msrp

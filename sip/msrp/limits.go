@@ -17,21 +17,21 @@ const DefaultChunkSize = 10000
 type Limits struct {
 	// MaxHeaderBytes bounds the start line and header lines of one frame,
 	// line ends included; it is also the longest line read.
-	MaxHeaderBytes int
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
 	// MaxHeaders bounds the header lines of one frame.
-	MaxHeaders int
+	MaxHeaders int `yaml:"max_headers"`
 	// MaxChunk is the largest body of one frame. A larger body is read
 	// past and reported (the frame is answered 413).
-	MaxChunk int
+	MaxChunk int `yaml:"max_chunk"`
 	// MaxMessage is the largest reassembled message, and the most the
 	// reader skips when it reads past a body over MaxChunk.
-	MaxMessage int64
+	MaxMessage int64 `yaml:"max_message"`
 	// MaxInFlight is how many messages one session may have partly
 	// received at once.
-	MaxInFlight int
+	MaxInFlight int `yaml:"max_in_flight"`
 	// IncompleteTimeout is how long a partly received message waits for
 	// its next chunk before it is dropped.
-	IncompleteTimeout time.Duration
+	IncompleteTimeout time.Duration `yaml:"incomplete_timeout"`
 }
 
 // Defaults fills what was left zero.
