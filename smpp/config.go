@@ -73,8 +73,9 @@ type SMSCConfig struct {
 	// count loosely, and answers each once the receiver has taken it; one
 	// beyond that gets ESME_RX_T_APPN. Default 1000.
 	DeliverWindow int `yaml:"deliver_window"`
-	// Rate caps submit_sm per second per bind; 0 leaves it to the window.
-	// Only submit_sm wait for it, never our responses to the SMSC.
+	// Rate caps submit_sm per second per bind; 0 leaves it to the window
+	// (until the SMSC throttles: see ThrottleBackoff). Only submit_sm wait
+	// for it, never our responses to the SMSC.
 	Rate float64 `yaml:"rate"`
 	// EnquireLink is how long a bind may be silent before we send an
 	// enquire_link. Default 30s.
@@ -86,9 +87,14 @@ type SMSCConfig struct {
 	// between bind attempts. Defaults 1s and 60s.
 	ReconnectMin time.Duration `yaml:"reconnect_min"`
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
-	// ThrottleBackoff is the first pause after ESME_RTHROTTLED or
-	// ESME_RMSGQFUL; it doubles while the SMSC keeps refusing, up to 32
-	// times its value. Default 200ms.
+	// ThrottleBackoff is the first pause of a bind's submit_sm after
+	// ESME_RTHROTTLED or ESME_RMSGQFUL (every submit_sm not yet sent
+	// waits, the refused one is sent again after it); it doubles while
+	// the SMSC keeps refusing, up to 32 times its value. Each such pause
+	// also halves the bind's rate (Rate, or with none the rate it was
+	// sending at); after 25 times ThrottleBackoff without a refusal the
+	// rate rises by a quarter, and so on back to Rate (or to no limit).
+	// Default 200ms.
 	ThrottleBackoff time.Duration `yaml:"throttle_backoff"`
 	// Priority orders SMSCs for outbound traffic: lower first. Equal
 	// priorities share traffic.

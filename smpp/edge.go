@@ -318,9 +318,18 @@ func (l *smscLink) submitAll(ctx context.Context, s *session, msgs []*wire.Messa
 			}
 			r, err := await(ctx, c)
 			if err != nil {
-				return nil, fmt.Errorf("smpp: submit to %s: %w", name, err)
+				// Withdraw what still waits for the pace: it must not go
+				// out after the message was given up.
+				for _, rest := range calls[i:] {
+					if rest != nil {
+						s.abandon(rest)
+					}
+				}
+				return nil, fmt.Errorf("smpp: submit to %s: %w: %w", name, gateway.ErrUnavailable, err)
 			}
 			switch {
+			case r.err != nil && errors.Is(r.err, errNotSent):
+				retry = append(retry, idx) // the SMSC never saw it
 			case r.err != nil && (errors.Is(r.err, errTimeout) || errors.Is(r.err, errClosed)):
 				// Sent, unanswered: the SMSC may have taken it.
 				result := "timeout"

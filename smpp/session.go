@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/fiorix/go-smpp/smpp/pdu"
-	"golang.org/x/time/rate"
 
 	"github.com/mimigw/mimigw/smpp/wire"
 )
@@ -26,6 +25,9 @@ var (
 	errTimeout  = errors.New("smpp: no response in time")
 	errDeadLink = errors.New("smpp: enquire_link unanswered, link is dead")
 	errUnbound  = errors.New("smpp: unbound by the SMSC")
+	// errNotSent: the bind closed while the submit_sm still waited for the
+	// pace; the SMSC never saw it.
+	errNotSent = errors.New("smpp: bind closed before the submit_sm was sent")
 )
 
 // session is one bound SMPP connection: a reader goroutine that only reads,
@@ -40,7 +42,8 @@ type session struct {
 	mode pdu.ID // the bind command: transceiver, transmitter or receiver
 	log  *slog.Logger
 
-	out       chan []byte
+	out       chan []byte // every frame but submit_sm
+	subq      chan *call  // submit_sm, sent by the writer as the pace allows
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -51,12 +54,10 @@ type session struct {
 	pending  map[uint32]*call
 	inWindow int
 
-	window  chan struct{} // one token per outstanding submit_sm
-	limiter *rate.Limiter // submit_sm only; nil when unlimited
+	window chan struct{} // one token per outstanding submit_sm
 
-	throttleMu    sync.Mutex
-	throttleUntil time.Time
-	throttleStep  time.Duration
+	throttleMu sync.Mutex
+	pace       pacer // throttle pauses and the submit_sm rate
 
 	lastRead   atomic.Int64 // unix nanoseconds
 	flushClose atomic.Pointer[error]
@@ -70,10 +71,22 @@ type call struct {
 	want     pdu.ID // the response command; generic_nack also answers
 	seq      uint32
 	windowed bool
-	sent     time.Time
-	deadline time.Time
+	frame    []byte       // a submit_sm's, until the writer sends it
+	state    atomic.Int32 // a submit_sm's: callQueued, callSent, ...
+	sentAt   atomic.Int64 // unix nanoseconds; 0 while not sent
 	done     chan result
 }
+
+// States of a submit_sm's call. Only the writer moves one from queued to
+// sent; whoever takes it out of pending while queued marks it abandoned
+// (the writer then gives back its window slot) or failed (already given
+// back).
+const (
+	callQueued int32 = iota
+	callSent
+	callAbandoned
+	callFailed
+)
 
 // result is what answered a call.
 type result struct {
@@ -92,19 +105,13 @@ func newSession(l *smscLink, conn net.Conn, mode pdu.ID) *session {
 		mode:    mode,
 		log:     l.log.With("peer", conn.RemoteAddr().String(), "mode", modeName(mode)),
 		out:     make(chan []byte, c.Window+256),
+		subq:    make(chan *call, c.Window),
 		done:    make(chan struct{}),
 		pending: make(map[uint32]*call),
 		window:  make(chan struct{}, c.Window),
 	}
 	s.in = newInbox(s, l.edge.cfg.MOConcurrency, c.DeliverWindow)
-	if c.Rate > 0 {
-		burst := int(c.Rate)
-		if burst < 1 {
-			burst = 1
-		}
-		s.limiter = rate.NewLimiter(rate.Limit(c.Rate), burst)
-	}
-	s.throttleStep = c.ThrottleBackoff
+	s.initPace(time.Now())
 	s.lastRead.Store(time.Now().UnixNano())
 	return s
 }
@@ -253,6 +260,10 @@ func (s *session) close(why error) {
 		s.pending = map[uint32]*call{}
 		s.mu.Unlock()
 		for _, c := range calls {
+			if c.state.CompareAndSwap(callQueued, callFailed) {
+				s.finish(c, result{err: errNotSent})
+				continue
+			}
 			s.finish(c, result{err: fmt.Errorf("%w: %v", errClosed, why)})
 		}
 	})
@@ -292,16 +303,21 @@ func (s *session) shutdown() {
 }
 
 // request registers a call and queues its frame, numbering it. A
-// windowed request holds a window slot, taken by the caller; on error the
-// slot has been given back.
+// windowed request (a submit_sm) holds a window slot, taken by the
+// caller, and goes to the writer's submit queue, where it waits for the
+// pace; on error the slot has been given back.
 func (s *session) request(ctx context.Context, id pdu.ID, windowed bool, frame []byte) (*call, error) {
 	seq := s.nextSeq()
 	binary.BigEndian.PutUint32(frame[12:16], seq)
-	now := time.Now()
 	c := &call{
 		want: wire.ResponseID(id), seq: seq, windowed: windowed,
-		sent: now, deadline: now.Add(s.link.cfg.ResponseTimeout),
 		done: make(chan result, 1),
+	}
+	if windowed {
+		c.frame = frame
+	} else {
+		c.state.Store(callSent)
+		c.sentAt.Store(time.Now().UnixNano())
 	}
 	s.mu.Lock()
 	select {
@@ -319,6 +335,16 @@ func (s *session) request(ctx context.Context, id pdu.ID, windowed bool, frame [
 		s.link.windowGauge.Inc()
 	}
 	s.mu.Unlock()
+	if windowed {
+		// The queue holds a window's worth, and every call in it holds a
+		// window slot until the writer takes it out, so this does not
+		// wait; once the bind is closed, close has failed the call.
+		select {
+		case s.subq <- c:
+		case <-s.done:
+		}
+		return c, nil
+	}
 	if err := s.send(ctx, frame); err != nil {
 		s.mu.Lock()
 		_, still := s.pending[seq]
@@ -384,19 +410,12 @@ func (s *session) finish(c *call, r result) {
 	c.done <- r
 }
 
-// startSubmit waits for the throttle pause, the rate limit and a window
-// slot, then queues a submit_sm. Only submit_sm pass through here.
+// startSubmit waits for a window slot, then queues a submit_sm for the
+// writer, which sends it when the throttle pause and the rate allow. Only
+// submit_sm pass through here.
 func (s *session) startSubmit(ctx context.Context, m *wire.Message) (*call, error) {
 	if s.draining.Load() {
 		return nil, errDraining
-	}
-	if err := s.waitThrottle(ctx); err != nil {
-		return nil, err
-	}
-	if s.limiter != nil {
-		if err := s.limiter.Wait(ctx); err != nil {
-			return nil, err
-		}
 	}
 	frame, err := wire.AppendMessage(nil, wire.SubmitSM, 0, m)
 	if err != nil {
@@ -426,90 +445,139 @@ func await(ctx context.Context, c *call) (result, error) {
 	}
 }
 
-func (s *session) waitThrottle(ctx context.Context) error {
-	s.throttleMu.Lock()
-	until := s.throttleUntil
-	s.throttleMu.Unlock()
-	d := time.Until(until)
-	if d <= 0 {
-		return nil
+// abandon withdraws a submit_sm whose caller gave up (its context ended)
+// while it still waited for the pace, so that it is never sent. One
+// already sent stays outstanding until answered or expired.
+func (s *session) abandon(c *call) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending[c.seq] != c || !c.state.CompareAndSwap(callQueued, callAbandoned) {
+		return
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-s.done:
-		return errClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	delete(s.pending, c.seq)
+	s.inWindow--
+	// The writer gives back the window slot when it takes the call out of
+	// its queue, so the queue never holds more than a window.
 }
 
-// throttled pauses submissions on this bind after ESME_RTHROTTLED or
-// ESME_RMSGQFUL, doubling the pause while the SMSC keeps refusing.
-func (s *session) throttled() {
-	s.throttleMu.Lock()
-	defer s.throttleMu.Unlock()
-	now := time.Now()
-	if now.Before(s.throttleUntil) {
-		return // already paused; the answers in flight were sent before it
-	}
-	s.throttleUntil = now.Add(s.throttleStep)
-	s.log.Info("SMSC throttles, pausing submissions", "pause", s.throttleStep)
-	if max := 32 * s.link.cfg.ThrottleBackoff; s.throttleStep < max {
-		s.throttleStep *= 2
-	}
-	s.link.m.throttled.WithLabelValues(s.link.cfg.Name).Inc()
-}
-
-func (s *session) unthrottled() {
-	s.throttleMu.Lock()
-	s.throttleStep = s.link.cfg.ThrottleBackoff
-	s.throttleMu.Unlock()
-}
-
-// writeLoop owns the socket's write side. It writes what is queued and
-// flushes when the queue is empty, so a full window goes out in few
-// system calls.
+// writeLoop owns the socket's write side. It writes every frame queued
+// on out at once, and submit_sm from the submit queue only as the pace
+// allows (no throttle pause, the rate), so that a pause holds back every
+// submit_sm not yet on the wire, whenever it was queued. It flushes when
+// nothing more can go, so a full window goes out in few system calls.
 func (s *session) writeLoop() {
 	bw := bufio.NewWriterSize(s.conn, 32<<10)
 	timeout := s.link.cfg.ResponseTimeout
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var held *call // a submit_sm out of the queue, waiting for the pace
+	wrote := false // frames in the buffer, not flushed
+	s.conn.SetWriteDeadline(time.Now().Add(timeout))
 	for {
-		var frame []byte
-		select {
-		case frame = <-s.out:
-		case <-s.done:
-			return
-		}
-		s.conn.SetWriteDeadline(time.Now().Add(timeout))
+		var wait time.Duration
+	fill:
 		for {
-			if frame == nil {
-				bw.Flush()
-				why := errUnbound
-				if p := s.flushClose.Load(); p != nil {
-					why = *p
-				}
-				s.close(why)
-				return
-			}
-			s.link.countPDU("out", frame)
-			if _, err := bw.Write(frame); err != nil {
-				s.close(fmt.Errorf("write: %w", err))
-				return
-			}
 			select {
-			case frame = <-s.out:
+			case frame := <-s.out:
+				if !s.writeFrame(bw, frame) {
+					return
+				}
+				wrote = true
 				continue
 			default:
 			}
-			break
+			if held == nil {
+				select {
+				case held = <-s.subq:
+				default:
+					break fill
+				}
+			}
+			if s.dropUnsendable(held) {
+				held = nil
+				continue
+			}
+			if wait = s.submitDelay(time.Now()); wait > 0 {
+				break fill
+			}
+			if held.state.CompareAndSwap(callQueued, callSent) {
+				held.sentAt.Store(time.Now().UnixNano())
+				if !s.writeFrame(bw, held.frame) {
+					return
+				}
+				wrote = true
+			} else {
+				s.dropUnsendable(held)
+			}
+			held = nil
 		}
-		if err := bw.Flush(); err != nil {
-			s.close(fmt.Errorf("write: %w", err))
+		if wrote {
+			if err := bw.Flush(); err != nil {
+				s.close(fmt.Errorf("write: %w", err))
+				return
+			}
+			wrote = false
+		}
+		var subq <-chan *call
+		var paced <-chan time.Time
+		if held == nil {
+			subq = s.subq
+		} else {
+			timer.Reset(wait)
+			paced = timer.C
+		}
+		select {
+		case frame := <-s.out:
+			if !s.writeFrame(bw, frame) {
+				return
+			}
+			wrote = true
+		case held = <-subq:
+		case <-paced:
+		case <-s.done:
 			return
 		}
+		timer.Stop()
+		s.conn.SetWriteDeadline(time.Now().Add(timeout))
 	}
+}
+
+// writeFrame writes one frame to the buffer; a nil frame flushes and
+// closes the session (closeAfterFlush). It returns false once the
+// session is closed.
+func (s *session) writeFrame(bw *bufio.Writer, frame []byte) bool {
+	if frame == nil {
+		bw.Flush()
+		why := errUnbound
+		if p := s.flushClose.Load(); p != nil {
+			why = *p
+		}
+		s.close(why)
+		return false
+	}
+	s.link.countPDU("out", frame)
+	if _, err := bw.Write(frame); err != nil {
+		s.close(fmt.Errorf("write: %w", err))
+		return false
+	}
+	return true
+}
+
+// dropUnsendable reports whether a submit_sm taken from the queue is no
+// longer to be sent: abandoned by its caller (its window slot is given
+// back here) or failed by the bind's closing.
+func (s *session) dropUnsendable(c *call) bool {
+	switch c.state.Load() {
+	case callAbandoned:
+		if c.state.CompareAndSwap(callAbandoned, callFailed) {
+			s.release(c)
+		}
+		return true
+	case callFailed:
+		return true
+	}
+	return false
 }
 
 // keep sends enquire_link when the link has been silent for the
@@ -563,8 +631,11 @@ func (s *session) keep() {
 func (s *session) expire(now time.Time) {
 	var late []*call
 	s.mu.Lock()
+	timeout := s.link.cfg.ResponseTimeout.Nanoseconds()
 	for seq, c := range s.pending {
-		if now.After(c.deadline) {
+		// A submit_sm waiting for the pace is not due: its time runs from
+		// when it is sent.
+		if sent := c.sentAt.Load(); sent != 0 && now.UnixNano()-sent > timeout {
 			delete(s.pending, seq)
 			if c.windowed {
 				s.inWindow--
@@ -651,7 +722,7 @@ func (s *session) dispatch(h wire.Header, body []byte) {
 func (s *session) complete(h wire.Header, body []byte) {
 	s.mu.Lock()
 	c := s.pending[h.Seq]
-	if c == nil || (c.want != h.ID && h.ID != wire.GenericNack) {
+	if c == nil || (c.want != h.ID && h.ID != wire.GenericNack) || c.state.Load() != callSent {
 		s.mu.Unlock()
 		s.link.m.unmatched.WithLabelValues(s.link.cfg.Name).Inc()
 		s.log.Warn("response matches no request", "command_id", fmt.Sprintf("%#x", uint32(h.ID)), "seq", h.Seq, "status", uint32(h.Status))
@@ -667,12 +738,11 @@ func (s *session) complete(h wire.Header, body []byte) {
 		r.id, r.err = wire.DecodeResponseID(body)
 	}
 	if c.want == wire.SubmitSMResp {
-		s.link.submitLatency.Observe(time.Since(c.sent).Seconds())
+		sent := time.Unix(0, c.sentAt.Load())
+		s.link.submitLatency.Observe(time.Since(sent).Seconds())
 		switch h.Status {
 		case wire.StatusThrottled, wire.StatusMsgQFul:
-			s.throttled()
-		case wire.StatusOK:
-			s.unthrottled()
+			s.throttled(sent)
 		}
 	}
 	s.finish(c, r)
