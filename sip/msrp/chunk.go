@@ -60,6 +60,10 @@ type Message struct {
 	// and Success-Report say how to answer, its From-Path where a REPORT
 	// goes.
 	Last *Frame
+	// Held are chunks flagged as the message's last that arrived while
+	// others were still missing. They are answered with Last, once the
+	// message is safe: until then the sender has no 200 for its last chunk.
+	Held []*Frame
 }
 
 // Reasons the reassembler refuses a chunk or drops a message, wrapped in
@@ -85,6 +89,9 @@ type ChunkError struct {
 	MessageID string
 	Code      int
 	Err       error
+	// Held are the dropped message's chunks whose answers were held (see
+	// Message.Held); they get Code too.
+	Held []*Frame
 }
 
 func (e *ChunkError) Error() string {
@@ -112,6 +119,7 @@ type partial struct {
 	ended       bool
 	contentType string
 	headers     []Header
+	held        []*Frame // FlagEnd chunks not answered yet
 	touched     time.Time
 }
 
@@ -136,12 +144,24 @@ func (r *Reassembler) InFlight() int { return len(r.msgs) }
 // Add takes one SEND chunk. It returns the message when this chunk
 // completed it, nil while more is awaited, or a *ChunkError. A message
 // that arrives in one chunk is returned without copying its body.
+//
+// The caller answers a chunk that did not complete its message at once,
+// but for one flagged FlagEnd: that one is held, and handed back in
+// Message.Held, or in ChunkError.Held if the message is dropped, so that
+// the sender never has every chunk acknowledged for a message that was not
+// delivered (a sender whose Byte-Range total counts bytes it never sends,
+// as RFC 4975's own examples count the line end, gets its answer when the
+// message times out).
 func (r *Reassembler) Add(f *Frame) (*Message, error) {
 	now := r.now()
 	r.dropped = append(r.dropped, r.expire(now)...)
 	fail := func(code int, err error) (*Message, error) {
-		delete(r.msgs, f.MessageID)
-		return nil, &ChunkError{MessageID: f.MessageID, Code: code, Err: err}
+		var held []*Frame
+		if p := r.msgs[f.MessageID]; p != nil {
+			held = p.held
+			delete(r.msgs, f.MessageID)
+		}
+		return nil, &ChunkError{MessageID: f.MessageID, Code: code, Err: err, Held: held}
 	}
 	start, end := f.Range()
 	br := f.ByteRange
@@ -211,6 +231,9 @@ func (r *Reassembler) Add(f *Frame) (*Message, error) {
 		}
 	}
 	if !p.ended || p.total == Unknown || p.have != p.total {
+		if f.Flag == FlagEnd {
+			p.held = append(p.held, f)
+		}
 		return nil, nil
 	}
 	delete(r.msgs, p.id)
@@ -218,7 +241,7 @@ func (r *Reassembler) Add(f *Frame) (*Message, error) {
 	if len(p.segs) == 1 {
 		body = p.segs[0].data
 	}
-	return &Message{ID: p.id, ContentType: p.contentType, Body: body, Headers: p.headers, Last: f}, nil
+	return &Message{ID: p.id, ContentType: p.contentType, Body: body, Headers: p.headers, Last: f, Held: p.held}, nil
 }
 
 func (p *partial) lastByte() int64 {
@@ -298,7 +321,7 @@ func (r *Reassembler) expire(now time.Time) []*ChunkError {
 	for id, p := range r.msgs {
 		if now.Sub(p.touched) >= r.lim.IncompleteTimeout {
 			delete(r.msgs, id)
-			dropped = append(dropped, &ChunkError{MessageID: id, Code: 408,
+			dropped = append(dropped, &ChunkError{MessageID: id, Code: 408, Held: p.held,
 				Err: fmt.Errorf("%w: %d of %s bytes after %v", ErrIncomplete, p.have, totalString(p.total), r.lim.IncompleteTimeout)})
 		}
 	}

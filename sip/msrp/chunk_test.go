@@ -50,6 +50,17 @@ func TestReassembleInOrderAndShuffled(t *testing.T) {
 			if len(m.Headers) != 1 {
 				t.Errorf("seed %d: headers of the first chunk lost: %v", seed, m.Headers)
 			}
+			// The chunk flagged last, when it came before the end, had
+			// its answer held for the message's.
+			var end *Frame
+			for _, g := range frames {
+				if g.Flag == FlagEnd {
+					end = g
+				}
+			}
+			if end == m.Last && len(m.Held) != 0 || end != m.Last && (len(m.Held) != 1 || m.Held[0] != end) {
+				t.Errorf("seed %d: Held %v, Last %v", seed, m.Held, m.Last.ByteRange)
+			}
 		}
 		if r.InFlight() != 0 {
 			t.Errorf("seed %d: %d left in flight", seed, r.InFlight())
@@ -245,6 +256,23 @@ func TestReassembleTimeout(t *testing.T) {
 	}
 	if dropped := r.Expire(); len(dropped) != 1 || dropped[0].MessageID != "m003" {
 		t.Fatalf("dropped %v", dropped)
+	}
+	// A last chunk that leaves bytes missing (here a total that counts
+	// two bytes more than were sent, as RFC 4975's examples do) is held,
+	// and comes back with the drop to be answered 408.
+	miscounted := chunk("m005", 1, 25, 25, testBody(23), FlagEnd)
+	if m, err := r.Add(miscounted); m != nil || err != nil {
+		t.Fatal(m, err)
+	}
+	now = now.Add(2 * time.Minute)
+	dropped = r.Expire()
+	if len(dropped) != 2 || CodeFor(dropped[0]) != 408 {
+		t.Fatalf("dropped %v", dropped)
+	}
+	for _, d := range dropped {
+		if d.MessageID == "m005" && (len(d.Held) != 1 || d.Held[0] != miscounted) {
+			t.Errorf("m005 held %v", d.Held)
+		}
 	}
 }
 

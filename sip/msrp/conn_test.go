@@ -516,6 +516,34 @@ func TestConnRefusals(t *testing.T) {
 	}
 }
 
+// A message whose last chunk leaves bytes missing is never acknowledged:
+// RFC 4975's own example counts the line end in its Byte-Range (23 bytes
+// sent as 1-25/25). The last chunk's answer waits for the missing bytes,
+// and is 408 when the message is dropped.
+func TestConnIncompleteMessageNotAcknowledged(t *testing.T) {
+	t.Parallel()
+	gw := newPeer(t, true, false, func(c *Config) { c.Limits.IncompleteTimeout = 200 * time.Millisecond })
+	local := gw.uri()
+	peerURI := URI{Host: "127.0.0.1", Port: 9, SessionID: "peer1", Transport: "tcp"}
+	in := make(inbox, 1)
+	if _, err := gw.pool.NewSession(SessionConfig{Local: local, Remote: []URI{peerURI}, Handler: in.handle}); err != nil {
+		t.Fatal(err)
+	}
+	r := dialRaw(t, gw.port)
+	r.send(&Frame{TID: "a786hjs2", Method: MethodSEND, ToPath: []URI{local}, FromPath: []URI{peerURI}, MessageID: "87652491",
+		ByteRange: ByteRange{1, 25, 25}, ContentType: "text/plain", Body: []byte("Hey Bob, are you there?"), Flag: FlagEnd})
+	start := time.Now()
+	r.expect("a786hjs2", 408)
+	if waited := time.Since(start); waited < 150*time.Millisecond {
+		t.Errorf("answered after %v, before the message timed out", waited)
+	}
+	select {
+	case m := <-in:
+		t.Fatalf("delivered %q", m.Body)
+	default:
+	}
+}
+
 // With CEMA (RFC 6714) the session-id alone names the session.
 func TestConnCEMAMatchesSessionIDOnly(t *testing.T) {
 	t.Parallel()

@@ -77,7 +77,12 @@
 // chunks (400), and no chunk may reach past the total (400); a total over
 // Limits.MaxMessage, or more than Limits.MaxInFlight messages in progress,
 // gets 413; an aborted message ('#') is dropped, its chunk answered 200; a
-// message with no new chunk for Limits.IncompleteTimeout is dropped.
+// message with no new chunk for Limits.IncompleteTimeout is dropped. A
+// chunk flagged last ('$') that arrives while bytes are missing is not
+// answered until the message completes (then with the Handler's answer)
+// or is dropped (then 408): a sender whose total counts bytes it never
+// sent, as RFC 4975's own examples count the line end, must not see every
+// chunk acknowledged for a message nobody got.
 //
 // Leniency: bare LF line ends, CRLF keepalives between frames, a stream
 // that ends right after an end-line's flag, and header names in any case

@@ -406,17 +406,32 @@ func (s *Session) receive(c *Conn, f *Frame) {
 		} else {
 			s.log.Debug("msrp message aborted by the sender", "msg_id", f.MessageID)
 		}
-		c.answer(f, CodeFor(err), "")
+		code := CodeFor(err)
+		c.answer(f, code, "")
+		s.answerHeld(c, err, code)
 		return
 	}
 	if m == nil {
-		c.answer(f, 200, "")
+		if f.Flag != FlagEnd {
+			c.answer(f, 200, "")
+		} // else held: answered with the message (Reassembler.Add)
 		return
 	}
 	select {
 	case s.jobs <- delivery{m: m, c: c}:
 	case <-s.done:
 		c.answer(f, 481, "")
+	}
+}
+
+// answerHeld answers the held chunks of a message the reassembler
+// dropped.
+func (s *Session) answerHeld(c *Conn, err error, code int) {
+	var ce *ChunkError
+	if errors.As(err, &ce) {
+		for _, f := range ce.Held {
+			c.answer(f, code, "")
+		}
 	}
 }
 
@@ -441,6 +456,9 @@ func (s *Session) work() {
 			s.raMu.Unlock()
 			for _, d := range dropped {
 				s.log.Info("msrp message dropped", "msg_id", d.MessageID, "err", d.Err.Error())
+				if c, err := s.currentConn(); err == nil {
+					s.answerHeld(c, d, d.Code)
+				}
 			}
 		case d := <-s.jobs:
 			s.deliver(d)
@@ -460,6 +478,9 @@ func (s *Session) deliver(d delivery) {
 		s.log.Info("msrp message not taken", "msg_id", d.m.ID, "code", code, "err", err.Error())
 	}
 	d.c.answer(d.m.Last, code, comment)
+	for _, f := range d.m.Held {
+		d.c.answer(f, code, comment)
+	}
 	if err == nil && WantsSuccessReport(d.m.Last) {
 		if err := d.c.send(SuccessReport(d.m, s.cfg.Local)); err != nil {
 			s.log.Info("msrp success report not sent", "msg_id", d.m.ID, "err", err.Error())
