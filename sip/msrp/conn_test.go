@@ -544,6 +544,31 @@ func TestConnIncompleteMessageNotAcknowledged(t *testing.T) {
 	}
 }
 
+// Accept serves a connection accepted elsewhere (here one end of a pipe).
+func TestPoolAccept(t *testing.T) {
+	t.Parallel()
+	gw := newPeer(t, false, false)
+	local := URI{Host: "127.0.0.1", Port: 2855, SessionID: NewSessionID(), Transport: "tcp"}
+	peerURI := URI{Host: "127.0.0.1", Port: 9, SessionID: "peer1", Transport: "tcp"}
+	in := make(inbox, 1)
+	if _, err := gw.pool.NewSession(SessionConfig{Local: local, Remote: []URI{peerURI}, Handler: in.handle}); err != nil {
+		t.Fatal(err)
+	}
+	ours, theirs := net.Pipe()
+	t.Cleanup(func() { theirs.Close() })
+	c, err := gw.pool.Accept(ours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rawPeer{t: t, nc: theirs, r: NewReader(theirs, Limits{})}
+	r.send(&Frame{TID: "t001", Method: MethodSEND, ToPath: []URI{local}, FromPath: []URI{peerURI}, MessageID: "m1x1",
+		ContentType: "text/plain", Body: []byte("over a pipe"), Flag: FlagEnd})
+	r.expect("t001", 200)
+	if m := in.next(t); string(m.Body) != "over a pipe" || c.Sessions() != 1 {
+		t.Fatalf("%q, %d sessions", m.Body, c.Sessions())
+	}
+}
+
 // With CEMA (RFC 6714) the session-id alone names the session.
 func TestConnCEMAMatchesSessionIDOnly(t *testing.T) {
 	t.Parallel()

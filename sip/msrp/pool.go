@@ -175,11 +175,25 @@ func (p *Pool) serve(ctx context.Context, ln net.Listener, secure bool) error {
 		if secure {
 			nc = tls.Server(nc, p.serverTLS())
 		}
-		if p.addConn(nc, "", secure) == nil {
-			nc.Close()
-			return nil
+		if _, err := p.Accept(nc); err != nil {
+			return nil // the pool closed
 		}
 	}
+}
+
+// Accept serves a connection the caller accepted itself: plain TCP, or a
+// *tls.Conn on its server side whose handshake has not run (its config
+// should ask for the client's certificate, as ServeTLS's does). The
+// connection waits for a binding SEND like any other. It is closed, and
+// ErrPoolClosed returned, when the pool is closed.
+func (p *Pool) Accept(nc net.Conn) (*Conn, error) {
+	_, secure := nc.(*tls.Conn)
+	c := p.addConn(nc, "", secure)
+	if c == nil {
+		nc.Close()
+		return nil, ErrPoolClosed
+	}
+	return c, nil
 }
 
 // serverTLS: the client must show a certificate, any certificate; the
