@@ -17,12 +17,14 @@ import (
 // space. Unknown attributes and the lines this package has no field for are
 // kept. Any line it refuses is named in a *SyntaxError.
 func Parse(b []byte) (*Session, error) {
-	p := parser{in: b}
+	// One copy of the input; every field the Session holds is a slice of
+	// it.
+	p := parser{in: string(b)}
 	return p.run()
 }
 
 type parser struct {
-	in   []byte
+	in   string
 	pos  int
 	line int
 
@@ -51,15 +53,9 @@ func (p *parser) next() (line string, ok bool, err error) {
 		return "", false, p.failf("", ErrTooLong, "more than %d lines", MaxLines)
 	}
 	rest := p.in[p.pos:]
-	end := len(rest)
-	for i, c := range rest {
-		if c == '\n' {
-			end = i
-			break
-		}
-		if i > MaxLineLength+1 {
-			return "", false, p.failf(string(rest[:64]), ErrTooLong, "line over %d bytes", MaxLineLength)
-		}
+	end := strings.IndexByte(rest, '\n')
+	if end < 0 {
+		end = len(rest)
 	}
 	p.pos += end + 1
 	raw := rest[:end]
@@ -67,9 +63,9 @@ func (p *parser) next() (line string, ok bool, err error) {
 		raw = raw[:len(raw)-1]
 	}
 	if len(raw) > MaxLineLength {
-		return "", false, p.failf(string(raw[:64]), ErrTooLong, "line over %d bytes", MaxLineLength)
+		return "", false, p.failf(raw[:64], ErrTooLong, "line over %d bytes", MaxLineLength)
 	}
-	return string(raw), true, nil
+	return raw, true, nil
 }
 
 func (p *parser) run() (*Session, error) {
