@@ -163,20 +163,29 @@ func (m *MSRPMedia) Local() msrp.URI {
 // the media level has none. It does not judge whether the media is usable
 // (a path, accept-types, a fingerprint for TLS): Answer and Negotiate do.
 func (s *Session) MSRP(i int) (MSRPMedia, error) {
+	m, err := s.msrp(i)
+	if err != nil {
+		return MSRPMedia{}, fmt.Errorf("sdp: %w", err)
+	}
+	return m, nil
+}
+
+// msrp is MSRP with errors that do not say "sdp:" yet.
+func (s *Session) msrp(i int) (MSRPMedia, error) {
 	if i < 0 || i >= len(s.Media) {
-		return MSRPMedia{}, fmt.Errorf("sdp: m-line %d: no such media description", i+1)
+		return MSRPMedia{}, fmt.Errorf("m-line %d: no such media description", i+1)
 	}
 	md := s.Media[i]
 	if !md.IsMSRP() {
-		return MSRPMedia{}, fmt.Errorf("sdp: m-line %d (%s %s): %w", i+1, md.Type, md.Proto, ErrNotMSRP)
+		return MSRPMedia{}, fmt.Errorf("m-line %d (%s %s): %w", i+1, md.Type, md.Proto, ErrNotMSRP)
 	}
 	m := MSRPMedia{Port: md.Port, Proto: canonicalProto(md.Proto)}
 	if err := m.read(md.Attributes, true); err != nil {
-		return MSRPMedia{}, fmt.Errorf("sdp: m-line %d: %w", i+1, err)
+		return MSRPMedia{}, fmt.Errorf("m-line %d: %w", i+1, err)
 	}
 	var sess MSRPMedia
 	if err := sess.read(s.Attributes, false); err != nil {
-		return MSRPMedia{}, fmt.Errorf("sdp: session level: %w", err)
+		return MSRPMedia{}, fmt.Errorf("session level: %w", err)
 	}
 	if m.Setup == "" {
 		m.Setup = sess.Setup

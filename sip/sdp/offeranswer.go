@@ -97,10 +97,10 @@ func (o AnswerOptions) Validate() error {
 		errs = append(errs, errors.New("sdp: answer options: path and tls_path both empty"))
 	}
 	if len(o.Path) > 0 {
-		errs = append(errs, validatePath("path", o.Path, false))
+		errs = append(errs, validatePath("answer options: path", o.Path, false))
 	}
 	if len(o.TLSPath) > 0 {
-		errs = append(errs, validatePath("tls_path", o.TLSPath, true))
+		errs = append(errs, validatePath("answer options: tls_path", o.TLSPath, true))
 		if len(o.Fingerprints) == 0 {
 			errs = append(errs, errors.New("sdp: answer options: fingerprints: none, and tls_path needs one"))
 		}
@@ -192,7 +192,7 @@ func Answer(offer *Session, local AnswerOptions) (*Session, error) {
 		}
 		if !md.IsMSRP() {
 			if firstErr == nil {
-				firstErr = fmt.Errorf("sdp: m-line %d: %w: %s", i+1, ErrTransport, md.Proto)
+				firstErr = fmt.Errorf("m-line %d: %w: %s", i+1, ErrTransport, md.Proto)
 			}
 			continue
 		}
@@ -207,9 +207,9 @@ func Answer(offer *Session, local AnswerOptions) (*Session, error) {
 	}
 	if chosen < 0 {
 		if firstErr == nil {
-			firstErr = fmt.Errorf("sdp: %w among %d m= lines", ErrNoMSRP, len(offer.Media))
+			firstErr = fmt.Errorf("%w among %d m= lines", ErrNoMSRP, len(offer.Media))
 		}
-		return nil, fmt.Errorf("%w: %w", ErrNotAcceptable, firstErr)
+		return nil, fmt.Errorf("sdp: %w: %w", ErrNotAcceptable, firstErr)
 	}
 	ans := newSession(local.Origin, local.Address, mine.Local().Host)
 	ans.Timing = copyTiming(offer.Timing)
@@ -226,7 +226,7 @@ func Answer(offer *Session, local AnswerOptions) (*Session, error) {
 
 // answerMedia judges offer stream i and builds the gateway's side of it.
 func answerMedia(offer *Session, i int, local *AnswerOptions) (MSRPMedia, error) {
-	theirs, err := offer.MSRP(i)
+	theirs, err := offer.msrp(i)
 	if err != nil {
 		return MSRPMedia{}, err
 	}
@@ -235,14 +235,14 @@ func answerMedia(offer *Session, i int, local *AnswerOptions) (MSRPMedia, error)
 		path = local.TLSPath
 	}
 	if len(path) == 0 {
-		return MSRPMedia{}, fmt.Errorf("sdp: m-line %d: %w: %s", i+1, ErrTransport, theirs.Proto)
+		return MSRPMedia{}, fmt.Errorf("m-line %d: %w: %s", i+1, ErrTransport, theirs.Proto)
 	}
 	if err := theirs.usable(); err != nil {
-		return MSRPMedia{}, fmt.Errorf("sdp: m-line %d: %w", i+1, err)
+		return MSRPMedia{}, fmt.Errorf("m-line %d: %w", i+1, err)
 	}
 	accept, wrapped, err := negotiateTypes(&theirs, local.AcceptTypes, local.AcceptWrappedTypes)
 	if err != nil {
-		return MSRPMedia{}, fmt.Errorf("sdp: m-line %d: %w", i+1, err)
+		return MSRPMedia{}, fmt.Errorf("m-line %d: %w", i+1, err)
 	}
 	mine := MSRPMedia{
 		Proto:              theirs.Proto,
@@ -429,7 +429,7 @@ func (o OfferOptions) Validate() error {
 		errs = append(errs, errors.New("sdp: offer options: path: empty"))
 	} else {
 		secure := o.Path[len(o.Path)-1].Secure
-		errs = append(errs, validatePath("path", o.Path, secure))
+		errs = append(errs, validatePath("offer options: path", o.Path, secure))
 		if secure && len(o.Fingerprints) == 0 {
 			errs = append(errs, errors.New("sdp: offer options: fingerprints: none, and an msrps path needs one"))
 		}
@@ -548,11 +548,11 @@ func Negotiate(offer, answer *Session, us Party) (Negotiated, error) {
 	if idx < 0 {
 		return Negotiated{}, fmt.Errorf("sdp: %w", ErrRejected)
 	}
-	off, err := offer.MSRP(idx)
+	off, err := offer.msrp(idx)
 	if err != nil {
 		return Negotiated{}, fmt.Errorf("sdp: offer: %w", err)
 	}
-	ans, err := answer.MSRP(idx)
+	ans, err := answer.msrp(idx)
 	if err != nil {
 		return Negotiated{}, fmt.Errorf("sdp: answer: %w", err)
 	}
