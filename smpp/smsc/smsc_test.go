@@ -223,6 +223,74 @@ func TestSubmitAndReceipts(t *testing.T) {
 	}
 }
 
+// Held receipts go at once on release; with no_resend one refused is
+// given up; after Restart the ids start at first_id again; after Drop an
+// unanswered receipt comes again on the next bind.
+func TestHeldReceiptsRestartAndDrop(t *testing.T) {
+	s, addr, _ := start(t, Config{HoldReceipts: true, NoResend: true, FirstID: 1, ResponseTimeout: 5 * time.Second})
+	e := dial(t, addr)
+	if e.bind(wire.BindTransceiver, "gw", "") != wire.StatusOK {
+		t.Fatal("bind")
+	}
+	var ids []string
+	for range 3 {
+		st, id := e.submit(msg("15551230002", "held", true))
+		if st != wire.StatusOK {
+			t.Fatalf("submit %#x", uint32(st))
+		}
+		ids = append(ids, id)
+	}
+	if ids[0] != "0000000001" || ids[2] != "0000000003" {
+		t.Fatalf("ids %v, want from 0000000001", ids)
+	}
+	if st := s.ReceiptStats(); st.Held != 3 {
+		t.Fatalf("stats %+v, want 3 held", st)
+	}
+	if n := s.ReleaseReceipts(); n != 3 {
+		t.Fatalf("released %d", n)
+	}
+	// All three come before any answer: answer one OK, refuse one, and
+	// leave the last unanswered.
+	var seqs []uint32
+	for range 3 {
+		h, _ := e.next()
+		if h.ID != wire.DeliverSM {
+			t.Fatalf("got %s", h.ID)
+		}
+		seqs = append(seqs, h.Seq)
+	}
+	e.write(wire.AppendHeader(nil, wire.DeliverSMResp, wire.StatusOK, seqs[0]))
+	e.write(wire.AppendHeader(nil, wire.DeliverSMResp, wire.StatusTempAppError, seqs[1]))
+	deadline := time.Now().Add(10 * time.Second)
+	for st := s.ReceiptStats(); st.Taken != 1 || st.Lost != 1 || st.Refused != 1; st = s.ReceiptStats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v, want 1 taken, 1 refused and lost", st)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// The connection drops with the third unanswered: it comes again on
+	// the next bind, and Restart issued ids from 1 again.
+	s.Restart()
+	e2 := dial(t, addr)
+	if e2.bind(wire.BindTransceiver, "gw", "") != wire.StatusOK {
+		t.Fatal("bind again")
+	}
+	h, _ := e2.next()
+	if h.ID != wire.DeliverSM {
+		t.Fatalf("got %s, want the receipt again", h.ID)
+	}
+	e2.write(wire.AppendHeader(nil, wire.DeliverSMResp, wire.StatusOK, h.Seq))
+	if st, id := e2.submit(msg("15551230002", "after", true)); st != wire.StatusOK || id != "0000000001" {
+		t.Fatalf("after restart: %#x %q, want id 0000000001", uint32(st), id)
+	}
+	for st := s.ReceiptStats(); st.Taken != 2 || st.Again != 1; st = s.ReceiptStats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v, want 2 taken, 1 sent again", st)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestFaults(t *testing.T) {
 	s, addr, _ := start(t, Config{Outcome: "none", Faults: Faults{ThrottleEvery: 2}})
 	e := dial(t, addr)
