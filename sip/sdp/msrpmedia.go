@@ -244,7 +244,7 @@ func (m *MSRPMedia) read(attrs []Attribute, media bool) error {
 			if err := once(1, name); err != nil {
 				return err
 			}
-			v := Setup(strings.ToLower(a.Value))
+			v := Setup(strings.ToLower(strings.TrimSpace(a.Value)))
 			switch v {
 			case SetupActive, SetupPassive, SetupActPass, SetupHoldConn:
 			default:
@@ -256,7 +256,7 @@ func (m *MSRPMedia) read(attrs []Attribute, media bool) error {
 			if err := once(2, name); err != nil {
 				return err
 			}
-			v := strings.ToLower(a.Value)
+			v := strings.ToLower(strings.TrimSpace(a.Value))
 			if v != ConnectionNew && v != ConnectionExisting {
 				return bad(a, errors.New("not new or existing"))
 			}
@@ -297,8 +297,9 @@ func (m *MSRPMedia) read(attrs []Attribute, media bool) error {
 			if err := once(4, name); err != nil {
 				return err
 			}
-			n, err := strconv.ParseInt(a.Value, 10, 64)
-			if err != nil || !isDigits(a.Value) {
+			v := strings.TrimSpace(a.Value)
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || !isDigits(v) {
 				return bad(a, errors.New("not a decimal byte count"))
 			}
 			m.MaxSize = n

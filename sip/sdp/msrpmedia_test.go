@@ -194,6 +194,21 @@ func TestMSRPErrors(t *testing.T) {
 	}
 }
 
+// White space clients leave around values and after flags is not
+// significant.
+func TestMSRPWhiteSpace(t *testing.T) {
+	t.Parallel()
+	in := "v=0 \r\no=- 1 1 IN IP4 h \r\nt=0 0 \r\nm=message 9 TCP/MSRP * \r\na=path: msrp://h:1/a;tcp \r\na=sendonly \r\na=setup: active \r\na=connection: new\r\na=max-size: 1024 \r\na=accept-types: message/cpim  text/plain \r\n"
+	m, err := mustParse(t, []byte(in)).MSRP(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Direction != SendOnly || m.Setup != SetupActive || m.Connection != ConnectionNew || m.MaxSize != 1024 ||
+		len(m.Path) != 1 || strings.Join(m.AcceptTypes, " ") != "message/cpim text/plain" {
+		t.Errorf("MSRP(0) = %+v", m)
+	}
+}
+
 // Case is not significant in the names this package reads.
 func TestMSRPCaseInsensitive(t *testing.T) {
 	t.Parallel()

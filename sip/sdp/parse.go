@@ -95,7 +95,7 @@ func (p *parser) run() (*Session, error) {
 			if typ != 'v' {
 				return nil, p.failf(line, ErrMisplaced, "a description starts with v=")
 			}
-			if value != "0" {
+			if strings.TrimRight(value, " \t") != "0" {
 				return nil, p.failf(line, ErrBadField, "version %q, only 0 exists", value)
 			}
 			first = false
@@ -332,8 +332,13 @@ func parsePort(s string) (int, error) {
 }
 
 // parseAttribute reads "<name>" or "<name>:<value>"; the name is a token.
+// White space after a property attribute's name ("a=sendrecv ") is
+// dropped; a value is kept as written.
 func parseAttribute(v string) (Attribute, error) {
-	name, value, _ := strings.Cut(v, ":")
+	name, value, hasValue := strings.Cut(v, ":")
+	if !hasValue {
+		name = strings.TrimRight(name, " \t")
+	}
 	if !isToken(name) {
 		return Attribute{}, fmt.Errorf("bad attribute name %q", clip(name))
 	}
