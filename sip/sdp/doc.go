@@ -23,14 +23,14 @@
 //   - Parsing is strict about each line's grammar and tolerant of what
 //     clients do: CRLF, LF or both; no line end after the last line;
 //     trailing blank lines; lines of a section out of RFC 8866 order; runs
-//     of spaces between fields, and white space after the last field of
-//     v=, o=, c=, t= and m=, after
-//     a flag attribute ("a=sendrecv ") or around a setup, connection,
-//     max-size, path or accept-types value; attribute, setup, direction
-//     and protocol names in any case. A missing s= reads as "s=-" and a missing t= as
-//     "t=0 0"; a missing c= is no error (MSRP addresses by a=path). A
-//     missing v= or o=, an unknown type letter, a session-level line after
-//     m=, or a second o=, s= or c= is refused, naming the line.
+//     of spaces between fields, and white space after the last field of v=,
+//     o=, c=, t= and m=, after a flag attribute ("a=sendrecv ") or around a
+//     setup, connection, max-size, path or accept-types value; attribute,
+//     setup, direction and protocol names in any case. A missing s= reads as
+//     "s=-" and a missing t= as "t=0 0"; a missing c= is no error (MSRP
+//     addresses by a=path). A missing v= or o=, an unknown type letter, a
+//     session-level line after m=, or a second o=, s= or c= is refused,
+//     naming the line.
 //   - "a=name:" (an empty value, which RFC 8866 does not allow) reads as
 //     "a=name", and a=max-size:0 as no a=max-size.
 //   - An offer without a=setup is active (RFC 4145's default, and RFC
