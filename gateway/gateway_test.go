@@ -407,6 +407,52 @@ func TestReceiptBeforeRecord(t *testing.T) {
 	}
 }
 
+// An SMSC that restarted gives out message ids again: the receipt for a
+// reused id belongs to the newest message sent under it, which gets its
+// report; the first message is not told twice.
+func TestReceiptForReusedID(t *testing.T) {
+	t.Parallel()
+	sms := newSMSEdge()
+	sms.answer = func(m OutboundSMS) (SMSSent, error) {
+		return SMSSent{Source: "smsc1", Refs: []string{"1"}}, nil
+	}
+	h := newHarness(t, testConfig(), nil, sms)
+	reports := h.watch(phone)
+	ctx := context.Background()
+	first := h.sendToPhone(phone, alice, "", "before the restart", ChannelSMS)
+	recv(t, sms.calls, "first SMS")
+	if err := h.g.Receipt(ctx, Receipt{Channel: ChannelSMS, Source: "smsc1", Ref: "1", Status: StatusDelivered}); err != nil {
+		t.Fatal(err)
+	}
+	if rid, st := statusOf(t, next(t, reports)); rid != first || st != content.Delivered {
+		t.Fatalf("first report %s %s", rid, st)
+	}
+	second := h.sendToPhone(phone, alice, "", "after the restart", ChannelSMS)
+	recv(t, sms.calls, "second SMS")
+	// The record of the second message is written before its ack; wait
+	// for it to own the id.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var r refRecord
+		if _, err := h.g.rec.get(ctx, smsRefKey("smsc1", "1"), &r); err == nil && r.ID == second.String() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the reused id never came to name the second message")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := h.g.Receipt(ctx, Receipt{Channel: ChannelSMS, Source: "smsc1", Ref: "1", Status: StatusDelivered}); err != nil {
+		t.Fatal(err)
+	}
+	if rid, st := statusOf(t, next(t, reports)); rid != second || st != content.Delivered {
+		t.Errorf("report for the reused id: %s %s, want %s delivered", rid, st, second)
+	}
+	if got := testutil.ToFloat64(h.g.m.receipts.WithLabelValues("sms", "id_reused")); got != 1 {
+		t.Errorf("id_reused counted %v, want 1", got)
+	}
+}
+
 func TestRevocationThenSMS(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()

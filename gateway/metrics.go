@@ -36,7 +36,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"status"}),
 		receipts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "mimigw", Subsystem: "gateway", Name: "receipts_total",
-			Help: "IMDNs and SMS delivery receipts received, by channel and outcome (applied, held before the message was recorded, early: held then applied, unknown).",
+			Help: "IMDNs and SMS delivery receipts received, by channel and outcome (applied, held before the message was recorded, early: held then applied, unknown), and id_reused: a network message id given out again, now naming the newer message.",
 		}, []string{"channel", "outcome"}),
 		capabilities: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "mimigw", Subsystem: "gateway", Name: "capability_lookups_total",

@@ -338,20 +338,24 @@ func (g *Gateway) record(ctx context.Context, rec *outRecord, refs []refKey) err
 			continue
 		}
 		var early []Receipt
-		owned, err := update(ctx, g.rec, r.key, func(v *refRecord) (bool, error) {
-			if v.ID != "" {
+		var before string
+		if _, err := update(ctx, g.rec, r.key, func(v *refRecord) (bool, error) {
+			if v.ID == rec.ID {
 				return false, nil // written by an earlier attempt of this message
 			}
-			early = v.Early
+			// Receipts that came before their message, or a network
+			// message id given out again (an SMSC restarted and counts
+			// from the start): the newest submission owns the id, as the
+			// receipts to come are about it.
+			early, before = v.Early, v.ID
 			*v = refRecord{ID: rec.ID, Segment: r.segment}
 			return true, nil
-		})
-		if err != nil {
+		}); err != nil {
 			return err
 		}
-		if owned.ID != rec.ID {
-			g.log.Warn("message id reused by the network", "key", r.key, "msg_id", rec.ID, "other", owned.ID)
-			continue
+		if before != "" {
+			g.log.Info("network message id given out again; it now names the newer message", "key", r.key, "msg_id", rec.ID, "before", before)
+			g.m.receipts.WithLabelValues(string(rec.Channel), "id_reused").Inc()
 		}
 		for _, rc := range early {
 			if err := g.applyReceipt(ctx, rec.ID, r.segment, rc, evReceipt); err != nil {
