@@ -330,7 +330,7 @@ func (g *Gateway) record(ctx context.Context, rec *outRecord, refs []refKey) err
 		return err
 	}
 	for _, r := range refs {
-		exists, err := g.rec.create(ctx, r.key, refRecord{ID: rec.ID, Segment: r.segment})
+		exists, err := g.rec.create(ctx, r.key, refRecord{ID: rec.ID, Segment: r.segment, Taken: rec.Accepted})
 		if err != nil {
 			return err
 		}
@@ -343,12 +343,15 @@ func (g *Gateway) record(ctx context.Context, rec *outRecord, refs []refKey) err
 			if v.ID == rec.ID {
 				return false, nil // written by an earlier attempt of this message
 			}
+			if v.ID != "" && v.Taken.After(rec.Accepted) {
+				return false, nil // a newer message owns it already
+			}
 			// Receipts that came before their message, or a network
 			// message id given out again (an SMSC restarted and counts
 			// from the start): the newest submission owns the id, as the
 			// receipts to come are about it.
 			early, before = v.Early, v.ID
-			*v = refRecord{ID: rec.ID, Segment: r.segment}
+			*v = refRecord{ID: rec.ID, Segment: r.segment, Taken: rec.Accepted}
 			return true, nil
 		}); err != nil {
 			return err

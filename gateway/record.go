@@ -129,6 +129,10 @@ type refRecord struct {
 	ID      string    `json:"id,omitempty"`
 	Segment int       `json:"segment,omitempty"`
 	Early   []Receipt `json:"early,omitempty"`
+	// Taken is when the gateway took the message from the bus (its
+	// record's Accepted): of two messages under one network id, the later
+	// one owns it.
+	Taken time.Time `json:"taken,omitzero"`
 }
 
 func outKey(id string) string { return "out." + id }

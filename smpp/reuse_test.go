@@ -116,8 +116,7 @@ func TestReceiptForAnIDReusedAfterRestart(t *testing.T) {
 	// published any report: a short wait is enough.
 	id, st, ok := nextReport(t, reports, 2*time.Second)
 	if !ok {
-		t.Skipf("KNOWN GAP, gateway side: the receipt for reused SMSC id %s (sim) went to the first message %s, not to the newest submission %s; "+
-			"gateway/outbound.go record() keeps the key's first owner ('message id reused by the network'). See the hardening report.", rcs[1].Ref, first, second)
+		t.Fatalf("no report for the newest submission %s under the reused SMSC id %s (the first was %s)", second, rcs[1].Ref, first)
 	}
 	if id != second || st != content.Delivered {
 		t.Fatalf("report %s %v, want %s delivered", id, st, second)
