@@ -100,7 +100,7 @@ func receiptBurst(t *testing.T, drop bool) {
 	}
 }
 
-// Item 1: 300 receipts at once from an SMSC that never resends are all
+// 300 receipts at once from an SMSC that never resends are all
 // handed to the gateway; none is refused for want of a handler.
 func TestReceiptBurst(t *testing.T) { receiptBurst(t, false) }
 

@@ -73,7 +73,7 @@ func nextReport(t *testing.T, reports <-chan *bus.Delivery, d time.Duration) (co
 	}
 }
 
-// Item 2: the SMSC restarts and issues its message ids from 1 again. The
+// The SMSC restarts and issues its message ids from 1 again. The
 // second message gets the id the first had; its receipt must reach the
 // second message's sender as its status report.
 func TestReceiptForAnIDReusedAfterRestart(t *testing.T) {

@@ -41,7 +41,7 @@ func submitText(t *testing.T, body []byte) string {
 	return p.Text
 }
 
-// Item 3: after ESME_RTHROTTLED no submit_sm leaves before the pause
+// After ESME_RTHROTTLED no submit_sm leaves before the pause
 // ends, also none of those that were waiting for a window slot when the
 // answer came (the window opens as the other answers come in); then all
 // go, the throttled one again.
