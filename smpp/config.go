@@ -250,7 +250,11 @@ func (c Config) Validate() error {
 	if c.MOTimeout < 0 {
 		return fmt.Errorf("smpp.mo_timeout: %s is negative", c.MOTimeout)
 	}
-	p := c.Protection
+	return c.Protection.validate()
+}
+
+// validate checks the pumping guards; errors name the key.
+func (p ProtectionConfig) validate() error {
 	if p.MaxSegments < 0 || p.MaxSegments > 255 {
 		return fmt.Errorf("smpp.protection.max_segments: %d is outside 0..255", p.MaxSegments)
 	}

@@ -29,7 +29,7 @@ type Edge struct {
 	log     *slog.Logger
 	m       *metrics
 	links   []*smscLink // by priority
-	protect *protection
+	protect atomic.Pointer[protection] // swapped by ReloadProtection
 
 	changeMu sync.Mutex
 	changeCh chan struct{}
@@ -59,10 +59,10 @@ func NewEdge(cfg Config, recv gateway.Receiver, log *slog.Logger, reg *prometheu
 		recv:     recv,
 		log:      log.With("channel", "sms"),
 		m:        newMetrics(reg),
-		protect:  newProtection(cfg.Protection),
 		changeCh: make(chan struct{}),
 		moCtx:    context.Background(),
 	}
+	e.protect.Store(newProtection(cfg.Protection))
 	for _, c := range cfg.SMSCs {
 		l, err := newLink(e, c)
 		if err != nil {
@@ -143,17 +143,28 @@ func (e *Edge) SendSMS(ctx context.Context, m gateway.OutboundSMS) (gateway.SMSS
 	return sent, err
 }
 
+// ReloadProtection replaces the pumping guards (segment cap, destination
+// allow-list, sender and destination rates) while running; the rates'
+// counts start again.
+func (e *Edge) ReloadProtection(p ProtectionConfig) error {
+	if err := p.validate(); err != nil {
+		return err
+	}
+	e.protect.Store(newProtection(p))
+	return nil
+}
+
 func (e *Edge) sendSMS(ctx context.Context, m gateway.OutboundSMS) (gateway.SMSSent, error) {
 	dest, err := destAddress(m.To)
 	if err != nil {
 		return gateway.SMSSent{}, err
 	}
-	if err := e.protect.checkDestination(m.To); err != nil {
+	if err := e.protect.Load().checkDestination(m.To); err != nil {
 		return gateway.SMSSent{}, err
 	}
 	// The rates count every message offered, also those refused later for
 	// their length: a pumping attempt spends its budget either way.
-	if err := e.protect.checkRates(m.From, m.To, time.Now()); err != nil {
+	if err := e.protect.Load().checkRates(m.From, m.To, time.Now()); err != nil {
 		return gateway.SMSSent{}, err
 	}
 	for range 3 {
@@ -176,7 +187,7 @@ func (e *Edge) sendOnce(ctx context.Context, m gateway.OutboundSMS, dest address
 		return gateway.SMSSent{}, err
 	}
 	opts := l.cfg.Coding
-	if c := e.protect.maxSegments; c > 0 && (opts.MaxSegments == 0 || c < opts.MaxSegments) {
+	if c := e.protect.Load().maxSegments; c > 0 && (opts.MaxSegments == 0 || c < opts.MaxSegments) {
 		opts.MaxSegments = c
 	}
 	enc, err := coding.EncodeRef(m.Text, l.nextRef(), opts)
@@ -186,7 +197,7 @@ func (e *Edge) sendOnce(ctx context.Context, m gateway.OutboundSMS, dest address
 	case err != nil:
 		return gateway.SMSSent{}, refuse(refuseText, "%v", err)
 	}
-	if err := e.protect.checkSegments(enc.Count); err != nil {
+	if err := e.protect.Load().checkSegments(enc.Count); err != nil {
 		return gateway.SMSSent{}, err
 	}
 	msgs := make([]*wire.Message, len(enc.Segments))

@@ -157,3 +157,34 @@ func TestNormalizeIDFallback(t *testing.T) {
 		t.Fatal("bad id not counted")
 	}
 }
+
+// ReloadProtection changes the guards while running: a country allowed
+// now is taken, one dropped is refused; a bad configuration is refused
+// and changes nothing.
+func TestReloadProtection(t *testing.T) {
+	_, addr := startSim(t, smsc.Config{Outcome: "none"})
+	e, _ := startEdge(t, Config{SMSCs: []SMSCConfig{smscConfig("sim", addr)},
+		Protection: ProtectionConfig{AllowedDestinations: []string{"+44"}}}, newMemReceiver())
+	send := func(to string) error {
+		_, err := e.SendSMS(context.Background(), gateway.OutboundSMS{ID: "r", From: "+15551230001", To: uri.Number(to), Text: "hi"})
+		return err
+	}
+	if err := send("+33612345678"); !errors.Is(err, gateway.ErrRejected) {
+		t.Fatalf("France before the reload: %v, want refused", err)
+	}
+	if err := e.ReloadProtection(ProtectionConfig{AllowedDestinations: []string{"+33"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := send("+33612345678"); err != nil {
+		t.Errorf("France after the reload: %v", err)
+	}
+	if err := send("+447700900001"); !errors.Is(err, gateway.ErrRejected) {
+		t.Errorf("the UK after the reload: %v, want refused", err)
+	}
+	if err := e.ReloadProtection(ProtectionConfig{AllowedDestinations: []string{"Narnia"}}); err == nil || !strings.Contains(err.Error(), "allowed_destinations[0]") {
+		t.Errorf("bad reload: %v", err)
+	}
+	if err := send("+33612345678"); err != nil {
+		t.Errorf("a refused reload changed the guards: %v", err)
+	}
+}

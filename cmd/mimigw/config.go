@@ -794,7 +794,7 @@ func reloadLogLevel(hup <-chan os.Signal, done <-chan struct{}, load func() (*Co
 		level.Set(parseLevel(cfg.Log.Level))
 		// At the new level or above, so that the line shows.
 		log.Log(context.Background(), max(slog.LevelInfo, level.Level()),
-			"SIGHUP: log level reloaded; other changes to the configuration need a restart, but for the number pools, trusted providers and the provider's peers",
+			"SIGHUP: log level reloaded; other changes to the configuration need a restart, but for the number pools, trusted providers, SMS pumping limits and the provider's peers",
 			"log.level", level.Level().String(), "was", old.String())
 	}
 }

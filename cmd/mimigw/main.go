@@ -82,9 +82,9 @@ Runs the gateway until SIGINT or SIGTERM. --dev runs everything embedded on
 loopback (NATS, SIP, HTTP, an SMSC simulator; nothing reaches a real phone);
 --config FILE reads the YAML configuration, every key overridable by a
 MIMIGW_... environment variable (README.md, configuration). SIGHUP reloads
-the log level, the number pools and trusted providers, and the MIMI
-provider's peers, certificates and served numbers; other changes need a
-restart.
+the log level, the number pools and trusted providers, the SMS pumping
+limits, and the MIMI provider's peers, certificates and served numbers;
+other changes need a restart.
 `
 
 func run(args []string, stdout, stderr io.Writer) error {

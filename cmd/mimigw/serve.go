@@ -144,6 +144,18 @@ func runGateway(ctx context.Context, cfg *Config, dev bool, log *slog.Logger) er
 			return err
 		}
 		g.UseSMS(e)
+		if cfg.reload != nil {
+			defer onHUP(func() error {
+				c, err := cfg.reload()
+				switch {
+				case err != nil:
+					return err
+				case c.SMPP == nil:
+					return errors.New("smpp: section removed; that needs a restart")
+				}
+				return e.ReloadProtection(c.SMPP.Protection)
+			}, "smpp.protection (segment cap, allowed destinations, sender and destination rates)", log)()
+		}
 		checks["smpp"] = e.Ready
 		eg.Go(func() error { return e.Run(edgeCtx) })
 		var smscs []string
