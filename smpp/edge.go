@@ -28,7 +28,7 @@ type Edge struct {
 	recv    gateway.Receiver
 	log     *slog.Logger
 	m       *metrics
-	links   []*smscLink // by priority
+	links   []*smscLink                // by priority
 	protect atomic.Pointer[protection] // swapped by ReloadProtection
 
 	changeMu sync.Mutex
