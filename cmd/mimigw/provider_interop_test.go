@@ -199,6 +199,17 @@ func TestProviderDesktopPeerSMS(t *testing.T) {
 			t.Errorf("message %+v: want room %s, sender and sendingUri %s", m, room, phone)
 		}
 	}
+	// The status page counts the provider's traffic: alice's text in, the
+	// reply and the delivered report out.
+	page := get(t, "http://"+cfg.HTTP.Listen+"/")
+	for id, want := range map[string]string{
+		"rate-provider-in":  "from MIMI providers, decrypted for phones 1 ",
+		"rate-provider-out": "to MIMI providers, encrypted from phones 2 ",
+	} {
+		if got := rowText(page, id); !strings.Contains(got, want) {
+			t.Errorf("status page row %s: %q, want %q in it", id, got, want)
+		}
+	}
 }
 
 // The same with an RCS phone (SIPp): alice's text arrives as a CPIM

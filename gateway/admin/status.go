@@ -114,7 +114,8 @@ func (s *server) overview(ctx context.Context, p *page) {
 	if s.rates != nil {
 		v := s.rates.current()
 		p.Span = v.span().Round(time.Second).String()
-		p.Traffic, p.Failures = rates(v)
+		_, provider := s.o.Facts["provider"]
+		p.Traffic, p.Failures = rates(v, provider)
 		for _, c := range s.o.SMSCs {
 			p.SMSCs = append(p.SMSCs, smscState(v, c))
 		}
@@ -145,8 +146,8 @@ func rateRowOf(v view, id, label string, n float64) rateRow {
 }
 
 // rates are the gateway's flows, and its failures and 503s, over the
-// span.
-func rates(v view) (traffic, failures []rateRow) {
+// span; with provider, the MIMI provider protocol's too.
+func rates(v view, provider bool) (traffic, failures []rateRow) {
 	const in, out = "mimigw_gateway_inbound_total", "mimigw_gateway_outbound_total"
 	rows := []rateRow{
 		rateOf(v, "in-sms", "from phones by SMS (accepted)", in, is("channel", "sms"), is("outcome", "accepted")),
@@ -160,6 +161,14 @@ func rates(v view) (traffic, failures []rateRow) {
 	for _, st := range []string{"delivered", "read", "expired", "error"} {
 		rows = append(rows, rateOf(v, "reports-"+st, "status reports: "+st, "mimigw_gateway_status_reports_total", is("status", st)))
 	}
+	// The MIMI provider protocol, where it runs: what peers' hubs fanned
+	// out to the phone users, and what the outbox carried to rooms.
+	const fanin, outbox = "mimigw_provider_received_total", "mimigw_provider_outbox_total"
+	if provider {
+		rows = append(rows,
+			rateOf(v, "provider-in", "from MIMI providers, decrypted for phones", fanin, is("kind", "application"), is("outcome", "delivered")),
+			rateOf(v, "provider-out", "to MIMI providers, encrypted from phones", outbox, is("outcome", "submitted", "fanned_out")))
+	}
 	failures = []rateRow{
 		rateOf(v, "out-failed", "to phones: given up (error report sent)", out, is("outcome", "failed")),
 		rateOf(v, "out-retry", "to phones: to be retried", out, is("outcome", "retry")),
@@ -170,6 +179,12 @@ func rates(v view) (traffic, failures []rateRow) {
 		rateOf(v, "sip-503", "SIP answers 503", "mimigw_sip_answers_total", is("code", "503")),
 		rateRowOf(v, "smpp-retry", "SMPP deliver_sm answered retry later",
 			v.delta("mimigw_smpp_mo_total", is("outcome", "unavailable", "busy"))+v.delta("mimigw_smpp_receipts_total", is("outcome", "unavailable"))),
+	}
+	if provider {
+		failures = append(failures,
+			rateOf(v, "provider-refused", "from MIMI providers: refused (4xx)", fanin, is("outcome", "rejected")),
+			rateOf(v, "provider-retry", "MIMI provider traffic to be retried", fanin, is("outcome", "retry")),
+			rateOf(v, "provider-outbox-failed", "to MIMI providers: given up", outbox, is("outcome", "failed")))
 	}
 	return rows, failures
 }
