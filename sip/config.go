@@ -86,6 +86,10 @@ type Listen struct {
 	UDP string `yaml:"udp"`
 	TCP string `yaml:"tcp"`
 	TLS string `yaml:"tls"`
+	// MSRP is the TCP address phones connect to for the MSRP side of the
+	// sessions they open with INVITE (RCS chat, large message mode).
+	// Empty: no sessions, INVITE is answered 405.
+	MSRP string `yaml:"msrp"`
 }
 
 // TLSFiles are PEM files. CAFile verifies the certificates of peers that
@@ -225,6 +229,11 @@ func (c *Config) Validate() error {
 			continue
 		}
 		hosts = append(hosts, host)
+	}
+	if c.Listen.MSRP != "" {
+		if _, _, err := net.SplitHostPort(c.Listen.MSRP); err != nil {
+			bad("listen.msrp", "%q is not host:port: %v", c.Listen.MSRP, err)
+		}
 	}
 	if c.Advertise != "" {
 		if _, err := parseHostPort(c.Advertise); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/mimigw/mimigw/gateway"
 	"github.com/mimigw/mimigw/mimi/uri"
 	"github.com/mimigw/mimigw/sip/answers"
+	"github.com/mimigw/mimigw/sip/msrp"
 )
 
 // Edge is the SIP edge: listeners for UDP, TCP and TLS that hand what RCS
@@ -49,9 +50,21 @@ type Edge struct {
 	slots chan struct{}
 	gate  chan struct{}
 
+	// MSRP sessions opened by INVITE (session.go); nil pool and dialogs
+	// when listen.msrp is empty. Set by listen before any request is
+	// served.
+	pool     *msrp.Pool
+	dialogs  *sipgo.DialogServerCache
+	msrpHost string
+	msrpPort int
+	sessions sync.WaitGroup // one per session past its 200
+	// testHookInvite, when set, runs before a session's 200 is sent, with
+	// a context that ends when the INVITE is cancelled (guarded by mu).
+	testHookInvite func(context.Context)
+
 	mu       sync.Mutex
 	udp      map[string]net.PacketConn // listener by local address
-	bound    map[string]net.Addr       // transport ("udp", "tcp", "tls") -> address
+	bound    map[string]net.Addr       // transport ("udp", "tcp", "tls", "msrp") -> address
 	ready    bool
 	closing  bool
 	handlers sync.WaitGroup
@@ -235,6 +248,12 @@ func (e *Edge) Run(ctx context.Context) error {
 		e.closing = true
 		e.mu.Unlock()
 		e.handlers.Wait()
+		if e.pool != nil {
+			// Sessions end with a BYE each (bounded by timeouts.request)
+			// while the SIP connections are still up.
+			e.pool.Close()
+			e.sessions.Wait()
+		}
 		for _, c := range closers {
 			c.Close()
 		}
@@ -296,6 +315,15 @@ func (e *Edge) listen() (serve []func() error, closers []interface{ Close() erro
 		tl := e.framed(tls.NewListener(l, e.serverTLS), "TLS")
 		serve = append(serve, func() error { return e.srv.ServeTLS(tl) })
 	}
+	if e.cfg.Listen.MSRP != "" {
+		l, err := e.listenMSRP()
+		if err != nil {
+			return nil, closers, err
+		}
+		closers = append(closers, l, e.pool)
+		// Serve returns once the listener is closed.
+		serve = append(serve, func() error { return e.pool.Serve(context.Background(), l) })
+	}
 	return serve, closers, nil
 }
 
@@ -309,7 +337,7 @@ func (e *Edge) boundAddrs() [][2]string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out [][2]string
-	for _, t := range []string{"udp", "tcp", "tls"} {
+	for _, t := range []string{"udp", "tcp", "tls", "msrp"} {
 		if a, ok := e.bound[t]; ok {
 			out = append(out, [2]string{t, a.String()})
 		}
@@ -327,7 +355,7 @@ func (e *Edge) Ready() error {
 	return nil
 }
 
-// Addr returns the address a transport ("udp", "tcp", "tls") is bound to,
+// Addr returns the address a transport ("udp", "tcp", "tls", "msrp") is bound to,
 // or nil before Run bound it. With port 0 in the configuration this is how
 // the chosen port is found.
 func (e *Edge) Addr(transport string) net.Addr {

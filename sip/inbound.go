@@ -46,7 +46,9 @@ func (e *Edge) serve(ctx context.Context, req *sip.Request, p peer) (ans answers
 		return e.message(ctx, req, who)
 	case sip.OPTIONS:
 		return e.options(ctx, req, who)
-	case sip.CANCEL:
+	case sip.CANCEL, sip.BYE:
+		// A CANCEL that matched an INVITE being handled, and a BYE of a
+		// session, never come here (session.go).
 		return answers.Answer{Status: 481}
 	}
 	return answers.Answer{Status: 405}
@@ -148,11 +150,7 @@ func (e *Edge) message(ctx context.Context, req *sip.Request, who sender) answer
 		if in.to, err = e.recipientNumber(req); err != nil {
 			return e.badRequest("identity", 400, err)
 		}
-		m, err := cpim.Parse(body)
-		if err != nil {
-			return e.badRequest("cpim", 400, err)
-		}
-		return e.cpimMessage(ctx, in, m)
+		return e.cpimBody(ctx, in, body)
 	case typeMultipart:
 		return e.oneToMany(ctx, req, in, ct.Value(), body)
 	case typeIsComposing:
@@ -164,6 +162,20 @@ func (e *Edge) message(ctx context.Context, req *sip.Request, who sender) answer
 		e.m.badBodies.WithLabelValues("media_type").Inc()
 		return answers.Answer{Status: 415, Reason: reasonPhrase("Unsupported Media Type", fmt.Errorf("%.60q: want message/cpim", media))}
 	}
+}
+
+// cpimBody is the one way a CPIM body from a phone reaches the gateway,
+// whether it came in a pager-mode MESSAGE or as an MSRP message of a session
+// (session.go): text, FT-HTTP and other contents go to Receive, IMDNs to
+// Receipt, revocation results to RevocationResult, isComposing nowhere.
+// in names the sender, the recipient and the conversation as SIP (the
+// MESSAGE, or the INVITE of the session) gave them.
+func (e *Edge) cpimBody(ctx context.Context, in inbound, body []byte) answers.Answer {
+	m, err := cpim.Parse(body)
+	if err != nil {
+		return e.badRequest("cpim", 400, err)
+	}
+	return e.cpimMessage(ctx, in, m)
 }
 
 // cpimMessage hands one CPIM message to the gateway and maps the outcome to

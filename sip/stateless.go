@@ -185,6 +185,9 @@ func (e *Edge) writeUDP(pc net.PacketConn, raddr *net.UDPAddr, req *sip.Request,
 // onRequest handles requests over TCP and TLS, which come through sipgo's
 // transaction layer; sipgo ends those transactions as soon as this returns.
 func (e *Edge) onRequest(req *sip.Request, tx sip.ServerTransaction) {
+	if e.dialogs != nil && e.dialogRequest(req, tx) {
+		return
+	}
 	if req.IsAck() {
 		return
 	}

@@ -1,0 +1,373 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/mimigw/mimigw/sip/answers"
+	"github.com/mimigw/mimigw/sip/msrp"
+	"github.com/mimigw/mimigw/sip/sdp"
+)
+
+// Sessions a phone opens with INVITE (RCS chat, cpm.session, and large
+// message mode, cpm.largemsg) over TCP or TLS, when listen.msrp is set.
+//
+// The INVITE gets the trust check of a MESSAGE, then its SDP offer is
+// answered with sip/sdp: our a=path is msrp://<listen.msrp>/<new
+// session-id>;tcp, passive unless the phone asked us to connect, and we
+// accept CPIM carrying text, IMDNs and FT-HTTP descriptors. The dialog is
+// sipgo's DialogServerCache: the 200 is retransmitted until the ACK over
+// unreliable transports (only TCP and TLS reach here), a CANCEL before the
+// 200 gets sipgo's 487, a BYE from the phone its 200. Each MSRP message of
+// the session goes through cpimBody, as a MESSAGE's body does, and its
+// last chunk is answered after the gateway returned.
+//
+// A session ends with a BYE from us when its MSRP side does not bind
+// within bindTimeout, when its MSRP connection is lost, when no ACK came
+// for the 200, or when the edge shuts down. Session-Expires is accepted
+// and ignored: the 200 carries none and "timer" is not Supported, so
+// nobody refreshes, and a re-INVITE is answered 488.
+
+// bindTimeout is how long a session waits for its MSRP connection.
+const bindTimeout = 30 * time.Second
+
+// Media types accepted in sessions: CPIM at the top level, and inside it
+// text, IMDNs and FT-HTTP descriptors.
+var (
+	sessionAcceptTypes        = []string{sdp.TypeCPIM}
+	sessionAcceptWrappedTypes = []string{sdp.TypeText, sdp.TypeIMDN, sdp.TypeFTHTTP}
+)
+
+// listenMSRP binds listen.msrp and starts the pool that runs the sessions.
+func (e *Edge) listenMSRP() (net.Listener, error) {
+	a := e.cfg.Listen.MSRP
+	l, err := net.Listen("tcp", a)
+	if err != nil {
+		return nil, fmt.Errorf("sip: listen msrp %s: %w", a, err)
+	}
+	pool, err := msrp.NewPool(msrp.Config{Logger: e.log.With("proto", "msrp")})
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("sip: msrp: %w", err)
+	}
+	host, port, _ := net.SplitHostPort(l.Addr().String())
+	if h, _, _ := net.SplitHostPort(a); h != "" && !net.ParseIP(h).IsUnspecified() {
+		host = h
+	} else {
+		host = e.advHost
+	}
+	n, _ := strconv.Atoi(port)
+	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", Host: e.advHost, Port: e.advertisedPort("tcp")}}
+	e.mu.Lock()
+	e.pool = pool
+	e.msrpHost, e.msrpPort = host, n
+	e.dialogs = sipgo.NewDialogServerCache(e.cli, contact)
+	e.bound["msrp"] = l.Addr()
+	e.mu.Unlock()
+	return l, nil
+}
+
+// sessionsOn reports whether INVITEs open sessions.
+func (e *Edge) sessionsOn() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pool != nil
+}
+
+// dialogRequest handles INVITE, ACK and BYE over TCP and TLS when sessions
+// are on. It reports false for a request it leaves to serve.
+func (e *Edge) dialogRequest(req *sip.Request, tx sip.ServerTransaction) bool {
+	switch {
+	case req.IsAck():
+		// The ACK of a 2xx: it confirms the dialog. An ACK of anything else
+		// matched its INVITE's transaction and never comes here.
+		_ = e.dialogs.ReadAck(req, tx)
+		return true
+	case req.IsInvite():
+		e.invite(req, tx)
+		return true
+	case req.Method == sip.BYE:
+		dlg, err := e.dialogs.MatchDialogRequest(req)
+		if err != nil {
+			return false // 481 from serve, after the trust check
+		}
+		if _, refuse := e.trust(req, e.streamPeer(req, tx)); refuse != nil {
+			e.respond(req, tx, *refuse, "")
+			return true
+		}
+		if err := dlg.ReadBye(req, tx); err != nil {
+			e.respond(req, tx, answers.Answer{Status: 500, Reason: reasonPhrase("Server Internal Error", err)}, "")
+		}
+		e.m.requests.WithLabelValues(methodLabel(string(req.Method)), strings.ToLower(req.Transport())).Inc()
+		return true
+	}
+	return false
+}
+
+// respond answers req on tx outside of serve.
+func (e *Edge) respond(req *sip.Request, tx sip.ServerTransaction, ans answers.Answer, tag string) {
+	if tag == "" {
+		tag = sip.GenerateTagN(12)
+	}
+	if err := tx.Respond(e.response(req, ans, tag)); err != nil {
+		e.log.Warn("sip: write answer", "peer", req.Source(), "status", ans.Status, "err", err)
+	}
+	e.m.answers.WithLabelValues(methodLabel(string(req.Method)), codeLabel(ans.Status)).Inc()
+}
+
+// invite handles an INVITE that may open a session.
+func (e *Edge) invite(req *sip.Request, tx sip.ServerTransaction) {
+	e.m.requests.WithLabelValues(methodLabel(string(req.Method)), strings.ToLower(req.Transport())).Inc()
+	ctx, ok := e.enter()
+	if !ok {
+		e.respond(req, tx, answers.Answer{Status: 503, Reason: "Service Unavailable: shutting down", RetryAfter: e.retryAfter()}, "")
+		return
+	}
+	defer e.exit()
+	defer func() {
+		// As in serve: a panic in a body parser must not end the process.
+		if r := recover(); r != nil {
+			e.log.Error("sip: INVITE handling panicked", "peer", req.Source(), "panic", fmt.Sprint(r))
+			e.respond(req, tx, answers.Answer{Status: 500, Reason: "Server Internal Error"}, "")
+		}
+	}()
+	select {
+	case e.slots <- struct{}{}:
+	default:
+		e.m.refused.WithLabelValues("overload").Inc()
+		e.respond(req, tx, answers.Answer{Status: 503, Reason: "Service Unavailable: overloaded", RetryAfter: e.retryAfter()}, "")
+		return
+	}
+	slot := true
+	release := func() {
+		if slot {
+			<-e.slots
+			slot = false
+		}
+	}
+	defer release()
+
+	sess, dlg, ans := e.openSession(ctx, req, tx)
+	if sess == nil {
+		e.respond(req, tx, ans.Answer, "")
+		return
+	}
+	e.mu.Lock()
+	hook := e.testHookInvite
+	e.mu.Unlock()
+	if hook != nil {
+		hook(dlg.Context())
+	}
+	if dlg.Context().Err() != nil { // CANCEL: sipgo answered 487
+		sess.Close()
+		dlg.Close()
+		return
+	}
+	res := sip.NewSDPResponseFromRequest(dlg.InviteRequest, ans.body)
+	res.AppendHeader(sip.NewHeader("Contact", e.sessionContact(req)))
+	res.AppendHeader(sip.NewHeader("Allow", allowedSessions))
+	res.AppendHeader(sip.NewHeader("Server", "mimigw"))
+	release() // waiting for the ACK holds no slot
+	err := dlg.WriteResponse(res)
+	e.m.answers.WithLabelValues(methodLabel(string(req.Method)), codeLabel(200)).Inc()
+	e.sessions.Add(1)
+	go e.watchSession(dlg, sess, err)
+}
+
+// sessionAnswer is the 200's SDP, carried in an answers.Answer's place.
+type sessionAnswer struct {
+	answers.Answer
+	body []byte
+}
+
+// openSession checks an INVITE and sets up its MSRP session and dialog; on
+// refusal it returns the answer and no session.
+func (e *Edge) openSession(ctx context.Context, req *sip.Request, tx sip.ServerTransaction) (*msrp.Session, *sipgo.DialogServerSession, sessionAnswer) {
+	refuse := func(a answers.Answer) (*msrp.Session, *sipgo.DialogServerSession, sessionAnswer) {
+		return nil, nil, sessionAnswer{Answer: a}
+	}
+	who, deny := e.trust(req, e.streamPeer(req, tx))
+	if deny != nil {
+		return refuse(*deny)
+	}
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		return refuse(answers.Answer{Status: 488, Reason: "Not Acceptable Here: re-INVITE not supported"})
+	}
+	from, err := e.senderNumber(req, who)
+	if err != nil {
+		return refuse(e.badRequest("identity", 400, err))
+	}
+	to, err := e.recipientNumber(req)
+	if err != nil {
+		return refuse(e.badRequest("identity", 400, err))
+	}
+	in := inbound{from: from, to: to}
+	if h := req.GetHeader("Conversation-ID"); h != nil {
+		in.conversationID = h.Value()
+	}
+	body := req.Body()
+	if ct := req.ContentType(); ct == nil || mediaType(ct.Value()) != sdp.ContentType || len(body) == 0 {
+		return refuse(answers.Answer{Status: 488, Reason: "Not Acceptable Here: INVITE without an SDP offer"})
+	}
+	offer, err := sdp.Parse(body)
+	if err != nil {
+		return refuse(answers.Answer{Status: 488, Reason: reasonPhrase("Not Acceptable Here", err)})
+	}
+	e.mu.Lock()
+	pool, local := e.pool, msrp.URI{Host: e.msrpHost, Port: e.msrpPort, SessionID: msrp.NewSessionID(), Transport: "tcp"}
+	e.mu.Unlock()
+	answer, err := sdp.Answer(offer, sdp.AnswerOptions{
+		Path:               []msrp.URI{local},
+		AcceptTypes:        sessionAcceptTypes,
+		AcceptWrappedTypes: sessionAcceptWrappedTypes,
+	})
+	if err == nil {
+		var neg sdp.Negotiated
+		if neg, err = sdp.Negotiate(offer, answer, sdp.Answerer); err == nil {
+			cfg := neg.SessionConfig()
+			cfg.Handler = e.sessionHandler(in)
+			sess, err := pool.NewSession(cfg)
+			if err != nil {
+				e.log.Warn("sip: msrp session", "err", err)
+				return refuse(e.tryLater())
+			}
+			dlg, err := e.dialogs.ReadInvite(req, tx)
+			if err != nil {
+				sess.Close()
+				return refuse(e.badRequest("invite", 400, err))
+			}
+			return sess, dlg, sessionAnswer{Answer: answers.Answer{Status: 200}, body: answer.Bytes()}
+		}
+	}
+	if errors.Is(err, sdp.ErrNotAcceptable) || errors.Is(err, sdp.ErrNoMSRP) || errors.Is(err, sdp.ErrRejected) {
+		e.m.badBodies.WithLabelValues("sdp").Inc()
+		return refuse(answers.Answer{Status: 488, Reason: reasonPhrase("Not Acceptable Here", err)})
+	}
+	e.log.Error("sip: sdp answer", "err", err)
+	return refuse(answers.Answer{Status: 500, Reason: "Server Internal Error"})
+}
+
+// watchSession runs one session after its 200: it ends the session when the
+// phone sent BYE, and sends BYE when the MSRP side never bound, when it
+// ended (connection lost, edge shutting down) or when the 200 got no ACK
+// (writeErr).
+func (e *Edge) watchSession(dlg *sipgo.DialogServerSession, sess *msrp.Session, writeErr error) {
+	defer e.sessions.Done()
+	defer dlg.Close()
+	defer sess.Close()
+	why := ""
+	if writeErr != nil {
+		why = "no ACK"
+	} else {
+		ctx, cancel := context.WithTimeout(dlg.Context(), bindTimeout)
+		err := sess.Connect(ctx)
+		cancel()
+		switch {
+		case dlg.Context().Err() != nil:
+			return // BYE from the phone
+		case err != nil:
+			why = "msrp not bound"
+		default:
+			select {
+			case <-dlg.Context().Done():
+				return
+			case <-sess.Done():
+				why = "msrp session ended"
+			}
+		}
+	}
+	if dlg.LoadState() == sip.DialogStateEnded {
+		return
+	}
+	e.log.Info("sip: ending session", "reason", why, "call_id", dlg.InviteRequest.CallID().Value())
+	sess.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Timeouts.Request)
+	defer cancel()
+	if err := dlg.Bye(ctx); err != nil {
+		e.log.Info("sip: BYE", "call_id", dlg.InviteRequest.CallID().Value(), "err", err)
+	}
+}
+
+// sessionHandler takes the MSRP messages of a session: CPIM goes to the
+// gateway as a MESSAGE's body does, bare isComposing is dropped, anything
+// else is refused 415. Its answer becomes the response to the last chunk.
+func (e *Edge) sessionHandler(in inbound) msrp.Handler {
+	return func(ctx context.Context, m *msrp.Message) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				e.log.Error("sip: MSRP message handling panicked", "panic", fmt.Sprint(r))
+				err = &msrp.StatusError{Code: 403, Comment: "internal error"}
+			}
+		}()
+		if _, ok := e.enter(); !ok {
+			return &msrp.StatusError{Code: 408, Comment: "shutting down"}
+		}
+		defer e.exit()
+		switch mediaType(m.ContentType) {
+		case sdp.TypeCPIM:
+		case typeIsComposing:
+			e.m.isComposing.Inc()
+			return nil
+		default:
+			e.m.badBodies.WithLabelValues("media_type").Inc()
+			return &msrp.StatusError{Code: 415}
+		}
+		ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeouts.Receive)
+		defer cancel()
+		return msrpError(e.cpimBody(ctx, in, m.Body))
+	}
+}
+
+// msrpError maps the answer a MESSAGE would get to the MSRP response
+// (RFC 4975 section 10 has no 503): "try again" becomes 408, which the phone
+// does not take as delivered, a refusal 403, and 400, 413 and 415 stay.
+func msrpError(a answers.Answer) error {
+	switch a.Status {
+	case 200, 202:
+		return nil
+	case 400, 413, 415:
+		return &msrp.StatusError{Code: int(a.Status), Comment: a.Reason}
+	case 503:
+		return &msrp.StatusError{Code: 408, Comment: "try again later"}
+	}
+	return &msrp.StatusError{Code: 403, Comment: a.Reason}
+}
+
+// sessionContact is the Contact of a session's 200: the called number at
+// our address, with the ICSI the phone asked for.
+func (e *Edge) sessionContact(req *sip.Request) string {
+	transport := strings.ToLower(req.Transport())
+	u := sip.Uri{Scheme: "sip", User: req.Recipient.User, Host: e.advHost, Port: e.advertisedPort(transport)}
+	if transport != "udp" {
+		u.UriParams = sip.HeaderParams{{K: "transport", V: transport}}
+	}
+	icsi := "urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session"
+	if largeMessage(req) {
+		icsi = "urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.largemsg"
+	}
+	return "<" + u.String() + `>;+g.3gpp.icsi-ref="` + icsi + `"`
+}
+
+// largeMessage reports whether an INVITE opens a large message mode session
+// (cpm.largemsg in Accept-Contact or Contact). Both kinds are handled the
+// same way; only our Contact's ICSI differs.
+func largeMessage(req *sip.Request) bool {
+	for _, name := range []string{"Accept-Contact", "Contact"} {
+		for _, h := range req.GetHeaders(name) {
+			if strings.Contains(h.Value(), "cpm.largemsg") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+const allowedSessions = "INVITE, ACK, CANCEL, BYE, MESSAGE, OPTIONS"

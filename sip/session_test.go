@@ -1,0 +1,370 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mimigw/mimigw/gateway"
+	"github.com/mimigw/mimigw/sip/msrp"
+	"github.com/mimigw/mimigw/sip/sdp"
+)
+
+// sessionConfig is testConfig with an MSRP listener.
+func sessionConfig() Config {
+	c := testConfig()
+	c.Listen.MSRP = "127.0.0.1:0"
+	return c
+}
+
+// sipPhone is an RCS client over one SIP TCP connection that opens
+// sessions toward the edge, and connects their MSRP side as the active
+// party.
+type sipPhone struct {
+	t    testing.TB
+	e    *Edge
+	c    *rawClient
+	pool *msrp.Pool
+}
+
+func newSIPPhone(t testing.TB, e *Edge) *sipPhone {
+	pool, err := msrp.NewPool(msrp.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	return &sipPhone{t: t, e: e, c: dialRaw(t, "tcp", e.Addr("tcp")), pool: pool}
+}
+
+// call is one INVITE dialog as the phone sees it.
+type call struct {
+	callID string
+	branch string
+	to     string // To of the 200, with the edge's tag
+	offer  *sdp.Session
+	answer *sdp.Session
+}
+
+func phoneOffer(t testing.TB) *sdp.Session {
+	t.Helper()
+	local := msrp.URI{Host: "127.0.0.1", Port: 9, SessionID: msrp.NewSessionID(), Transport: "tcp"}
+	o, err := sdp.Offer(sdp.OfferOptions{Path: []msrp.URI{local}, Setup: sdp.SetupActive,
+		AcceptTypes: []string{sdp.TypeCPIM, sdp.TypeIsComposing}, AcceptWrappedTypes: []string{sdp.TypeText, sdp.TypeIMDN}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func (p *sipPhone) invite(cl *call, body string, extra ...string) {
+	p.t.Helper()
+	if cl.callID == "" {
+		cl.callID = newMessageID()
+	}
+	if cl.branch == "" {
+		cl.branch = "z9hG4bK-" + newMessageID()
+	}
+	local := p.c.conn.LocalAddr().String()
+	hdrs := append([]string{
+		"Contact: <sip:+15551230001@" + local + ";transport=tcp>;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session\"",
+		"Accept-Contact: *;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session\"",
+		"Conversation-ID: conv-session-1",
+		"Session-Expires: 1800",
+	}, extra...)
+	p.c.send(request{method: "INVITE", transport: "TCP", local: p.c.conn.LocalAddr(), callID: cl.callID, branch: cl.branch,
+		contentType: sdp.ContentType, body: body, extra: hdrs}.String())
+}
+
+// final reads answers until a final one.
+func (p *sipPhone) final() string {
+	p.t.Helper()
+	for {
+		a := p.c.answer()
+		if code, _ := status(a); code >= 200 {
+			return a
+		}
+	}
+}
+
+// open sends an INVITE with an MSRP offer, checks the 200 and ACKs it.
+func (p *sipPhone) open() *call {
+	p.t.Helper()
+	cl := &call{offer: phoneOffer(p.t)}
+	p.invite(cl, cl.offer.String())
+	a := p.final()
+	if code, reason := status(a); code != 200 {
+		p.t.Fatalf("INVITE answered %d %s, want 200", code, reason)
+	}
+	if ct := headerValue(a, "Content-Type"); ct != sdp.ContentType {
+		p.t.Fatalf("200 Content-Type %q", ct)
+	}
+	if headerValue(a, "Contact") == "" {
+		p.t.Fatal("200 without Contact")
+	}
+	cl.to = headerValue(a, "To")
+	if !strings.Contains(cl.to, "tag=") {
+		p.t.Fatalf("200 To %q without tag", cl.to)
+	}
+	_, body, _ := strings.Cut(a, "\r\n\r\n")
+	var err error
+	if cl.answer, err = sdp.Parse([]byte(body)); err != nil {
+		p.t.Fatalf("200 SDP: %v\n%s", err, body)
+	}
+	p.c.send(request{method: "ACK", transport: "TCP", local: p.c.conn.LocalAddr(), callID: cl.callID, to: cl.to}.String())
+	return cl
+}
+
+// connect binds the MSRP side of a call.
+func (p *sipPhone) connect(cl *call) *msrp.Session {
+	p.t.Helper()
+	neg, err := sdp.Negotiate(cl.offer, cl.answer, sdp.Offerer)
+	if err != nil {
+		p.t.Fatalf("Negotiate: %v", err)
+	}
+	if !neg.Active {
+		p.t.Fatal("the phone is not the active side")
+	}
+	s, err := p.pool.NewSession(neg.SessionConfig())
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Connect(ctx); err != nil {
+		p.t.Fatalf("MSRP Connect: %v", err)
+	}
+	return s
+}
+
+func (p *sipPhone) bye(cl *call) {
+	p.t.Helper()
+	p.c.send(request{method: "BYE", transport: "TCP", local: p.c.conn.LocalAddr(), callID: cl.callID, to: cl.to}.String())
+	if code, reason := status(p.final()); code != 200 {
+		p.t.Fatalf("BYE answered %d %s", code, reason)
+	}
+}
+
+// A phone opens a chat session: the 200's SDP answers with the edge's MSRP
+// path, passive, CPIM with text, IMDN and FT-HTTP inside; a 20 KB text in
+// chunks and ten short ones reach the receiver once each, the last chunk's
+// 200 only after Receive returned; BYE ends the session.
+func TestSessionInbound(t *testing.T) {
+	recv := newMemReceiver()
+	e := startEdge(t, sessionConfig(), recv)
+	p := newSIPPhone(t, e)
+	cl := p.open()
+
+	m, err := cl.answer.MSRP(0)
+	if err != nil {
+		t.Fatalf("answer m=message: %v", err)
+	}
+	maddr := e.Addr("msrp").(*net.TCPAddr)
+	if l := m.Local(); l.Host != "127.0.0.1" || l.Port != maddr.Port || l.SessionID == "" || l.Transport != "tcp" {
+		t.Errorf("answer a=path %v, want msrp://127.0.0.1:%d/<id>;tcp", m.Path, maddr.Port)
+	}
+	if m.Setup != sdp.SetupPassive {
+		t.Errorf("answer a=setup %q, want passive", m.Setup)
+	}
+	if fmt.Sprint(m.AcceptTypes) != "[message/cpim]" {
+		t.Errorf("accept-types %v", m.AcceptTypes)
+	}
+	if fmt.Sprint(m.AcceptWrappedTypes) != "[text/plain message/imdn+xml]" { // ours intersected with the phone's
+		t.Errorf("accept-wrapped-types %v", m.AcceptWrappedTypes)
+	}
+
+	s := p.connect(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	// (a) 20 KB, in three chunks, Receive held until the test lets go.
+	big := strings.Repeat("0123456789", 2000)
+	block := make(chan struct{})
+	recv.set(func(r *testReceiver) { r.block = block })
+	sent := make(chan error, 1)
+	go func() { sent <- s.Send(ctx, sdp.TypeCPIM, []byte(cpimText("big-1", big))) }()
+	recv.waitInbound(t, 1)
+	select {
+	case err := <-sent:
+		t.Fatalf("Send returned (%v) while Receive was still blocked", err)
+	case <-time.After(150 * time.Millisecond):
+	}
+	recv.set(func(r *testReceiver) { r.block = nil })
+	close(block)
+	if err := <-sent; err != nil {
+		t.Fatalf("Send 20 KB: %v", err)
+	}
+
+	// (b) ten short texts.
+	for i := range 10 {
+		if err := s.Send(ctx, sdp.TypeCPIM, []byte(cpimText(fmt.Sprintf("short-%d", i), fmt.Sprintf("text %d", i)))); err != nil {
+			t.Fatalf("Send %d: %v", i, err)
+		}
+	}
+	in, _, _ := recv.snapshot()
+	if len(in) != 11 {
+		t.Fatalf("receiver got %d messages, want 11", len(in))
+	}
+	seen := map[string]int{}
+	for _, m := range in {
+		seen[m.Ref]++
+		if m.From != "+15551230001" || m.To != "+15551230002" || m.ConversationID != "conv-session-1" {
+			t.Errorf("message %s: from %s to %s conversation %q", m.Ref, m.From, m.To, m.ConversationID)
+		}
+	}
+	if in[0].Ref != "big-1" || len(in[0].Parts) != 1 || in[0].Parts[0].Text != big {
+		t.Errorf("first message %s does not carry the 20 KB text", in[0].Ref)
+	}
+	for ref, n := range seen {
+		if n != 1 {
+			t.Errorf("%s received %d times", ref, n)
+		}
+	}
+
+	p.bye(cl)
+	// The edge's MSRP session is gone: a SEND on it gets 481.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := s.Send(ctx, typeIsComposing, []byte("<isComposing/>"))
+		var se *msrp.StatusError
+		if errors.As(err, &se) && se.Code == 481 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SEND after BYE: %v, want 481", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if in, _, _ := recv.snapshot(); len(in) != 11 {
+		t.Errorf("receiver got %d messages after BYE, want 11", len(in))
+	}
+}
+
+// A gateway that cannot take a message now gets it refused with 408, one
+// that rejects it with 403: the phone never sees 200.
+func TestSessionGatewayErrors(t *testing.T) {
+	recv := newMemReceiver()
+	e := startEdge(t, sessionConfig(), recv)
+	p := newSIPPhone(t, e)
+	cl := p.open()
+	s := p.connect(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		fail error
+		code int
+	}{{fmt.Errorf("bus down: %w", gateway.ErrUnavailable), 408}, {fmt.Errorf("blocked: %w", gateway.ErrRejected), 403}} {
+		recv.set(func(r *testReceiver) { r.fail = tc.fail })
+		err := s.Send(ctx, sdp.TypeCPIM, []byte(cpimText("m-"+newMessageID(), "hi")))
+		var se *msrp.StatusError
+		if !errors.As(err, &se) || se.Code != tc.code {
+			t.Errorf("gateway error %v: Send returned %v, want MSRP %d", tc.fail, err, tc.code)
+		}
+	}
+	p.bye(cl)
+}
+
+func TestSessionRefusals(t *testing.T) {
+	t.Run("untrusted", func(t *testing.T) {
+		cfg := sessionConfig()
+		cfg.Trusted.CIDRs = []string{"192.0.2.0/24"}
+		recv := newMemReceiver()
+		e := startEdge(t, cfg, recv)
+		p := newSIPPhone(t, e)
+		p.invite(&call{}, phoneOffer(t).String())
+		if code, reason := status(p.final()); code != 403 {
+			t.Fatalf("untrusted INVITE answered %d %s, want 403", code, reason)
+		}
+		p.c.noAnswer(300 * time.Millisecond)
+	})
+	t.Run("no m=message", func(t *testing.T) {
+		e := startEdge(t, sessionConfig(), newMemReceiver())
+		p := newSIPPhone(t, e)
+		audio := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+		p.invite(&call{}, audio)
+		if code, reason := status(p.final()); code != 488 {
+			t.Fatalf("INVITE with audio only answered %d %s, want 488", code, reason)
+		}
+	})
+	t.Run("no listener", func(t *testing.T) {
+		e := startEdge(t, testConfig(), newMemReceiver())
+		c := dialRaw(t, "tcp", e.Addr("tcp"))
+		c.send(request{method: "INVITE", transport: "TCP", local: c.conn.LocalAddr(), contentType: sdp.ContentType,
+			body: phoneOffer(t).String(), extra: []string{"Contact: <sip:+15551230001@127.0.0.1>"}}.String())
+		for {
+			a := c.answer()
+			if code, _ := status(a); code >= 200 {
+				if code != 405 {
+					t.Fatalf("INVITE without listen.msrp answered %d, want 405", code)
+				}
+				break
+			}
+		}
+	})
+}
+
+// CANCEL before the 200: 200 to the CANCEL, 487 to the INVITE.
+func TestSessionCancel(t *testing.T) {
+	e := startEdge(t, sessionConfig(), newMemReceiver())
+	entered := make(chan struct{}, 1)
+	e.mu.Lock()
+	e.testHookInvite = func(ctx context.Context) {
+		entered <- struct{}{}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Second):
+		}
+	}
+	e.mu.Unlock()
+	p := newSIPPhone(t, e)
+	cl := &call{}
+	p.invite(cl, phoneOffer(t).String())
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("INVITE not handled")
+	}
+	p.c.send(request{method: "CANCEL", transport: "TCP", local: p.c.conn.LocalAddr(), callID: cl.callID, branch: cl.branch}.String())
+	got := map[string]int{}
+	for len(got) < 2 {
+		a := p.final()
+		code, _ := status(a)
+		got[headerValue(a, "CSeq")] = code
+	}
+	if got["1 CANCEL"] != 200 || got["1 INVITE"] != 487 {
+		t.Fatalf("answers %v, want 200 to CANCEL and 487 to INVITE", got)
+	}
+}
+
+// 200 sessions opened, bound and closed leave no goroutine behind.
+func TestSessionGoroutines(t *testing.T) {
+	e := startEdge(t, sessionConfig(), newMemReceiver())
+	p := newSIPPhone(t, e)
+	// One session first, so that the SIP and MSRP connections exist.
+	cl := p.open()
+	p.connect(cl).Close()
+	p.bye(cl)
+	base := runtime.NumGoroutine()
+	for range 200 {
+		cl := p.open()
+		s := p.connect(cl)
+		p.bye(cl)
+		s.Close()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n := runtime.NumGoroutine()
+		if n <= base+5 {
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines after 200 sessions, %d before\n%s", n, base, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
