@@ -27,12 +27,29 @@ type Config struct {
 	// ReadReceipts asks RCS recipients for display notifications, for
 	// rooms whose policy allows read receipts.
 	ReadReceipts bool `yaml:"read_receipts"`
+	// RevocationTimeout is how long a revocation may go without a result
+	// before Unrevocable decides.
+	RevocationTimeout time.Duration `yaml:"revocation_timeout"`
+	// Unrevocable decides what becomes of an RCS message past
+	// DeliveryTimeout that cannot be revoked (the phone does not support
+	// revocation, the request failed, or no result came within
+	// RevocationTimeout): UnrevocableSMS sends it by SMS as well (the
+	// phone may then have it twice), UnrevocableExpire reports it expired
+	// to its sender, UnrevocableWait waits for an IMDN that may never come.
+	Unrevocable string `yaml:"unrevocable"`
 	// FallbackAttempts bounds the tries of an SMS sent after a revocation.
 	FallbackAttempts int `yaml:"fallback_attempts"`
 	// ReassemblyTimeout is how long the segments of a concatenated SMS wait
 	// for the rest; then what arrived goes on, marked incomplete.
 	ReassemblyTimeout time.Duration `yaml:"reassembly_timeout"`
 }
+
+// Policies for RCS messages that cannot be revoked (Config.Unrevocable).
+const (
+	UnrevocableSMS    = "sms"
+	UnrevocableExpire = "expire"
+	UnrevocableWait   = "wait"
+)
 
 // DefaultConfig returns the configuration a gateway runs with when nothing
 // is said.
@@ -46,6 +63,8 @@ func DefaultConfig() Config {
 		NegativeTTL:       6 * time.Hour,
 		ReadReceipts:      true,
 		FallbackAttempts:  8,
+		RevocationTimeout: time.Minute,
+		Unrevocable:       UnrevocableSMS,
 		ReassemblyTimeout: 2 * time.Minute,
 	}
 }
@@ -74,6 +93,14 @@ func (c *Config) Validate() error {
 	}
 	if c.ReassemblyTimeout <= 0 {
 		return fmt.Errorf("reassembly_timeout: %s must be positive", c.ReassemblyTimeout)
+	}
+	if c.RevocationTimeout <= 0 {
+		return fmt.Errorf("revocation_timeout: %s must be positive", c.RevocationTimeout)
+	}
+	switch c.Unrevocable {
+	case UnrevocableSMS, UnrevocableExpire, UnrevocableWait:
+	default:
+		return fmt.Errorf("unrevocable: %q is not sms, expire or wait", c.Unrevocable)
 	}
 	if c.FallbackAttempts < 1 {
 		return fmt.Errorf("fallback_attempts: %d must be at least 1", c.FallbackAttempts)

@@ -503,16 +503,66 @@ func TestRevocationTooLate(t *testing.T) {
 	nothing(t, sms.calls, "SMS")
 }
 
-func TestNoRevocationWithoutSupport(t *testing.T) {
+// A message past the delivery timeout toward a phone that cannot revoke
+// ends as gateway.unrevocable says: by SMS as well (and its receipt's
+// report), reported expired, or left waiting for the IMDN.
+func TestUnrevocablePolicy(t *testing.T) {
+	t.Parallel()
+	for _, policy := range []string{UnrevocableSMS, UnrevocableExpire, UnrevocableWait} {
+		t.Run(policy, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig()
+			cfg.DeliveryTimeout = 100 * time.Millisecond
+			cfg.Unrevocable = policy
+			rcs := newRCSEdge(Capabilities{Chat: true})
+			h := newHarness(t, cfg, rcs, newSMSEdge())
+			reports := h.watch(phone)
+			id := h.sendToPhone(phone, alice, "", "x", ChannelAuto)
+			recv(t, rcs.sent, "RCS message")
+			nothing(t, rcs.revoked, "revocation toward a phone that does not support it")
+			switch policy {
+			case UnrevocableSMS:
+				s := recv(t, h.sms.calls, "SMS as well")
+				if s.Text != "x" {
+					t.Errorf("SMS %+v", s)
+				}
+				if err := h.g.Receipt(context.Background(), Receipt{Channel: ChannelSMS, Source: "smsc1", Ref: "id-" + id.String()[:8], Status: StatusDelivered}); err != nil {
+					t.Fatal(err)
+				}
+				if rid, st := statusOf(t, next(t, reports)); rid != id || st != content.Delivered {
+					t.Errorf("report %s %s", rid, st)
+				}
+			case UnrevocableExpire:
+				if rid, st := statusOf(t, next(t, reports)); rid != id || st != content.Expired {
+					t.Errorf("report %s %s, want expired", rid, st)
+				}
+				nothing(t, h.sms.calls, "SMS")
+			case UnrevocableWait:
+				nothing(t, h.sms.calls, "SMS")
+				nothing(t, reports, "report")
+			}
+		})
+	}
+}
+
+// A revocation whose result never comes ends by the policy too, after
+// gateway.revocation_timeout: here by SMS.
+func TestRevocationWithoutResult(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
 	cfg.DeliveryTimeout = 100 * time.Millisecond
-	rcs := newRCSEdge(Capabilities{Chat: true})
+	cfg.RevocationTimeout = 200 * time.Millisecond
+	rcs := newRCSEdge(Capabilities{Chat: true, Revoke: true})
 	h := newHarness(t, cfg, rcs, newSMSEdge())
-	h.sendToPhone(phone, alice, "", "x", ChannelAuto)
+	h.sendToPhone(phone, alice, "", "anyone?", ChannelAuto)
 	recv(t, rcs.sent, "RCS message")
-	nothing(t, rcs.revoked, "revocation toward a peer that does not support it")
-	nothing(t, h.sms.calls, "SMS")
+	recv(t, rcs.revoked, "revocation")
+	if s := recv(t, h.sms.calls, "SMS after the revocation went unanswered"); s.Text != "anyone?" {
+		t.Errorf("SMS %+v", s)
+	}
+	if got := testutil.ToFloat64(h.g.m.revocations.WithLabelValues("no_result")); got != 1 {
+		t.Errorf("no_result counted %v", got)
+	}
 }
 
 func TestFailuresBecomeErrorReports(t *testing.T) {

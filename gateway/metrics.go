@@ -44,7 +44,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"outcome"}),
 		revocations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "mimigw", Subsystem: "gateway", Name: "revocations_total",
-			Help: "RCS revocations, by outcome (requested, revoked, too_late, unsupported, gave_up).",
+			Help: "RCS revocations, by outcome (requested, revoked, too_late, unsupported, gave_up, no_result), and what became of messages that could not be revoked (sms_anyway, expired).",
 		}, []string{"outcome"}),
 		notified: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "mimigw", Subsystem: "gateway", Name: "notifications_total",

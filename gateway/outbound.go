@@ -272,7 +272,10 @@ func (g *Gateway) sendRCS(ctx context.Context, o *outbound, from uri.Number, vie
 	rec.Channel, rec.Sent = ChannelRCS, g.now()
 	rec.Ref, rec.ConversationID, rec.ContributionID = m.Ref, m.ConversationID, m.ContributionID
 	rec.Revocable = caps.Revoke
-	if rec.Revocable && g.sms != nil && g.cfg.DeliveryTimeout > 0 {
+	// The delivery timer, and the content an SMS would need, wherever the
+	// timeout can lead to something: a revocation, or the policy for
+	// messages that cannot be revoked.
+	if g.sms != nil && g.cfg.DeliveryTimeout > 0 && (rec.Revocable || g.cfg.Unrevocable != UnrevocableWait) {
 		rec.Content = o.data
 	}
 	if err := g.record(ctx, rec, []refKey{{key: rcsRefKey(m.Ref)}}); err != nil {

@@ -248,6 +248,8 @@ func (g *Gateway) handleTimer(ctx context.Context, t bus.Timer) error {
 		return g.revokeDue(ctx, id)
 	case "fallback":
 		return g.fallback(ctx, id)
+	case "revoking":
+		return g.revocationOverdue(ctx, id)
 	case "segments":
 		return g.segmentsDue(ctx, id)
 	}
@@ -269,12 +271,12 @@ func (g *Gateway) revokeDue(ctx context.Context, id string) error {
 	}
 	if !o.Revocable || g.rcs == nil {
 		g.m.revocations.WithLabelValues("unsupported").Inc()
-		return nil
+		return g.unrevocable(ctx, id, "the phone does not support revocation")
 	}
 	from, err := uri.ParseNumber(o.From, "")
 	if err != nil {
 		g.m.revocations.WithLabelValues("unsupported").Inc()
-		return nil
+		return g.unrevocable(ctx, id, "sent from an address that cannot revoke")
 	}
 	err = g.rcs.Revoke(ctx, Revocation{From: from, To: o.Recipient, Ref: o.Ref, ConversationID: o.ConversationID, ContributionID: o.ContributionID})
 	if err != nil {
@@ -282,19 +284,79 @@ func (g *Gateway) revokeDue(ctx context.Context, id string) error {
 			return err
 		}
 		g.m.revocations.WithLabelValues("gave_up").Inc()
-		g.log.Warn("revocation failed for good; waiting for the IMDN", "msg_id", id, "err", err)
-		return nil
+		g.log.Warn("revocation failed for good", "msg_id", id, "err", err)
+		return g.unrevocable(ctx, id, "the revocation request failed")
 	}
 	g.m.revocations.WithLabelValues("requested").Inc()
-	_, err = update(ctx, g.rec, outKey(id), func(o *outRecord) (bool, error) {
+	if _, err = update(ctx, g.rec, outKey(id), func(o *outRecord) (bool, error) {
 		if o.State != outSent {
 			return false, nil
 		}
 		o.State, o.Attempts = outRevoking, 0
 		o.event(g.now(), evRevoke, ChannelRCS, 0, "")
 		return true, nil
+	}); err != nil {
+		return err
+	}
+	// A result that never comes must not leave the message hanging.
+	if err := g.bus.Schedule(ctx, "revoking."+id, g.now().Add(g.cfg.RevocationTimeout), nil); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// revocationOverdue: no revocation result came within revocation_timeout.
+func (g *Gateway) revocationOverdue(ctx context.Context, id string) error {
+	var o outRecord
+	if _, err := g.rec.get(ctx, outKey(id), &o); errors.Is(err, errNoRecord) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if o.State != outRevoking {
+		return nil // the result came
+	}
+	g.m.revocations.WithLabelValues("no_result").Inc()
+	return g.unrevocable(ctx, id, "no revocation result within revocation_timeout")
+}
+
+// unrevocable settles an RCS message past the delivery timeout that was
+// not revoked (why says why) as gateway.unrevocable says: by SMS as well,
+// reported expired, or left waiting for its IMDN.
+func (g *Gateway) unrevocable(ctx context.Context, id, why string) error {
+	switch g.cfg.Unrevocable {
+	case UnrevocableWait:
+		g.log.Info("not delivered in time and not revoked; waiting for the IMDN", "msg_id", id, "why", why)
+		return nil
+	case UnrevocableExpire:
+		o, err := update(ctx, g.rec, outKey(id), func(o *outRecord) (bool, error) {
+			if o.State != outSent && o.State != outRevoking {
+				return false, nil
+			}
+			o.State = outExpired
+			o.event(g.now(), evReport, "", 0, content.Expired.String()+": "+why)
+			return true, nil
+		})
+		if err != nil || o.State != outExpired {
+			return err // settled meanwhile, or try again
+		}
+		mid, _ := content.ParseMessageID(id)
+		g.m.revocations.WithLabelValues("expired").Inc()
+		return g.report(ctx, o.Recipient, o.Sender, o.Room, ChannelRCS, mid, content.Expired)
+	}
+	o, err := update(ctx, g.rec, outKey(id), func(o *outRecord) (bool, error) {
+		if o.State != outSent && o.State != outRevoking {
+			return false, nil
+		}
+		o.State = outRevoked
+		o.event(g.now(), evRevoked, ChannelRCS, 0, "not revoked ("+why+"): SMS as well")
+		return true, nil
 	})
-	return err
+	if err != nil || o.State != outRevoked {
+		return err
+	}
+	g.m.revocations.WithLabelValues("sms_anyway").Inc()
+	return g.fallback(ctx, id)
 }
 
 // fallback sends by SMS a message whose RCS delivery was revoked.
