@@ -13,6 +13,7 @@ import (
 	"github.com/mimigw/mimigw/gateway"
 	"github.com/mimigw/mimigw/sip/msrp"
 	"github.com/mimigw/mimigw/sip/sdp"
+	"github.com/mimigw/mimigw/sip/sipptest"
 )
 
 // sessionConfig is testConfig with an MSRP listener.
@@ -366,5 +367,43 @@ func TestSessionGoroutines(t *testing.T) {
 			t.Fatalf("%d goroutines after 200 sessions, %d before\n%s", n, base, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// SIPp opens a session over TCP (deploy/sipp/uac_session.xml): INVITE with
+// an MSRP offer, 200 with an SDP answer (the scenario checks m=message,
+// a=path and a=setup:passive with ereg), ACK, BYE, 200. The 200's body,
+// read back from SIPp's message trace, is an SDP answer sip/sdp parses, with
+// the edge's MSRP listener in its path.
+func TestSIPpSession(t *testing.T) {
+	e := startEdge(t, sessionConfig(), newMemReceiver())
+	r := sipptest.Start(t, "uac_session.xml", "-t", "t1", "-m", "1", "-trace_msg",
+		"-key", "caller", "+15551230001", "-key", "callee", "+15551230002", e.Addr("tcp").String())
+	r.Wait(t)
+	traces := r.Traces()
+	i := strings.Index(traces, "SIP/2.0 200 OK")
+	if i < 0 {
+		t.Fatalf("no 200 in the trace:\n%s", traces)
+	}
+	rest := traces[i:]
+	j := strings.Index(rest, "v=0")
+	if j < 0 || !strings.Contains(rest[:j], "application/sdp") {
+		t.Fatalf("200 without SDP:\n%s", rest)
+	}
+	body := rest[j:]
+	if k := strings.Index(body, "\n-----"); k >= 0 {
+		body = body[:k]
+	}
+	body = strings.TrimRight(body, "\r\n") + "\r\n"
+	answer, err := sdp.Parse([]byte(body))
+	if err != nil {
+		t.Fatalf("200 SDP: %v\n%s", err, body)
+	}
+	m, err := answer.MSRP(0)
+	if err != nil {
+		t.Fatalf("200 SDP m=message: %v\n%s", err, body)
+	}
+	if l := m.Local(); l.Port != e.Addr("msrp").(*net.TCPAddr).Port || m.Setup != sdp.SetupPassive || m.Direction != sdp.SendRecv {
+		t.Errorf("answer path %v setup %q direction %q, want the edge's MSRP port, passive, sendrecv", m.Path, m.Setup, m.Direction)
 	}
 }
