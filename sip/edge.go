@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -61,6 +62,9 @@ type Edge struct {
 	// testHookInvite, when set, runs before a session's 200 is sent, with
 	// a context that ends when the INVITE is cancelled (guarded by mu).
 	testHookInvite func(context.Context)
+	// bindTimeout is how long a session waits for its MSRP side to bind
+	// (guarded by mu).
+	bindTimeout time.Duration
 
 	mu       sync.Mutex
 	udp      map[string]net.PacketConn // listener by local address
@@ -97,6 +101,8 @@ func NewEdge(cfg Config, recv gateway.Receiver, log *slog.Logger, reg *prometheu
 		udp:   map[string]net.PacketConn{},
 		bound: map[string]net.Addr{},
 		ctx:   context.Background(),
+
+		bindTimeout: bindTimeout,
 	}
 	var err error
 	if e.m, err = newMetrics(reg, e.cache); err != nil {

@@ -36,7 +36,8 @@ import (
 // and ignored: the 200 carries none and "timer" is not Supported, so
 // nobody refreshes, and a re-INVITE is answered 488.
 
-// bindTimeout is how long a session waits for its MSRP connection.
+// bindTimeout is how long a session waits for its MSRP connection (tests
+// shorten Edge.bindTimeout).
 const bindTimeout = 30 * time.Second
 
 // Media types accepted in sessions: CPIM at the top level, and inside it
@@ -267,7 +268,10 @@ func (e *Edge) watchSession(dlg *sipgo.DialogServerSession, sess *msrp.Session, 
 	if writeErr != nil {
 		why = "no ACK"
 	} else {
-		ctx, cancel := context.WithTimeout(dlg.Context(), bindTimeout)
+		e.mu.Lock()
+		wait := e.bindTimeout
+		e.mu.Unlock()
+		ctx, cancel := context.WithTimeout(dlg.Context(), wait)
 		err := sess.Connect(ctx)
 		cancel()
 		switch {

@@ -407,3 +407,70 @@ func TestSIPpSession(t *testing.T) {
 		t.Errorf("answer path %v setup %q direction %q, want the edge's MSRP port, passive, sendrecv", m.Path, m.Setup, m.Direction)
 	}
 }
+
+// A session whose MSRP side never binds is ended with a BYE from the edge,
+// sent on the phone's connection within the dialog.
+func TestSessionBindTimeout(t *testing.T) {
+	e := startEdge(t, sessionConfig(), newMemReceiver())
+	e.mu.Lock()
+	e.bindTimeout = 200 * time.Millisecond
+	e.mu.Unlock()
+	p := newSIPPhone(t, e)
+	cl := p.open()
+	bye := p.c.answer() // the next message on the connection: a request
+	if !strings.HasPrefix(bye, "BYE sip:+15551230001@") {
+		t.Fatalf("got %q, want a BYE to the phone's Contact", bye)
+	}
+	if headerValue(bye, "Call-ID") != cl.callID || !strings.Contains(headerValue(bye, "From"), "tag=") {
+		t.Errorf("BYE outside the dialog:\n%s", bye)
+	}
+	res := "SIP/2.0 200 OK\r\n"
+	for _, h := range []string{"Via", "From", "To", "Call-ID", "CSeq"} {
+		res += h + ": " + headerValue(bye, h) + "\r\n"
+	}
+	p.c.send(res + "Content-Length: 0\r\n\r\n")
+}
+
+// A large message mode INVITE (cpm.largemsg, sendonly) is accepted as a
+// chat one is: recvonly answer, our Contact with the largemsg ICSI, and the
+// one message it carries reaches the receiver.
+func TestSessionLargeMessage(t *testing.T) {
+	recv := newMemReceiver()
+	e := startEdge(t, sessionConfig(), recv)
+	p := newSIPPhone(t, e)
+	local := msrp.URI{Host: "127.0.0.1", Port: 9, SessionID: msrp.NewSessionID(), Transport: "tcp"}
+	offer, err := sdp.Offer(sdp.OfferOptions{Mode: sdp.ModeLargeMessage, Path: []msrp.URI{local}, Setup: sdp.SetupActive,
+		AcceptTypes: []string{sdp.TypeCPIM}, AcceptWrappedTypes: []string{sdp.TypeText}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &call{offer: offer}
+	p.invite(cl, offer.String(), `Accept-Contact: *;+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.largemsg"`)
+	a := p.final()
+	if code, reason := status(a); code != 200 {
+		t.Fatalf("INVITE answered %d %s", code, reason)
+	}
+	if c := headerValue(a, "Contact"); !strings.Contains(c, "cpm.largemsg") {
+		t.Errorf("Contact %q without the largemsg ICSI", c)
+	}
+	cl.to = headerValue(a, "To")
+	_, body, _ := strings.Cut(a, "\r\n\r\n")
+	if cl.answer, err = sdp.Parse([]byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := cl.answer.MSRP(0); m.Direction != sdp.RecvOnly {
+		t.Errorf("answer direction %q, want recvonly", m.Direction)
+	}
+	p.c.send(request{method: "ACK", transport: "TCP", local: p.c.conn.LocalAddr(), callID: cl.callID, to: cl.to}.String())
+	s := p.connect(cl)
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Send(ctx, sdp.TypeCPIM, []byte(cpimText("large-1", strings.Repeat("y", 30000)))); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if in, _, _ := recv.snapshot(); len(in) != 1 || in[0].Ref != "large-1" {
+		t.Fatalf("receiver got %+v", in)
+	}
+	p.bye(cl)
+}
