@@ -963,17 +963,20 @@ func TestPublishBoundedWithoutDeadline(t *testing.T) {
 // acknowledged.
 func TestConsumeFromPhone(t *testing.T) {
 	b := bustest.New(t)
-	if err := b.ConsumeFromPhone(ctxT(t), b.Config().Consumer, 1, nil); err == nil {
+	if err := b.ConsumeFromPhone(ctxT(t), b.Config().Consumer, 1, 3, nil); err == nil {
 		t.Error("the to-phone consumer's name was accepted")
 	}
-	if err := b.ConsumeFromPhone(ctxT(t), "outbox", 0, nil); err == nil {
+	if err := b.ConsumeFromPhone(ctxT(t), "outbox", 0, 3, nil); err == nil {
 		t.Error("zero workers were accepted")
 	}
 	got := make(chan int, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	res := make(chan error, 1)
 	go func() {
-		res <- b.ConsumeFromPhone(ctx, "outbox", 2, func(ctx context.Context, d *bus.Delivery) {
+		res <- b.ConsumeFromPhone(ctx, "outbox", 2, 2, func(ctx context.Context, d *bus.Delivery) {
+			if d.LastAttempt != (d.Attempt >= 2) {
+				t.Errorf("attempt %d of 2: LastAttempt %v", d.Attempt, d.LastAttempt)
+			}
 			got <- d.Attempt
 			if d.Attempt == 1 {
 				_ = d.Nak(0)

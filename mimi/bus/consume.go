@@ -142,7 +142,7 @@ func (b *Bus) newDelivery(m jetstream.Msg, role string) *Delivery {
 		d.Sequence = meta.Sequence.Stream
 		d.Stored = meta.Timestamp
 	}
-	if role == roleToPhone || role == roleFromPhone {
+	if role == roleToPhone {
 		d.LastAttempt = d.Attempt >= b.cfg.MaxDeliver
 	}
 	b.m.deliveries.WithLabelValues(role).Inc()
@@ -176,11 +176,13 @@ func (b *Bus) ConsumeToPhone(ctx context.Context, workers int, handle func(conte
 // consumer named durable, shared by every instance that uses the same
 // name: each message goes to one handler at a time. A MIMI-side component
 // that carries them on (the MIMI provider protocol's outbox) reads them this
-// way, with the same attempts, backoff and shutdown as ConsumeToPhone; a
-// new consumer starts with messages stored from then on.
-func (b *Bus) ConsumeFromPhone(ctx context.Context, durable string, workers int, handle func(context.Context, *Delivery)) error {
-	if workers < 1 {
-		return fmt.Errorf("bus: consume %s: workers must be at least 1, got %d", b.cfg.FromPhoneStream, workers)
+// way, with the bus's backoff between attempts and shutdown as
+// ConsumeToPhone, but its own number of attempts (a peer may be away for
+// longer than a phone network); a new consumer starts with messages stored
+// from then on.
+func (b *Bus) ConsumeFromPhone(ctx context.Context, durable string, workers, attempts int, handle func(context.Context, *Delivery)) error {
+	if workers < 1 || attempts < 1 {
+		return fmt.Errorf("bus: consume %s: workers and attempts must be at least 1, got %d and %d", b.cfg.FromPhoneStream, workers, attempts)
 	}
 	if !validName(durable) || durable == b.cfg.Consumer {
 		return fmt.Errorf("bus: consume %s: consumer name %q is not usable", b.cfg.FromPhoneStream, durable)
@@ -190,9 +192,15 @@ func (b *Bus) ConsumeFromPhone(ctx context.Context, durable string, workers int,
 	ccfg.Description = "carries phone users' messages on to MIMI providers"
 	ccfg.FilterSubject = FromPhoneSubjects
 	ccfg.DeliverPolicy = jetstream.DeliverNewPolicy
+	ccfg.MaxDeliver = attempts + 1
+	if len(ccfg.BackOff) >= ccfg.MaxDeliver {
+		// The server wants fewer steps than deliveries.
+		ccfg.BackOff = ccfg.BackOff[:ccfg.MaxDeliver-1]
+	}
 	return b.consume(ctx, b.cfg.FromPhoneStream, ccfg, workers,
 		func(hctx context.Context, m jetstream.Msg) {
 			d := b.newDelivery(m, roleFromPhone)
+			d.LastAttempt = d.Attempt >= attempts
 			b.runHandler(d, func() { handle(hctx, d) })
 		})
 }

@@ -28,6 +28,10 @@ type Config struct {
 	Consumer string `yaml:"consumer"`
 	// Workers bounds the outbox's messages in flight.
 	Workers int `yaml:"workers"`
+	// Attempts bounds how often the outbox tries a message while its room's
+	// hub or followers cannot take it (with the bus's backoff between
+	// tries, its last step repeating): a peer may be away for hours.
+	Attempts int `yaml:"attempts"`
 	// LookupTTL is how long another provider's answer to an
 	// identifierQuery for a number is trusted.
 	LookupTTL time.Duration `yaml:"lookup_ttl"`
@@ -38,6 +42,7 @@ const (
 	DefaultBucket    = "mimigw-provider"
 	DefaultConsumer  = "mimigw-provider"
 	DefaultWorkers   = 64
+	DefaultAttempts  = 200
 	DefaultLookupTTL = 10 * time.Minute
 )
 
@@ -52,6 +57,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
+	}
+	if c.Attempts == 0 {
+		c.Attempts = DefaultAttempts
 	}
 	if c.LookupTTL == 0 {
 		c.LookupTTL = DefaultLookupTTL
@@ -84,6 +92,9 @@ func (c Config) Validate() error {
 	}
 	if c.Workers < 1 {
 		return fmt.Errorf("provider.workers: %d, want at least 1", c.Workers)
+	}
+	if c.Attempts < 1 {
+		return fmt.Errorf("provider.attempts: %d, want at least 1", c.Attempts)
 	}
 	if c.LookupTTL < 0 {
 		return fmt.Errorf("provider.lookup_ttl: negative")

@@ -34,13 +34,15 @@ func (p *Provider) carry(ctx context.Context, d *bus.Delivery) {
 		if aerr := d.Ack(ctx); aerr != nil {
 			log.Warn("outbox ack failed; the message will come again", "err", aerr)
 		}
-	case (transient(err) || errors.Is(err, errPeerUnavailable)) && !d.LastAttempt:
+	case transient(err) && !d.LastAttempt:
 		outcome = "retry"
 		log.Info("outbox: trying again later", "err", err)
 		_ = d.Nak(0)
 	default:
+		// A peer's refusal or a peer away past provider.attempts: counted
+		// and logged, not an error of this gateway's.
 		outcome = "failed"
-		log.Error("outbox: message cannot reach its room", "err", err)
+		log.Warn("outbox: message cannot reach its room; given up", "err", err)
 		_ = d.Term(err.Error())
 	}
 	p.m.outbox.WithLabelValues(outcome).Inc()
