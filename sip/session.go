@@ -34,7 +34,8 @@ import (
 // within bindTimeout, when its MSRP connection is lost, when no ACK came
 // for the 200, or when the edge shuts down. Session-Expires is accepted
 // and ignored: the 200 carries none and "timer" is not Supported, so
-// nobody refreshes, and a re-INVITE is answered 488.
+// nobody needs to refresh (RFC 4028 section 7.2); an UPDATE without a body
+// is answered 200 all the same, one with an offer and a re-INVITE 488.
 
 // bindTimeout is how long a session waits for its MSRP connection (tests
 // shorten Edge.bindTimeout).
@@ -94,6 +95,22 @@ func (e *Edge) dialogRequest(req *sip.Request, tx sip.ServerTransaction) bool {
 		return true
 	case req.IsInvite():
 		e.invite(req, tx)
+		return true
+	case req.Method == sip.UPDATE:
+		// A session refresh some clients send although our 200 carried no
+		// Session-Expires: 200 without a body keeps the session as it is;
+		// an UPDATE with a new offer is not taken.
+		if _, err := e.dialogs.MatchDialogRequest(req); err != nil {
+			return false
+		}
+		e.m.requests.WithLabelValues(methodLabel(string(req.Method)), strings.ToLower(req.Transport())).Inc()
+		if _, refuse := e.trust(req, e.streamPeer(req, tx)); refuse != nil {
+			e.respond(req, tx, *refuse, "")
+		} else if len(req.Body()) > 0 {
+			e.respond(req, tx, answers.Answer{Status: 488, Reason: "Not Acceptable Here: session changes not supported"}, "")
+		} else {
+			e.respond(req, tx, answers.Answer{Status: 200}, "")
+		}
 		return true
 	case req.Method == sip.BYE:
 		dlg, err := e.dialogs.MatchDialogRequest(req)

@@ -182,6 +182,12 @@ func TestSessionInbound(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
+	// A refresh by UPDATE without a body is answered 200.
+	p.c.send(request{method: "UPDATE", transport: "TCP", local: p.c.conn.LocalAddr(), callID: cl.callID, to: cl.to}.String())
+	if code, reason := status(p.final()); code != 200 {
+		t.Errorf("UPDATE answered %d %s, want 200", code, reason)
+	}
+
 	// (a) 20 KB, in three chunks, Receive held until the test lets go.
 	big := strings.Repeat("0123456789", 2000)
 	block := make(chan struct{})
