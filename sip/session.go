@@ -370,11 +370,11 @@ func (e *Edge) sessionContact(req *sip.Request) string {
 	if transport != "udp" {
 		u.UriParams = sip.HeaderParams{{K: "transport", V: transport}}
 	}
-	icsi := "urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session"
+	icsi := icsiSession
 	if largeMessage(req) {
-		icsi = "urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.largemsg"
+		icsi = icsiLargeMsg
 	}
-	return "<" + u.String() + `>;+g.3gpp.icsi-ref="` + icsi + `"`
+	return "<" + u.String() + ">;" + tagICSI + `="` + encodeURN(icsi) + `"`
 }
 
 // largeMessage reports whether an INVITE opens a large message mode session
@@ -391,4 +391,10 @@ func largeMessage(req *sip.Request) bool {
 	return false
 }
 
-const allowedSessions = "INVITE, ACK, CANCEL, BYE, MESSAGE, OPTIONS"
+// allowedSessions is our Allow when sessions are on.
+const allowedSessions = "INVITE, ACK, CANCEL, BYE, UPDATE, MESSAGE, OPTIONS"
+
+// ourSessionTags are the feature tags of our OPTIONS Contact when sessions
+// are on: pager mode, chat and large message mode, file transfer via HTTP.
+var ourSessionTags = ";" + tagICSI + `="` + encodeURN(icsiMsg) + "," + encodeURN(icsiSession) + "," + encodeURN(icsiLargeMsg) + `";` +
+	tagIARI + `="` + encodeURN(iariFTHTTP) + `"`

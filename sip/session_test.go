@@ -456,7 +456,7 @@ func TestSessionLargeMessage(t *testing.T) {
 	if code, reason := status(a); code != 200 {
 		t.Fatalf("INVITE answered %d %s", code, reason)
 	}
-	if c := headerValue(a, "Contact"); !strings.Contains(c, "cpm.largemsg") {
+	if c := headerValue(a, "Contact"); !strings.Contains(c, `+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.largemsg"`) {
 		t.Errorf("Contact %q without the largemsg ICSI", c)
 	}
 	cl.to = headerValue(a, "To")
@@ -479,4 +479,30 @@ func TestSessionLargeMessage(t *testing.T) {
 		t.Fatalf("receiver got %+v", in)
 	}
 	p.bye(cl)
+}
+
+// With sessions on, OPTIONS advertises chat and large message mode and
+// allows INVITE.
+func TestSessionOptions(t *testing.T) {
+	recv := newMemReceiver()
+	recv.set(func(r *testReceiver) { r.serves["+15551230002"] = true })
+	e := startEdge(t, sessionConfig(), recv)
+	c := dialRaw(t, "udp", e.Addr("udp"))
+	c.send(request{method: "OPTIONS", local: c.conn.LocalAddr()}.String())
+	res := c.answer()
+	if code, _ := status(res); code != 200 {
+		t.Fatalf("OPTIONS: %q", res)
+	}
+	contact := headerValue(res, "Contact")
+	for _, icsi := range []string{icsiMsg, icsiSession, icsiLargeMsg} {
+		if !strings.Contains(contact, encodeURN(icsi)) {
+			t.Errorf("Contact %q lacks %s", contact, icsi)
+		}
+	}
+	if caps := capabilities([]string{contact}); !caps.Chat || !caps.FileTransfer {
+		t.Errorf("Contact %q reads as %+v", contact, caps)
+	}
+	if allow := headerValue(res, "Allow"); !strings.Contains(allow, "INVITE") || !strings.Contains(allow, "BYE") {
+		t.Errorf("Allow %q", allow)
+	}
 }

@@ -260,7 +260,11 @@ func (e *Edge) response(req *sip.Request, ans answers.Answer, tag string) *sip.R
 	case ans.Status == 200 && req.Method == sip.OPTIONS:
 		res.AppendHeader(sip.NewHeader("Contact", e.ourContact(req)))
 		res.AppendHeader(sip.NewHeader("Accept", acceptedTypes))
-		res.AppendHeader(sip.NewHeader("Allow", allowed))
+		if e.dialogs != nil {
+			res.AppendHeader(sip.NewHeader("Allow", allowedSessions))
+		} else {
+			res.AppendHeader(sip.NewHeader("Allow", allowed))
+		}
 	case ans.Status == 405:
 		res.AppendHeader(sip.NewHeader("Allow", allowed))
 	case ans.Status == 415:
@@ -282,12 +286,16 @@ const (
 )
 
 // ourContact is the Contact of our OPTIONS answers: the number asked about
-// at our address, with the feature tags of what the gateway does.
+// at our address, with the feature tags of what the gateway does (chat and
+// large message mode too when sessions are on).
 func (e *Edge) ourContact(req *sip.Request) string {
 	transport := strings.ToLower(req.Transport())
 	u := sip.Uri{Scheme: "sip", User: req.Recipient.User, Host: e.advHost, Port: e.advertisedPort(transport)}
 	if transport != "udp" {
 		u.UriParams = sip.HeaderParams{{K: "transport", V: transport}}
+	}
+	if e.dialogs != nil {
+		return "<" + u.String() + ">" + ourSessionTags
 	}
 	return "<" + u.String() + ">" + ourTags
 }
