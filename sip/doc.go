@@ -24,7 +24,8 @@
 // The edge sends BYE when the phone has not bound the MSRP side within 30 s,
 // when the MSRP connection is lost, when the 200 got no ACK, and on
 // shutdown. Session-Expires is accepted and never refreshed (the 200 has
-// none); a bodiless UPDATE gets 200, a re-INVITE 488. Without
+// none; "Require: timer", like any Require, gets 420); a bodiless UPDATE
+// gets 200, a re-INVITE 488. Without
 // listen.msrp, and over UDP, INVITE gets 405.
 //
 // Not done for sessions: sessions toward phones (MIMI to a phone's chat),

@@ -216,6 +216,10 @@ func (e *Edge) openSession(ctx context.Context, req *sip.Request, tx sip.ServerT
 	if deny != nil {
 		return refuse(*deny)
 	}
+	if ext := required(req); ext != "" {
+		// "Require: timer" included: we never refresh a session.
+		return refuse(answers.Answer{Status: 420, Reason: "Bad Extension"})
+	}
 	if to := req.To(); to != nil && to.Params.Has("tag") {
 		return refuse(answers.Answer{Status: 488, Reason: "Not Acceptable Here: re-INVITE not supported"})
 	}
@@ -398,3 +402,18 @@ const allowedSessions = "INVITE, ACK, CANCEL, BYE, UPDATE, MESSAGE, OPTIONS"
 // are on: pager mode, chat and large message mode, file transfer via HTTP.
 var ourSessionTags = ";" + tagICSI + `="` + encodeURN(icsiMsg) + "," + encodeURN(icsiSession) + "," + encodeURN(icsiLargeMsg) + `";` +
 	tagIARI + `="` + encodeURN(iariFTHTTP) + `"`
+
+// required is the option tags of an INVITE's Require headers, none of which
+// the edge supports (RFC 3261 section 8.2.2.3: the answer is 420 naming them
+// in Unsupported).
+func required(req *sip.Request) string {
+	var tags []string
+	for _, h := range req.GetHeaders("Require") {
+		for _, t := range strings.Split(h.Value(), ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				tags = append(tags, t)
+			}
+		}
+	}
+	return strings.Join(tags, ", ")
+}

@@ -297,6 +297,15 @@ func TestSessionRefusals(t *testing.T) {
 			t.Fatalf("INVITE with audio only answered %d %s, want 488", code, reason)
 		}
 	})
+	t.Run("Require timer", func(t *testing.T) {
+		e := startEdge(t, sessionConfig(), newMemReceiver())
+		p := newSIPPhone(t, e)
+		p.invite(&call{}, phoneOffer(t).String(), "Require: timer")
+		a := p.final()
+		if code, reason := status(a); code != 420 || headerValue(a, "Unsupported") != "timer" {
+			t.Fatalf("INVITE with Require: timer answered %d %s, Unsupported %q; want 420 naming timer", code, reason, headerValue(a, "Unsupported"))
+		}
+	})
 	t.Run("no listener", func(t *testing.T) {
 		e := startEdge(t, testConfig(), newMemReceiver())
 		c := dialRaw(t, "tcp", e.Addr("tcp"))

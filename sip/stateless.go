@@ -269,6 +269,8 @@ func (e *Edge) response(req *sip.Request, ans answers.Answer, tag string) *sip.R
 		res.AppendHeader(sip.NewHeader("Allow", allowed))
 	case ans.Status == 415:
 		res.AppendHeader(sip.NewHeader("Accept", acceptedTypes))
+	case ans.Status == 420:
+		res.AppendHeader(sip.NewHeader("Unsupported", required(req)))
 	case ans.Status == 401 && e.digest != nil:
 		res.AppendHeader(sip.NewHeader("WWW-Authenticate", e.challenge(ans.Reason == reasonStale)))
 	}
