@@ -77,15 +77,8 @@ func (e *Edge) listenMSRP() (net.Listener, error) {
 	return l, nil
 }
 
-// sessionsOn reports whether INVITEs open sessions.
-func (e *Edge) sessionsOn() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.pool != nil
-}
-
-// dialogRequest handles INVITE, ACK and BYE over TCP and TLS when sessions
-// are on. It reports false for a request it leaves to serve.
+// dialogRequest handles INVITE, ACK, UPDATE and BYE over TCP and TLS when
+// sessions are on. It reports false for a request it leaves to serve.
 func (e *Edge) dialogRequest(req *sip.Request, tx sip.ServerTransaction) bool {
 	switch {
 	case req.IsAck():
@@ -122,7 +115,8 @@ func (e *Edge) dialogRequest(req *sip.Request, tx sip.ServerTransaction) bool {
 			return true
 		}
 		if err := dlg.ReadBye(req, tx); err != nil {
-			e.respond(req, tx, answers.Answer{Status: 500, Reason: reasonPhrase("Server Internal Error", err)}, "")
+			// A CSeq below the INVITE's; the 200 was not sent.
+			e.respond(req, tx, answers.Answer{Status: 400, Reason: reasonPhrase("Bad Request", err)}, "")
 		}
 		e.m.requests.WithLabelValues(methodLabel(string(req.Method)), strings.ToLower(req.Transport())).Inc()
 		return true
