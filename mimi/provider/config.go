@@ -28,10 +28,11 @@ type Config struct {
 	Consumer string `yaml:"consumer"`
 	// Workers bounds the outbox's messages in flight.
 	Workers int `yaml:"workers"`
-	// Attempts bounds how often the outbox tries a message while its room's
-	// hub or followers cannot take it (with the bus's backoff between
-	// tries, its last step repeating): a peer may be away for hours.
-	Attempts int `yaml:"attempts"`
+	// OutboxAttempts bounds how often the outbox tries a message while its
+	// room's hub or followers cannot take it (with the bus's backoff
+	// between tries, its last step repeating): a peer may be away for
+	// hours. (Attempts, of the transport, bounds one request's tries.)
+	OutboxAttempts int `yaml:"outbox_attempts"`
 	// LookupTTL is how long another provider's answer to an
 	// identifierQuery for a number is trusted.
 	LookupTTL time.Duration `yaml:"lookup_ttl"`
@@ -39,11 +40,11 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultBucket    = "mimigw-provider"
-	DefaultConsumer  = "mimigw-provider"
-	DefaultWorkers   = 64
-	DefaultAttempts  = 200
-	DefaultLookupTTL = 10 * time.Minute
+	DefaultBucket         = "mimigw-provider"
+	DefaultConsumer       = "mimigw-provider"
+	DefaultWorkers        = 64
+	DefaultOutboxAttempts = 200
+	DefaultLookupTTL      = 10 * time.Minute
 )
 
 // WithDefaults fills what is unset.
@@ -58,8 +59,8 @@ func (c Config) WithDefaults() Config {
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
 	}
-	if c.Attempts == 0 {
-		c.Attempts = DefaultAttempts
+	if c.OutboxAttempts == 0 {
+		c.OutboxAttempts = DefaultOutboxAttempts
 	}
 	if c.LookupTTL == 0 {
 		c.LookupTTL = DefaultLookupTTL
@@ -93,8 +94,8 @@ func (c Config) Validate() error {
 	if c.Workers < 1 {
 		return fmt.Errorf("provider.workers: %d, want at least 1", c.Workers)
 	}
-	if c.Attempts < 1 {
-		return fmt.Errorf("provider.attempts: %d, want at least 1", c.Attempts)
+	if c.OutboxAttempts < 1 {
+		return fmt.Errorf("provider.outbox_attempts: %d, want at least 1", c.OutboxAttempts)
 	}
 	if c.LookupTTL < 0 {
 		return fmt.Errorf("provider.lookup_ttl: negative")

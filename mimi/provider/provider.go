@@ -144,7 +144,7 @@ func (p *Provider) Run(ctx context.Context) error {
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return p.server.Serve(ctx) })
 	eg.Go(func() error {
-		err := p.bus.ConsumeFromPhone(ctx, p.cfg.Consumer, p.cfg.Workers, p.cfg.Attempts, p.carry)
+		err := p.bus.ConsumeFromPhone(ctx, p.cfg.Consumer, p.cfg.Workers, p.cfg.OutboxAttempts, p.carry)
 		if errors.Is(err, bus.ErrClosed) {
 			return nil
 		}
