@@ -39,7 +39,7 @@ func (p *Provider) carry(ctx context.Context, d *bus.Delivery) {
 		log.Info("outbox: trying again later", "err", err)
 		_ = d.Nak(0)
 	default:
-		// A peer's refusal or a peer away past provider.attempts: counted
+		// A peer's refusal or a peer away past provider.outbox_attempts: counted
 		// and logged, not an error of this gateway's.
 		outcome = "failed"
 		log.Warn("outbox: message cannot reach its room; given up", "err", err)
@@ -51,6 +51,11 @@ func (p *Provider) carry(ctx context.Context, d *bus.Delivery) {
 func (p *Provider) forward(ctx context.Context, d *bus.Delivery) (string, error) {
 	env := d.Envelope
 	if d.EnvelopeErr != nil || env.Room == "" {
+		return "", errNotForProvider
+	}
+	if domainOf(env.Room) == p.domain && !p.mayBeRemote(env.Recipient) {
+		// A conversation named here with a phone or user of this
+		// operator's: most of the traffic, and no room record to read.
 		return "", errNotForProvider
 	}
 	rec, _, err := p.rooms.get(ctx, env.Room)
@@ -107,21 +112,28 @@ func (p *Provider) open(ctx context.Context, env bus.Envelope) (*roomRecord, err
 	return p.createRoom(ctx, env.Room, env.Sender, target, peer)
 }
 
+// mayBeRemote reports whether a phone user writing to recipient may be
+// writing to another provider's user: a configured peer's user, or a
+// number outside provider.served.
+func (p *Provider) mayBeRemote(recipient string) bool {
+	if u, err := uri.ParseMIMI(recipient); err == nil {
+		return u.Kind == uri.User && u.Domain != p.domain && p.isPeer(u.Domain)
+	}
+	n, err := uri.ParseNumber(recipient, "")
+	return err == nil && !p.conf().serves(n)
+}
+
 // targetOf names the MIMI user a phone user wrote to and the peer serving
 // them: a peer's user written to directly (a virtual or lent number of
 // theirs), or a number outside provider.served that a peer says it serves.
 func (p *Provider) targetOf(ctx context.Context, recipient string) (user, peer string, err error) {
+	if !p.mayBeRemote(recipient) {
+		return "", "", errNotForProvider
+	}
 	if u, err := uri.ParseMIMI(recipient); err == nil {
-		if u.Kind == uri.User && u.Domain != p.domain && p.isPeer(u.Domain) {
-			return recipient, u.Domain, nil
-		}
-		return "", "", errNotForProvider
+		return recipient, u.Domain, nil
 	}
-	n, err := uri.ParseNumber(recipient, "")
-	if err != nil || p.conf().serves(n) {
-		// A number of the gateway's own is a phone of the operator's.
-		return "", "", errNotForProvider
-	}
+	n, _ := uri.ParseNumber(recipient, "")
 	user, peer, err = p.lookupNumber(ctx, n)
 	if err != nil {
 		return "", "", err

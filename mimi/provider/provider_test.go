@@ -89,3 +89,24 @@ func TestIdentify(t *testing.T) {
 		}
 	}
 }
+
+// Only a peer's user or a number outside provider.served may be another
+// provider's: the rest is the operator's own traffic.
+func TestMayBeRemote(t *testing.T) {
+	t.Parallel()
+	p := &Provider{domain: "gw.test"}
+	p.live.Store(&Config{Config: transport.Config{Peers: []transport.Peer{{Domain: "peer.test"}}}, Served: []string{"+1555123"}})
+	for recipient, want := range map[string]bool{
+		"mimi://peer.test/u/alice":      true,
+		"mimi://stranger.test/u/alice":  false,
+		"mimi://gw.test/u/+15551230002": false,
+		"mimi://peer.test/r/room":       false,
+		"tel:+15557770002":              true,
+		"tel:+15551230002":              false,
+		"not a recipient":               false,
+	} {
+		if got := p.mayBeRemote(recipient); got != want {
+			t.Errorf("mayBeRemote(%q) = %v, want %v", recipient, got, want)
+		}
+	}
+}
