@@ -19,15 +19,17 @@
 //   - hosting rooms: a phone user who writes first to a user of another
 //     provider (a number a peer serves, found by identifierQuery, or a
 //     peer's user behind a lent or virtual number) gets a room named as
-//     the gateway names direct-message rooms, with that user added by key
-//     material and a Welcome; the gateway then orders, timestamps and fans
-//     out the room's messages;
+//     the gateway names direct-message rooms, whose group lists the hub's
+//     key in external_senders, with that user added by key material and a
+//     Welcome; the gateway then orders, timestamps and fans out the room's
+//     messages;
 //   - the outbox: a durable consumer on the from-phone stream takes every
 //     message and status report a phone user sends into such a room,
 //     encrypts it as the phone user's MLS client and sends it to the hub
 //     (submitMessage) or the followers (notify); it is acknowledged on the
 //     bus only once they took it, and tried again with the bus's backoff
-//     until they do or its attempts run out;
+//     until they do or provider.outbox_attempts run out (hours); messages
+//     of the operator's own conversations are let through without a read;
 //   - the room records, in their own bucket (mimigw-provider by default):
 //     room.<room URI in unpadded base64url> -> hub domain, MLS group ID,
 //     the gateway's phone users in the room and, for rooms hosted here, the
