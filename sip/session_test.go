@@ -515,3 +515,51 @@ func TestSessionOptions(t *testing.T) {
 		t.Errorf("Allow %q", allow)
 	}
 }
+
+// Contents of a session are taken as a MESSAGE's are: an IMDN becomes a
+// receipt, an FT-HTTP descriptor a file, isComposing nothing; identities
+// are the INVITE's even when CPIM says anonymous; a bare type outside CPIM
+// gets 415.
+func TestSessionContents(t *testing.T) {
+	recv := newMemReceiver()
+	e := startEdge(t, sessionConfig(), recv)
+	p := newSIPPhone(t, e)
+	cl := p.open()
+	s := p.connect(cl)
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	send := func(contentType, body string) error { return s.Send(ctx, contentType, []byte(body)) }
+
+	imdn := imdnBody(`<imdn xmlns="urn:ietf:params:xml:ns:imdn"><message-id>orig-9</message-id><datetime>2026-08-08T06:41:00Z</datetime><delivery-notification><status><delivered/></status></delivery-notification></imdn>`)
+	if err := send(sdp.TypeCPIM, imdn); err != nil {
+		t.Fatalf("IMDN: %v", err)
+	}
+	ft := `<?xml version="1.0" encoding="UTF-8"?><file xmlns="urn:gsma:params:xml:ns:rcs:rcs:fthttp">` +
+		`<file-info type="file"><file-size>123456</file-size><file-name>a.jpg</file-name><content-type>image/jpeg</content-type><data url="https://ft.example/f" until="2026-10-10T00:00:00Z"/></file-info></file>`
+	anon := "From: <sip:anonymous@anonymous.invalid>\r\nTo: <sip:anonymous@anonymous.invalid>\r\n" +
+		"NS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: ft-9\r\nDateTime: 2026-08-08T06:40:56.000Z\r\n"
+	if err := send(sdp.TypeCPIM, cpimWith(anon, "Content-Type: application/vnd.gsma.rcs-ft-http+xml\r\n\r\n"+ft)); err != nil {
+		t.Fatalf("FT-HTTP: %v", err)
+	}
+	isComposing := `<?xml version="1.0" encoding="UTF-8"?><isComposing xmlns="urn:ietf:params:xml:ns:im-iscomposing"><state>active</state></isComposing>`
+	if err := send(sdp.TypeCPIM, cpimWith(cpimHead, "Content-Type: application/im-iscomposing+xml\r\n\r\n"+isComposing)); err != nil {
+		t.Fatalf("isComposing in CPIM: %v", err)
+	}
+	var se *msrp.StatusError
+	if err := send("text/plain", "bare"); !errors.As(err, &se) || se.Code != 415 {
+		t.Errorf("bare text/plain: %v, want 415", err)
+	}
+
+	in, receipts, _ := recv.snapshot()
+	if len(receipts) != 1 || receipts[0].Ref != "orig-9" || receipts[0].From != "+15551230001" {
+		t.Errorf("receipts %+v, want delivered for orig-9 from +15551230001", receipts)
+	}
+	if len(in) != 1 || in[0].Ref != "ft-9" || in[0].Parts[0].File == nil || in[0].Parts[0].File.URL != "https://ft.example/f" {
+		t.Fatalf("messages %+v, want the file ft-9", in)
+	}
+	if in[0].From != "+15551230001" || in[0].To != "+15551230002" {
+		t.Errorf("file from %s to %s, want the INVITE's +15551230001 to +15551230002", in[0].From, in[0].To)
+	}
+	p.bye(cl)
+}
