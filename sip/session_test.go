@@ -563,3 +563,50 @@ func TestSessionContents(t *testing.T) {
 	}
 	p.bye(cl)
 }
+
+// When the edge stops, an open session gets a BYE from it, and Run returns
+// once the phone answered.
+func TestSessionShutdown(t *testing.T) {
+	e, err := NewEdge(sessionConfig(), newMemReceiver(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.Ready() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("edge not ready")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	p := newSIPPhone(t, e)
+	cl := p.open()
+	s := p.connect(cl)
+	defer s.Close()
+	cancel()
+	bye := p.c.answer()
+	if !strings.HasPrefix(bye, "BYE ") || headerValue(bye, "Call-ID") != cl.callID {
+		t.Fatalf("got %q, want the session's BYE", bye)
+	}
+	res := "SIP/2.0 200 OK\r\n"
+	for _, h := range []string{"Via", "From", "To", "Call-ID", "CSeq"} {
+		res += h + ": " + headerValue(bye, h) + "\r\n"
+	}
+	p.c.send(res + "Content-Length: 0\r\n\r\n")
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	select {
+	case <-s.Done():
+	case <-time.After(5 * time.Second):
+		t.Error("the phone's MSRP session outlived the edge")
+	}
+}
