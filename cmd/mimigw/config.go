@@ -122,6 +122,7 @@ func devConfig() Config {
 	// TCP toward the IMS core: with nothing listening there in a trial,
 	// a refused connection sends the message on by SMS at once.
 	s.OutboundProxy = "sip:127.0.0.1:5070;transport=tcp"
+	s.Listen.MSRP = "127.0.0.1:2855"
 	c.SIP = &s
 	// No address: it binds to wherever the simulator listens (complete),
 	// so that smsc_simulator.listen is the one setting of its port.

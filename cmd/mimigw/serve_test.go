@@ -159,6 +159,7 @@ func startDev(t *testing.T, change func(*Config)) *Config {
 	cfg.Bus.Embedded.Listen = freeAddr(t)
 	sipAddr := freeAddr(t)
 	cfg.SIP.Listen.UDP, cfg.SIP.Listen.TCP = sipAddr, sipAddr
+	cfg.SIP.Listen.MSRP = freeAddr(t)
 	smscAddr := freeAddr(t)
 	cfg.Simulator.Listen, cfg.Simulator.HTTP = smscAddr, freeAddr(t)
 	cfg.Simulator.ReceiptDelay = 10 * time.Millisecond
