@@ -102,16 +102,9 @@ func (c *Client) setPeers(t *trust) {
 // connections are closed. Every other setting keeps its value until a
 // restart, and the domain may not change.
 func (c *Client) Reload(cfg Config) error {
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	t, err := loadTrust(cfg)
+	t, err := reloadTrust(cfg, c.trust.Load())
 	if err != nil {
 		return err
-	}
-	if t.domain != c.trust.Load().domain {
-		return bad("domain", "cannot change while running")
 	}
 	old := *c.peers.Load()
 	c.trust.Store(t)

@@ -117,16 +117,9 @@ func NewServer(cfg Config, handlers map[Endpoint]Handler, opts ...Option) (*Serv
 // authenticated finish as they began. Every other setting keeps its
 // value until a restart, and the domain may not change.
 func (s *Server) Reload(cfg Config) error {
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	t, err := loadTrust(cfg)
+	t, err := reloadTrust(cfg, s.trust.Load())
 	if err != nil {
 		return err
-	}
-	if t.domain != s.trust.Load().domain {
-		return bad("domain", "cannot change while running")
 	}
 	s.trust.Store(t)
 	return nil

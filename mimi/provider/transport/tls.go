@@ -70,6 +70,23 @@ func loadTrust(cfg Config) (*trust, error) {
 	return t, nil
 }
 
+// reloadTrust loads the trust of cfg to replace cur: the same domain,
+// the rest (peers, CAs, our certificate) as cfg now says.
+func reloadTrust(cfg Config, cur *trust) (*trust, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	t, err := loadTrust(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if t.domain != cur.domain {
+		return nil, bad("domain", "cannot change while running")
+	}
+	return t, nil
+}
+
 func loadPool(file string) (*x509.CertPool, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
