@@ -19,17 +19,13 @@ import (
 // keyMaterial hands a room's hub a one-time KeyPackage of a phone user, so
 // that the hub can add them to its room.
 func (p *Provider) keyMaterial(ctx context.Context, r *transport.Request) transport.Response {
-	req, err := wire.UnmarshalKeyMaterialRequest(r.Body)
-	if err != nil {
-		return answer(0, nil, err)
-	}
-	resp, err := p.keyMaterialFor(ctx, r.Peer, r.Param, req)
-	if err != nil {
-		return answer(0, nil, err)
-	}
-	p.m.answered.WithLabelValues("keyMaterial", resp.UserStatus.String()).Inc()
-	body, err := resp.Marshal()
-	return answer(http.StatusOK, body, err)
+	return exchange(r.Body, wire.UnmarshalKeyMaterialRequest, func(req *wire.KeyMaterialRequest) (*wire.KeyMaterialResponse, error) {
+		resp, err := p.keyMaterialFor(ctx, r.Peer, r.Param, req)
+		if err == nil {
+			p.m.answered.WithLabelValues("keyMaterial", resp.UserStatus.String()).Inc()
+		}
+		return resp, err
+	})
 }
 
 func (p *Provider) keyMaterialFor(ctx context.Context, peer, target string, req *wire.KeyMaterialRequest) (*wire.KeyMaterialResponse, error) {

@@ -209,16 +209,9 @@ func (p *Provider) hosted(ctx context.Context, room, peer string) (*roomRecord, 
 // a room hosted here: the hub decrypts it for its own phone users, stores
 // it for them, and fans it out to the other followers before accepting.
 func (p *Provider) submitMessage(ctx context.Context, r *transport.Request) transport.Response {
-	req, err := wire.UnmarshalSubmitMessageRequest(r.Body)
-	if err != nil {
-		return answer(0, nil, err)
-	}
-	resp, err := p.submitted(ctx, r.Peer, r.Param, req)
-	if err != nil {
-		return answer(0, nil, err)
-	}
-	body, err := resp.Marshal()
-	return answer(http.StatusOK, body, err)
+	return exchange(r.Body, wire.UnmarshalSubmitMessageRequest, func(req *wire.SubmitMessageRequest) (*wire.SubmitMessageResponse, error) {
+		return p.submitted(ctx, r.Peer, r.Param, req)
+	})
 }
 
 func (p *Provider) submitted(ctx context.Context, peer, room string, req *wire.SubmitMessageRequest) (*wire.SubmitMessageResponse, error) {
@@ -285,16 +278,9 @@ func (p *Provider) groupState(ctx context.Context, rec *roomRecord) (*mls.GroupS
 // hosted here: it is applied to the hub's own members and fanned out to
 // the other followers, with the Welcome it carries for new members.
 func (p *Provider) update(ctx context.Context, r *transport.Request) transport.Response {
-	b, err := wire.UnmarshalHandshakeBundle(r.Body)
-	if err != nil {
-		return answer(0, nil, err)
-	}
-	resp, err := p.updated(ctx, r.Peer, r.Param, b)
-	if err != nil {
-		return answer(0, nil, err)
-	}
-	body, err := resp.Marshal()
-	return answer(http.StatusOK, body, err)
+	return exchange(r.Body, wire.UnmarshalHandshakeBundle, func(b *wire.HandshakeBundle) (*wire.UpdateRoomResponse, error) {
+		return p.updated(ctx, r.Peer, r.Param, b)
+	})
 }
 
 func (p *Provider) updated(ctx context.Context, peer, room string, b *wire.HandshakeBundle) (*wire.UpdateRoomResponse, error) {

@@ -18,14 +18,11 @@ func (p *Provider) identifierQuery(ctx context.Context, r *transport.Request) tr
 	if !strings.EqualFold(r.Param, p.domain) {
 		return transport.Response{Status: http.StatusNotFound, Body: []byte("provider: identifierQuery for domain " + r.Param)}
 	}
-	req, err := wire.UnmarshalIdentifierRequest(r.Body)
-	if err != nil {
-		return answer(0, nil, err)
-	}
-	resp := p.identify(req)
-	p.m.answered.WithLabelValues("identifierQuery", resp.Code.String()).Inc()
-	body, err := resp.Marshal()
-	return answer(http.StatusOK, body, err)
+	return exchange(r.Body, wire.UnmarshalIdentifierRequest, func(req *wire.IdentifierRequest) (*wire.IdentifierResponse, error) {
+		resp := p.identify(req)
+		p.m.answered.WithLabelValues("identifierQuery", resp.Code.String()).Inc()
+		return resp, nil
+	})
 }
 
 func (p *Provider) identify(req *wire.IdentifierRequest) *wire.IdentifierResponse {

@@ -215,3 +215,18 @@ func answer(status int, body []byte, err error) transport.Response {
 }
 
 var errForbidden = errors.New("provider: not allowed")
+
+// exchange is the shape of the endpoints that answer with a structure:
+// decode the request, work out the answer, encode it.
+func exchange[Req any, Resp interface{ Marshal() ([]byte, error) }](body []byte, decode func([]byte) (Req, error), handle func(Req) (Resp, error)) transport.Response {
+	req, err := decode(body)
+	if err != nil {
+		return answer(0, nil, err)
+	}
+	resp, err := handle(req)
+	if err != nil {
+		return answer(0, nil, err)
+	}
+	b, err := resp.Marshal()
+	return answer(http.StatusOK, b, err)
+}
