@@ -213,6 +213,7 @@ type Capabilities struct {
 	Chat         bool // pager mode or chat (cpm.msg, cpm.session): reachable by RCS
 	FileTransfer bool // FT via HTTP
 	Revoke       bool // +g.gsma.rcs.msgrevoke
+	LargeMessage bool // large message mode (cpm.largemsg): MSRP for what pager mode cannot carry
 }
 
 // OutboundRCS is a message for a phone, to go out as an RCS pager-mode
@@ -229,6 +230,10 @@ type OutboundRCS struct {
 	Parts          []Part
 	Notify         Notifications
 	Sent           time.Time
+	// LargeMessage: the number advertised large message mode, so an edge
+	// that has sessions may send by it what pager mode cannot carry
+	// rather than fail with ErrTooLarge.
+	LargeMessage bool
 }
 
 // Notification is an IMDN the gateway sends to an RCS user about a message

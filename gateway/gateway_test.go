@@ -79,6 +79,11 @@ func (e *rcsEdge) SendRCS(ctx context.Context, m OutboundRCS) error {
 	e.mu.Lock()
 	err := e.sendErr
 	e.mu.Unlock()
+	if errors.Is(err, ErrTooLarge) && m.LargeMessage {
+		// The large-message path: what pager mode cannot carry goes by
+		// an MSRP session to a phone that advertised it.
+		err = nil
+	}
 	if err == nil {
 		e.sent <- m
 	}
@@ -762,4 +767,32 @@ func TestTooLargeGoesBySMSKeepsRCS(t *testing.T) {
 	if got := testutil.ToFloat64(h.g.m.fallbacks.WithLabelValues("too_large")); got != 1 {
 		t.Errorf("too_large fallbacks %v", got)
 	}
+}
+
+// A message too large for pager mode goes by RCS, large message mode, to a
+// phone that advertised it, and by SMS to one that did not.
+func TestTooLargeGoesByLargeMessageMode(t *testing.T) {
+	t.Parallel()
+	rcs := newRCSEdge(Capabilities{Chat: true, LargeMessage: true})
+	rcs.sendErr = fmt.Errorf("body over max_body: %w", ErrTooLarge)
+	sms := newSMSEdge()
+	h := newHarness(t, testConfig(), rcs, sms)
+	h.sendToPhone(phone, alice, "", "a long story", ChannelAuto)
+	if m := recv(t, rcs.sent, "RCS message"); m.Parts[0].Text != "a long story" || !m.LargeMessage {
+		t.Fatalf("RCS %+v", m)
+	}
+	nothing(t, sms.calls, "SMS for a phone with large message mode")
+	if got := testutil.ToFloat64(h.g.m.fallbacks.WithLabelValues("too_large")); got != 0 {
+		t.Errorf("too_large fallbacks %v", got)
+	}
+
+	rcs2 := newRCSEdge(Capabilities{Chat: true})
+	rcs2.sendErr = fmt.Errorf("body over max_body: %w", ErrTooLarge)
+	sms2 := newSMSEdge()
+	h2 := newHarness(t, testConfig(), rcs2, sms2)
+	h2.sendToPhone(phone, alice, "", "a long story", ChannelAuto)
+	if m := recv(t, sms2.calls, "SMS"); m.Text != "a long story" {
+		t.Fatalf("SMS %+v", m)
+	}
+	nothing(t, rcs2.sent, "RCS message to a phone without large message mode")
 }

@@ -262,6 +262,7 @@ func (g *Gateway) sendRCS(ctx context.Context, o *outbound, from uri.Number, vie
 		Parts:          view.Parts,
 		Notify:         Notifications{Delivery: true, Display: g.cfg.ReadReceipts},
 		Sent:           g.now(),
+		LargeMessage:   caps.LargeMessage,
 	}
 	if err := g.rcs.SendRCS(ctx, m); err != nil {
 		if errors.Is(err, ErrNotRCS) {

@@ -45,8 +45,10 @@ func capabilities(contacts []string) gateway.Capabilities {
 			case tagICSI:
 				for _, s := range p.values() {
 					switch s {
-					case icsiMsg, icsiSession, icsiLargeMsg:
+					case icsiMsg, icsiSession:
 						c.Chat = true
+					case icsiLargeMsg:
+						c.Chat, c.LargeMessage = true, true
 					}
 				}
 			case tagIARI:
