@@ -66,10 +66,35 @@ func (e *Edge) Capabilities(ctx context.Context, n uri.Number) (gateway.Capabili
 // gateway.ErrRejected; 5xx and transport failures wrap
 // gateway.ErrUnavailable (retry). gateway.ErrTooLarge when pager mode cannot carry
 // it.
+//
+// When pager mode cannot carry it, m.LargeMessage is set (the phone
+// advertised cpm.largemsg) and sessions are on (listen.msrp), it goes by
+// large message mode instead (largemsg.go); a failure there is returned as
+// a pager failure would be, so the gateway falls back to SMS.
 func (e *Edge) SendRCS(ctx context.Context, m gateway.OutboundRCS) error {
-	contentType, body, err := e.content(m.Parts)
+	body, err := e.outboundCPIM(m)
 	if err != nil {
 		return fmt.Errorf("sip: MESSAGE %s to %s: %w", m.ID, m.To, err)
+	}
+	err = e.sendMessage(ctx, m.From, m.To, m.ConversationID, m.ContributionID, body, typeCPIM)
+	if errors.Is(err, gateway.ErrTooLarge) && m.LargeMessage && e.sessionsOn() {
+		if err := e.sendLargeMessage(ctx, m.From, m.To, m.ConversationID, m.ContributionID, body); err != nil {
+			return fmt.Errorf("sip: large message %s to %s: %w", m.ID, m.To, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sip: MESSAGE %s to %s: %w", m.ID, m.To, err)
+	}
+	return nil
+}
+
+// outboundCPIM is the CPIM message that carries m, in pager mode and in
+// large message mode alike.
+func (e *Edge) outboundCPIM(m gateway.OutboundRCS) ([]byte, error) {
+	contentType, body, err := e.content(m.Parts)
+	if err != nil {
+		return nil, err
 	}
 	notify := cpim.NotifyNegativeDelivery
 	if m.Notify.Delivery {
@@ -84,11 +109,7 @@ func (e *Edge) SendRCS(ctx context.Context, m gateway.OutboundRCS) error {
 	}
 	from, to := e.numberURI(m.From), e.numberURI(m.To)
 	c := cpim.New(from.String(), to.String(), m.Ref, sent, notify, contentType, body)
-	err = e.sendMessage(ctx, m.From, m.To, m.ConversationID, m.ContributionID, c.Bytes(), typeCPIM)
-	if err != nil {
-		return fmt.Errorf("sip: MESSAGE %s to %s: %w", m.ID, m.To, err)
-	}
-	return nil
+	return c.Bytes(), nil
 }
 
 const typeCPIM = cpim.ContentType
