@@ -115,6 +115,12 @@ func (e *Edge) sendLargeMessage(ctx context.Context, from, to uri.Number, conver
 		return fmt.Errorf("INVITE: %v: %w", err, gateway.ErrOffline)
 	}
 	e.m.outbound.WithLabelValues("INVITE", codeLabel(uint16(dlg.InviteResponse.StatusCode))).Inc()
+	// The session is set up before the ACK, so that a phone that connects
+	// as soon as it sent its 200 finds it.
+	sess, sessErr := e.largeMessageSession(pool, offer, dlg.InviteResponse)
+	if sess != nil {
+		defer sess.Close()
+	}
 	if err := dlg.Ack(setup); err != nil {
 		return fmt.Errorf("ACK: %v: %w", err, gateway.ErrOffline)
 	}
@@ -126,13 +132,10 @@ func (e *Edge) sendLargeMessage(ctx context.Context, from, to uri.Number, conver
 			e.log.Info("sip: BYE of a large message", "call_id", callID, "err", err)
 		}
 	}
-
-	sess, err := e.largeMessageSession(pool, offer, dlg.InviteResponse)
-	if err != nil {
+	if sessErr != nil {
 		bye()
-		return err
+		return sessErr
 	}
-	defer sess.Close()
 	e.mu.Lock()
 	wait := e.bindTimeout
 	e.mu.Unlock()
