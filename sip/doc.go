@@ -28,8 +28,30 @@
 // gets 200, a re-INVITE 488. Without
 // listen.msrp, and over UDP, INVITE gets 405.
 //
+// Large message mode toward phones (largemsg.go): a message for a phone
+// whose CPIM is too large for a pager-mode MESSAGE (max_body, or the
+// 1300-byte UDP limit with large_over_tcp off) goes, when the phone's
+// OPTIONS answer advertised cpm.largemsg (gateway.Capabilities.LargeMessage)
+// and listen.msrp is set, by an INVITE over TCP (TLS when the outbound
+// proxy is TLS) through the outbound proxy, cpm.largemsg in Accept-Contact
+// and Contact, with sip/sdp's large-message offer (sendonly, actpass, our
+// a=path on listen.msrp). On the 200 the MSRP session is set up, the ACK
+// sent, the session bound (we connect when the answer makes us active,
+// else we wait for the phone's binding SEND), the same CPIM a MESSAGE
+// would carry sent, and after the 200 of its last chunk a BYE. Each step
+// is bounded by 30 s. A non-2xx answer maps as a MESSAGE's does (488 is
+// ErrRejected), no answer or an MSRP failure is ErrOffline, an MSRP 4xx
+// ErrRejected: the gateway falls back to SMS as after a pager failure.
+// Without the capability or without listen.msrp the message stays
+// gateway.ErrTooLarge (SMS). Not done there: a BYE from the phone during
+// the session is answered 481 (the session still ends with our BYE or its
+// MSRP failure); a phone that answers active and sends its binding SEND
+// before its 200 reached us gets 481 for it (the session exists from the
+// moment the 200 is read, before the ACK); no msrps, no MSRP relays, and
+// no metrics beyond the INVITE's outbound counters.
+//
 // Not done for sessions: sessions toward phones (MIMI to a phone's chat),
-// large message mode outbound, group chat and deferred delivery (Referred-By
+// group chat and deferred delivery (Referred-By
 // as the author), msrps (TCP/TLS/MSRP offers get 488), session refresh as
 // refresher, MSRP relays and their AUTH, a cap on the number of sessions,
 // and session metrics.
