@@ -39,7 +39,8 @@
 // sent, the session bound (we connect when the answer makes us active,
 // else we wait for the phone's binding SEND), the same CPIM a MESSAGE
 // would carry sent, and after the 200 of its last chunk a BYE. Each step
-// is bounded by 30 s. A non-2xx answer maps as a MESSAGE's does (488 is
+// is bounded by 30 s (an INVITE unanswered by then is CANCELled, and
+// sipgo waits up to 64*T1 more for its end). A non-2xx answer maps as a MESSAGE's does (488 is
 // ErrRejected), no answer or an MSRP failure is ErrOffline, an MSRP 4xx
 // ErrRejected: the gateway falls back to SMS as after a pager failure.
 // Without the capability or without listen.msrp the message stays
