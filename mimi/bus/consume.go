@@ -197,6 +197,14 @@ func (b *Bus) ConsumeFromPhone(ctx context.Context, durable string, workers, att
 		// The server wants fewer steps than deliveries.
 		ccfg.BackOff = ccfg.BackOff[:ccfg.MaxDeliver-1]
 	}
+	// Made here, as Open makes the to-phone consumer, so that its first
+	// start is not reported as a consumer gone missing; if the server
+	// cannot take it now, consume keeps trying.
+	actx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
+	if _, err := b.js.CreateOrUpdateConsumer(actx, b.cfg.FromPhoneStream, ccfg); err != nil {
+		b.log.Info("bus consumer not made yet; trying again", "consumer", durable, "err", err)
+	}
+	cancel()
 	return b.consume(ctx, b.cfg.FromPhoneStream, ccfg, workers,
 		func(hctx context.Context, m jetstream.Msg) {
 			d := b.newDelivery(m, roleFromPhone)
