@@ -97,7 +97,8 @@ func (g *Gateway) applyReceipt(ctx context.Context, id string, segment int, r Re
 	var reached bool
 	rec, err := update(ctx, g.rec, outKey(id), func(o *outRecord) (bool, error) {
 		reached = false
-		next, changed := o.State, false
+		var next outState
+		changed := false
 		switch {
 		case r.Channel == ChannelSMS && o.Channel == ChannelSMS:
 			if segment < 0 || segment >= len(o.SegState) || o.SegState[segment] == r.Status {

@@ -60,11 +60,10 @@ func (e *Edge) listenMSRP() (net.Listener, error) {
 		l.Close()
 		return nil, fmt.Errorf("sip: msrp: %w", err)
 	}
-	host, port, _ := net.SplitHostPort(l.Addr().String())
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	host := e.advHost
 	if h, _, _ := net.SplitHostPort(a); h != "" && !net.ParseIP(h).IsUnspecified() {
 		host = h
-	} else {
-		host = e.advHost
 	}
 	n, _ := strconv.Atoi(port)
 	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", Host: e.advHost, Port: e.advertisedPort("tcp")}}

@@ -158,11 +158,6 @@ func parseArgs(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error 
 	return nil
 }
 
-// parseFlags is parseArgs with help on stderr too.
-func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	return parseArgs(fs, args, stderr, stderr)
-}
-
 // commandUsage prints text, then the flags of fs.
 func commandUsage(fs *flag.FlagSet, text string) func() {
 	return func() {

@@ -215,8 +215,7 @@ func (p *Provider) submitMessage(ctx context.Context, r *transport.Request) tran
 }
 
 func (p *Provider) submitted(ctx context.Context, peer, room string, req *wire.SubmitMessageRequest) (*wire.SubmitMessageResponse, error) {
-	rec, err := p.hosted(ctx, room, peer)
-	if err != nil {
+	if _, err := p.hosted(ctx, room, peer); err != nil {
 		return nil, err
 	}
 	notAllowed := &wire.SubmitMessageResponse{Protocol: wire.MLS10, Status: wire.SubmitNotAllowed}

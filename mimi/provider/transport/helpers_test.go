@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -206,9 +205,4 @@ func allHandlers(h Handler) map[Endpoint]Handler {
 		m[e] = h
 	}
 	return m
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return s
 }
