@@ -233,7 +233,11 @@ func (p *Provider) applyHandshake(ctx context.Context, room string, msg []byte, 
 // of the room's phone users on mimi.to.tel.<digits>. It returns the
 // sender's URI as well.
 func (p *Provider) deliver(ctx context.Context, room string, msg []byte, info wire.MLSInfo) (string, error) {
-	rcv, rec, err := p.decrypt(ctx, room, msg, info)
+	rec, _, err := p.rooms.get(ctx, room)
+	if err != nil {
+		return "", err
+	}
+	rcv, err := p.decrypt(ctx, rec, msg, info)
 	switch {
 	case errors.Is(err, mls.ErrReplay), errors.Is(err, mls.ErrOwnMessage):
 		return "duplicate", nil
@@ -246,25 +250,20 @@ func (p *Provider) deliver(ctx context.Context, room string, msg []byte, info wi
 	return "delivered", nil
 }
 
-// decrypt opens an application message of room as one of its local
+// decrypt opens an application message of the room rec as one of its local
 // members.
-func (p *Provider) decrypt(ctx context.Context, room string, msg []byte, info wire.MLSInfo) (*mls.Received, *roomRecord, error) {
-	rec, _, err := p.rooms.get(ctx, room)
-	if err != nil {
-		return nil, nil, err
-	}
+func (p *Provider) decrypt(ctx context.Context, rec *roomRecord, msg []byte, info wire.MLSInfo) (*mls.Received, error) {
 	if len(rec.Local) == 0 || rec.Creating != "" {
-		return nil, nil, fmt.Errorf("%w: no phone user of this gateway is in %s", errNoRoom, room)
+		return nil, fmt.Errorf("%w: no phone user of this gateway is in %s", errNoRoom, rec.Room)
 	}
 	if !slices.Equal(info.GroupID, rec.GroupID) {
-		return nil, nil, fmt.Errorf("%w: message for group %x, the room's is %x", wire.ErrMalformed, info.GroupID, rec.GroupID)
+		return nil, fmt.Errorf("%w: message for group %x, the room's is %x", wire.ErrMalformed, info.GroupID, rec.GroupID)
 	}
 	c, err := p.mls.Client(ctx, rec.Local[0])
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	rcv, err := c.Decrypt(ctx, rec.GroupID, msg)
-	return rcv, rec, err
+	return c.Decrypt(ctx, rec.GroupID, msg)
 }
 
 // toPhones stores decrypted MIMI content for every phone user of the room

@@ -215,7 +215,8 @@ func (p *Provider) submitMessage(ctx context.Context, r *transport.Request) tran
 }
 
 func (p *Provider) submitted(ctx context.Context, peer, room string, req *wire.SubmitMessageRequest) (*wire.SubmitMessageResponse, error) {
-	if _, err := p.hosted(ctx, room, peer); err != nil {
+	rec, err := p.hosted(ctx, room, peer)
+	if err != nil {
 		return nil, err
 	}
 	notAllowed := &wire.SubmitMessageResponse{Protocol: wire.MLS10, Status: wire.SubmitNotAllowed}
@@ -230,7 +231,7 @@ func (p *Provider) submitted(ctx context.Context, peer, room string, req *wire.S
 	if info.WireFormat != wire.PrivateMessage || info.ContentType != wire.Application {
 		return nil, fmt.Errorf("%w: appMessage is not an application PrivateMessage", wire.ErrMalformed)
 	}
-	rcv, rec, err := p.decrypt(ctx, room, req.AppMessage, info)
+	rcv, err := p.decrypt(ctx, rec, req.AppMessage, info)
 	accepted := &wire.SubmitMessageResponse{Protocol: wire.MLS10, Status: wire.Accepted, AcceptedTimestamp: uint64(p.now().UnixMilli())}
 	switch {
 	case errors.Is(err, mls.ErrReplay):
