@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mimigw/mimigw/mimi/bus"
-	"github.com/mimigw/mimigw/mimi/content"
 	"github.com/mimigw/mimigw/mimi/uri"
 )
 
@@ -39,11 +38,6 @@ const (
 	outExpired   outState = "expired"
 	outFailed    outState = "failed"
 )
-
-// final reports whether nothing more will happen to the message.
-func (s outState) final() bool {
-	return s == outRead || s == outExpired || s == outFailed
-}
 
 type outRecord struct {
 	ID        string     `json:"id"`
@@ -237,17 +231,4 @@ func update[T any](ctx context.Context, r records, key string, change func(*T) (
 		}
 		return v, nil
 	}
-}
-
-// mimiStatus maps what a phone network reports to a MIMI status.
-func mimiStatus(s Status) content.Status {
-	switch s {
-	case StatusDelivered:
-		return content.Delivered
-	case StatusRead:
-		return content.Read
-	case StatusExpired:
-		return content.Expired
-	}
-	return content.Error
 }
