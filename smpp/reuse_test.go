@@ -2,6 +2,8 @@ package smpp
 
 import (
 	"context"
+	"encoding/base64"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,6 +108,15 @@ func TestReceiptForAnIDReusedAfterRestart(t *testing.T) {
 	if len(got) != 2 || got[0].MessageID != got[1].MessageID {
 		t.Fatalf("the simulator did not issue the same id twice: %+v", got)
 	}
+	// The receipt goes only once the gateway has recorded the second
+	// message under the id (its ref record, in the deliveries bucket's
+	// layout of docs/architecture.md); a receipt faster than that record
+	// still finds the first message.
+	ref := "ref.sms." + base64.RawURLEncoding.EncodeToString([]byte("sim")) + "." + base64.RawURLEncoding.EncodeToString([]byte(got[1].MessageID))
+	waitUntil(t, "the id recorded for the second message", func() bool {
+		e, err := b.Deliveries(ref).Get(ctx, ref)
+		return err == nil && strings.Contains(string(e.Value()), second.String())
+	})
 	sim.ReleaseReceipts()
 	recv.waitFor(t, "the second receipt handed to the gateway", func(_ []gateway.Inbound, rc []gateway.Receipt) bool { return len(rc) == 2 })
 	_, rcs := recv.snapshot()
