@@ -29,6 +29,7 @@ type Conn struct {
 
 	mu       sync.Mutex
 	sessions map[string]*Session
+	pins     int                    // holders other than sessions: a relay's AUTH
 	pending  map[string]chan *Frame // our requests awaiting a response, by tid
 	peerCert *x509.Certificate
 	idle     *time.Timer
@@ -98,7 +99,7 @@ func (c *Conn) closeWith(err error) { c.close(err, false) }
 // no session, checked under the same lock that binding takes.
 func (c *Conn) close(err error, idleOnly bool) {
 	c.mu.Lock()
-	if c.err != nil || idleOnly && len(c.sessions) > 0 {
+	if c.err != nil || idleOnly && (len(c.sessions) > 0 || c.pins > 0) {
 		c.mu.Unlock()
 		return
 	}
@@ -149,7 +150,29 @@ func (c *Conn) removeSession(s *Session) {
 	if c.sessions[s.id] == s {
 		delete(c.sessions, s.id)
 	}
-	if len(c.sessions) == 0 && c.err == nil {
+	if len(c.sessions) == 0 && c.pins == 0 && c.err == nil {
+		c.idle.Reset(c.pool.cfg.IdleTimeout)
+	}
+	c.mu.Unlock()
+}
+
+// pin keeps the connection open without a session (a relay's AUTH lives
+// on it); false when it is closed.
+func (c *Conn) pin() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return false
+	}
+	c.pins++
+	c.idle.Stop()
+	return true
+}
+
+func (c *Conn) unpin() {
+	c.mu.Lock()
+	c.pins--
+	if len(c.sessions) == 0 && c.pins == 0 && c.err == nil {
 		c.idle.Reset(c.pool.cfg.IdleTimeout)
 	}
 	c.mu.Unlock()

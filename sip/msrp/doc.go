@@ -15,6 +15,12 @@
 //     section 6.1 says.
 //   - Chunks and reassembly (chunk.go), and the Failure-Report and
 //     Success-Report decisions (report.go), as pure functions.
+//   - Relays (relay.go, RFC 4976): Pool.Auth AUTHs to this side's relay,
+//     keeps its connection and renews the AUTH; a session with
+//     SessionConfig.Relay puts the Use-Path first in its To-Path and is
+//     carried on that connection. A peer behind a relay needs nothing:
+//     its a=path lists the relays, and their requests arrive with them
+//     in From-Path.
 //   - Connections and sessions (pool.go, conn.go, session.go): a Pool is
 //     this side's MSRP endpoint; a Session is one MSRP session as the SDP
 //     exchange set it up; a Conn is one TCP or TLS connection carrying the
@@ -51,8 +57,12 @@
 // Losing a connection ends the sessions on it: a new one takes a new SDP
 // exchange, which is the SIP edge's to start.
 //
-// Responses travel one hop: To-Path is the request's first From-Path URI,
-// From-Path the To-Path URI that named this side. REPORTs are never
+// Responses travel one hop (RFC 4975 section 7.2, RFC 4976: relays answer
+// SENDs themselves and do not forward responses): To-Path is the
+// request's first From-Path URI, From-Path the To-Path URI that named this
+// side. Through a relay the 200 to a SEND is therefore the relay's, and
+// only a Success-Report (which travels the whole From-Path back) says the
+// far end took the message. REPORTs are never
 // answered; Failure-Report no silences every response, partial all but
 // failures. A message's last chunk (the one that completed it) is
 // answered only when the Handler returned: nil gives 200, a *StatusError
@@ -107,8 +117,8 @@
 //
 // # Not done
 //
-//   - Relays: no AUTH client toward a relay (RFC 4976 frames and headers
-//     parse and write, but nothing obtains a Use-Path), and no relaying.
+//   - Relays: no Digest answer to a relay that challenges the AUTH (401),
+//     and this side never relays for others (481).
 //   - URIs without a port: a relay URI that needs DNS SRV cannot be dialed.
 //   - Failure REPORTs, and waiting for a success REPORT in Send (REPORTs
 //     go to SessionConfig.Reports).

@@ -24,6 +24,11 @@ type SessionConfig struct {
 	// Remote is the peer's a=path: the To-Path of every request sent,
 	// relays first and the peer last. The connection goes to Remote[0].
 	Remote []URI
+	// Relay, when set, is this side's relay (RFC 4976): its Use-Path goes
+	// before Remote in every To-Path, and the session is carried on the
+	// relay's connection whatever its setup says. The a=path this side
+	// advertised must have been the Use-Path followed by Local.
+	Relay *Relay
 	// Active says this side opens the connection (a=setup:active, or the
 	// offerer of RFC 4975 section 8.5 without a=setup). A passive session
 	// waits for the peer's first SEND to bind a connection to it.
@@ -54,12 +59,13 @@ type SessionConfig struct {
 // Session is one MSRP session: it sends messages (chunked) to the peer
 // and hands complete incoming ones to its Handler.
 type Session struct {
-	pool  *Pool
-	cfg   SessionConfig
-	id    string
-	fp    Fingerprint
-	hasFP bool
-	log   *slog.Logger
+	pool   *Pool
+	cfg    SessionConfig
+	toPath []URI // the To-Path of every request: the relay's Use-Path, then Remote
+	id     string
+	fp     Fingerprint
+	hasFP  bool
+	log    *slog.Logger
 
 	ctx    context.Context // ends with the session; handlers get it
 	cancel context.CancelFunc
@@ -103,17 +109,29 @@ func (p *Pool) NewSession(cfg SessionConfig) (*Session, error) {
 			return nil, fmt.Errorf("msrp: session remote %w", err)
 		}
 	}
+	if cfg.Relay != nil {
+		if err := cfg.Relay.Err(); err != nil {
+			return nil, err
+		}
+		// Through a relay this side always connects: to the relay, on
+		// the connection it AUTHed on.
+		cfg.Active = true
+	}
 	s := &Session{
-		pool:  p,
-		cfg:   cfg,
-		id:    cfg.Local.SessionID,
-		bound: make(chan struct{}),
-		done:  make(chan struct{}),
-		ra:    NewReassembler(p.cfg.Limits),
-		jobs:  make(chan delivery, 16),
+		pool:   p,
+		cfg:    cfg,
+		toPath: cfg.Remote,
+		id:     cfg.Local.SessionID,
+		bound:  make(chan struct{}),
+		done:   make(chan struct{}),
+		ra:     NewReassembler(p.cfg.Limits),
+		jobs:   make(chan delivery, 16),
 	}
 	s.log = p.log.With("session", logID(s.id))
-	secure := cfg.Local.Secure || cfg.Remote[0].Secure
+	if cfg.Relay != nil {
+		s.toPath = append(cfg.Relay.UsePath(), cfg.Remote...)
+	}
+	secure := cfg.Local.Secure || s.toPath[0].Secure
 	if secure && p.cfg.TLS == nil {
 		return nil, errors.New("msrp: msrps session without Config.TLS")
 	}
@@ -249,16 +267,17 @@ func (s *Session) Connect(ctx context.Context) error {
 	return fmt.Errorf("msrp: session %s: bind to %s: %w", logID(s.id), c.RemoteAddr(), err)
 }
 
-// attach gets the pool's connection to Remote[0], checks the peer's
-// certificate and binds the session to it. A connection that closes
-// between the two (idle, at that moment) is dialed again, once.
+// attach gets the pool's connection to the first hop (the relay's own
+// connection through a relay), checks the peer's certificate and binds the
+// session to it. A connection that closes between the two (idle, at that
+// moment) is dialed again, once.
 func (s *Session) attach(ctx context.Context) (*Conn, error) {
 	for try := 0; ; try++ {
-		c, err := s.pool.dial(ctx, s.cfg.Remote[0])
+		c, err := s.firstHop(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if s.hasFP {
+		if s.hasFP && s.cfg.Relay == nil {
 			if err := s.fp.Check(c.certificate()); err != nil {
 				c.close(err, true)
 				return nil, err
@@ -281,9 +300,20 @@ func (s *Session) attach(ctx context.Context) (*Conn, error) {
 	}
 }
 
+// firstHop is the connection the session's requests go out on.
+func (s *Session) firstHop(ctx context.Context) (*Conn, error) {
+	if r := s.cfg.Relay; r != nil {
+		if r.conn.isClosed() {
+			return nil, fmt.Errorf("%w: %w", ErrRelay, r.conn.closeErr())
+		}
+		return r.conn, nil
+	}
+	return s.pool.dial(ctx, s.toPath[0])
+}
+
 // address fills a request's paths and reports from the session.
 func (s *Session) address(f *Frame) {
-	f.ToPath = s.cfg.Remote
+	f.ToPath = s.toPath
 	f.FromPath = []URI{s.cfg.Local}
 	f.FailureReport = s.cfg.FailureReport
 	f.SuccessReport = s.cfg.SuccessReport

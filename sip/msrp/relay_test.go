@@ -1,0 +1,262 @@
+package msrp
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// kamailioRelay runs deploy/kamailio/msrp-relay.cfg with the kamailio
+// binary (Debian package kamailio): an RFC 4976 relay this project did not
+// write. Without the binary the test is skipped, unless MIMIGW_INTEROP=1
+// asks for every interop peer.
+type kamailioRelay struct {
+	uri URI
+	dir string
+	pid int
+}
+
+func startKamailioRelay(t testing.TB) *kamailioRelay {
+	t.Helper()
+	bin, err := exec.LookPath("kamailio")
+	if err != nil {
+		for _, p := range []string{"/usr/sbin/kamailio", "/usr/local/sbin/kamailio"} {
+			if _, serr := os.Stat(p); serr == nil {
+				bin, err = p, nil
+				break
+			}
+		}
+	}
+	if err != nil {
+		if os.Getenv("MIMIGW_INTEROP") == "1" {
+			t.Fatal("kamailio not installed (apt-get install kamailio)")
+		}
+		t.Skip("kamailio not installed")
+	}
+	tmpl, err := os.ReadFile(filepath.Join("..", "..", "deploy", "kamailio", "msrp-relay.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for attempt := 0; ; attempt++ {
+		port := freePort(t)
+		listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		cfg := filepath.Join(dir, "relay.cfg")
+		if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(string(tmpl), "@LISTEN@", listen)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		pidFile := filepath.Join(dir, "relay.pid")
+		logFile := filepath.Join(dir, "relay.log")
+		logOut, err := os.Create(logFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "-f", cfg, "-P", pidFile, "-Y", dir, "-m", "64", "-M", "8")
+		cmd.Stdout, cmd.Stderr = logOut, logOut
+		err = cmd.Run() // forks the daemon and returns
+		logOut.Close()
+		if err == nil {
+			if pid := waitPidFile(pidFile); pid > 0 {
+				r := &kamailioRelay{uri: URI{Host: "127.0.0.1", Port: port, Transport: "tcp"}, dir: dir, pid: pid}
+				t.Cleanup(func() { r.stop(t) })
+				if waitListening(listen) {
+					t.Logf("kamailio msrp relay %s (pid %d)", listen, pid)
+					return r
+				}
+			}
+		}
+		out, _ := os.ReadFile(logFile)
+		if attempt == 2 {
+			t.Fatalf("kamailio did not start: %v\n%s", err, out)
+		}
+	}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func waitPidFile(path string) int {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+			return pid
+		}
+	}
+	return 0
+}
+
+func waitListening(addr string) bool {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return true
+		}
+	}
+	return false
+}
+
+// stop ends the daemon this test started, by its PID, and waits for it.
+func (r *kamailioRelay) stop(t testing.TB) {
+	if err := syscall.Kill(r.pid, syscall.SIGTERM); err != nil {
+		return
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if syscall.Kill(r.pid, 0) != nil {
+			return
+		}
+	}
+	_ = syscall.Kill(r.pid, syscall.SIGKILL)
+	if t.Failed() {
+		if b, err := os.ReadFile(filepath.Join(r.dir, "relay.log")); err == nil {
+			t.Logf("relay log:\n%s", b)
+		}
+	}
+}
+
+// reports keeps the REPORTs a session gets.
+type reports struct {
+	mu     sync.Mutex
+	frames []*Frame
+}
+
+func (r *reports) add(f *Frame) {
+	r.mu.Lock()
+	r.frames = append(r.frames, f)
+	r.mu.Unlock()
+}
+
+func (r *reports) delivered() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := make(map[string]int)
+	for _, f := range r.frames {
+		if f.Status != nil {
+			ids[f.MessageID] = f.Status.Code
+		}
+	}
+	return ids
+}
+
+// A client behind Kamailio's relay: it AUTHs and gets a Use-Path, puts it
+// in front of its own URI, and talks to a peer that knows nothing of the
+// relay but the path. Ten messages and a 20 KB one (two chunks) go each
+// way intact and in order; the relay opens the onward connection to the
+// peer, and the peer's messages come back over the client's AUTH
+// connection. The end-to-end Success-Reports cross the relay too.
+func TestRelayKamailio(t *testing.T) {
+	relay := startKamailioRelay(t)
+	gw, cl := newPeer(t, true, false), newPeer(t, false, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	r, err := cl.pool.Auth(ctx, RelayConfig{URI: relay.uri, Expires: 120 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	use := r.UsePath()
+	if len(use) != 1 || use[0].Authority() != relay.uri.Authority() || use[0].SessionID == "" {
+		t.Fatalf("Use-Path %v", use)
+	}
+	if left := time.Until(r.Expires()); left < 100*time.Second || left > 601*time.Second {
+		t.Errorf("AUTH expires in %v", left)
+	}
+
+	gwIn, clIn := make(inbox, 64), make(inbox, 64)
+	var clReports reports
+	gwLocal, clLocal := gw.uri(), cl.uri()
+	gs, err := gw.pool.NewSession(SessionConfig{Local: gwLocal, Remote: append(use, clLocal), Handler: gwIn.handle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := cl.pool.NewSession(SessionConfig{
+		Local: clLocal, Remote: []URI{gwLocal}, Relay: r, Handler: clIn.handle,
+		SuccessReport: ReportYes, Reports: clReports.add,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if cl.pool.Conns() != 1 {
+		t.Errorf("client has %d connections, want its AUTH connection only", cl.pool.Conns())
+	}
+
+	large := testBody(20000)
+	bodies := make([][]byte, 0, 11)
+	for i := range 10 {
+		bodies = append(bodies, fmt.Appendf(nil, "message %d through the relay", i))
+	}
+	bodies = append(bodies, large)
+	for _, b := range bodies {
+		if err := cs.Send(ctx, "message/cpim", b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, b := range bodies {
+		m := gwIn.next(t)
+		if !bytes.Equal(m.Body, b) {
+			t.Fatalf("gateway message %d: %d bytes, want %d", i, len(m.Body), len(b))
+		}
+		if n := len(m.Last.FromPath); n != 2 || m.Last.FromPath[0].SessionID != use[0].SessionID {
+			t.Fatalf("gateway message %d: From-Path %v, want the relay then the client", i, m.Last.FromPath)
+		}
+		if len(b) == len(large) && m.Last.ByteRange != (ByteRange{DefaultChunkSize + 1, 20000, 20000}) {
+			t.Fatalf("large message: last chunk %v, want it in two chunks", m.Last.ByteRange)
+		}
+	}
+	for _, b := range bodies {
+		if err := gs.Send(ctx, "message/cpim", b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, b := range bodies {
+		if m := clIn.next(t); !bytes.Equal(m.Body, b) {
+			t.Fatalf("client message %d: %d bytes, want %d", i, len(m.Body), len(b))
+		}
+	}
+	// Success-Reports travel end to end, after the gateway's Handler took
+	// each message.
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		got := clReports.delivered()
+		if len(got) != len(bodies) {
+			return fmt.Errorf("%d success reports, want %d", len(got), len(bodies))
+		}
+		for id, code := range got {
+			if code != 200 {
+				return fmt.Errorf("report for %s: %d", id, code)
+			}
+		}
+		return nil
+	})
+	// The relay opened one connection to the gateway and carried
+	// everything on it.
+	if n := gw.pool.Conns(); n != 1 {
+		t.Errorf("gateway has %d connections, want the relay's", n)
+	}
+	cs.Close()
+	gs.Close()
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
