@@ -3,6 +3,7 @@ package msrp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -259,4 +260,123 @@ func TestRelayKamailio(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// scriptedRelay accepts one connection and answers each AUTH with the
+// next of answers (a response template: its paths and TID are filled in).
+func scriptedRelay(t *testing.T, answers ...Frame) (URI, <-chan *Frame, net.Listener) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got := make(chan *Frame, len(answers)+1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		r := NewReader(nc, Limits{})
+		for _, a := range answers {
+			f, err := r.Next()
+			if err != nil {
+				return
+			}
+			got <- f
+			res := a
+			res.TID, res.ToPath, res.FromPath, res.Flag = f.TID, f.FromPath[:1], f.ToPath[:1], FlagEnd
+			if _, err := res.WriteTo(nc); err != nil {
+				return
+			}
+		}
+		// Keep the connection until the client goes.
+		_, _ = r.Next()
+	}()
+	return URI{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, Transport: "tcp"}, got, ln
+}
+
+// The AUTH is renewed once four fifths of its lifetime passed; the
+// Use-Path the renewal brings is what new sessions get.
+func TestRelayRenewsAuth(t *testing.T) {
+	t.Parallel()
+	first := URI{Host: "127.0.0.1", Port: 1, SessionID: "one", Transport: "tcp"}
+	second := URI{Host: "127.0.0.1", Port: 1, SessionID: "two", Transport: "tcp"}
+	uri, got, _ := scriptedRelay(t,
+		Frame{Code: 200, Comment: "OK", UsePath: []URI{first}, Expires: 1},
+		Frame{Code: 200, Comment: "OK", UsePath: []URI{second}, Expires: 600},
+	)
+	cl := newPeer(t, false, false)
+	r, err := cl.pool.Auth(ctxT(t), RelayConfig{URI: uri, Expires: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if f := <-got; f.Method != MethodAUTH || f.Expires != 60 || len(f.ToPath) != 1 || f.ToPath[0].Authority() != uri.Authority() {
+		t.Fatalf("first AUTH %+v", f)
+	}
+	select {
+	case f := <-got:
+		if f.Method != MethodAUTH {
+			t.Fatalf("renewal %+v", f)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no renewal")
+	}
+	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if u := r.UsePath(); len(u) != 1 || u[0].SessionID != "two" {
+			return fmt.Errorf("Use-Path %v after renewal", u)
+		}
+		return nil
+	})
+	if time.Until(r.Expires()) < 500*time.Second {
+		t.Errorf("expires in %v after renewal", time.Until(r.Expires()))
+	}
+}
+
+// A Digest challenge, a refusal and a 200 without Use-Path fail Auth with
+// what the relay said; a lost connection ends the relay.
+func TestRelayAuthFailures(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		answer Frame
+		want   string
+	}{
+		"challenge":   {Frame{Code: 401, Comment: "Unauthorized", WWWAuthenticate: `Digest realm="r", nonce="n"`}, "Digest challenge"},
+		"refused":     {Frame{Code: 403, Comment: "Forbidden"}, "403 Forbidden"},
+		"no use-path": {Frame{Code: 200, Comment: "OK", Expires: 600}, "without a Use-Path"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			uri, _, _ := scriptedRelay(t, tc.answer)
+			cl := newPeer(t, false, false)
+			_, err := cl.pool.Auth(ctxT(t), RelayConfig{URI: uri})
+			if err == nil || !errors.Is(err, ErrRelay) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Auth: %v, want ErrRelay with %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("connection lost", func(t *testing.T) {
+		t.Parallel()
+		uri, _, ln := scriptedRelay(t, Frame{Code: 200, Comment: "OK", UsePath: []URI{{Host: "127.0.0.1", Port: 1, SessionID: "s", Transport: "tcp"}}, Expires: 600})
+		cl := newPeer(t, false, false)
+		r, err := cl.pool.Auth(ctxT(t), RelayConfig{URI: uri})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln.Close()
+		r.conn.Close() // as when the relay goes away
+		select {
+		case <-r.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("relay still up after its connection closed")
+		}
+		if !errors.Is(r.Err(), ErrRelay) {
+			t.Errorf("Err %v", r.Err())
+		}
+		if _, err := cl.pool.NewSession(SessionConfig{Local: cl.uri(), Remote: []URI{uri}, Relay: r}); err == nil {
+			t.Error("a session through an ended relay was set up")
+		}
+	})
 }
