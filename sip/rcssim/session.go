@@ -1,0 +1,388 @@
+package rcssim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/mimigw/mimigw/mimi/uri"
+	"github.com/mimigw/mimigw/sip/cpim"
+	"github.com/mimigw/mimigw/sip/msrp"
+	"github.com/mimigw/mimigw/sip/sdp"
+)
+
+// call is one MSRP session of the simulator's, opened by either side.
+type call struct {
+	mode           string
+	ours, theirs   uri.Number
+	callID         string
+	conversationID string
+
+	mu   sync.Mutex
+	sess *msrp.Session
+
+	ctx context.Context                 // the dialog's: ends with a BYE either way
+	bye func(ctx context.Context) error // ends the dialog from our side
+	key string                          // in Sim.chats, for an outgoing chat
+
+	// client is the dialog of a session the simulator opened; touch
+	// keeps an outgoing chat open (chatIdle).
+	client *sipgo.DialogClientSession
+	touch  chan struct{}
+}
+
+func (c *call) session() *msrp.Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sess
+}
+
+// largeMessage reports whether an INVITE opens a large message mode
+// session (cpm.largemsg in Accept-Contact or Contact) rather than a chat.
+func largeMessage(req *sip.Request) bool {
+	for _, name := range []string{"Accept-Contact", "Contact", "P-Preferred-Service", "P-Asserted-Service"} {
+		for _, h := range req.GetHeaders(name) {
+			if strings.Contains(h.Value(), "cpm.largemsg") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// handler takes the MSRP messages of a session: CPIM messages are taken
+// as a MESSAGE's body is, with their IMDNs sent inside the session for a
+// chat and by MESSAGE for a large message (RCC.07: the large message
+// session is sendonly from its sender and ends after the message);
+// isComposing is dropped; other types are refused 415.
+func (s *Sim) handler(c *call) msrp.Handler {
+	return func(ctx context.Context, m *msrp.Message) error {
+		switch mediaType(m.ContentType) {
+		case cpim.ContentType:
+		case sdp.TypeIsComposing:
+			return nil
+		default:
+			return &msrp.StatusError{Code: 415}
+		}
+		cm, err := cpim.Parse(m.Body)
+		if err != nil {
+			return &msrp.StatusError{Code: 400, Comment: "bad CPIM"}
+		}
+		reply := func(ctx context.Context, b []byte) error {
+			return s.sendMessage(ctx, c.ours, c.theirs, c.conversationID, b)
+		}
+		if c.mode == ModeChat {
+			reply = func(ctx context.Context, b []byte) error {
+				sess := c.session()
+				if sess == nil {
+					return errors.New("no MSRP session")
+				}
+				return sess.Send(ctx, cpim.ContentType, b)
+			}
+		}
+		s.take(c.mode, c.theirs, c.ours, c.callID, cm, reply)
+		return nil
+	}
+}
+
+// answerSetup is how the simulator answers a=setup:actpass.
+func (s *Sim) answerSetup() sdp.Setup {
+	if s.cfg.Setup == "passive" {
+		return sdp.SetupPassive
+	}
+	return sdp.SetupActive
+}
+
+func (s *Sim) localURI() msrp.URI {
+	return msrp.URI{Host: s.msrpHost, Port: s.msrpPort, SessionID: msrp.NewSessionID(), Transport: "tcp"}
+}
+
+// onInvite answers a session INVITE: an SDP answer (a=setup per
+// Config.Setup for actpass), the MSRP session set up before the 200 so that
+// a peer connecting at once finds it, then, after the ACK, the connection
+// when this side is active.
+func (s *Sim) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	to, ok := s.ours(req)
+	if !ok {
+		respond(req, tx, 404, "Not Found")
+		return
+	}
+	if t := req.To(); t != nil && t.Params.Has("tag") {
+		respond(req, tx, 488, "Not Acceptable Here: re-INVITE not supported")
+		return
+	}
+	from, err := sender(req)
+	if err != nil {
+		respond(req, tx, 400, "Bad Request: sender")
+		return
+	}
+	ct := req.ContentType()
+	if ct == nil || mediaType(ct.Value()) != sdp.ContentType || len(req.Body()) == 0 {
+		respond(req, tx, 488, "Not Acceptable Here: no SDP offer")
+		return
+	}
+	offer, err := sdp.Parse(req.Body())
+	if err != nil {
+		respond(req, tx, 488, "Not Acceptable Here: SDP")
+		return
+	}
+	answer, err := sdp.Answer(offer, sdp.AnswerOptions{Path: []msrp.URI{s.localURI()}, Setup: s.answerSetup()})
+	if err != nil {
+		s.log.Info("INVITE refused", "from", from, "to", to, "err", err)
+		respond(req, tx, 488, "Not Acceptable Here")
+		return
+	}
+	neg, err := sdp.Negotiate(offer, answer, sdp.Answerer)
+	if err != nil {
+		respond(req, tx, 488, "Not Acceptable Here")
+		return
+	}
+	c := &call{mode: ModeChat, ours: to, theirs: from, callID: req.CallID().Value()}
+	icsi := icsiSession
+	if largeMessage(req) {
+		c.mode, icsi = ModeLarge, icsiLargeMsg
+	}
+	if h := req.GetHeader("Conversation-ID"); h != nil {
+		c.conversationID = h.Value()
+	}
+	cfg := neg.SessionConfig()
+	cfg.Handler = s.handler(c)
+	sess, err := s.pool.NewSession(cfg)
+	if err != nil {
+		s.log.Warn("msrp session", "err", err)
+		respond(req, tx, 500, "Server Internal Error")
+		return
+	}
+	c.sess = sess
+	dlg, err := s.dialogs.ReadInvite(req, tx)
+	if err != nil {
+		sess.Close()
+		respond(req, tx, 400, "Bad Request")
+		return
+	}
+	s.log.Info("session offered", "mode", c.mode, "from", from, "to", to, "call_id", c.callID, "active", neg.Active)
+	res := sip.NewSDPResponseFromRequest(dlg.InviteRequest, answer.Bytes())
+	res.AppendHeader(sip.NewHeader("Contact", s.contact(to, strings.ToLower(req.Transport()), ";"+tagICSI+`="`+encodeURN(icsi)+`"`)))
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	c.ctx = dlg.Context()
+	c.bye = dlg.Bye
+	if err := dlg.WriteResponse(res); err != nil {
+		s.log.Info("session not confirmed", "call_id", c.callID, "err", err)
+		sess.Close()
+		dlg.Close()
+		return
+	}
+	if !s.spawn(func() {
+		defer dlg.Close()
+		s.run(c, neg.Active)
+	}) {
+		sess.Close()
+		dlg.Close()
+	}
+}
+
+// run holds a session until either side ends it: it connects first when
+// this side is active, and sends BYE when the MSRP side ends or the
+// simulator stops.
+func (s *Sim) run(c *call, active bool) {
+	sess := c.session()
+	defer sess.Close()
+	why := ""
+	ctx, cancel := context.WithTimeout(c.ctx, stepTimeout)
+	err := sess.Connect(ctx)
+	cancel()
+	switch {
+	case c.ctx.Err() != nil:
+		s.log.Info("session ended by the peer", "mode", c.mode, "call_id", c.callID)
+		return
+	case err != nil:
+		why = "msrp not bound: " + err.Error()
+	default:
+		select {
+		case <-c.ctx.Done():
+			s.log.Info("session ended by the peer", "mode", c.mode, "call_id", c.callID)
+			return
+		case <-sess.Done():
+			why = "msrp session ended"
+		case <-s.ctx.Done():
+			why = "simulator stopping"
+		}
+	}
+	_ = active
+	s.endCall(c, why)
+}
+
+// endCall sends the BYE of a session still up.
+func (s *Sim) endCall(c *call, why string) {
+	if c.ctx.Err() != nil {
+		return
+	}
+	s.log.Info("ending session", "mode", c.mode, "call_id", c.callID, "reason", why)
+	if sess := c.session(); sess != nil {
+		sess.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+	defer cancel()
+	if err := c.bye(ctx); err != nil {
+		s.log.Info("BYE", "call_id", c.callID, "err", err)
+	}
+}
+
+func (s *Sim) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	_ = s.dialogs.ReadAck(req, tx)
+}
+
+func (s *Sim) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	if _, err := s.dialogs.MatchDialogRequest(req); err != nil && s.outgoing(req) == nil {
+		respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	if len(req.Body()) > 0 {
+		respond(req, tx, 488, "Not Acceptable Here: session changes not supported")
+		return
+	}
+	respond(req, tx, 200, "OK")
+}
+
+func (s *Sim) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	if dlg, err := s.dialogs.MatchDialogRequest(req); err == nil {
+		if err := dlg.ReadBye(req, tx); err != nil {
+			respond(req, tx, 400, "Bad Request")
+		}
+		return
+	}
+	if c := s.outgoing(req); c != nil {
+		_ = c.client.ReadBye(req, tx)
+		return
+	}
+	respond(req, tx, 481, "Call/Transaction Does Not Exist")
+}
+
+// outgoing is the session the simulator opened that an in-dialog request
+// belongs to (by Call-ID and tags).
+func (s *Sim) outgoing(req *sip.Request) *call {
+	id := req.CallID()
+	if id == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[id.Value()]
+}
+
+// open sets up a session from one of the simulator's numbers: INVITE with
+// an SDP offer (actpass; sendonly for a large message), the MSRP session
+// set up before the ACK, then connected (or bound by the peer).
+func (s *Sim) open(ctx context.Context, mode string, from, to uri.Number) (*call, error) {
+	local := s.localURI()
+	opts := sdp.OfferOptions{Mode: sdp.ModeChat, Path: []msrp.URI{local}}
+	icsi := icsiSession
+	if mode == ModeLarge {
+		opts.Mode, icsi = sdp.ModeLargeMessage, icsiLargeMsg
+	}
+	offer, err := sdp.Offer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("sdp offer: %w", err)
+	}
+	// Sessions go over TCP whatever the transport of pager mode.
+	req := s.newRequest(sip.INVITE, from, to, "tcp")
+	req.AppendHeader(sip.NewHeader("Accept-Contact", "*;"+tagICSI+`="`+encodeURN(icsi)+`"`))
+	req.AppendHeader(sip.NewHeader("P-Preferred-Service", icsi))
+	c := &call{mode: mode, ours: from, theirs: to, callID: req.CallID().Value(), conversationID: newID()}
+	req.AppendHeader(sip.NewHeader("Conversation-ID", c.conversationID))
+	req.AppendHeader(sip.NewHeader("Contribution-ID", newID()))
+	contact := sip.ContactHeader{
+		Address: sip.Uri{Scheme: "sip", User: from.String(), Host: s.host, Port: s.sipPort,
+			UriParams: sip.HeaderParams{{K: "transport", V: "tcp"}}},
+		Params: sip.HeaderParams{{K: tagICSI, V: `"` + encodeURN(icsi) + `"`}},
+	}
+	req.AppendHeader(&contact)
+	req.AppendHeader(sip.NewHeader("Allow", allowed))
+	req.AppendHeader(sip.NewHeader("Content-Type", sdp.ContentType))
+	req.SetBody(offer.Bytes())
+
+	setup, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	ua := sipgo.DialogUA{Client: s.cli, ContactHDR: contact}
+	dlg, err := ua.WriteInvite(setup, req)
+	if err != nil {
+		return nil, fmt.Errorf("INVITE to %s via %s: %w", to, s.gw.addr(), err)
+	}
+	c.client = dlg
+	c.ctx, c.bye = dlg.Context(), dlg.Bye
+	s.mu.Lock()
+	s.calls[c.callID] = c
+	s.mu.Unlock()
+	fail := func(err error) (*call, error) {
+		s.forget(c)
+		dlg.Close()
+		return nil, err
+	}
+	if err := dlg.WaitAnswer(setup, sipgo.AnswerOptions{}); err != nil {
+		var refused *sipgo.ErrDialogResponse
+		if errors.As(err, &refused) {
+			return fail(fmt.Errorf("INVITE to %s: %d %s", to, refused.Res.StatusCode, refused.Res.Reason))
+		}
+		return fail(fmt.Errorf("INVITE to %s: %w", to, err))
+	}
+	res := dlg.InviteResponse
+	neg, err := func() (sdp.Negotiated, error) {
+		if ct := res.ContentType(); ct == nil || mediaType(ct.Value()) != sdp.ContentType {
+			return sdp.Negotiated{}, errors.New("200 without an SDP answer")
+		}
+		answer, err := sdp.Parse(res.Body())
+		if err != nil {
+			return sdp.Negotiated{}, err
+		}
+		return sdp.Negotiate(offer, answer, sdp.Offerer)
+	}()
+	var sess *msrp.Session
+	if err == nil {
+		cfg := neg.SessionConfig()
+		cfg.Handler = s.handler(c)
+		sess, err = s.pool.NewSession(cfg)
+	}
+	if ackErr := dlg.Ack(setup); ackErr != nil && err == nil {
+		err = fmt.Errorf("ACK: %w", ackErr)
+	}
+	if err != nil {
+		if sess != nil {
+			sess.Close()
+		}
+		s.endCall(c, "no session: "+err.Error())
+		return fail(err)
+	}
+	c.mu.Lock()
+	c.sess = sess
+	c.mu.Unlock()
+	bind, cancelBind := context.WithTimeout(ctx, stepTimeout)
+	err = sess.Connect(bind)
+	cancelBind()
+	if err != nil {
+		s.endCall(c, "msrp not bound")
+		return fail(fmt.Errorf("msrp: %w", err))
+	}
+	s.log.Info("session open", "mode", mode, "from", from, "to", to, "call_id", c.callID, "active", neg.Active)
+	return c, nil
+}
+
+func (s *Sim) forget(c *call) {
+	s.mu.Lock()
+	if s.calls[c.callID] == c {
+		delete(s.calls, c.callID)
+	}
+	if c.key != "" && s.chats[c.key] == c {
+		delete(s.chats, c.key)
+	}
+	s.mu.Unlock()
+}
+
+// chatIdle is how long an outgoing chat session stays open after its last
+// message, for the peer's IMDNs and for further messages.
+const chatIdle = 60 * time.Second
