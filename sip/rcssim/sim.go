@@ -171,7 +171,9 @@ func (s *Sim) Listen() (err error) {
 	s.srv.OnAck(s.onAck)
 	s.srv.OnBye(s.onBye)
 	s.srv.OnUpdate(s.onUpdate)
-	s.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) { respond(req, tx, 481, "Call/Transaction Does Not Exist") })
+	s.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
+		respond(req, tx, 481, "Call/Transaction Does Not Exist")
+	})
 	s.srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) { respond(req, tx, 405, "Method Not Allowed") })
 
 	s.pool, err = msrp.NewPool(msrp.Config{Logger: s.log.With("proto", "msrp")})
