@@ -6,133 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mimigw/mimigw/sip/msrp/relaytest"
 )
-
-// kamailioRelay runs deploy/kamailio/msrp-relay.cfg with the kamailio
-// binary (Debian package kamailio): an RFC 4976 relay this project did not
-// write. Without the binary the test is skipped, unless MIMIGW_INTEROP=1
-// asks for every interop peer.
-type kamailioRelay struct {
-	uri URI
-	dir string
-	pid int
-}
-
-func startKamailioRelay(t testing.TB) *kamailioRelay {
-	t.Helper()
-	bin, err := exec.LookPath("kamailio")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/kamailio", "/usr/local/sbin/kamailio"} {
-			if _, serr := os.Stat(p); serr == nil {
-				bin, err = p, nil
-				break
-			}
-		}
-	}
-	if err != nil {
-		if os.Getenv("MIMIGW_INTEROP") == "1" {
-			t.Fatal("kamailio not installed (apt-get install kamailio)")
-		}
-		t.Skip("kamailio not installed")
-	}
-	tmpl, err := os.ReadFile(filepath.Join("..", "..", "deploy", "kamailio", "msrp-relay.cfg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	for attempt := 0; ; attempt++ {
-		port := freePort(t)
-		listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		cfg := filepath.Join(dir, "relay.cfg")
-		if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(string(tmpl), "@LISTEN@", listen)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		pidFile := filepath.Join(dir, "relay.pid")
-		logFile := filepath.Join(dir, "relay.log")
-		logOut, err := os.Create(logFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(bin, "-f", cfg, "-P", pidFile, "-Y", dir, "-m", "64", "-M", "8")
-		cmd.Stdout, cmd.Stderr = logOut, logOut
-		err = cmd.Run() // forks the daemon and returns
-		logOut.Close()
-		if err == nil {
-			if pid := waitPidFile(pidFile); pid > 0 {
-				r := &kamailioRelay{uri: URI{Host: "127.0.0.1", Port: port, Transport: "tcp"}, dir: dir, pid: pid}
-				t.Cleanup(func() { r.stop(t) })
-				if waitListening(listen) {
-					t.Logf("kamailio msrp relay %s (pid %d)", listen, pid)
-					return r
-				}
-			}
-		}
-		out, _ := os.ReadFile(logFile)
-		if attempt == 2 {
-			t.Fatalf("kamailio did not start: %v\n%s", err, out)
-		}
-	}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func waitPidFile(path string) int {
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
-			return pid
-		}
-	}
-	return 0
-}
-
-func waitListening(addr string) bool {
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return true
-		}
-	}
-	return false
-}
-
-// stop ends the daemon this test started, by its PID, and waits for it.
-func (r *kamailioRelay) stop(t testing.TB) {
-	if err := syscall.Kill(r.pid, syscall.SIGTERM); err != nil {
-		return
-	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if syscall.Kill(r.pid, 0) != nil {
-			return
-		}
-	}
-	_ = syscall.Kill(r.pid, syscall.SIGKILL)
-	if t.Failed() {
-		if b, err := os.ReadFile(filepath.Join(r.dir, "relay.log")); err == nil {
-			t.Logf("relay log:\n%s", b)
-		}
-	}
-}
 
 // reports keeps the REPORTs a session gets.
 type reports struct {
@@ -165,17 +46,19 @@ func (r *reports) delivered() map[string]int {
 // peer, and the peer's messages come back over the client's AUTH
 // connection. The end-to-end Success-Reports cross the relay too.
 func TestRelayKamailio(t *testing.T) {
-	relay := startKamailioRelay(t)
+	host, port, _ := net.SplitHostPort(relaytest.Start(t))
+	pn, _ := strconv.Atoi(port)
+	relay := URI{Host: host, Port: pn, Transport: "tcp"}
 	gw, cl := newPeer(t, true, false), newPeer(t, false, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	r, err := cl.pool.Auth(ctx, RelayConfig{URI: relay.uri, Expires: 120 * time.Second})
+	r, err := cl.pool.Auth(ctx, RelayConfig{URI: relay, Expires: 120 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	use := r.UsePath()
-	if len(use) != 1 || use[0].Authority() != relay.uri.Authority() || use[0].SessionID == "" {
+	if len(use) != 1 || use[0].Authority() != relay.Authority() || use[0].SessionID == "" {
 		t.Fatalf("Use-Path %v", use)
 	}
 	if left := time.Until(r.Expires()); left < 100*time.Second || left > 601*time.Second {
