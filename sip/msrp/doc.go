@@ -17,8 +17,8 @@
 //     Success-Report decisions (report.go), as pure functions.
 //   - Relays (relay.go, RFC 4976): Pool.Auth AUTHs to this side's relay,
 //     keeps its connection and renews the AUTH; a session with
-//     SessionConfig.Relay puts the Use-Path first in its To-Path and is
-//     carried on that connection. A peer behind a relay needs nothing:
+//     SessionConfig.Relay (its a=path, and so its Remote, starting with
+//     the Use-Path) is carried on that connection. A peer behind a relay needs nothing:
 //     its a=path lists the relays, and their requests arrive with them
 //     in From-Path.
 //   - Connections and sessions (pool.go, conn.go, session.go): a Pool is

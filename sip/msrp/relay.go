@@ -19,8 +19,8 @@ import (
 // the client's own URI say.
 //
 // A Relay keeps that connection open for as long as it lives and renews
-// the AUTH before it expires. Sessions set up with SessionConfig.Relay are
-// carried on its connection and put its Use-Path first in their To-Path.
+// the AUTH before it expires. Sessions set up with SessionConfig.Relay
+// (their Remote starting with the Use-Path) are carried on its connection.
 //
 // Not handled: a relay that challenges the AUTH (401 with Digest): Auth
 // fails, naming the challenge. msrps relays are dialed like any msrps

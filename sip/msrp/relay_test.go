@@ -73,7 +73,7 @@ func TestRelayKamailio(t *testing.T) {
 		t.Fatal(err)
 	}
 	cs, err := cl.pool.NewSession(SessionConfig{
-		Local: clLocal, Remote: []URI{gwLocal}, Relay: r, Handler: clIn.handle,
+		Local: clLocal, Remote: append(use, gwLocal), Relay: r, Handler: clIn.handle,
 		SuccessReport: ReportYes, Reports: clReports.add,
 	})
 	if err != nil {

@@ -24,10 +24,10 @@ type SessionConfig struct {
 	// Remote is the peer's a=path: the To-Path of every request sent,
 	// relays first and the peer last. The connection goes to Remote[0].
 	Remote []URI
-	// Relay, when set, is this side's relay (RFC 4976): its Use-Path goes
-	// before Remote in every To-Path, and the session is carried on the
-	// relay's connection whatever its setup says. The a=path this side
-	// advertised must have been the Use-Path followed by Local.
+	// Relay, when set, is this side's relay (RFC 4976), and Remote starts
+	// with its Use-Path (as sdp.Negotiated.SessionConfig makes it from our
+	// a=path): the session is carried on the connection the relay was
+	// AUTHed on, and this side connects whatever the SDP's a=setup said.
 	Relay *Relay
 	// Active says this side opens the connection (a=setup:active, or the
 	// offerer of RFC 4975 section 8.5 without a=setup). A passive session
@@ -59,13 +59,12 @@ type SessionConfig struct {
 // Session is one MSRP session: it sends messages (chunked) to the peer
 // and hands complete incoming ones to its Handler.
 type Session struct {
-	pool   *Pool
-	cfg    SessionConfig
-	toPath []URI // the To-Path of every request: the relay's Use-Path, then Remote
-	id     string
-	fp     Fingerprint
-	hasFP  bool
-	log    *slog.Logger
+	pool  *Pool
+	cfg   SessionConfig
+	id    string
+	fp    Fingerprint
+	hasFP bool
+	log   *slog.Logger
 
 	ctx    context.Context // ends with the session; handlers get it
 	cancel context.CancelFunc
@@ -118,20 +117,16 @@ func (p *Pool) NewSession(cfg SessionConfig) (*Session, error) {
 		cfg.Active = true
 	}
 	s := &Session{
-		pool:   p,
-		cfg:    cfg,
-		toPath: cfg.Remote,
-		id:     cfg.Local.SessionID,
-		bound:  make(chan struct{}),
-		done:   make(chan struct{}),
-		ra:     NewReassembler(p.cfg.Limits),
-		jobs:   make(chan delivery, 16),
+		pool:  p,
+		cfg:   cfg,
+		id:    cfg.Local.SessionID,
+		bound: make(chan struct{}),
+		done:  make(chan struct{}),
+		ra:    NewReassembler(p.cfg.Limits),
+		jobs:  make(chan delivery, 16),
 	}
 	s.log = p.log.With("session", logID(s.id))
-	if cfg.Relay != nil {
-		s.toPath = append(cfg.Relay.UsePath(), cfg.Remote...)
-	}
-	secure := cfg.Local.Secure || s.toPath[0].Secure
+	secure := cfg.Local.Secure || cfg.Remote[0].Secure
 	if secure && p.cfg.TLS == nil {
 		return nil, errors.New("msrp: msrps session without Config.TLS")
 	}
@@ -308,12 +303,12 @@ func (s *Session) firstHop(ctx context.Context) (*Conn, error) {
 		}
 		return r.conn, nil
 	}
-	return s.pool.dial(ctx, s.toPath[0])
+	return s.pool.dial(ctx, s.cfg.Remote[0])
 }
 
 // address fills a request's paths and reports from the session.
 func (s *Session) address(f *Frame) {
-	f.ToPath = s.toPath
+	f.ToPath = s.cfg.Remote
 	f.FromPath = []URI{s.cfg.Local}
 	f.FailureReport = s.cfg.FailureReport
 	f.SuccessReport = s.cfg.SuccessReport
