@@ -106,6 +106,10 @@
 //   - ConsentEntry's optional<RoomId>, when present, is not empty;
 //   - an AppDataDictionary's components are in increasing ID order, at most
 //     one each (draft-ietf-mls-extensions-09 section 4.6);
+//   - a participant list names each user once, and a ParticipantListUpdate
+//     touches each participant once (changed or removed) with indices
+//     into the list as it was before the update ("one change per user per
+//     commit"); re-adding a user the same update removed is allowed;
 //   - AbuseType values are all carried as they are: the draft reserves the
 //     field and defines no reason yet;
 //   - handshakes sent as PrivateMessage pass this package (their content

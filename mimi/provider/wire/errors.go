@@ -33,6 +33,7 @@ var (
 	errNotAllowed    = errors.New("not allowed here")
 	errEmpty         = errors.New("empty")
 	errOrder         = errors.New("out of order")
+	errDuplicate     = errors.New("listed twice")
 	errBadTree       = errors.New("bad ratchet tree")
 )
 
