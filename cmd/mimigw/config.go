@@ -30,6 +30,7 @@ import (
 	"github.com/mimigw/mimigw/mimi/provider/transport"
 	"github.com/mimigw/mimigw/mimi/uri"
 	"github.com/mimigw/mimigw/sip"
+	"github.com/mimigw/mimigw/sip/rcssim"
 	"github.com/mimigw/mimigw/smpp"
 	"github.com/mimigw/mimigw/smpp/smsc"
 )
@@ -55,6 +56,9 @@ type Config struct {
 	// Simulator runs the built-in SMSC simulator (for trials and tests
 	// only; it delivers nothing to phones).
 	Simulator *SimulatorConfig `yaml:"smsc_simulator"`
+	// RCSSimulator runs the built-in RCS phone simulator (for trials and
+	// tests only) when sip.outbound_proxy points at its listen address.
+	RCSSimulator *RCSSimulatorConfig `yaml:"rcs_simulator"`
 	// MLS runs the MLS clients of the phone users (their KeyPackages and
 	// group state on the bus); absent, the gateway joins no MLS group.
 	MLS *mls.Config `yaml:"mls"`
@@ -106,6 +110,13 @@ type SimulatorConfig struct {
 	smsc.Config `yaml:",inline"`
 }
 
+// RCSSimulatorConfig places the built-in RCS phone simulator; an empty
+// gateway is the gateway's own sip.listen.tcp.
+type RCSSimulatorConfig struct {
+	HTTP          string `yaml:"http"` // its send and log hook; empty: none
+	rcssim.Config `yaml:",inline"`
+}
+
 // Dev settings: everything on loopback, an SMSC simulator, a small number
 // pool for lending.
 const (
@@ -113,15 +124,21 @@ const (
 	devSMSC     = "127.0.0.1:2775"
 	devSystemID = "mimigw"
 	devProvider = "127.0.0.1:8443"
+	// The phones the RCS simulator plays in dev, where the outbound proxy
+	// is the simulator: every other number is not RCS and goes by SMS.
+	devRCSNumbers = "+15551230100-+15551230199"
+	devRCSSim     = "127.0.0.1:5070"
 )
 
 func devConfig() Config {
 	c := Config{Domain: devDomain, DefaultRegion: "US", DataDir: "data", Gateway: GatewayConfig{Config: gateway.DefaultConfig()}}
 	c.Gateway.Pools = []string{"+15559990000-+15559990999"}
 	s := sip.DevConfig()
-	// TCP toward the IMS core: with nothing listening there in a trial,
-	// a refused connection sends the message on by SMS at once.
-	s.OutboundProxy = "sip:127.0.0.1:5070;transport=tcp"
+	// The IMS core of dev is the RCS phone simulator. Pager mode goes over
+	// UDP, so that what is over 1300 bytes is too large for it (RFC 3428)
+	// and goes by large message mode to the phones that have it.
+	s.OutboundProxy = "sip:" + devRCSSim + ";transport=udp"
+	s.LargeOverTCP = new(bool)
 	s.Listen.MSRP = "127.0.0.1:2855"
 	c.SIP = &s
 	// No address: it binds to wherever the simulator listens (complete),
@@ -132,6 +149,11 @@ func devConfig() Config {
 	c.Simulator = &SimulatorConfig{Listen: devSMSC, HTTP: "127.0.0.1:8081", Config: smsc.Config{
 		Name:     "simulator",
 		Accounts: []smsc.Account{{SystemID: devSystemID, Password: "dev"}},
+	}}
+	// The RCS phone simulator, the IMS core of dev (its gateway is
+	// sip.listen.tcp).
+	c.RCSSimulator = &RCSSimulatorConfig{HTTP: "127.0.0.1:8082", Config: rcssim.Config{
+		Numbers: []string{devRCSNumbers}, Listen: devRCSSim, MSRP: "127.0.0.1:2856",
 	}}
 	// The phone users' MLS clients and the provider listener, with a
 	// state key and certificates generated under the data directory

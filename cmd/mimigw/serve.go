@@ -26,6 +26,7 @@ import (
 	"github.com/mimigw/mimigw/mimi/mls"
 	"github.com/mimigw/mimigw/mimi/provider"
 	"github.com/mimigw/mimigw/sip"
+	"github.com/mimigw/mimigw/sip/rcssim"
 	"github.com/mimigw/mimigw/smpp"
 	"github.com/mimigw/mimigw/smpp/smsc"
 )
@@ -115,7 +116,7 @@ func runGateway(ctx context.Context, cfg *Config, dev bool, log *slog.Logger) er
 	defer func() {
 		stopSim()
 		if err := simGroup.Wait(); err != nil {
-			log.Warn("SMSC simulator", "err", err)
+			log.Warn("simulator", "err", err)
 		}
 	}()
 	if s := cfg.Simulator; s != nil {
@@ -137,6 +138,35 @@ func runGateway(ctx context.Context, cfg *Config, dev bool, log *slog.Logger) er
 		}
 		notices = append(notices, notice)
 		log.Warn(notice)
+	}
+	rcsSim := false
+	if r := cfg.RCSSimulator; r != nil && cfg.SIP != nil && proxyAt(cfg.SIP.OutboundProxy, r.Listen) {
+		rc := r.Config
+		if rc.Gateway == "" {
+			rc.Gateway = "sip:" + cfg.SIP.Listen.TCP + ";transport=tcp"
+			if cfg.SIP.Listen.TCP == "" {
+				rc.Gateway = "sip:" + cfg.SIP.Listen.UDP + ";transport=udp"
+			}
+		}
+		sim, err := rcssim.New(rc, log.With("component", "rcs_simulator"))
+		if err != nil {
+			return fmt.Errorf("rcs_simulator: %w", err)
+		}
+		if err := sim.Listen(); err != nil {
+			return fmt.Errorf("rcs_simulator: %w", err)
+		}
+		simGroup.Go(func() error { return sim.Serve(simCtx) })
+		notice := "RCS PHONE SIMULATOR in use on " + r.Listen + " as the IMS core, playing " + strings.Join(rc.Numbers, ", ") +
+			": RCS messages to them go nowhere but this process"
+		if r.HTTP != "" {
+			if err := serveHTTP(simGroup, simCtx, r.HTTP, sim.Handler(), log); err != nil {
+				return fmt.Errorf("rcs_simulator.http: %w", err)
+			}
+			notice += " (send hook and log on http://" + r.HTTP + ")"
+		}
+		notices = append(notices, notice)
+		log.Warn(notice)
+		rcsSim = true
 	}
 	if cfg.SMPP != nil {
 		e, err := smpp.NewEdge(*cfg.SMPP, g, log.With("component", "smpp"), reg)
@@ -226,6 +256,9 @@ func runGateway(ctx context.Context, cfg *Config, dev bool, log *slog.Logger) er
 	log.Info("mimigw running", "domain", cfg.Domain, "http", cfg.HTTP.Listen, "nats", bus.RedactURL(b.ClientURL()), "started_in", time.Since(start).Round(time.Millisecond))
 	if dev {
 		log.Info("try it: go run ./cmd/mimigw send --to +15551230002 \"hello €\"")
+		if rcsSim {
+			log.Info("try it over RCS: go run ./cmd/mimigw send --to +15551230100 \"hello €\"")
+		}
 	}
 	err = eg.Wait()
 	if errors.Is(err, context.Canceled) {
@@ -233,6 +266,18 @@ func runGateway(ctx context.Context, cfg *Config, dev bool, log *slog.Logger) er
 	}
 	log.Info("mimigw stopped", "err", err)
 	return err
+}
+
+// proxyAt reports whether an outbound proxy URI
+// ("sip:127.0.0.1:5070;transport=tcp") is at addr: the built-in RCS phone
+// simulator runs only where the gateway sends.
+func proxyAt(proxy, addr string) bool {
+	rest, ok := strings.CutPrefix(strings.ToLower(proxy), "sip:")
+	if !ok {
+		return false
+	}
+	hostport, _, _ := strings.Cut(rest, ";")
+	return hostport == strings.ToLower(addr)
 }
 
 // serveHTTP serves handler on addr until ctx ends.

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mimigw/mimigw/mimi/bus"
+	"github.com/mimigw/mimigw/mimi/content"
+	"github.com/mimigw/mimigw/sip/rcssim"
+)
+
+// startDevRCS runs the dev gateway with its RCS phone simulator on free
+// ports, the outbound proxy pointing at it as in dev.
+func startDevRCS(t *testing.T) *Config {
+	t.Helper()
+	return startDev(t, func(cfg *Config) {
+		r := cfg.RCSSimulator
+		r.Listen, r.MSRP, r.HTTP = freeAddr(t), freeAddr(t), freeAddr(t)
+		cfg.SIP.OutboundProxy = "sip:" + r.Listen + ";transport=udp"
+	})
+}
+
+// rcsSimulatorLog is what the RCS simulator's phones received.
+func rcsSimulatorLog(t *testing.T, cfg *Config) []rcssim.Received {
+	t.Helper()
+	resp, err := http.Get("http://" + cfg.RCSSimulator.HTTP + "/messages")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got []rcssim.Received
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// `mimigw send` to a number the dev RCS simulator plays: a 5,000-character
+// text, too large for pager mode, arrives by large message mode (INVITE,
+// MSRP) whole, a short one by pager mode, and each one's delivered IMDN
+// comes back as the status report send waits for. The SMSC gets nothing.
+func TestSendToRCSSimulator(t *testing.T) {
+	t.Parallel()
+	cfg := startDevRCS(t)
+	long := strings.Repeat("Large message mode, one SEND. ", 167)[:5000]
+	for _, tc := range []struct{ text, mode string }{
+		{long, rcssim.ModeLarge},
+		{"short: pager mode", rcssim.ModePager},
+	} {
+		var out, errOut bytes.Buffer
+		err := run([]string{"send", "--nats", "nats://" + cfg.Bus.Embedded.Listen, "--timeout", "60s",
+			"--to", "+15551230100", tc.text}, &out, &errOut)
+		if err != nil {
+			t.Fatalf("send (%s): %v\nstdout %s\nstderr %s", tc.mode, err, out.String(), errOut.String())
+		}
+		if f := strings.Split(strings.TrimSpace(out.String()), "\n"); len(f) != 2 || !strings.HasPrefix(f[0], "id: ") || f[1] != "status: delivered" {
+			t.Fatalf("send (%s) printed %q, want the message ID and delivered", tc.mode, out.String())
+		}
+		var got []rcssim.Received
+		for _, r := range rcsSimulatorLog(t, cfg) {
+			if r.Text == tc.text {
+				got = append(got, r)
+			}
+		}
+		if len(got) != 1 || got[0].Mode != tc.mode || got[0].To != "+15551230100" || got[0].MessageID == "" {
+			t.Errorf("the simulator received %+v, want the text once by %s for +15551230100", got, tc.mode)
+		}
+	}
+	if subs := simulatorLog(t, cfg); len(subs) != 0 {
+		t.Errorf("delivered by RCS, yet the SMSC got %+v", subs)
+	}
+	// A number the simulator does not play is not RCS: SMS.
+	var out, errOut bytes.Buffer
+	if err := run([]string{"send", "--nats", "nats://" + cfg.Bus.Embedded.Listen, "--timeout", "60s",
+		"--to", "+15551230002", "by SMS"}, &out, &errOut); err != nil {
+		t.Fatalf("send: %v\n%s", err, errOut.String())
+	}
+	if subs := simulatorLog(t, cfg); len(subs) != 1 || subs[0].Text != "by SMS" {
+		t.Errorf("SMSC got %+v, want the text for the number the simulator does not play", subs)
+	}
+}
+
+// What the simulator's phones send from its hook (`mimigw sim rcs send`)
+// reaches the bus: a pager message and a large message become MIMI
+// messages from the phone.
+func TestRCSSimulatorSendsToGateway(t *testing.T) {
+	t.Parallel()
+	cfg := startDevRCS(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tool := *cfg
+	tool.Bus.URL = "nats://" + cfg.Bus.Embedded.Listen
+	b, err := openBus(ctx, &tool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	watch, err := b.WatchFromPhone(ctx, "mimi.from.tel.15551230101")
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("x", 20000)
+	for _, tc := range []struct{ mode, text string }{{"pager", "hello from a phone"}, {"large", long}} {
+		var out, errOut bytes.Buffer
+		err := run([]string{"sim", "rcs", "send", "--http", cfg.RCSSimulator.HTTP, "--from", "+15551230101",
+			"--to", "+15551230002", "--mode", tc.mode, tc.text}, &out, &errOut)
+		if err != nil || !strings.HasPrefix(out.String(), "message_id: ") {
+			t.Fatalf("sim rcs send %s: %v\n%s\n%s", tc.mode, err, out.String(), errOut.String())
+		}
+		var d *bus.Delivery
+		select {
+		case d = <-watch:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: nothing on mimi.from.tel.15551230101", tc.mode)
+		}
+		m, err := content.Decode(d.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if text, _ := m.Text(); text != tc.text || d.Envelope.Channel != bus.ChannelRCS {
+			t.Errorf("%s: %d characters by %s, want %d by rcs", tc.mode, len(text), d.Envelope.Channel, len(tc.text))
+		}
+	}
+}
