@@ -5,6 +5,7 @@
 //	mimigw numbers list|assign|release|lend|unlend
 //	mimigw trace KEY                     a message's trace from the delivery records
 //	mimigw sim smsc                      run an SMSC simulator
+//	mimigw sim rcs [send]                run RCS phones (or make them send)
 //	mimigw provider cert                 a dev CA certificate for a test peer
 //	mimigw version
 //
@@ -67,6 +68,7 @@ commands:
   trace KEY                         what the delivery records say about a message
                                     (by MIMI ID, phone number, imdn Message-ID or SMSC message ID)
   sim smsc                          run an SMSC simulator for testers
+  sim rcs                           run RCS phones for testers (sim rcs send: make one send)
   provider cert --domain NAME --out DIR
                                     issue a dev CA certificate for a test MIMI provider
   version                           print the version
@@ -79,7 +81,8 @@ Every command and action takes -h (or --help) for its flags:
 const serveUsage = `usage: mimigw serve --dev | --config FILE
 
 Runs the gateway until SIGINT or SIGTERM. --dev runs everything embedded on
-loopback (NATS, SIP, HTTP, an SMSC simulator; nothing reaches a real phone);
+loopback (NATS, SIP, HTTP, an SMSC simulator, an RCS phone simulator as
+the IMS core; nothing reaches a real phone);
 --config FILE reads the YAML configuration, every key overridable by a
 MIMIGW_... environment variable (README.md, configuration). SIGHUP reloads
 the log level, the number pools and trusted providers, the SMS pumping

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -124,6 +126,41 @@ func TestRCSSimulatorSendsToGateway(t *testing.T) {
 		}
 		if text, _ := m.Text(); text != tc.text || d.Envelope.Channel != bus.ChannelRCS {
 			t.Errorf("%s: %d characters by %s, want %d by rcs", tc.mode, len(text), d.Envelope.Channel, len(tc.text))
+		}
+	}
+}
+
+// `sim rcs` and `sim rcs send` answer -h with their usage and flags, and
+// refuse what they cannot do as usage errors.
+func TestSimRCSUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"sim", "-h"}, []string{"smsc", "rcs"}},
+		{[]string{"sim", "rcs", "-h"}, []string{"sim rcs [flags]", "-numbers", "-listen", "-msrp", "-gateway", "-setup", "-http"}},
+		{[]string{"sim", "rcs", "send", "-h"}, []string{"sim rcs send [flags] TEXT", "-from", "-to", "-mode"}},
+	} {
+		var out, errOut bytes.Buffer
+		if err := run(tc.args, &out, &errOut); exitStatus(err, io.Discard) != 0 {
+			t.Errorf("%q: %v", tc.args, err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%q: usage does not mention %q:\n%s", tc.args, w, out.String())
+			}
+		}
+	}
+	for _, args := range [][]string{
+		{"sim", "rcs", "--numbers", "12"},
+		{"sim", "rcs", "--setup", "sideways"},
+		{"sim", "rcs", "extra"},
+		{"sim", "rcs", "send", "--from", "+15551230100", "text"},
+	} {
+		var out, errOut bytes.Buffer
+		var ue usageError
+		if err := run(args, &out, &errOut); !errors.As(err, &ue) {
+			t.Errorf("%q: %v, want a usage error", args, err)
 		}
 	}
 }
