@@ -88,8 +88,8 @@ func TestSendToRCSSimulator(t *testing.T) {
 }
 
 // What the simulator's phones send from its hook (`mimigw sim rcs send`)
-// reaches the bus: a pager message and a large message become MIMI
-// messages from the phone.
+// reaches the bus: a pager message, a large message and the messages of a
+// chat session become MIMI messages from the phone.
 func TestRCSSimulatorSendsToGateway(t *testing.T) {
 	t.Parallel()
 	cfg := startDevRCS(t)
@@ -107,7 +107,9 @@ func TestRCSSimulatorSendsToGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	long := strings.Repeat("x", 20000)
-	for _, tc := range []struct{ mode, text string }{{"pager", "hello from a phone"}, {"large", long}} {
+	for _, tc := range []struct{ mode, text string }{
+		{"pager", "hello from a phone"}, {"large", long}, {"chat", "hello in a chat"}, {"chat", "more in the same chat"},
+	} {
 		var out, errOut bytes.Buffer
 		err := run([]string{"sim", "rcs", "send", "--http", cfg.RCSSimulator.HTTP, "--from", "+15551230101",
 			"--to", "+15551230002", "--mode", tc.mode, tc.text}, &out, &errOut)

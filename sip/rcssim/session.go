@@ -143,7 +143,7 @@ func (s *Sim) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(req, tx, 488, "Not Acceptable Here")
 		return
 	}
-	c := &call{mode: ModeChat, ours: to, theirs: from, callID: req.CallID().Value()}
+	c := &call{mode: ModeChat, ours: to, theirs: from, callID: callID(req)}
 	icsi := icsiSession
 	if largeMessage(req) {
 		c.mode, icsi = ModeLarge, icsiLargeMsg

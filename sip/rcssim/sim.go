@@ -353,6 +353,14 @@ func (s *Sim) contact(n uri.Number, transport, tags string) string {
 	return "<" + u.String() + ">" + tags
 }
 
+// callID is a request's Call-ID, "" when it has none.
+func callID(req *sip.Request) string {
+	if h := req.CallID(); h != nil {
+		return h.Value()
+	}
+	return ""
+}
+
 func respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string, headers ...sip.Header) {
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
 	for _, h := range headers {
@@ -468,7 +476,7 @@ func (s *Sim) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		conversationID = h.Value()
 	}
 	respond(req, tx, 200, "OK")
-	s.take(ModePager, from, to, req.CallID().Value(), m, func(ctx context.Context, b []byte) error {
+	s.take(ModePager, from, to, callID(req), m, func(ctx context.Context, b []byte) error {
 		return s.sendMessage(ctx, to, from, conversationID, b)
 	})
 }
