@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -282,4 +283,50 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// Sessions leave nothing behind: after 30 large messages and a chat each
+// way, and the simulators stopped, the goroutine count is back where it
+// was.
+func TestNoGoroutineLeft(t *testing.T) {
+	before := runtime.NumGoroutine()
+	done := make(chan struct{})
+	t.Run("sessions", func(t *testing.T) {
+		defer close(done)
+		a, b := pair(t, "active", "passive")
+		ctx := context.Background()
+		for i := range 30 {
+			if _, err := a.Send(ctx, Outgoing{From: "+15551230100", To: "+15551230200", Text: strings.Repeat("y", 12000+i), Mode: ModeLarge}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := a.Send(ctx, Outgoing{From: "+15551230100", To: "+15551230200", Text: "chat", Mode: ModeChat}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Send(ctx, Outgoing{From: "+15551230200", To: "+15551230100", Text: "chat", Mode: ModeChat}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, b, "31 messages", func(l []Received) bool {
+			n := 0
+			for _, r := range l {
+				if r.Notification == "" {
+					n++
+				}
+			}
+			return n == 31
+		})
+	})
+	<-done
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n := runtime.NumGoroutine()
+		if n <= before+2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -180,17 +180,17 @@ func (s *Sim) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if !s.spawn(func() {
 		defer dlg.Close()
-		s.run(c, neg.Active)
+		s.run(c)
 	}) {
 		sess.Close()
 		dlg.Close()
 	}
 }
 
-// run holds a session until either side ends it: it connects first when
-// this side is active, and sends BYE when the MSRP side ends or the
+// run holds a session until either side ends it: it connects first (or
+// waits for the peer's binding SEND, when passive), and sends BYE when the MSRP side ends or the
 // simulator stops.
-func (s *Sim) run(c *call, active bool) {
+func (s *Sim) run(c *call) {
 	sess := c.session()
 	defer sess.Close()
 	why := ""
@@ -214,7 +214,6 @@ func (s *Sim) run(c *call, active bool) {
 			why = "simulator stopping"
 		}
 	}
-	_ = active
 	s.endCall(c, why)
 }
 
