@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +22,14 @@ import (
 // start runs a simulator on free loopback ports until the test ends.
 func start(t *testing.T, cfg Config) *Sim {
 	t.Helper()
+	s := listen(t, cfg)
+	serve(t, s)
+	return s
+}
+
+// listen makes a simulator and binds it (port 0 unless cfg says).
+func listen(t *testing.T, cfg Config) *Sim {
+	t.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
@@ -34,6 +41,12 @@ func start(t *testing.T, cfg Config) *Sim {
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// serve runs a bound simulator until the test ends.
+func serve(t *testing.T, s *Sim) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx) }()
@@ -48,19 +61,19 @@ func start(t *testing.T, cfg Config) *Sim {
 			t.Error("simulator did not stop")
 		}
 	})
-	return s
 }
 
 // pair runs two simulators, each the other's gateway: a phone of one
 // sending to a phone of the other exercises both sides of every mode.
 func pair(t *testing.T, setupA, setupB string) (a, b *Sim) {
 	t.Helper()
-	pa, pb := sipptest.FreePort(t, "tcp"), sipptest.FreePort(t, "tcp")
-	addr := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
-	a = start(t, Config{Numbers: []string{"+15551230100-+15551230109"}, Listen: addr(pa),
-		Gateway: "sip:" + addr(pb) + ";transport=tcp", Setup: setupA, Displayed: true})
-	b = start(t, Config{Numbers: []string{"+15551230200"}, Listen: addr(pb),
-		Gateway: "sip:" + addr(pa) + ";transport=tcp", Setup: setupB})
+	a = listen(t, Config{Numbers: []string{"+15551230100-+15551230109"}, Gateway: "sip:127.0.0.1:9;transport=tcp",
+		Setup: setupA, Displayed: true})
+	b = listen(t, Config{Numbers: []string{"+15551230200"}, Gateway: "sip:" + a.SIPAddr().String() + ";transport=tcp", Setup: setupB})
+	// Before Serve: nothing reads it yet.
+	a.gw, _ = parseTarget("sip:" + b.SIPAddr().String() + ";transport=tcp")
+	serve(t, a)
+	serve(t, b)
 	return a, b
 }
 
