@@ -166,3 +166,32 @@ func TestSimRCSUsage(t *testing.T) {
 		}
 	}
 }
+
+// In dev the outbound proxy is the RCS simulator, which runs only there:
+// moving it alone (MIMIGW_RCS_SIMULATOR_LISTEN) leaves the gateway sending
+// elsewhere and the simulator off.
+func TestDevRCSSimulatorConfig(t *testing.T) {
+	c, err := loadConfig("", true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.RCSSimulator
+	if r == nil || len(r.Numbers) != 1 || r.Numbers[0] != devRCSNumbers || !proxyAt(c.SIP.OutboundProxy, r.Listen) || *c.SIP.LargeOverTCP {
+		t.Fatalf("dev: rcs_simulator %+v, outbound proxy %s, large_over_tcp %v", r, c.SIP.OutboundProxy, *c.SIP.LargeOverTCP)
+	}
+	c, err = loadConfig("", true, []string{"MIMIGW_RCS_SIMULATOR_LISTEN=127.0.0.1:5999", "MIMIGW_RCS_SIMULATOR_DISPLAYED=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.RCSSimulator.Displayed || proxyAt(c.SIP.OutboundProxy, c.RCSSimulator.Listen) {
+		t.Errorf("moved: %+v, proxy %s", c.RCSSimulator, c.SIP.OutboundProxy)
+	}
+	for proxy, want := range map[string]bool{
+		"sip:127.0.0.1:5070;transport=udp": true, "SIP:127.0.0.1:5070": true,
+		"sip:127.0.0.1:5071;transport=udp": false, "sips:127.0.0.1:5070": false,
+	} {
+		if proxyAt(proxy, "127.0.0.1:5070") != want {
+			t.Errorf("proxyAt(%s): %v", proxy, !want)
+		}
+	}
+}
