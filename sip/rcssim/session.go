@@ -159,7 +159,9 @@ func (s *Sim) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(req, tx, 500, "Server Internal Error")
 		return
 	}
+	c.mu.Lock()
 	c.sess = sess
+	c.mu.Unlock()
 	dlg, err := s.dialogs.ReadInvite(req, tx)
 	if err != nil {
 		sess.Close()
@@ -188,8 +190,8 @@ func (s *Sim) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 // run holds a session until either side ends it: it connects first (or
-// waits for the peer's binding SEND, when passive), and sends BYE when the MSRP side ends or the
-// simulator stops.
+// waits for the peer's binding SEND, when passive), and sends BYE when the
+// MSRP side ends or the simulator stops.
 func (s *Sim) run(c *call) {
 	sess := c.session()
 	defer sess.Close()
