@@ -343,3 +343,20 @@ func TestNoGoroutineLeft(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// SIPp as the SIP side of a chat session (deploy/sipp/uac_session.xml:
+// INVITE with an MSRP offer, a=setup:active, ACK, BYE) gets 200 with an
+// SDP answer the scenario checks (msrp:// a=path, a=setup:passive), and
+// its BYE 200.
+func TestSessionFromSIPp(t *testing.T) {
+	t.Parallel()
+	sipptest.Need(t)
+	s := start(t, Config{Numbers: []string{"+15551230100"}, Gateway: "sip:127.0.0.1:9;transport=tcp"})
+	run := sipptest.Start(t, "uac_session.xml", "-t", "t1", "-m", "1", "-trace_msg",
+		"-key", "caller", "+15551230001", "-key", "callee", "+15551230100", s.SIPAddr().String())
+	run.Wait(t)
+	tr := run.Traces()
+	if !strings.Contains(tr, "msrp://"+s.MSRPAddr().String()+"/") {
+		t.Errorf("the answer's a=path is not the simulator's MSRP address %s:\n%s", s.MSRPAddr(), tr)
+	}
+}
