@@ -8,8 +8,9 @@
 // 404; take pager-mode MESSAGEs carrying CPIM (200) and send the IMDNs
 // they ask for (delivered; displayed too when Config.Displayed) back by
 // MESSAGE; take session INVITEs, large message mode (cpm.largemsg) and
-// chat (cpm.session), answering the SDP offer with sip/sdp (a=setup:actpass
-// answered as Config.Setup says), connecting or waiting for the peer's
+// chat (cpm.session; its first message may ride beside the SDP offer in a
+// multipart/mixed body), answering the SDP offer with sip/sdp
+// (a=setup:actpass answered as Config.Setup says), connecting or waiting for the peer's
 // binding SEND as the answer decided, reassembling the CPIM messages sent
 // in them (sip/msrp) and sending their IMDNs inside the session for a chat
 // and by MESSAGE for a large message; and end sessions on BYE. They
@@ -22,8 +23,7 @@
 // says so in its logs. It owns its listeners and sessions only; it never
 // touches the gateway's code, the bus or MIMI content.
 //
-// Not done: the first message riding in a chat INVITE's body
-// (multipart), msrps (TLS), MSRP relays, SIP over TLS, re-INVITE and
+// Not done: msrps (TLS), MSRP relays, SIP over TLS, re-INVITE and
 // session refresh (UPDATE without a body is answered 200), file transfer,
 // group chat, revocation.
 package rcssim

@@ -77,3 +77,29 @@ func TestRefusals(t *testing.T) {
 		t.Errorf("refused requests were logged as received: %+v", got)
 	}
 }
+
+// A chat INVITE whose multipart body carries the first message beside the
+// SDP offer (as RCS clients send it) is answered 200, and the message is
+// taken.
+func TestFirstMessageInInvite(t *testing.T) {
+	t.Parallel()
+	s := start(t, Config{Numbers: []string{"+15551230100"}, Gateway: "sip:127.0.0.1:9;transport=tcp", Setup: "passive"})
+	offer := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=message 9 TCP/MSRP *\r\na=accept-types:message/cpim\r\na=accept-wrapped-types:text/plain\r\n" +
+		"a=path:msrp://127.0.0.1:9/first1;tcp\r\na=setup:active\r\na=sendrecv\r\n"
+	msg := "From: <sip:+15551230001@test>\r\nTo: <sip:+15551230100@test>\r\nNS: imdn <urn:ietf:params:imdn>\r\n" +
+		"imdn.Message-ID: first-in-invite\r\nDateTime: 2026-12-04T10:00:00.000Z\r\n\r\n" +
+		"Content-Type: text/plain;charset=UTF-8\r\n\r\nhello in the INVITE"
+	body := "--b1\r\nContent-Type: application/sdp\r\n\r\n" + offer + "\r\n--b1\r\nContent-Type: message/cpim\r\n\r\n" + msg + "\r\n--b1--\r\n"
+	if got := rawRequest(t, s.SIPAddr().String(), "INVITE", "+15551230100", "multipart/mixed;boundary=b1", body); !strings.HasPrefix(got, "SIP/2.0 200") {
+		t.Fatalf("INVITE: %q, want 200", got)
+	}
+	got := s.Received()
+	if len(got) != 1 || got[0].Mode != ModeChat || got[0].Text != "hello in the INVITE" || got[0].MessageID != "first-in-invite" || got[0].From != "+15551230001" {
+		t.Errorf("received %+v", got)
+	}
+	if got := rawRequest(t, s.SIPAddr().String(), "INVITE", "+15551230100", "multipart/mixed;boundary=b1",
+		"--b1\r\nContent-Type: message/cpim\r\n\r\n"+msg+"\r\n--b1--\r\n"); !strings.HasPrefix(got, "SIP/2.0 488") {
+		t.Errorf("multipart INVITE without SDP: %q, want 488", got)
+	}
+}

@@ -1,9 +1,13 @@
 package rcssim
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
 	"strings"
 	"sync"
 	"time"
@@ -74,21 +78,76 @@ func (s *Sim) handler(c *call) msrp.Handler {
 		if err != nil {
 			return &msrp.StatusError{Code: 400, Comment: "bad CPIM"}
 		}
-		reply := func(ctx context.Context, b []byte) error {
-			return s.sendMessage(ctx, c.ours, c.theirs, c.conversationID, b)
-		}
-		if c.mode == ModeChat {
-			reply = func(ctx context.Context, b []byte) error {
-				sess := c.session()
-				if sess == nil {
-					return errors.New("no MSRP session")
-				}
-				return sess.Send(ctx, cpim.ContentType, b)
-			}
-		}
-		s.take(c.mode, c.theirs, c.ours, c.callID, cm, reply)
+		s.take(c.mode, c.theirs, c.ours, c.callID, cm, s.replyTo(c))
 		return nil
 	}
+}
+
+// replyTo is how IMDNs about what came in a session go back: inside it for
+// a chat, by MESSAGE for a large message.
+func (s *Sim) replyTo(c *call) func(context.Context, []byte) error {
+	if c.mode != ModeChat {
+		return func(ctx context.Context, b []byte) error {
+			return s.sendMessage(ctx, c.ours, c.theirs, c.conversationID, b)
+		}
+	}
+	return func(ctx context.Context, b []byte) error {
+		sess := c.session()
+		if sess == nil {
+			return errors.New("no MSRP session")
+		}
+		return sess.Send(ctx, cpim.ContentType, b)
+	}
+}
+
+// Bounds on a multipart INVITE body.
+const (
+	maxParts    = 8
+	maxPartSize = 256 << 10
+)
+
+// inviteBody is the SDP offer of an INVITE, and the CPIM message that may
+// ride beside it in a multipart/mixed body (the first message of a chat).
+func inviteBody(contentType string, body []byte) (offer []byte, first *cpim.Message, err error) {
+	mt, params, perr := mime.ParseMediaType(contentType)
+	switch {
+	case perr != nil || len(body) == 0:
+		return nil, nil, errors.New("no SDP offer")
+	case mt == sdp.ContentType:
+		return body, nil, nil
+	case mt != "multipart/mixed" || params["boundary"] == "":
+		return nil, nil, fmt.Errorf("body %s: no SDP offer", mt)
+	}
+	r := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	for i := 0; ; i++ {
+		part, err := r.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil || i == maxParts {
+			return nil, nil, errors.New("bad multipart body")
+		}
+		b, err := io.ReadAll(io.LimitReader(part, maxPartSize+1))
+		if err != nil || len(b) > maxPartSize {
+			return nil, nil, errors.New("bad multipart body")
+		}
+		switch mediaType(part.Header.Get("Content-Type")) {
+		case sdp.ContentType:
+			if offer == nil {
+				offer = b
+			}
+		case cpim.ContentType:
+			if first == nil {
+				if first, err = cpim.Parse(b); err != nil {
+					return nil, nil, errors.New("bad CPIM part")
+				}
+			}
+		}
+	}
+	if offer == nil {
+		return nil, nil, errors.New("no SDP offer")
+	}
+	return offer, first, nil
 }
 
 // answerSetup is how the simulator answers a=setup:actpass.
@@ -122,12 +181,16 @@ func (s *Sim) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(req, tx, 400, "Bad Request: sender")
 		return
 	}
-	ct := req.ContentType()
-	if ct == nil || mediaType(ct.Value()) != sdp.ContentType || len(req.Body()) == 0 {
-		respond(req, tx, 488, "Not Acceptable Here: no SDP offer")
+	contentType := ""
+	if ct := req.ContentType(); ct != nil {
+		contentType = ct.Value()
+	}
+	offerBody, first, err := inviteBody(contentType, req.Body())
+	if err != nil {
+		respond(req, tx, 488, "Not Acceptable Here: "+err.Error())
 		return
 	}
-	offer, err := sdp.Parse(req.Body())
+	offer, err := sdp.Parse(offerBody)
 	if err != nil {
 		respond(req, tx, 488, "Not Acceptable Here: SDP")
 		return
@@ -169,6 +232,11 @@ func (s *Sim) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	s.log.Info("session offered", "mode", c.mode, "from", from, "to", to, "call_id", c.callID, "active", neg.Active)
+	if first != nil {
+		// The first message rode in the INVITE (RCC.07): its IMDN goes in
+		// the session once it is bound.
+		s.take(c.mode, from, to, c.callID, first, s.replyTo(c))
+	}
 	res := sip.NewSDPResponseFromRequest(dlg.InviteRequest, answer.Bytes())
 	res.AppendHeader(sip.NewHeader("Contact", s.contact(to, strings.ToLower(req.Transport()), ";"+tagICSI+`="`+encodeURN(icsi)+`"`)))
 	res.AppendHeader(sip.NewHeader("Allow", allowed))
