@@ -42,6 +42,9 @@ type Config struct {
 	// ReassemblyTimeout is how long the segments of a concatenated SMS wait
 	// for the rest; then what arrived goes on, marked incomplete.
 	ReassemblyTimeout time.Duration `yaml:"reassembly_timeout"`
+	// Limits are the pumping limits shared by all instances (limits.go);
+	// SIGHUP reloads them.
+	Limits Limits `yaml:"limits"`
 }
 
 // Policies for RCS messages that cannot be revoked (Config.Unrevocable).
@@ -66,6 +69,7 @@ func DefaultConfig() Config {
 		RevocationTimeout: time.Minute,
 		Unrevocable:       UnrevocableSMS,
 		ReassemblyTimeout: 2 * time.Minute,
+		Limits:            DefaultLimits(),
 	}
 }
 
@@ -105,5 +109,5 @@ func (c *Config) Validate() error {
 	if c.FallbackAttempts < 1 {
 		return fmt.Errorf("fallback_attempts: %d must be at least 1", c.FallbackAttempts)
 	}
-	return nil
+	return c.Limits.Validate()
 }

@@ -35,6 +35,7 @@ type Gateway struct {
 	secret            []byte
 	probes            singleflight.Group
 	now               func() time.Time
+	lim               *limiter // pumping limits shared by all instances
 }
 
 var _ Receiver = (*Gateway)(nil)
@@ -71,6 +72,7 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, ids *identity.Store, log *
 		m:        newMetrics(reg),
 		secret:   secret,
 		now:      time.Now,
+		lim:      newLimiter(b, cfg.Limits, reg),
 	}, nil
 }
 

@@ -68,7 +68,7 @@ func (g *Gateway) handleToPhone(ctx context.Context, d *bus.Delivery) {
 	g.log.Warn("message for phone failed", "msg_id", d.Envelope.ID, "number", d.Subject, "reason", f.reason, "err", f.err)
 	g.m.outbound.WithLabelValues(string(o.channelOr()), "failed").Inc()
 	if o != nil {
-		if rerr := g.report(ctx, o.recipient, o.sender, o.room, o.channel, o.id, content.Error); rerr != nil {
+		if rerr := g.reportWhy(ctx, o.recipient, o.sender, o.room, o.channel, o.id, content.Error, f.reason); rerr != nil {
 			// Without the report the sender would never know: try again.
 			g.log.Warn("error report not published; retrying the message", "msg_id", o.id, "err", rerr)
 			_ = d.Nak(0)
@@ -156,6 +156,9 @@ func (g *Gateway) deliver(ctx context.Context, o *outbound, attempt int) error {
 	if err != nil {
 		return fail("cannot render", err)
 	}
+	if err := g.checkLimits(ctx, o); err != nil {
+		return err
+	}
 	from, err := g.ids.Sender(ctx, o.sender, o.recipient)
 	switch {
 	case errors.Is(err, identity.ErrPoolExhausted):
@@ -192,6 +195,9 @@ func (g *Gateway) deliver(ctx context.Context, o *outbound, attempt int) error {
 		g.log.Info("RCS failed, sending by SMS", "msg_id", o.id, "number", o.recipient, "err", err)
 		g.m.fallbacks.WithLabelValues(fallbackReason(err)).Inc()
 		rec.RCSError = fallbackReason(err) + ": " + err.Error()
+	}
+	if err := g.checkSegments(ctx, o, view.Text); err != nil {
+		return err
 	}
 	return g.sendSMS(ctx, o.id.String(), from.Address(), o.recipient, view.Text, &rec)
 }
@@ -480,8 +486,26 @@ func (g *Gateway) notifyPhone(ctx context.Context, o *outbound, entries []conten
 // as the phone user n. Its ID is derived from the message and the status,
 // so a report made twice is stored once.
 func (g *Gateway) report(ctx context.Context, n uri.Number, to, room string, ch Channel, id content.MessageID, st content.Status) error {
+	return g.reportWhy(ctx, n, to, room, ch, id, st, "")
+}
+
+// ReasonExtension carries, in an error report, why the message failed (a
+// short English phrase, such as "refused: sender limit: 10 messages per
+// 1m0s").
+var ReasonExtension = content.ExtensionKey{Text: "mimigw-reason"}
+
+// reportWhy is report with the reason, when there is one, in the
+// ReasonExtension.
+func (g *Gateway) reportWhy(ctx context.Context, n uri.Number, to, room string, ch Channel, id content.MessageID, st content.Status, reason string) error {
 	phone := g.ids.UserURI(n)
 	m := content.NewStatusReport(phone, room, []content.StatusEntry{{ID: id, Status: st}}, g.salt("report", id.String(), st.String()))
+	if reason != "" {
+		ext, err := content.NewExtension(ReasonExtension, reason)
+		if err != nil {
+			return err
+		}
+		m.Extensions.Other = append(m.Extensions.Other, ext)
+	}
 	data, err := m.Encode()
 	if err != nil {
 		return err
