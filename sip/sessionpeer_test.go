@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -347,7 +348,9 @@ func (l *sipLine) open(cl *rawCall) error {
 	if code, reason := status(a); code != 200 {
 		return fmt.Errorf("INVITE answered %d %s", code, reason)
 	}
-	cl.to = headerValue(a, "To")
+	// Copies, so that a session held open keeps neither the 200 nor the
+	// SDP: the idle-session figures are the edge's.
+	cl.to = strings.Clone(headerValue(a, "To"))
 	_, body, _ := strings.Cut(a, "\r\n\r\n")
 	answer, err := sdp.Parse([]byte(body))
 	if err != nil {
@@ -357,7 +360,9 @@ func (l *sipLine) open(cl *rawCall) error {
 	if err != nil {
 		return err
 	}
-	cl.cfg = neg.SessionConfig()
+	cfg := neg.SessionConfig()
+	cl.cfg = msrp.SessionConfig{Local: cfg.Local, Remote: slices.Clone(cfg.Remote)}
+	cl.offer = nil
 	return l.write(l.req("ACK", cl, "z9hG4bK-"+newMessageID(), cl.to, "", ""))
 }
 
