@@ -214,6 +214,7 @@ type Capabilities struct {
 	FileTransfer bool // FT via HTTP
 	Revoke       bool // +g.gsma.rcs.msgrevoke
 	LargeMessage bool // large message mode (cpm.largemsg): MSRP for what pager mode cannot carry
+	ChatSession  bool // 1-to-1 chat sessions (cpm.session): INVITE and MSRP
 }
 
 // OutboundRCS is a message for a phone, to go out as an RCS pager-mode
@@ -234,6 +235,10 @@ type OutboundRCS struct {
 	// that has sessions may send by it what pager mode cannot carry
 	// rather than fail with ErrTooLarge.
 	LargeMessage bool
+	// ChatSession: the number advertised chat sessions (cpm.session), so
+	// an edge configured for them may send in an MSRP chat session
+	// rather than by pager mode.
+	ChatSession bool
 }
 
 // Notification is an IMDN the gateway sends to an RCS user about a message

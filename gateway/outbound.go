@@ -269,6 +269,7 @@ func (g *Gateway) sendRCS(ctx context.Context, o *outbound, from uri.Number, vie
 		Notify:         Notifications{Delivery: true, Display: g.cfg.ReadReceipts},
 		Sent:           g.now(),
 		LargeMessage:   caps.LargeMessage,
+		ChatSession:    caps.ChatSession,
 	}
 	if err := g.rcs.SendRCS(ctx, m); err != nil {
 		if errors.Is(err, ErrNotRCS) {

@@ -79,7 +79,50 @@ type Config struct {
 	RevokeTemplateFile string `yaml:"revoke_template_file"`
 
 	AnswerCache AnswerCache `yaml:"answer_cache"`
+
+	Sessions Sessions `yaml:"sessions"`
 }
+
+// Sessions configures the chat sessions the edge opens toward phones
+// (chat.go). They need listen.msrp.
+type Sessions struct {
+	// Outbound is how a message goes to a phone whose OPTIONS answer
+	// advertised chat sessions (cpm.session): "pager" (the default) sends
+	// every message as a pager-mode MESSAGE, which every Universal Profile
+	// client takes; "chat" sends it in an MSRP chat session with the phone,
+	// opened once per conversation and reused, falling back to pager mode
+	// when the session cannot be set up or the message cannot be sent in
+	// it. Pager mode stays the default: it holds nothing open per
+	// conversation, and a chat session brings no delivery guarantee pager
+	// mode lacks (both end at the network's acceptance).
+	Outbound string `yaml:"outbound"`
+	// IdleTimeout closes (BYE) a chat session nothing was sent or received
+	// in for this long.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// SetupTimeout bounds the opening of a chat session: the INVITE's final
+	// answer and the MSRP connection. Past it the message goes by pager mode.
+	SetupTimeout time.Duration `yaml:"setup_timeout"`
+	// SendTimeout bounds the sending of one message in a session, until
+	// the 200 of its last chunk.
+	SendTimeout time.Duration `yaml:"send_timeout"`
+	// Expires is the Session-Expires (RFC 4028) asked for in the INVITE;
+	// when the phone's 200 makes us the refresher we send UPDATE at half of
+	// the interval it granted. 30m by default, as RCS clients ask; a
+	// negative value leaves session timers out.
+	Expires time.Duration `yaml:"expires"`
+	// MaxOutbound caps the chat sessions open toward phones at once; past
+	// it a message for a phone without a session goes by pager mode.
+	MaxOutbound int `yaml:"max_outbound"`
+	// QueueLength caps the messages waiting for one session; past it a
+	// message goes by pager mode at once.
+	QueueLength int `yaml:"queue_length"`
+}
+
+// Outbound session modes.
+const (
+	OutboundPager = "pager"
+	OutboundChat  = "chat"
+)
 
 // Listen holds one address per transport; empty disables the transport.
 type Listen struct {
@@ -192,6 +235,28 @@ func (c *Config) Defaults() {
 	}
 	if c.Digest.NonceTTL == 0 {
 		c.Digest.NonceTTL = 5 * time.Minute
+	}
+	s := &c.Sessions
+	if s.Outbound == "" {
+		s.Outbound = OutboundPager
+	}
+	if s.IdleTimeout == 0 {
+		s.IdleTimeout = 5 * time.Minute
+	}
+	if s.SetupTimeout == 0 {
+		s.SetupTimeout = 15 * time.Second
+	}
+	if s.SendTimeout == 0 {
+		s.SendTimeout = 15 * time.Second
+	}
+	if s.Expires == 0 {
+		s.Expires = 30 * time.Minute
+	}
+	if s.MaxOutbound == 0 {
+		s.MaxOutbound = 10000
+	}
+	if s.QueueLength == 0 {
+		s.QueueLength = 64
 	}
 }
 
@@ -319,6 +384,35 @@ func (c *Config) Validate() error {
 	}
 	if c.AnswerCache.MaxEntries < 1000 {
 		bad("answer_cache.max_entries", "%d: want at least 1000", c.AnswerCache.MaxEntries)
+	}
+	s := c.Sessions
+	switch s.Outbound {
+	case OutboundPager:
+	case OutboundChat:
+		if c.Listen.MSRP == "" {
+			bad("sessions.outbound", "chat needs listen.msrp")
+		}
+	default:
+		bad("sessions.outbound", "%q: want pager or chat", s.Outbound)
+	}
+	if s.IdleTimeout < time.Second {
+		bad("sessions.idle_timeout", "%s: want at least 1s", s.IdleTimeout)
+	}
+	if s.SetupTimeout < 100*time.Millisecond || s.SetupTimeout > 5*time.Minute {
+		bad("sessions.setup_timeout", "%s: want 100ms to 5m", s.SetupTimeout)
+	}
+	if s.SendTimeout < 100*time.Millisecond || s.SendTimeout > 5*time.Minute {
+		bad("sessions.send_timeout", "%s: want 100ms to 5m", s.SendTimeout)
+	}
+	if s.Expires >= 0 && s.Expires < 90*time.Second {
+		// RFC 4028 section 4: Min-SE is at least 90 seconds.
+		bad("sessions.expires", "%s: want at least 90s, or negative for none", s.Expires)
+	}
+	if s.MaxOutbound < 1 {
+		bad("sessions.max_outbound", "%d: want at least 1", s.MaxOutbound)
+	}
+	if s.QueueLength < 1 {
+		bad("sessions.queue_length", "%d: want at least 1", s.QueueLength)
 	}
 	return errors.Join(errs...)
 }

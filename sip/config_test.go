@@ -37,6 +37,14 @@ func TestConfigValidate(t *testing.T) {
 		{"sip.retry_after", func(c *Config) { c.RetryAfter = time.Millisecond }},
 		{"sip.answer_cache.ttl", func(c *Config) { c.AnswerCache.TTL = time.Millisecond }},
 		{"sip.answer_cache.max_entries", func(c *Config) { c.AnswerCache.MaxEntries = 10 }},
+		{"sip.sessions.outbound", func(c *Config) { c.Sessions.Outbound = "session" }},
+		{"sip.sessions.outbound", func(c *Config) { c.Sessions.Outbound = OutboundChat }}, // without listen.msrp
+		{"sip.sessions.idle_timeout", func(c *Config) { c.Sessions.IdleTimeout = time.Millisecond }},
+		{"sip.sessions.setup_timeout", func(c *Config) { c.Sessions.SetupTimeout = time.Hour }},
+		{"sip.sessions.send_timeout", func(c *Config) { c.Sessions.SendTimeout = -1 }},
+		{"sip.sessions.expires", func(c *Config) { c.Sessions.Expires = 30 * time.Second }},
+		{"sip.sessions.max_outbound", func(c *Config) { c.Sessions.MaxOutbound = -1 }},
+		{"sip.sessions.queue_length", func(c *Config) { c.Sessions.QueueLength = -1 }},
 	} {
 		c := DevConfig()
 		tc.mutate(&c)

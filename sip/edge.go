@@ -59,6 +59,8 @@ type Edge struct {
 	msrpHost string
 	msrpPort int
 	sessions sync.WaitGroup // one per session past its 200
+	// chats are the chat sessions the edge opens toward phones (chat.go).
+	chats *chatTable
 	// testHookInvite, when set, runs before a session's 200 is sent, with
 	// a context that ends when the INVITE is cancelled (guarded by mu).
 	testHookInvite func(context.Context)
@@ -101,6 +103,7 @@ func NewEdge(cfg Config, recv gateway.Receiver, log *slog.Logger, reg *prometheu
 		udp:   map[string]net.PacketConn{},
 		bound: map[string]net.Addr{},
 		ctx:   context.Background(),
+		chats: newChatTable(),
 
 		bindTimeout: bindTimeout,
 	}
@@ -254,6 +257,9 @@ func (e *Edge) Run(ctx context.Context) error {
 		e.closing = true
 		e.mu.Unlock()
 		e.handlers.Wait()
+		// Chat sessions toward phones end with our BYE while the SIP
+		// connections are still up.
+		e.chats.close()
 		if e.pool != nil {
 			// Sessions end with a BYE each (bounded by timeouts.request)
 			// while the SIP connections are still up.

@@ -21,6 +21,9 @@ type metrics struct {
 	delivered     *prometheus.CounterVec // kind: message, receipt, revocation
 	outbound      *prometheus.CounterVec // method, code (or cancelled, timeout, transport_error)
 	outSeconds    *prometheus.HistogramVec
+	chatOpen      prometheus.Gauge       // chat sessions toward phones, open or opening
+	chatSetups    *prometheus.CounterVec // result: ok, refused, no_answer, failed, limit
+	chatMessages  *prometheus.CounterVec // result: sent, failed, queue_full, fallback
 }
 
 func newMetrics(reg *prometheus.Registry, cache *answers.Cache) (*metrics, error) {
@@ -57,6 +60,14 @@ func newMetrics(reg *prometheus.Registry, cache *answers.Cache) (*metrics, error
 			Name: "outbound_seconds", Help: "Time from sending a request to its final answer.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)},
 			[]string{"method"}),
+		chatOpen: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "chat_sessions", Help: "Chat sessions the edge opened toward phones that are open or being opened."}),
+		chatSetups: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "chat_setups_total", Help: "Chat sessions the edge tried to open toward phones, by result (ok, refused, no_answer, failed, limit)."},
+			[]string{"result"}),
+		chatMessages: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "chat_messages_total", Help: "Messages for phones handed to chat sessions, by result (sent, failed, queue_full; fallback when pager mode carried one instead)."},
+			[]string{"result"}),
 	}
 	cacheEntries := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 		Name: "answer_cache_entries", Help: "Answers remembered for UDP retransmissions."},
@@ -68,7 +79,7 @@ func newMetrics(reg *prometheus.Registry, cache *answers.Cache) (*metrics, error
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.answers, m.answerSeconds, m.retrans, m.refused,
-		m.badBodies, m.isComposing, m.delivered, m.outbound, m.outSeconds, cacheEntries, cacheEvicted} {
+		m.badBodies, m.isComposing, m.delivered, m.outbound, m.outSeconds, m.chatOpen, m.chatSetups, m.chatMessages, cacheEntries, cacheEvicted} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -71,20 +71,41 @@ func (e *Edge) Capabilities(ctx context.Context, n uri.Number) (gateway.Capabili
 // advertised cpm.largemsg) and sessions are on (listen.msrp), it goes by
 // large message mode instead (largemsg.go); a failure there is returned as
 // a pager failure would be, so the gateway falls back to SMS.
+//
+// With sessions.outbound: chat, when m.ChatSession is set (the phone
+// advertised cpm.session) and sessions are on, it goes in the chat session
+// with the phone for m's conversation (chat.go), opened if need be; the
+// 200 to its last MSRP chunk is the acceptance. When the session cannot be
+// opened or the message cannot be sent in it, it goes by pager mode (or
+// large message mode) as above, and the errors are theirs.
 func (e *Edge) SendRCS(ctx context.Context, m gateway.OutboundRCS) error {
 	body, err := e.outboundCPIM(m)
 	if err != nil {
 		return fmt.Errorf("sip: MESSAGE %s to %s: %w", m.ID, m.To, err)
 	}
+	after := ""
+	if m.ChatSession && e.chatOn() {
+		key := chatKey{from: m.From, to: m.To, conversation: m.ConversationID}
+		err := e.sendChat(ctx, key, m.ContributionID, body)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("sip: chat message %s to %s: %w", m.ID, m.To, err)
+		}
+		e.log.Info("sip: chat session failed, sending by pager mode", "msg_id", m.ID, "number", m.To, "err", err)
+		e.m.chatMessages.WithLabelValues("fallback").Inc()
+		after = " (chat session: " + err.Error() + ")"
+	}
 	err = e.sendMessage(ctx, m.From, m.To, m.ConversationID, m.ContributionID, body, typeCPIM)
 	if errors.Is(err, gateway.ErrTooLarge) && m.LargeMessage && e.sessionsOn() {
 		if err := e.sendLargeMessage(ctx, m.From, m.To, m.ConversationID, m.ContributionID, body); err != nil {
-			return fmt.Errorf("sip: large message %s to %s: %w", m.ID, m.To, err)
+			return fmt.Errorf("sip: large message %s to %s%s: %w", m.ID, m.To, after, err)
 		}
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("sip: MESSAGE %s to %s: %w", m.ID, m.To, err)
+		return fmt.Errorf("sip: MESSAGE %s to %s%s: %w", m.ID, m.To, after, err)
 	}
 	return nil
 }

@@ -88,6 +88,9 @@ func (e *Edge) dialogRequest(req *sip.Request, tx sip.ServerTransaction) bool {
 	case req.IsInvite():
 		e.invite(req, tx)
 		return true
+	case (req.Method == sip.UPDATE || req.Method == sip.BYE) && e.chatDialogRequest(req, tx):
+		// In the dialog of a chat session the edge opened (chat.go).
+		return true
 	case req.Method == sip.UPDATE:
 		// A session refresh some clients send although our 200 carried no
 		// Session-Expires: 200 without a body keeps the session as it is;

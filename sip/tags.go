@@ -45,8 +45,10 @@ func capabilities(contacts []string) gateway.Capabilities {
 			case tagICSI:
 				for _, s := range p.values() {
 					switch s {
-					case icsiMsg, icsiSession:
+					case icsiMsg:
 						c.Chat = true
+					case icsiSession:
+						c.Chat, c.ChatSession = true, true
 					case icsiLargeMsg:
 						c.Chat, c.LargeMessage = true, true
 					}

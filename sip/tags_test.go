@@ -15,13 +15,13 @@ func TestCapabilitiesFromContact(t *testing.T) {
 		{"UP client (specs/rcs.md)", []string{`<sip:+15551230001@10.0.0.5:5060;transport=tcp>;+sip.instance="<urn:uuid:1>";` +
 			`+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session,urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg,urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.largemsg,urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.filetransfer";` +
 			`+g.3gpp.iari-ref="urn%3Aurn-7%3A3gpp-application.ims.iari.rcs.fthttp";+g.gsma.rcs.msgrevoke`},
-			gateway.Capabilities{Chat: true, FileTransfer: true, Revoke: true, LargeMessage: true}},
+			gateway.Capabilities{Chat: true, FileTransfer: true, Revoke: true, LargeMessage: true, ChatSession: true}},
 		{"large message mode", []string{`<sip:a@b>;+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.largemsg"`},
 			gateway.Capabilities{Chat: true, LargeMessage: true}},
 		{"pager mode only", []string{`<sip:a@b>;+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg"`},
 			gateway.Capabilities{Chat: true}},
 		{"plain colons, upper case", []string{`<sip:a@b>;+G.3GPP.ICSI-REF="URN:URN-7:3GPP-SERVICE.IMS.ICSI.OMA.CPM.SESSION"`},
-			gateway.Capabilities{Chat: true}},
+			gateway.Capabilities{Chat: true, ChatSession: true}},
 		{"RCS-e chat", []string{`<sip:a@b>;+g.3gpp.iari-ref="urn%3Aurn-7%3A3gpp-application.ims.iari.rcse.im"`},
 			gateway.Capabilities{Chat: true}},
 		{"bare URI: params are header params", []string{`sip:a@b;+g.gsma.rcs.msgrevoke;+g.3gpp.iari-ref="urn%3Aurn-7%3A3gpp-application.ims.iari.rcs.fthttp"`},

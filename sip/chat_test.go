@@ -1,0 +1,687 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/mimigw/mimigw/gateway"
+	"github.com/mimigw/mimigw/sip/cpim"
+	"github.com/mimigw/mimigw/sip/imdn"
+	"github.com/mimigw/mimigw/sip/msrp"
+	"github.com/mimigw/mimigw/sip/sdp"
+)
+
+// chatPhone is an RCS phone built from sipgo, sip/msrp and sip/sdp that
+// the edge reaches as its outbound proxy over TCP: it answers chat
+// INVITEs (or refuses them, or never answers), runs their MSRP side,
+// takes pager-mode MESSAGEs, answers UPDATE and BYE, and can send BYE and
+// MSRP messages of its own.
+type chatPhone struct {
+	t    testing.TB
+	addr string // SIP over TCP
+	ua   *sipgo.UserAgent
+	srv  *sipgo.Server
+	dlgs *sipgo.DialogServerCache
+	pool *msrp.Pool
+	msrp net.Addr
+	stop chan struct{}
+
+	// What it does, set before the edge sends.
+	inviteCode int // 0: 200; a code: that final answer; -1: 180 and no more; -2: nothing at all
+	pagerCode  int // the answer to MESSAGE; 0: 200
+	setup      sdp.Setup
+	expires    string // Session-Expires of the 200, empty for none
+
+	mu      sync.Mutex
+	invites []*sip.Request
+	calls   []*phoneCall
+	pager   []*sip.Request
+	updates int
+	byes    int // BYEs from the edge
+	changed chan struct{}
+	got     chan phoneMessage
+}
+
+// phoneCall is one chat session as the phone sees it.
+type phoneCall struct {
+	dlg  *sipgo.DialogServerSession
+	sess *msrp.Session
+}
+
+type phoneMessage struct {
+	call *phoneCall
+	m    *msrp.Message
+}
+
+func newChatPhone(t testing.TB) *chatPhone {
+	t.Helper()
+	p := &chatPhone{t: t, stop: make(chan struct{}), setup: sdp.SetupPassive,
+		changed: make(chan struct{}, 1), got: make(chan phoneMessage, 256)}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = l.Addr().String()
+	ml, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.msrp = ml.Addr()
+	if p.pool, err = msrp.NewPool(msrp.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p.ua, err = sipgo.NewUA(sipgo.WithUserAgent("phone"),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(log)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(log)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.srv, err = sipgo.NewServer(p.ua, sipgo.WithServerLogger(log)); err != nil {
+		t.Fatal(err)
+	}
+	cli, err := sipgo.NewClient(p.ua, sipgo.WithClientLogger(log), sipgo.WithClientHostname("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(p.addr)
+	n, _ := strconv.Atoi(port)
+	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "+15551230002", Host: host, Port: n,
+		UriParams: sip.HeaderParams{{K: "transport", V: "tcp"}}}}
+	p.dlgs = sipgo.NewDialogServerCache(cli, contact)
+	p.srv.OnInvite(p.onInvite)
+	p.srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { _ = p.dlgs.ReadAck(req, tx) })
+	p.srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		if err := p.dlgs.ReadBye(req, tx); err != nil {
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+			return
+		}
+		p.note(func() { p.byes++ })
+	})
+	p.srv.OnUpdate(func(req *sip.Request, tx sip.ServerTransaction) {
+		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+		if h := req.GetHeader("Session-Expires"); h != nil {
+			res.AppendHeader(sip.NewHeader("Session-Expires", h.Value()))
+			res.AppendHeader(sip.NewHeader("Require", "timer"))
+		}
+		_ = tx.Respond(res)
+		p.note(func() { p.updates++ })
+	})
+	p.srv.OnMessage(func(req *sip.Request, tx sip.ServerTransaction) {
+		p.mu.Lock()
+		code := p.pagerCode
+		p.mu.Unlock()
+		if code == 0 {
+			code = 200
+		}
+		_ = tx.Respond(sip.NewResponseFromRequest(req, code, "Answer", nil))
+		if code < 300 {
+			p.note(func() { p.pager = append(p.pager, req) })
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	go func() { _ = p.srv.ServeTCP(l); done <- struct{}{} }()
+	go func() { _ = p.pool.Serve(ctx, ml); done <- struct{}{} }()
+	t.Cleanup(func() {
+		close(p.stop)
+		cancel()
+		p.pool.Close()
+		l.Close()
+		p.ua.Close()
+		<-done
+		<-done
+	})
+	return p
+}
+
+// note changes the phone's record and wakes whoever waits on it.
+func (p *chatPhone) note(f func()) {
+	p.mu.Lock()
+	f()
+	p.mu.Unlock()
+	select {
+	case p.changed <- struct{}{}:
+	default:
+	}
+}
+
+// wait waits until cond holds on the phone's record.
+func (p *chatPhone) wait(what string, cond func(p *chatPhone) bool) {
+	p.t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		p.mu.Lock()
+		ok := cond(p)
+		p.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-p.changed:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			p.t.Fatalf("phone: no %s within 20s", what)
+		}
+	}
+}
+
+func (p *chatPhone) set(f func(p *chatPhone)) {
+	p.mu.Lock()
+	f(p)
+	p.mu.Unlock()
+}
+
+func (p *chatPhone) counts() (invites, pager, byes, updates int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.invites), len(p.pager), p.byes, p.updates
+}
+
+func (p *chatPhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	p.mu.Lock()
+	p.invites = append(p.invites, req)
+	code, setup, expires := p.inviteCode, p.setup, p.expires
+	p.mu.Unlock()
+	select {
+	case p.changed <- struct{}{}:
+	default:
+	}
+	switch {
+	case code == -2:
+		select {
+		case <-tx.Done():
+		case <-p.stop:
+		}
+		return
+	case code == -1:
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 180, "Ringing", nil))
+		select {
+		case <-tx.Done(): // the CANCEL: sipgo answered 487
+		case <-p.stop:
+		}
+		return
+	case code != 0:
+		_ = tx.Respond(sip.NewResponseFromRequest(req, code, "Refused", nil))
+		return
+	}
+	refuse := func(why string, err error) {
+		p.t.Errorf("phone: %s: %v", why, err)
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
+	}
+	offer, err := sdp.Parse(req.Body())
+	if err != nil {
+		refuse("offer", err)
+		return
+	}
+	port := p.msrp.(*net.TCPAddr).Port
+	local := msrp.URI{Host: "127.0.0.1", Port: port, SessionID: msrp.NewSessionID(), Transport: "tcp"}
+	answer, err := sdp.Answer(offer, sdp.AnswerOptions{Path: []msrp.URI{local}, Setup: setup,
+		AcceptTypes: []string{sdp.TypeCPIM}, AcceptWrappedTypes: []string{sdp.TypeText, sdp.TypeIMDN}})
+	if err != nil {
+		refuse("answer", err)
+		return
+	}
+	neg, err := sdp.Negotiate(offer, answer, sdp.Answerer)
+	if err != nil {
+		refuse("negotiate", err)
+		return
+	}
+	dlg, err := p.dlgs.ReadInvite(req, tx)
+	if err != nil {
+		refuse("dialog", err)
+		return
+	}
+	call := &phoneCall{dlg: dlg}
+	cfg := neg.SessionConfig()
+	cfg.Handler = func(ctx context.Context, m *msrp.Message) error {
+		p.got <- phoneMessage{call: call, m: m}
+		return nil
+	}
+	if call.sess, err = p.pool.NewSession(cfg); err != nil {
+		refuse("msrp session", err)
+		return
+	}
+	res := sip.NewSDPResponseFromRequest(dlg.InviteRequest, answer.Bytes())
+	if expires != "" {
+		res.AppendHeader(sip.NewHeader("Session-Expires", expires))
+		res.AppendHeader(sip.NewHeader("Require", "timer"))
+	}
+	p.note(func() { p.calls = append(p.calls, call) })
+	if err := dlg.WriteResponse(res); err != nil {
+		p.t.Errorf("phone: 200 not ACKed: %v", err)
+		call.sess.Close()
+		return
+	}
+	if neg.Active {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := call.sess.Connect(ctx); err != nil {
+			p.t.Errorf("phone: MSRP connect: %v", err)
+		}
+	}
+	go func() {
+		<-dlg.Context().Done()
+		call.sess.Close()
+	}()
+}
+
+// next is the next MSRP message the phone got, as CPIM.
+func (p *chatPhone) next() (*phoneCall, *cpim.Message) {
+	p.t.Helper()
+	select {
+	case pm := <-p.got:
+		if pm.m.ContentType != cpim.ContentType {
+			p.t.Fatalf("phone got %s in the session", pm.m.ContentType)
+		}
+		c, err := cpim.Parse(pm.m.Body)
+		if err != nil {
+			p.t.Fatalf("phone: CPIM: %v", err)
+		}
+		return pm.call, c
+	case <-time.After(20 * time.Second):
+		p.t.Fatal("phone: no MSRP message within 20s")
+	}
+	return nil, nil
+}
+
+// chatConfig is sessionConfig with chat sessions toward the phone.
+func chatConfig(p *chatPhone) Config {
+	c := sessionConfig()
+	c.OutboundProxy = "sip:" + p.addr + ";transport=tcp"
+	c.Sessions.Outbound = OutboundChat
+	c.Sessions.SetupTimeout = 2 * time.Second
+	return c
+}
+
+// chatText is a message for the phone that advertised chat sessions.
+func chatText(ref, conv, text string) gateway.OutboundRCS {
+	m := outboundText(ref)
+	m.ConversationID = conv
+	m.Parts = []gateway.Part{{Text: text}}
+	m.ChatSession = true
+	return m
+}
+
+// openChats is how many chat sessions the edge holds.
+func openChats(e *Edge) int {
+	e.chats.mu.Lock()
+	defer e.chats.mu.Unlock()
+	return len(e.chats.byKey)
+}
+
+func waitChats(t testing.TB, e *Edge, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for openChats(e) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d chat sessions open, want %d", openChats(e), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Ten messages to one phone in one conversation go in one chat session:
+// one INVITE with the chat headers and offer, ten SENDs whose CPIM arrives
+// whole and in order, no pager MESSAGE. The phone's IMDN inside the
+// session becomes a delivered status report through the bus; another
+// conversation gets a session of its own.
+func TestChatOutbound(t *testing.T) {
+	p := newChatPhone(t)
+	recv := newTestReceiver(t)
+	e := startEdge(t, chatConfig(p), recv)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	var call *phoneCall
+	for i := range 10 {
+		text := fmt.Sprintf("message %d: %s", i, strings.Repeat("ü", i*700)) // up to ~12 KB: several chunks
+		m := chatText(fmt.Sprintf("chat-ref-%d", i), "conv-chat-1", text)
+		if err := e.SendRCS(ctx, m); err != nil {
+			t.Fatalf("SendRCS %d: %v", i, err)
+		}
+		c, got := p.next()
+		if call == nil {
+			call = c
+		} else if c != call {
+			t.Fatalf("message %d came in another session", i)
+		}
+		if got.MessageID() != m.Ref || string(got.Body) != text {
+			t.Fatalf("message %d arrived as %q with %d bytes, want %q with %d", i, got.MessageID(), len(got.Body), m.Ref, len(text))
+		}
+		_, from := got.From()
+		_, to := got.To()
+		if !strings.Contains(from, "+15551230001") || !strings.Contains(to, "+15551230002") {
+			t.Errorf("CPIM From %s To %s", from, to)
+		}
+	}
+	invites, pager, _, _ := p.counts()
+	if invites != 1 || pager != 0 {
+		t.Fatalf("%d INVITEs and %d pager MESSAGEs for 10 messages, want 1 and 0", invites, pager)
+	}
+
+	p.mu.Lock()
+	inv := p.invites[0]
+	p.mu.Unlock()
+	for name, want := range map[string]string{
+		"Accept-Contact":      "urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session",
+		"Contact":             "urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session",
+		"P-Preferred-Service": "urn:urn-7:3gpp-service.ims.icsi.oma.cpm.session",
+		"Conversation-ID":     "conv-chat-1",
+		"Contribution-ID":     "contrib-1",
+		"Supported":           "timer",
+		"Session-Expires":     "1800;refresher=uac",
+		"Content-Type":        "application/sdp",
+	} {
+		h := inv.GetHeader(name)
+		if h == nil || !strings.Contains(h.Value(), want) {
+			t.Errorf("INVITE %s: %v, want %q", name, h, want)
+		}
+	}
+	if inv.Transport() != "TCP" {
+		t.Errorf("INVITE over %s", inv.Transport())
+	}
+	offer := string(inv.Body())
+	for _, want := range []string{"m=message ", " TCP/MSRP *", "a=path:msrp://127.0.0.1:", ";tcp", "a=setup:actpass", "a=sendrecv",
+		"a=accept-types:message/cpim application/im-iscomposing+xml",
+		"a=accept-wrapped-types:text/plain message/imdn+xml application/vnd.gsma.rcs-ft-http+xml"} {
+		if !strings.Contains(offer, want) {
+			t.Errorf("offer lacks %q:\n%s", want, offer)
+		}
+	}
+
+	// The phone reports message 3 delivered inside the session.
+	n := imdn.NewDelivered("chat-ref-3", time.Now())
+	doc := n.CPIM("sip:+15551230002@mimigw.test", "sip:+15551230001@mimigw.test", newMessageID())
+	if err := call.sess.Send(ctx, cpim.ContentType, doc.Bytes()); err != nil {
+		t.Fatalf("phone: IMDN in the session: %v", err)
+	}
+	recv.waitCalls(t, 1)
+	_, rc, _ := recv.snapshot()
+	if len(rc) != 1 || rc[0].Ref != "chat-ref-3" || rc[0].Status != gateway.StatusDelivered || rc[0].From != "+15551230002" || rc[0].Channel != gateway.ChannelRCS {
+		t.Fatalf("receipts %+v, want chat-ref-3 delivered from +15551230002", rc)
+	}
+	if msgs := recv.fromPhone(t); len(msgs) != 1 {
+		t.Errorf("%d entries on the bus, want the receipt", len(msgs))
+	}
+
+	// Another conversation with the same phone: a session of its own.
+	if err := e.SendRCS(ctx, chatText("chat-other", "conv-chat-2", "other room")); err != nil {
+		t.Fatalf("SendRCS: %v", err)
+	}
+	if c, got := p.next(); c == call || string(got.Body) != "other room" {
+		t.Errorf("the other conversation's message came in the first session, or as %q", got.Body)
+	}
+	if invites, _, _, _ := p.counts(); invites != 2 {
+		t.Errorf("%d INVITEs for two conversations", invites)
+	}
+	if n := openChats(e); n != 2 {
+		t.Errorf("%d chat sessions open, want 2", n)
+	}
+}
+
+// A phone that refuses the chat INVITE (486, 480) or never answers it
+// gets the message by pager mode; when pager mode fails too, the error is
+// the pager failure's kind, for the gateway's SMS fallback.
+func TestChatFallsBackToPager(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		invite int
+	}{{"486", 486}, {"480", 480}, {"ringing only", -1}, {"silent", -2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newChatPhone(t)
+			p.set(func(p *chatPhone) { p.inviteCode = tc.invite })
+			e := startEdge(t, chatConfig(p), newMemReceiver())
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if err := e.SendRCS(ctx, chatText("fb-1", "conv-fb", "by pager")); err != nil {
+				t.Fatalf("SendRCS: %v", err)
+			}
+			invites, pager, _, _ := p.counts()
+			if invites != 1 || pager != 1 {
+				t.Fatalf("%d INVITEs, %d pager MESSAGEs; want 1 and 1", invites, pager)
+			}
+			p.mu.Lock()
+			body := string(p.pager[0].Body())
+			p.mu.Unlock()
+			if !strings.Contains(body, "imdn.Message-ID: fb-1") || !strings.Contains(body, "by pager") {
+				t.Errorf("pager MESSAGE body:\n%s", body)
+			}
+			waitChats(t, e, 0)
+
+			p.set(func(p *chatPhone) { p.pagerCode = 480 })
+			err := e.SendRCS(ctx, chatText("fb-2", "conv-fb", "nowhere"))
+			if !errors.Is(err, gateway.ErrOffline) {
+				t.Fatalf("SendRCS with pager mode failing: %v, want ErrOffline", err)
+			}
+			if !strings.Contains(err.Error(), "chat session") {
+				t.Errorf("the error does not say the chat session failed first: %v", err)
+			}
+		})
+	}
+}
+
+// A BYE from the phone ends the session: the next message opens a new one.
+// The phone here is the active MSRP side.
+func TestChatPhoneBye(t *testing.T) {
+	p := newChatPhone(t)
+	p.set(func(p *chatPhone) { p.setup = sdp.SetupActive })
+	e := startEdge(t, chatConfig(p), newMemReceiver())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := e.SendRCS(ctx, chatText("bye-1", "conv-bye", "first")); err != nil {
+		t.Fatalf("SendRCS: %v", err)
+	}
+	call, _ := p.next()
+	if err := call.dlg.Bye(ctx); err != nil {
+		t.Fatalf("phone: BYE: %v", err)
+	}
+	waitChats(t, e, 0)
+	if err := e.SendRCS(ctx, chatText("bye-2", "conv-bye", "second")); err != nil {
+		t.Fatalf("SendRCS after BYE: %v", err)
+	}
+	c2, got := p.next()
+	if c2 == call || string(got.Body) != "second" {
+		t.Errorf("second message came in the ended session, or as %q", got.Body)
+	}
+	if invites, pager, _, _ := p.counts(); invites != 2 || pager != 0 {
+		t.Errorf("%d INVITEs, %d pager MESSAGEs; want 2 and 0", invites, pager)
+	}
+}
+
+// An idle session is ended by the edge's BYE; shutdown ends the others.
+func TestChatIdleAndShutdown(t *testing.T) {
+	p := newChatPhone(t)
+	cfg := chatConfig(p)
+	cfg.Sessions.IdleTimeout = time.Second
+	e := startEdge(t, cfg, newMemReceiver())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := e.SendRCS(ctx, chatText("idle-1", "conv-idle", "then silence")); err != nil {
+		t.Fatalf("SendRCS: %v", err)
+	}
+	p.next()
+	p.wait("BYE after idle_timeout", func(p *chatPhone) bool { return p.byes == 1 })
+	waitChats(t, e, 0)
+
+	// Shutdown: a second edge with sessions open, stopped.
+	cfg.Sessions.IdleTimeout = time.Hour
+	e2, err := NewEdge(cfg, newMemReceiver(), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e2.Run(rctx) }()
+	defer func() {
+		stop()
+		<-done
+	}()
+	for e2.Ready() != nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := range 3 {
+		if err := e2.SendRCS(ctx, chatText("down", fmt.Sprintf("conv-down-%d", i), "open")); err != nil {
+			t.Fatalf("SendRCS: %v", err)
+		}
+		p.next()
+	}
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	done <- nil
+	p.wait("BYEs at shutdown", func(p *chatPhone) bool { return p.byes == 4 })
+}
+
+// When the phone's 200 makes the edge the refresher it sends UPDATE before
+// expiry; when the phone is the refresher and does not refresh, the edge
+// ends the session with BYE.
+func TestChatSessionTimer(t *testing.T) {
+	p := newChatPhone(t)
+	p.set(func(p *chatPhone) { p.expires = "4;refresher=uac" })
+	e := startEdge(t, chatConfig(p), newMemReceiver())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := e.SendRCS(ctx, chatText("timer-1", "conv-timer-1", "refresh me")); err != nil {
+		t.Fatalf("SendRCS: %v", err)
+	}
+	p.next()
+	p.wait("two UPDATEs", func(p *chatPhone) bool { return p.updates >= 2 })
+	if _, _, byes, _ := p.counts(); byes != 0 || openChats(e) != 1 {
+		t.Errorf("%d BYEs, %d sessions open: the refreshed session should last", byes, openChats(e))
+	}
+
+	p.set(func(p *chatPhone) { p.expires = "4;refresher=uas" })
+	if err := e.SendRCS(ctx, chatText("timer-2", "conv-timer-2", "do not refresh")); err != nil {
+		t.Fatalf("SendRCS: %v", err)
+	}
+	p.next()
+	p.wait("BYE of an unrefreshed session", func(p *chatPhone) bool { return p.byes == 1 })
+	waitChats(t, e, 1)
+}
+
+// A phone's UPDATE in the dialog of a chat session the edge opened gets
+// 200 with the Session-Expires it asked for.
+func TestChatPhoneUpdate(t *testing.T) {
+	p := newChatPhone(t)
+	e := startEdge(t, chatConfig(p), newMemReceiver())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := e.SendRCS(ctx, chatText("upd-1", "conv-upd", "hello")); err != nil {
+		t.Fatalf("SendRCS: %v", err)
+	}
+	call, _ := p.next()
+	req := sip.NewRequest(sip.UPDATE, call.dlg.InviteRequest.Contact().Address)
+	req.AppendHeader(sip.NewHeader("Supported", "timer"))
+	req.AppendHeader(sip.NewHeader("Session-Expires", "1800;refresher=uac"))
+	res, err := call.dlg.Do(ctx, req)
+	if err != nil {
+		t.Fatalf("phone: UPDATE: %v", err)
+	}
+	if res.StatusCode != 200 {
+		t.Fatalf("UPDATE answered %d", res.StatusCode)
+	}
+	if h := res.GetHeader("Session-Expires"); h == nil || h.Value() != "1800;refresher=uac" {
+		t.Errorf("200 Session-Expires %v", h)
+	}
+	if h := res.GetHeader("Require"); h == nil || h.Value() != "timer" {
+		t.Errorf("200 Require %v", h)
+	}
+	if openChats(e) != 1 {
+		t.Errorf("the session did not survive the UPDATE")
+	}
+}
+
+// Bounds: past max_outbound a message for a new conversation goes by pager
+// mode at once.
+func TestChatLimit(t *testing.T) {
+	p := newChatPhone(t)
+	cfg := chatConfig(p)
+	cfg.Sessions.MaxOutbound = 1
+	e := startEdge(t, cfg, newMemReceiver())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := e.SendRCS(ctx, chatText("lim-1", "conv-lim-1", "in a session")); err != nil {
+		t.Fatalf("SendRCS: %v", err)
+	}
+	p.next()
+	if err := e.SendRCS(ctx, chatText("lim-2", "conv-lim-2", "by pager")); err != nil {
+		t.Fatalf("SendRCS: %v", err)
+	}
+	if invites, pager, _, _ := p.counts(); invites != 1 || pager != 1 {
+		t.Errorf("%d INVITEs, %d pager MESSAGEs; want 1 and 1", invites, pager)
+	}
+}
+
+// Sessions opened, used and ended by the phone leave no goroutine behind.
+func TestChatGoroutines(t *testing.T) {
+	p := newChatPhone(t)
+	e := startEdge(t, chatConfig(p), newMemReceiver())
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	round := func(i int) {
+		if err := e.SendRCS(ctx, chatText(fmt.Sprintf("gr-%d", i), "conv-gr", "hi")); err != nil {
+			t.Fatalf("SendRCS %d: %v", i, err)
+		}
+		call, _ := p.next()
+		if err := call.dlg.Bye(ctx); err != nil {
+			t.Fatalf("phone: BYE: %v", err)
+		}
+		waitChats(t, e, 0)
+	}
+	round(0) // connections up
+	base := runtime.NumGoroutine()
+	for i := 1; i <= 30; i++ {
+		round(i)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n := runtime.NumGoroutine()
+		if n <= base+5 {
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines after 30 sessions, %d before\n%s", n, base, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestSessionExpiresHeader(t *testing.T) {
+	for in, want := range map[string]struct {
+		refresher string
+		interval  time.Duration
+	}{
+		"1800;refresher=uac":     {"uac", 1800 * time.Second},
+		"1800 ; Refresher = UAS": {"uas", 1800 * time.Second},
+		"600":                    {"", 600 * time.Second},
+		"1":                      {"", 2 * time.Second},
+		"abc;refresher=uac":      {"", 0},
+		"-5":                     {"", 0},
+	} {
+		r, d := sessionExpires(sip.NewHeader("Session-Expires", in))
+		if r != want.refresher || d != want.interval {
+			t.Errorf("sessionExpires(%q) = %q, %s; want %q, %s", in, r, d, want.refresher, want.interval)
+		}
+	}
+}
