@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -229,7 +230,7 @@ type limiter struct {
 const maxCounterKeys = 1 << 16
 
 // maxCountTries bounds the writes tried for one batch on one key.
-const maxCountTries = 8
+const maxCountTries = 12
 
 type limitMetrics struct {
 	decisions *prometheus.CounterVec // limit, outcome
@@ -380,8 +381,8 @@ func (c *charge) ttl(now time.Time) time.Duration {
 	return end.Sub(now) + c.window
 }
 
-// admit counts every charge, or none: when one is refused, those already
-// counted are given back. It returns nil, a *limitError, or the bus's
+// admit counts every charge, or none: when one is refused (or the bus
+// fails for one), those counted are given back. It returns nil, a *limitError, or the bus's
 // error (errContention included).
 func (l *limiter) admit(ctx context.Context, cs []charge) error {
 	if len(cs) == 0 {
@@ -395,25 +396,48 @@ func (l *limiter) admit(ctx context.Context, cs []charge) error {
 		return err
 	}
 	now := l.now()
-	for i := range cs {
-		c := &cs[i]
-		err := l.count(ctx, ctrs, c.key, c.n, c.max, c.ttl(now))
-		if err == nil {
-			l.m.decisions.WithLabelValues(c.limit, "allowed").Inc()
-			continue
-		}
-		// Give back what was counted; a failure here leaves the count
-		// too high for the rest of its window, never too low.
-		for _, done := range cs[:i] {
-			_ = l.count(ctx, ctrs, done.key, -done.n, done.max, done.ttl(now))
-		}
-		if errors.Is(err, errOverLimit) {
-			l.m.decisions.WithLabelValues(c.limit, "refused").Inc()
-			return &limitError{limit: c.limit, desc: c.desc}
-		}
-		return err
+	// The keys are counted at once: a message costs the time of one
+	// round trip, not one per limit.
+	errs := make([]error, len(cs))
+	var wg sync.WaitGroup
+	for i := range cs[1:] {
+		c := &cs[i+1]
+		wg.Go(func() { errs[i+1] = l.count(ctx, ctrs, c.key, c.n, c.max, c.ttl(now)) })
 	}
-	return nil
+	errs[0] = l.count(ctx, ctrs, cs[0].key, cs[0].n, cs[0].max, cs[0].ttl(now))
+	wg.Wait()
+	var refused *charge
+	var busErr error
+	for i := range cs {
+		switch {
+		case errs[i] == nil:
+		case errors.Is(errs[i], errOverLimit):
+			if refused == nil {
+				refused = &cs[i]
+			}
+		case busErr == nil:
+			busErr = errs[i]
+		}
+	}
+	if refused == nil && busErr == nil {
+		for _, c := range cs {
+			l.m.decisions.WithLabelValues(c.limit, "allowed").Inc()
+		}
+		return nil
+	}
+	// Give back what was counted; a failure here leaves a count too high
+	// for the rest of its window, never too low.
+	for i, c := range cs {
+		if errs[i] == nil {
+			wg.Go(func() { _ = l.count(ctx, ctrs, c.key, -c.n, c.max, c.ttl(now)) })
+		}
+	}
+	wg.Wait()
+	if refused != nil {
+		l.m.decisions.WithLabelValues(refused.limit, "refused").Inc()
+		return &limitError{limit: refused.limit, desc: refused.desc}
+	}
+	return busErr
 }
 
 // errOverLimit: the count would go past its maximum.
@@ -554,6 +578,15 @@ func (l *limiter) write(ctx context.Context, ctrs *bus.Counters, key string, c *
 		if bus.IsConflict(err) {
 			l.m.busOps.WithLabelValues("conflict").Inc()
 			c.known, read = false, false
+			// Another instance writes the key too: a random pause,
+			// growing with the tries, lets one of them through rather
+			// than both reading and losing in step.
+			t := time.NewTimer(rand.N(time.Millisecond << min(try, 5)))
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
 			continue
 		}
 		if err != nil {

@@ -659,3 +659,42 @@ func BenchmarkLimits(b *testing.B) {
 	ops := testutil.ToFloat64(lim.m.busOps.WithLabelValues("get")) + testutil.ToFloat64(lim.m.busOps.WithLabelValues("set"))
 	b.ReportMetric(ops/float64(b.N), "roundtrips/msg")
 }
+
+// BenchmarkLimitsTwoInstances counts one sender's messages against four
+// limits from two instances at once (16 goroutines each side at most, as
+// GOMAXPROCS allows), so that both write the same hot keys: it reports the
+// round trips and the conflicts per message.
+func BenchmarkLimitsTwoInstances(b *testing.B) {
+	srv := bustest.NewServer(b)
+	l := DefaultLimits()
+	big := Rate{Messages: 1 << 40, Window: time.Hour}
+	l.Sender, l.Provider, l.Country, l.Number = big, big, big, big
+	lims := []*limiter{limiterOn(srv.Bus(b), l), limiterOn(srv.Bus(b), l)}
+	ctx := context.Background()
+	for _, lim := range lims {
+		if _, err := lim.counters(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		lim := lims[next.Add(1)%2]
+		for pb.Next() {
+			cs := l.messageCharges(alice, phone, domain, time.Now())
+			if err := lim.admit(ctx, cs); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	var ops, conflicts float64
+	for _, lim := range lims {
+		ops += testutil.ToFloat64(lim.m.busOps.WithLabelValues("get")) + testutil.ToFloat64(lim.m.busOps.WithLabelValues("set"))
+		conflicts += testutil.ToFloat64(lim.m.busOps.WithLabelValues("conflict"))
+	}
+	b.ReportMetric(ops/float64(b.N), "roundtrips/msg")
+	b.ReportMetric(conflicts/float64(b.N), "conflicts/msg")
+}

@@ -90,6 +90,15 @@ func runGateway(ctx context.Context, cfg *Config, dev bool, log *slog.Logger) er
 	if err != nil {
 		return err
 	}
+	if cfg.reload != nil {
+		defer onHUP(func() error {
+			c, err := cfg.reload()
+			if err != nil {
+				return err
+			}
+			return g.ReloadLimits(c.Gateway.Limits)
+		}, "gateway.limits", log)()
+	}
 
 	eg, egCtx := errgroup.WithContext(context.Background())
 	edgeCtx, stopEdges := context.WithCancel(egCtx)
