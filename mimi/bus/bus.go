@@ -40,6 +40,12 @@ type Bus struct {
 	nc        atomic.Pointer[nats.Conn]
 	js        jetstream.JetStream
 
+	gates gates // the health of each stream as its publishes see it (failover.go)
+
+	probeMu  sync.Mutex // Ready's last look at the server
+	probeAt  time.Time
+	probeErr error
+
 	identity, capabilities jetstream.KeyValue
 	deliveries             []jetstream.KeyValue // the shards, see deliveries.go
 
@@ -161,8 +167,14 @@ func (b *Bus) connect(ctx context.Context, password, token string) error {
 		// after its caller was already told it failed.
 		nats.ReconnectBufSize(-1),
 		nats.RetryOnFailedConnect(true),
-		nats.PingInterval(20 * time.Second),
+		// A node that is gone without closing its connections (host down,
+		// network cut) is noticed after about three unanswered pings, so
+		// 6 s instead of a minute; a killed process is noticed at once.
+		nats.PingInterval(2 * time.Second),
 		nats.MaxPingsOutstanding(3),
+		// Dialling a node that does not answer gives up quickly and the
+		// client moves to the next URL.
+		nats.Timeout(time.Second),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			b.m.disconnects.Inc()
 			b.log.Warn("bus disconnected", "err", err)
@@ -260,10 +272,11 @@ func (b *Bus) connect(ctx context.Context, password, token string) error {
 		b.log.Info("NATS server reached", "url", url, "attempt", failed.Load()+1, "waited", waited.Round(time.Millisecond))
 	}
 	// Publishes go out without waiting on each other and each waits for
-	// its own ack (see publish); the async timeout drops the futures of
-	// acks that never came.
+	// its own ack (see publish), sending again when none came within the
+	// ack timeout; the async timeout drops the futures of acks that never
+	// came.
 	b.js, err = jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.PublishTimeout),
-		jetstream.WithPublishAsyncTimeout(cfg.PublishTimeout), jetstream.WithPublishAsyncMaxPending(maxPendingPublishes))
+		jetstream.WithPublishAsyncTimeout(min(cfg.PublishAckTimeout, cfg.PublishTimeout)), jetstream.WithPublishAsyncMaxPending(maxPendingPublishes))
 	if err != nil {
 		return fmt.Errorf("bus: jetstream: %w", err)
 	}
@@ -573,8 +586,11 @@ func (b *Bus) Close() {
 	})
 }
 
-// Ready reports nil when the connection is up and JetStream answers
-// within two seconds.
+// Ready reports nil when the bus can store: the connection is up and
+// neither a publish's stream (failover.go) nor a probe of the streams the
+// gateway writes what phones send finds one without a leader. A stream a
+// publish found down counts until one succeeds on it again; when none
+// is trying, Ready asks the stream itself.
 func (b *Bus) Ready() error {
 	select {
 	case <-b.closed:
@@ -587,10 +603,69 @@ func (b *Bus) Ready() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if _, err := b.js.AccountInfo(ctx); err != nil {
-		return fmt.Errorf("bus: jetstream: %w: %w", ErrUnavailable, err)
+	keys, since, errs := b.gates.downNow()
+	for i, key := range keys {
+		if time.Since(since[i]) < readyGrace {
+			continue
+		}
+		if name := b.streamOf(key); name != "" {
+			if err := b.canStore(ctx, name); err == nil {
+				b.gates.get(key).succeeded()
+				continue
+			}
+		}
+		return fmt.Errorf("bus: %w: publishes on %s failing for %s: %v", ErrUnavailable, key,
+			time.Since(since[i]).Round(100*time.Millisecond), errs[i])
+	}
+	return b.probe(ctx)
+}
+
+// readyGrace is how long a stream may fail publishes before Ready says so:
+// a failure that the next sending overcomes is no reason to stop traffic.
+const readyGrace = 500 * time.Millisecond
+
+// probeEvery bounds how often Ready asks the server.
+const probeEvery = time.Second
+
+// probe asks whether the from-phone stream has a leader, at most once per
+// probeEvery; in between it gives the last answer.
+func (b *Bus) probe(ctx context.Context) error {
+	b.probeMu.Lock()
+	defer b.probeMu.Unlock()
+	if time.Since(b.probeAt) < probeEvery {
+		return b.probeErr
+	}
+	err := b.canStore(ctx, b.cfg.FromPhoneStream)
+	b.probeAt, b.probeErr = time.Now(), err
+	return err
+}
+
+// canStore asks for a stream's info: it can store when it has a leader.
+// (A replica answers for a stream without a leader, saying so.)
+func (b *Bus) canStore(ctx context.Context, name string) error {
+	st, err := b.js.Stream(ctx, name)
+	if err != nil {
+		return fmt.Errorf("bus: stream %s: %w: %w", name, ErrUnavailable, err)
+	}
+	if c := st.CachedInfo().Cluster; c != nil && c.Leader == "" {
+		return fmt.Errorf("bus: stream %s: %w: no leader", name, ErrUnavailable)
 	}
 	return nil
+}
+
+// streamOf names the stream behind a gate key, or "" when unknown.
+func (b *Bus) streamOf(key string) string {
+	switch {
+	case strings.HasPrefix(key, "$KV."):
+		return "KV_" + strings.TrimPrefix(key, "$KV.")
+	case key == gateKey(FromPhoneSubjects):
+		return b.cfg.FromPhoneStream
+	case key == gateKey(ToPhoneSubjects):
+		return b.cfg.ToPhoneStream
+	case key == gateKey(timerPrefix+"x"):
+		return b.cfg.TimerStream
+	}
+	return ""
 }
 
 // ClientURL is where other clients (such as `mimigw send`) reach the same

@@ -85,8 +85,14 @@ type Config struct {
 	// MaxAckPending bounds the to-phone messages handed out and not yet
 	// settled, across all instances.
 	MaxAckPending int `yaml:"max_ack_pending"`
-	// PublishTimeout bounds every publish (a shorter caller deadline wins).
+	// PublishTimeout bounds every publish, sendings again while a stream
+	// has no leader included (a shorter caller deadline wins).
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// PublishAckTimeout is how long one sending of a publish waits for its
+	// ack before it is sent again (the ack of a node that died never
+	// comes); one longer than PublishTimeout counts as PublishTimeout.
+	// Default 2 s.
+	PublishAckTimeout time.Duration `yaml:"publish_ack_timeout"`
 }
 
 // EmbeddedConfig configures the NATS server run inside the process when no
@@ -168,6 +174,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	setDefault(&c.MaxAckPending, 1000)
 	setDefault(&c.PublishTimeout, 5*time.Second)
+	setDefault(&c.PublishAckTimeout, 2*time.Second)
 }
 
 func setDefault[T comparable](p *T, v T) {
@@ -304,6 +311,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PublishTimeout <= 0 {
 		return bad("publish_timeout", "must be positive, got %s", c.PublishTimeout)
+	}
+	if c.PublishAckTimeout <= 0 {
+		return bad("publish_ack_timeout", "must be positive, got %s", c.PublishAckTimeout)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ type metrics struct {
 	publishFailures *prometheus.CounterVec   // kind, reason
 	duplicates      *prometheus.CounterVec   // kind
 	publishSeconds  *prometheus.HistogramVec // kind
+	publishRetries  *prometheus.CounterVec   // kind
 	deliveries      *prometheus.CounterVec   // consumer
 	badEnvelopes    *prometheus.CounterVec   // consumer
 	settles         *prometheus.CounterVec   // consumer, outcome
@@ -51,6 +52,10 @@ func newMetrics(conn func() *nats.Conn) *metrics {
 			Namespace: ns, Subsystem: sub, Name: "publish_seconds",
 			Help:    "Time from publish to JetStream acknowledgement.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"kind"}),
+		publishRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "publish_retries_total",
+			Help: "Publishes sent again, with the same ID, because the stream could not take them (no leader, lost ack).",
 		}, []string{"kind"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "deliveries_total",
@@ -100,7 +105,7 @@ func newMetrics(conn func() *nats.Conn) *metrics {
 // register puts every collector on reg, or none of them.
 func (m *metrics) register(reg prometheus.Registerer) error {
 	cs := []prometheus.Collector{
-		m.publishes, m.publishFailures, m.duplicates, m.publishSeconds, m.deliveries,
+		m.publishes, m.publishFailures, m.duplicates, m.publishSeconds, m.publishRetries, m.deliveries,
 		m.badEnvelopes, m.settles, m.handlerPanics, m.exhausted, m.disconnects,
 		m.reconnects, m.asyncErrors, m.connected,
 	}

@@ -98,64 +98,131 @@ const maxPendingPublishes = 8192
 // pendingPublish is a message sent and not yet acknowledged.
 type pendingPublish struct {
 	kind, subject, id string
+	msg               *nats.Msg
 	createOnly        bool // the publish carries createOnly
 	start             time.Time
 	ack               jetstream.PubAckFuture
 	err               error
+	result            *ackResult // the outcome of the last sending, already awaited
+}
+
+type ackResult struct {
+	ack *jetstream.PubAck
+	err error
 }
 
 // startPublish sends msg without waiting for its ack; id names the
 // message in errors.
 func (b *Bus) startPublish(kind string, msg *nats.Msg, id string) *pendingPublish {
-	p := &pendingPublish{kind: kind, subject: msg.Subject, id: id, start: time.Now(),
+	p := &pendingPublish{kind: kind, subject: msg.Subject, id: id, msg: msg, start: time.Now(),
 		createOnly: msg.Header.Get(jetstream.ExpectedLastSubjSeqHeader) != ""}
-	select {
-	case <-b.closed:
-		p.err = ErrClosed
-		return p
-	default:
-	}
-	p.ack, p.err = b.js.PublishMsgAsync(msg)
+	b.send(p)
 	return p
 }
 
-// awaitPublish waits for the ack of p. A publish takes at most
-// PublishTimeout, whatever the caller's deadline: the client fails an ack
-// that has not come by then (jetstream.WithPublishAsyncTimeout, set in
-// connect), since the peers waiting on it (an SMSC, a SIP transaction) are
-// better served by a retryable failure than by a long wait.
+// send (re)sends p's message.
+func (b *Bus) send(p *pendingPublish) {
+	p.ack, p.err, p.result = nil, nil, nil
+	select {
+	case <-b.closed:
+		p.err = ErrClosed
+		return
+	default:
+	}
+	p.ack, p.err = b.js.PublishMsgAsync(p.msg)
+}
+
+// awaitAck waits for the answer to p's last sending, until deadline.
+func (b *Bus) awaitAck(ctx context.Context, p *pendingPublish, deadline time.Time) (*jetstream.PubAck, error) {
+	if r := p.result; r != nil {
+		p.result = nil
+		return r.ack, r.err
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case ack := <-p.ack.Ok():
+		return ack, nil
+	case err := <-p.ack.Err():
+		return nil, err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		return nil, jetstream.ErrAsyncPublishTimeout
+	}
+}
+
+// awaitPublish waits for the ack of p, sending it again while the stream
+// cannot take it (failover.go). A publish takes at most PublishTimeout,
+// whatever the caller's deadline, and each sending waits at most
+// PublishAckTimeout for its ack: the peers waiting on it (an SMSC, a SIP
+// transaction) are better served by a retryable failure than by a long
+// wait.
 func (b *Bus) awaitPublish(ctx context.Context, p *pendingPublish) (bool, error) {
-	var ack *jetstream.PubAck
-	err := p.err
-	if err == nil {
-		select {
-		case ack = <-p.ack.Ok():
-		case err = <-p.ack.Err():
-		case <-ctx.Done():
-			err = ctx.Err()
+	deadline := p.start.Add(b.cfg.PublishTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	var sg *streamGate
+	backoff := probeFirst
+	maybeStored := false // an earlier sending may have been stored
+	for {
+		ack, err := b.awaitAck(ctx, p, deadline)
+		if err != nil && p.createOnly && wrongLastSequence(err) {
+			// The subject already holds a pending timer or a record (this
+			// publish's own, if an earlier sending was stored), so this
+			// one is a duplicate.
+			b.m.publishes.WithLabelValues(p.kind).Inc()
+			b.m.duplicates.WithLabelValues(p.kind).Inc()
+			b.gates.get(gateKey(p.subject)).succeeded()
+			return true, nil
 		}
-	}
-	if err != nil && p.createOnly && wrongLastSequence(err) {
-		// The subject already holds a pending timer or a record, so this
-		// one is a duplicate.
-		b.m.publishes.WithLabelValues(p.kind).Inc()
-		b.m.duplicates.WithLabelValues(p.kind).Inc()
-		return true, nil
-	}
-	if err != nil {
+		if err == nil {
+			b.gates.get(gateKey(p.subject)).succeeded()
+			b.m.publishSeconds.WithLabelValues(p.kind).Observe(time.Since(p.start).Seconds())
+			b.m.publishes.WithLabelValues(p.kind).Inc()
+			if ack.Duplicate {
+				b.m.duplicates.WithLabelValues(p.kind).Inc()
+			}
+			// A duplicate found by a sending after one that may have been
+			// stored is this publish's own message.
+			return ack.Duplicate && !maybeStored, nil
+		}
 		if permanent(err) {
 			b.m.publishFailures.WithLabelValues(p.kind, "rejected").Inc()
 			return false, fmt.Errorf("bus: publish %s id %s: %w", p.subject, p.id, err)
 		}
-		b.m.publishFailures.WithLabelValues(p.kind, "unavailable").Inc()
-		return false, fmt.Errorf("bus: publish %s id %s: %w: %w", p.subject, p.id, ErrUnavailable, err)
+		if !retryable(err) || !time.Now().Before(deadline) {
+			return false, b.unavailable(p, err)
+		}
+		if sg == nil {
+			sg = b.gates.get(gateKey(p.subject))
+		}
+		sg.failed(err)
+		maybeStored = maybeStored || mayBeStored(err)
+		probe, ok := sg.wait(ctx, deadline, backoff)
+		if !ok {
+			return false, b.unavailable(p, err)
+		}
+		backoff = min(2*backoff, probeMax)
+		b.m.publishRetries.WithLabelValues(p.kind).Inc()
+		b.send(p)
+		if probe {
+			// Wait for this sending's outcome before another may probe.
+			ack, err := b.awaitAck(ctx, p, deadline)
+			sg.endProbe()
+			p.result = &ackResult{ack, err}
+		}
 	}
-	b.m.publishSeconds.WithLabelValues(p.kind).Observe(time.Since(p.start).Seconds())
-	b.m.publishes.WithLabelValues(p.kind).Inc()
-	if ack.Duplicate {
-		b.m.duplicates.WithLabelValues(p.kind).Inc()
-	}
-	return ack.Duplicate, nil
+}
+
+// unavailable counts and wraps a publish that failed for now.
+func (b *Bus) unavailable(p *pendingPublish, err error) error {
+	b.m.publishFailures.WithLabelValues(p.kind, "unavailable").Inc()
+	return fmt.Errorf("bus: publish %s id %s: %w: %w", p.subject, p.id, ErrUnavailable, err)
 }
 
 // publish sends msg and waits for the stream's ack.
