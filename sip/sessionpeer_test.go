@@ -68,7 +68,6 @@ func durableGateway(t testing.TB) (*gateway.Gateway, *bus.Bus) {
 
 // sipgoPhone opens chat sessions to an edge over one SIP TCP connection.
 type sipgoPhone struct {
-	t     testing.TB
 	edge  *Edge
 	ua    *sipgo.UserAgent
 	cli   *sipgo.Client
@@ -97,7 +96,7 @@ func newSipgoPhone(t testing.TB, e *Edge) *sipgoPhone {
 		t.Fatal(err)
 	}
 	contact := sipmsg.ContactHeader{Address: sipmsg.Uri{Scheme: "sip", User: "+15551230001", Host: "127.0.0.1"}}
-	p := &sipgoPhone{t: t, edge: e, ua: ua, cli: cli, dc: sipgo.NewDialogClientCache(cli, contact), pool: pool, dials: &dials}
+	p := &sipgoPhone{edge: e, ua: ua, cli: cli, dc: sipgo.NewDialogClientCache(cli, contact), pool: pool, dials: &dials}
 	t.Cleanup(func() {
 		pool.Close()
 		cli.Close()
@@ -468,7 +467,8 @@ func (m *msrpLine) read() {
 	}
 }
 
-// frame fills a request's paths from the session.
+// sessionFrame makes f a SEND of the session: paths, a fresh transaction
+// ID, a Message-ID and an end-line flag where f has none.
 func sessionFrame(cl *rawCall, f *msrp.Frame) *msrp.Frame {
 	f.Method = msrp.MethodSEND
 	f.ToPath = cl.cfg.Remote
