@@ -234,7 +234,7 @@ const maxCountTries = 12
 
 type limitMetrics struct {
 	decisions *prometheus.CounterVec // limit, outcome
-	busOps    *prometheus.CounterVec // operation
+	busOps    *prometheus.CounterVec // op
 }
 
 func newLimitMetrics(reg prometheus.Registerer) *limitMetrics {
@@ -245,8 +245,8 @@ func newLimitMetrics(reg prometheus.Registerer) *limitMetrics {
 		}, []string{"limit", "outcome"}),
 		busOps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "mimigw", Subsystem: "gateway", Name: "limit_bus_operations_total",
-			Help: "Round trips to the limits bucket, by operation (get, set, conflict: a set another instance got in first, error).",
-		}, []string{"operation"}),
+			Help: "Round trips to the limits bucket, by op (get, set, conflict: a set another instance got in first, error).",
+		}, []string{"op"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.decisions, m.busOps)
