@@ -127,10 +127,11 @@ func newChatPhone(t testing.TB) *chatPhone {
 		if code == 0 {
 			code = 200
 		}
-		_ = tx.Respond(sip.NewResponseFromRequest(req, code, "Answer", nil))
+		// Recorded before the answer: the edge returns on the answer.
 		if code < 300 {
 			p.note(func() { p.pager = append(p.pager, req) })
 		}
+		_ = tx.Respond(sip.NewResponseFromRequest(req, code, "Answer", nil))
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
