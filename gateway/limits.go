@@ -34,11 +34,21 @@ import (
 //
 // Cost: one bus round trip per applicable limit in the common case (the
 // last value this instance wrote is still current), one more per
-// conflict with another instance, with a bounded number of tries. Within
-// an instance, messages counted against the same key at once share one
-// write: while a write is on the bus, the next ones queue and go in one
-// write after it, so a hot key (a big provider) costs one round trip per
-// batch, not per message.
+// conflict with another instance, with a bounded number of tries and a
+// random pause between them. A message's limits are counted at once, so
+// its latency is about one round trip. Within an instance, messages
+// counted against the same key at once share one write: while a write is
+// on the bus, the next ones queue and go in one write after it, so a hot
+// key (a big provider) costs one round trip per batch, not per message.
+// BenchmarkLimits (four limits, one instance, one message at a time)
+// measures 4.05 round trips per message; BenchmarkLimitsTwoInstances (the
+// same sender from two instances at once, every key hot) 1.5 round trips
+// and 0.06 conflicts per message, on an embedded server.
+//
+// Only the SMS a message goes by from the handler of mimi.to.tel counts
+// against the daily segment budgets; the SMS sent after a revoked RCS
+// message (a timer's work) does not, as the message was counted when it
+// went by RCS. A message retried after a failure counts again.
 //
 // The per-bind protection of the SMS edge (smpp.protection: segment cap,
 // allowed destinations, per-bind rates) stays: it guards the SMSC links of

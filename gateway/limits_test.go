@@ -358,6 +358,12 @@ func TestLimitsBusGone(t *testing.T) {
 // limitHarness runs one gateway with the given limits and clock.
 func limitHarness(t *testing.T, b *bus.Bus, cfg Config, clk *clock, sms SMSSender) *Gateway {
 	t.Helper()
+	return limitHarnessRCS(t, b, cfg, clk, nil, sms)
+}
+
+// limitHarnessRCS is limitHarness with an RCS edge too (either may be nil).
+func limitHarnessRCS(t *testing.T, b *bus.Bus, cfg Config, clk *clock, rcs RCSSender, sms SMSSender) *Gateway {
+	t.Helper()
 	ids, err := identity.New(b.Identity(), identity.Config{Domain: domain, Pools: []string{"+15559990000-+15559990009"}})
 	if err != nil {
 		t.Fatal(err)
@@ -367,7 +373,12 @@ func limitHarness(t *testing.T, b *bus.Bus, cfg Config, clk *clock, sms SMSSende
 		t.Fatal(err)
 	}
 	g.lim.now = clk.Now
-	g.UseSMS(sms)
+	if sms != nil {
+		g.UseSMS(sms)
+	}
+	if rcs != nil {
+		g.UseRCS(rcs)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
@@ -589,6 +600,34 @@ func TestLimitsNumberCountrySegmentsWindow(t *testing.T) {
 	// The next day, the budget is back.
 	clk.Add(24 * time.Hour)
 	step("+15551230016", alice, long, "")
+}
+
+// Messages that go by RCS count too; a refused one never reaches the
+// edge.
+func TestLimitsCountRCS(t *testing.T) {
+	t.Parallel()
+	b := bustest.New(t)
+	cfg := testConfig()
+	cfg.Limits.Sender = Rate{Messages: 1, Window: time.Hour}
+	rcs := newRCSEdge(Capabilities{Chat: true})
+	limitHarnessRCS(t, b, cfg, newClock(time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)), rcs, nil)
+	out := newOutcomes()
+	out.follow(t, b)
+	h := &harness{t: t, bus: b}
+	first := h.sendToPhone(phone, alice, "", "one", ChannelAuto)
+	if m := recv(t, rcs.sent, "RCS message"); m.ID != first.String() {
+		t.Fatalf("sent %s, want %s", m.ID, first)
+	}
+	second := h.sendToPhone("+15551230003", alice, "", "two", ChannelAuto)
+	_, refused := out.waitFor(t, 1)
+	if want := "refused: sender limit: 1 messages per 1h0m0s"; refused[second.String()] != want {
+		t.Fatalf("reports %v, want the second message refused with %q", refused, want)
+	}
+	select {
+	case m := <-rcs.sent:
+		t.Fatalf("a refused message went by RCS: %s", m.ID)
+	default:
+	}
 }
 
 // The limits reload: a new rate applies to the current window's count; a
