@@ -316,7 +316,8 @@ func (cfg *Limits) messageCharges(sender string, n uri.Number, domain string, no
 	return cs
 }
 
-// segmentCharges lists the daily budgets segments SMS segments count against.
+// segmentCharges lists the daily budgets a message's SMS segments count
+// against.
 func (cfg *Limits) segmentCharges(sender, domain string, segments int64, now time.Time) []charge {
 	if cfg.SenderDailySegments == 0 && cfg.ProviderDailySegments == 0 {
 		return nil
@@ -327,13 +328,13 @@ func (cfg *Limits) segmentCharges(sender, domain string, segments int64, now tim
 	if cfg.SenderDailySegments > 0 {
 		day.Messages = cfg.SenderDailySegments
 		c := rateCharge(limitSenderDaily, "sender-day."+user, day, now)
-		c.n, c.desc = segments, strconv.FormatInt(day.Messages, 10)+" SMS segments per UTC day"
+		c.n, c.desc = segments, plural(day.Messages, "SMS segment")+" per UTC day"
 		cs = append(cs, c)
 	}
 	if cfg.ProviderDailySegments > 0 {
 		day.Messages = cfg.ProviderDailySegments
 		c := rateCharge(limitProviderDaily, "provider-day."+provider, day, now)
-		c.n, c.desc = segments, strconv.FormatInt(day.Messages, 10)+" SMS segments per UTC day"
+		c.n, c.desc = segments, plural(day.Messages, "SMS segment")+" per UTC day"
 		cs = append(cs, c)
 	}
 	return cs
@@ -361,8 +362,16 @@ func rateCharge(limit, key string, r Rate, now time.Time) charge {
 	return charge{
 		limit: limit, key: key + "." + strconv.FormatInt(start, 10),
 		n: 1, max: r.Messages, window: r.Window,
-		desc: strconv.FormatInt(r.Messages, 10) + " messages per " + r.Window.String(),
+		desc: plural(r.Messages, "message") + " per " + r.Window.String(),
 	}
+}
+
+// plural writes n things: "1 message", "10 messages".
+func plural(n int64, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return strconv.FormatInt(n, 10) + " " + thing + "s"
 }
 
 // senderKeys returns the key parts of a sender and its provider.

@@ -583,7 +583,7 @@ func TestLimitsNumberCountrySegmentsWindow(t *testing.T) {
 	step("+15551230003", bob, "4", "")
 	// Per country (+44 has 1 per minute): the second UK number refused.
 	step("+447700900001", bob, "5", "")
-	step("+447700900002", carol, "6", "refused: country limit: 1 messages per 1m0s")
+	step("+447700900002", carol, "6", "refused: country limit: 1 message per 1m0s")
 	// Daily segments of one sender (5): 3 segments, then 3 more refused,
 	// then 1 more fits; the refused message counted nothing.
 	long := strings.Repeat("a", 400) // 3 segments
@@ -620,7 +620,7 @@ func TestLimitsCountRCS(t *testing.T) {
 	}
 	second := h.sendToPhone("+15551230003", alice, "", "two", ChannelAuto)
 	_, refused := out.waitFor(t, 1)
-	if want := "refused: sender limit: 1 messages per 1h0m0s"; refused[second.String()] != want {
+	if want := "refused: sender limit: 1 message per 1h0m0s"; refused[second.String()] != want {
 		t.Fatalf("reports %v, want the second message refused with %q", refused, want)
 	}
 	select {
