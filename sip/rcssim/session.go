@@ -287,6 +287,9 @@ func (s *Sim) run(c *call) {
 	s.endCall(c, why)
 }
 
+// stopByeTimeout bounds a BYE sent while the simulator stops.
+const stopByeTimeout = 2 * time.Second
+
 // endCall sends the BYE of a session still up.
 func (s *Sim) endCall(c *call, why string) {
 	if c.ctx.Err() != nil {
@@ -296,8 +299,13 @@ func (s *Sim) endCall(c *call, why string) {
 	if sess := c.session(); sess != nil {
 		sess.Close()
 	}
+	// Stopping bounds the wait further: the gateway may be gone already
+	// (in serve --dev the simulator outlives the edges), and stopping must
+	// not wait for a BYE nobody answers.
 	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
 	defer cancel()
+	stop := context.AfterFunc(s.ctx, func() { time.AfterFunc(stopByeTimeout, cancel) })
+	defer stop()
 	if err := c.bye(ctx); err != nil {
 		s.log.Info("BYE", "call_id", c.callID, "err", err)
 	}
