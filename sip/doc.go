@@ -51,8 +51,12 @@
 // moment the 200 is read, before the ACK); no msrps, no MSRP relays, and
 // no metrics beyond the INVITE's outbound counters.
 //
-// Not done for sessions: sessions toward phones (MIMI to a phone's chat),
-// group chat and deferred delivery (Referred-By
+// Chat sessions toward phones (chat.go), with sessions.outbound: chat: a
+// message for a phone that advertised cpm.session goes in the chat session
+// the edge holds with it for the conversation, opened by INVITE and reused,
+// and by pager mode when that session cannot be set up or used.
+//
+// Not done for sessions: group chat and deferred delivery (Referred-By
 // as the author), msrps (TCP/TLS/MSRP offers get 488), session refresh as
 // refresher, MSRP relays and their AUTH, a cap on the number of sessions,
 // and session metrics.
