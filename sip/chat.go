@@ -52,6 +52,8 @@ import (
 // cannot carry it); the gateway falls back to SMS when that fails too. A
 // message whose 200 was lost may so arrive twice, as after a pager-mode
 // MESSAGE whose answer was lost.
+// After a session with a phone failed to open, its messages go by pager
+// mode without a new INVITE for sessions.idle_timeout.
 //
 // A session ends with our BYE after sessions.idle_timeout without a message
 // either way, when its MSRP side fails, when a session refresh fails, and
@@ -111,12 +113,21 @@ type chatTable struct {
 	mu       sync.Mutex
 	byKey    map[chatKey]*chatSession
 	byDialog map[string]*chatSession // SIP dialog ID as the UAC sees it
-	closed   bool
+	// failed holds the phones a session could not be opened with, and
+	// until when their messages go by pager mode without trying again
+	// (sessions.idle_timeout after the failure): a phone that refuses
+	// chat, or does not answer, is not sent an INVITE per message.
+	failed map[chatPair]time.Time
+	closed bool
 }
+
+// chatPair is one of our numbers and a phone's.
+type chatPair struct{ from, to uri.Number }
 
 func newChatTable() *chatTable {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	return &chatTable{ctx: ctx, cancel: cancel, byKey: map[chatKey]*chatSession{}, byDialog: map[string]*chatSession{}}
+	return &chatTable{ctx: ctx, cancel: cancel, byKey: map[chatKey]*chatSession{}, byDialog: map[string]*chatSession{},
+		failed: map[chatPair]time.Time{}}
 }
 
 // close ends every session (each sends its BYE, bounded by
@@ -140,6 +151,7 @@ var (
 	errChatIdle     = errors.New("chat session idle")
 	errChatByPhone  = errors.New("chat session ended by the phone")
 	errChatTooLarge = errors.New("over the phone's a=max-size")
+	errChatFailed   = errors.New("a chat session with the phone failed to open recently")
 )
 
 // chatOn reports whether messages to phones that take chat sessions go in
@@ -196,6 +208,14 @@ func (e *Edge) chatSession(key chatKey, contribution string) (*chatSession, erro
 	if cs := t.byKey[key]; cs != nil {
 		return cs, nil
 	}
+	pair := chatPair{key.from, key.to}
+	if until, ok := t.failed[pair]; ok {
+		if time.Now().Before(until) {
+			e.m.chatSetups.WithLabelValues("held_off").Inc()
+			return nil, fmt.Errorf("%w (until %s)", errChatFailed, until.UTC().Format(time.RFC3339))
+		}
+		delete(t.failed, pair)
+	}
 	if len(t.byKey) >= e.cfg.Sessions.MaxOutbound {
 		e.m.chatSetups.WithLabelValues("limit").Inc()
 		return nil, fmt.Errorf("%w (%d)", errChatLimit, e.cfg.Sessions.MaxOutbound)
@@ -245,11 +265,38 @@ func (e *Edge) endChat(cs *chatSession, why error) {
 	}
 }
 
+// holdOff records that a session with a phone could not be opened. The
+// record is bounded by sessions.max_outbound entries: expired ones go
+// first, then any.
+func (e *Edge) holdOff(p chatPair) {
+	t := e.chats
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.failed) >= e.cfg.Sessions.MaxOutbound {
+		for k, until := range t.failed {
+			if now.After(until) {
+				delete(t.failed, k)
+			}
+		}
+		for k := range t.failed {
+			if len(t.failed) < e.cfg.Sessions.MaxOutbound {
+				break
+			}
+			delete(t.failed, k)
+		}
+	}
+	t.failed[p] = now.Add(e.cfg.Sessions.IdleTimeout)
+}
+
 // runChat opens cs and sends its messages until it ends.
 func (e *Edge) runChat(cs *chatSession) {
 	defer e.chats.wg.Done()
 	if err := e.openChat(cs); err != nil {
 		e.log.Info("sip: chat session not opened", "number", cs.key.to, "err", err)
+		if !errors.Is(err, errChatClosed) {
+			e.holdOff(chatPair{cs.key.from, cs.key.to})
+		}
 		e.endChat(cs, err)
 		return
 	}
@@ -412,6 +459,7 @@ func (e *Edge) openChat(cs *chatSession) (err error) {
 			// The CANCEL and the wait for its 487 go on in the background;
 			// the messages waiting go by pager mode now.
 			cancel(context.DeadlineExceeded)
+			e.holdOff(chatPair{cs.key.from, cs.key.to})
 			e.endChat(cs, fmt.Errorf("INVITE: %w within %s", errNoAnswer, cfg.SetupTimeout))
 		} else {
 			cancel(sipgo.WaitAnswerForceCancelErr)
@@ -456,10 +504,11 @@ func (e *Edge) openChat(cs *chatSession) (err error) {
 		return fmt.Errorf("INVITE: %w", err)
 	}
 	e.m.outbound.WithLabelValues("INVITE", codeLabel(uint16(dlg.InviteResponse.StatusCode))).Inc()
-	cs.dlg = dlg
+	expire.Stop() // what follows is bounded by the bind below
 	e.chats.mu.Lock()
 	ended := cs.ended
 	if !ended {
+		cs.dlg = dlg
 		e.chats.byDialog[dlg.ID] = cs
 	}
 	e.chats.mu.Unlock()

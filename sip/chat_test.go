@@ -471,6 +471,9 @@ func TestChatFallsBackToPager(t *testing.T) {
 			if !strings.Contains(err.Error(), "chat session") {
 				t.Errorf("the error does not say the chat session failed first: %v", err)
 			}
+			if invites, _, _, _ := p.counts(); invites != 1 {
+				t.Errorf("%d INVITEs: a phone that failed a session should get none for a while", invites)
+			}
 		})
 	}
 }

@@ -22,7 +22,7 @@ type metrics struct {
 	outbound      *prometheus.CounterVec // method, code (or cancelled, timeout, transport_error)
 	outSeconds    *prometheus.HistogramVec
 	chatOpen      prometheus.Gauge       // chat sessions toward phones, open or opening
-	chatSetups    *prometheus.CounterVec // result: ok, refused, no_answer, failed, limit
+	chatSetups    *prometheus.CounterVec // result: ok, refused, no_answer, failed, limit, held_off
 	chatMessages  *prometheus.CounterVec // result: sent, failed, queue_full, fallback
 }
 
@@ -63,7 +63,7 @@ func newMetrics(reg *prometheus.Registry, cache *answers.Cache) (*metrics, error
 		chatOpen: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "chat_sessions", Help: "Chat sessions the edge opened toward phones that are open or being opened."}),
 		chatSetups: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "chat_setups_total", Help: "Chat sessions the edge tried to open toward phones, by result (ok, refused, no_answer, failed, limit)."},
+			Name: "chat_setups_total", Help: "Chat sessions the edge tried to open toward phones, by result (ok, refused, no_answer, failed, limit; held_off when a recent failure with the phone sent the message by pager mode without trying)."},
 			[]string{"result"}),
 		chatMessages: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "chat_messages_total", Help: "Messages for phones handed to chat sessions, by result (sent, failed, queue_full; fallback when pager mode carried one instead)."},
