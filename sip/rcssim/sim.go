@@ -165,12 +165,12 @@ func (s *Sim) Listen() (err error) {
 		return fmt.Errorf("rcssim: client: %w", err)
 	}
 	s.dialogs = sipgo.NewDialogServerCache(s.cli, sip.ContactHeader{Address: sip.Uri{Scheme: "sip", Host: s.host, Port: s.sipPort}})
-	s.srv.OnOptions(s.onOptions)
-	s.srv.OnMessage(s.onMessage)
-	s.srv.OnInvite(s.onInvite)
-	s.srv.OnAck(s.onAck)
-	s.srv.OnBye(s.onBye)
-	s.srv.OnUpdate(s.onUpdate)
+	s.srv.OnOptions(s.safe(s.onOptions))
+	s.srv.OnMessage(s.safe(s.onMessage))
+	s.srv.OnInvite(s.safe(s.onInvite))
+	s.srv.OnAck(s.safe(s.onAck))
+	s.srv.OnBye(s.safe(s.onBye))
+	s.srv.OnUpdate(s.safe(s.onUpdate))
 	s.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
 		respond(req, tx, 481, "Call/Transaction Does Not Exist")
 	})
@@ -181,6 +181,22 @@ func (s *Sim) Listen() (err error) {
 		return fmt.Errorf("rcssim: msrp: %w", err)
 	}
 	return nil
+}
+
+// safe keeps a panic in a handler from ending the process: the request
+// gets 500 and the panic is logged.
+func (s *Sim) safe(h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("request handling panicked", "method", req.Method, "panic", fmt.Sprint(r))
+				if tx != nil {
+					respond(req, tx, 500, "Server Internal Error")
+				}
+			}
+		}()
+		h(req, tx)
+	}
 }
 
 func splitAddr(a net.Addr) (string, int) {
