@@ -44,6 +44,9 @@ type chatPhone struct {
 	pagerCode  int // the answer to MESSAGE; 0: 200
 	setup      sdp.Setup
 	expires    string // Session-Expires of the 200, empty for none
+	// handle, when set, decides the answer to each MSRP message (after
+	// it was recorded).
+	handle func(ctx context.Context, m *msrp.Message) error
 
 	mu      sync.Mutex
 	invites []*sip.Request
@@ -250,6 +253,12 @@ func (p *chatPhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	cfg := neg.SessionConfig()
 	cfg.Handler = func(ctx context.Context, m *msrp.Message) error {
 		p.got <- phoneMessage{call: call, m: m}
+		p.mu.Lock()
+		handle := p.handle
+		p.mu.Unlock()
+		if handle != nil {
+			return handle(ctx, m)
+		}
 		return nil
 	}
 	if call.sess, err = p.pool.NewSession(cfg); err != nil {
@@ -687,5 +696,64 @@ func TestSessionExpiresHeader(t *testing.T) {
 		if r != want.refresher || d != want.interval {
 			t.Errorf("sessionExpires(%q) = %q, %s; want %q, %s", in, r, d, want.refresher, want.interval)
 		}
+	}
+}
+
+// A message the phone's MSRP side refuses, or does not answer within
+// sessions.send_timeout, goes by pager mode; a refusal keeps the session,
+// a timeout ends it (BYE) and the next message opens a new one.
+func TestChatSendFailures(t *testing.T) {
+	p := newChatPhone(t)
+	cfg := chatConfig(p)
+	cfg.Sessions.SendTimeout = 500 * time.Millisecond
+	e := startEdge(t, cfg, newMemReceiver())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := e.SendRCS(ctx, chatText("sf-1", "conv-sf", "fine")); err != nil {
+		t.Fatalf("SendRCS: %v", err)
+	}
+	first, _ := p.next()
+
+	p.set(func(p *chatPhone) {
+		p.handle = func(context.Context, *msrp.Message) error { return &msrp.StatusError{Code: 415} }
+	})
+	if err := e.SendRCS(ctx, chatText("sf-2", "conv-sf", "refused in the session")); err != nil {
+		t.Fatalf("SendRCS: %v", err)
+	}
+	p.next()
+	if invites, pager, byes, _ := p.counts(); invites != 1 || pager != 1 || byes != 0 || openChats(e) != 1 {
+		t.Fatalf("after a 415: %d INVITEs, %d pager, %d BYEs, %d sessions; want 1, 1, 0, 1", invites, pager, byes, openChats(e))
+	}
+
+	release := make(chan struct{})
+	defer close(release)
+	p.set(func(p *chatPhone) {
+		p.handle = func(ctx context.Context, _ *msrp.Message) error {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil
+		}
+	})
+	if err := e.SendRCS(ctx, chatText("sf-3", "conv-sf", "never answered")); err != nil {
+		t.Fatalf("SendRCS: %v", err)
+	}
+	p.next()
+	if _, pager, _, _ := p.counts(); pager != 2 {
+		t.Fatalf("%d pager MESSAGEs after a SEND without answer, want 2", pager)
+	}
+	p.wait("BYE of the session whose SEND timed out", func(p *chatPhone) bool { return p.byes == 1 })
+	waitChats(t, e, 0)
+
+	p.set(func(p *chatPhone) { p.handle = nil })
+	if err := e.SendRCS(ctx, chatText("sf-4", "conv-sf", "new session")); err != nil {
+		t.Fatalf("SendRCS: %v", err)
+	}
+	if c, got := p.next(); c == first || string(got.Body) != "new session" {
+		t.Errorf("fourth message in the old session, or as %q", got.Body)
+	}
+	if invites, pager, _, _ := p.counts(); invites != 2 || pager != 2 {
+		t.Errorf("%d INVITEs, %d pager; want 2 and 2", invites, pager)
 	}
 }
