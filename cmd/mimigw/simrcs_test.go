@@ -13,6 +13,7 @@ import (
 
 	"github.com/mimigw/mimigw/mimi/bus"
 	"github.com/mimigw/mimigw/mimi/content"
+	"github.com/mimigw/mimigw/sip"
 	"github.com/mimigw/mimigw/sip/rcssim"
 )
 
@@ -193,5 +194,50 @@ func TestDevRCSSimulatorConfig(t *testing.T) {
 		if proxyAt(proxy, "127.0.0.1:5070") != want {
 			t.Errorf("proxyAt(%s): %v", proxy, !want)
 		}
+	}
+}
+
+// With sip.sessions.outbound chat, `mimigw send` to a number the dev RCS
+// simulator plays goes in a chat session (INVITE cpm.session, MSRP), the
+// second message in the same session, each reported delivered by the IMDN
+// the simulator sends inside the session. The SMSC gets nothing.
+func TestChatToRCSSimulator(t *testing.T) {
+	t.Parallel()
+	cfg := startDev(t, func(cfg *Config) {
+		r := cfg.RCSSimulator
+		r.Listen, r.MSRP, r.HTTP = freeAddr(t), freeAddr(t), freeAddr(t)
+		cfg.SIP.OutboundProxy = "sip:" + r.Listen + ";transport=udp"
+		cfg.SIP.Sessions.Outbound = sip.OutboundChat
+	})
+	texts := []string{"first in a chat", "second in the same chat"}
+	for _, text := range texts {
+		var out, errOut bytes.Buffer
+		err := run([]string{"send", "--nats", "nats://" + cfg.Bus.Embedded.Listen, "--timeout", "60s",
+			"--to", "+15551230100", text}, &out, &errOut)
+		if err != nil {
+			t.Fatalf("send: %v\nstdout %s\nstderr %s", err, out.String(), errOut.String())
+		}
+		if f := strings.Split(strings.TrimSpace(out.String()), "\n"); len(f) != 2 || f[1] != "status: delivered" {
+			t.Fatalf("send printed %q, want the message ID and delivered", out.String())
+		}
+	}
+	calls := map[string]bool{}
+	for i, text := range texts {
+		var got []rcssim.Received
+		for _, r := range rcsSimulatorLog(t, cfg) {
+			if r.Text == text {
+				got = append(got, r)
+			}
+		}
+		if len(got) != 1 || got[0].Mode != rcssim.ModeChat || got[0].CallID == "" {
+			t.Fatalf("message %d: the simulator received %+v, want it once in a chat session", i, got)
+		}
+		calls[got[0].CallID] = true
+	}
+	if len(calls) != 1 {
+		t.Errorf("the two messages came in %d sessions, want one reused", len(calls))
+	}
+	if subs := simulatorLog(t, cfg); len(subs) != 0 {
+		t.Errorf("delivered by RCS, yet the SMSC got %+v", subs)
 	}
 }
