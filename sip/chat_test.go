@@ -424,8 +424,22 @@ func TestChatOutbound(t *testing.T) {
 	if len(rc) != 1 || rc[0].Ref != "chat-ref-3" || rc[0].Status != gateway.StatusDelivered || rc[0].From != "+15551230002" || rc[0].Channel != gateway.ChannelRCS {
 		t.Fatalf("receipts %+v, want chat-ref-3 delivered from +15551230002", rc)
 	}
-	if msgs := recv.fromPhone(t); len(msgs) != 1 {
-		t.Errorf("%d entries on the bus, want the receipt", len(msgs))
+
+	// A reply the phone sends in the session becomes an inbound message of
+	// the conversation.
+	reply := cpim.New("sip:+15551230002@mimigw.test", "sip:+15551230001@mimigw.test", "phone-reply-1", time.Now(),
+		cpim.NotifyPositiveDelivery, "text/plain;charset=UTF-8", []byte("reply in the session"))
+	if err := call.sess.Send(ctx, cpim.ContentType, reply.Bytes()); err != nil {
+		t.Fatalf("phone: reply in the session: %v", err)
+	}
+	recv.waitCalls(t, 1)
+	in, _, _ := recv.snapshot()
+	if len(in) != 1 || in[0].Ref != "phone-reply-1" || in[0].From != "+15551230002" || in[0].To != "+15551230001" ||
+		in[0].ConversationID != "conv-chat-1" || len(in[0].Parts) != 1 || in[0].Parts[0].Text != "reply in the session" {
+		t.Fatalf("inbound %+v, want the phone's reply in conv-chat-1", in)
+	}
+	if msgs := recv.fromPhone(t); len(msgs) != 2 {
+		t.Errorf("%d entries on the bus, want the receipt and the reply", len(msgs))
 	}
 
 	// Another conversation with the same phone: a session of its own.
