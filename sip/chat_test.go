@@ -771,3 +771,51 @@ func TestChatSendFailures(t *testing.T) {
 		t.Errorf("%d INVITEs, %d pager; want 2 and 2", invites, pager)
 	}
 }
+
+// Messages handed over at once while the session is being opened wait for
+// it in its queue: one INVITE, every message in the session; past
+// queue_length, the rest go by pager mode at once.
+func TestChatConcurrentSends(t *testing.T) {
+	p := newChatPhone(t)
+	cfg := chatConfig(p)
+	cfg.Sessions.QueueLength = 4
+	e := startEdge(t, cfg, newMemReceiver())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// The phone holds the first message until every send was handed over.
+	release := make(chan struct{})
+	p.set(func(p *chatPhone) {
+		p.handle = func(ctx context.Context, _ *msrp.Message) error {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil
+		}
+	})
+	const n = 10
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			errs <- e.SendRCS(ctx, chatText(fmt.Sprintf("par-%d", i), "conv-par", fmt.Sprintf("parallel %d", i)))
+		}()
+	}
+	// The pager MESSAGEs of the messages the full queue turned away come
+	// while the first one is held: at least n-1-queue_length of them.
+	p.wait("pager MESSAGEs for a full queue", func(p *chatPhone) bool { return len(p.pager) >= n-1-cfg.Sessions.QueueLength })
+	close(release)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("SendRCS: %v", err)
+		}
+	}
+	invites, pager, _, _ := p.counts()
+	if invites != 1 {
+		t.Errorf("%d INVITEs for one conversation", invites)
+	}
+	inSession := len(p.got)
+	if inSession+pager != n || inSession < 1 || inSession > cfg.Sessions.QueueLength+1 {
+		t.Errorf("%d messages in the session and %d by pager mode, want %d in all, at most %d in the session",
+			inSession, pager, n, cfg.Sessions.QueueLength+1)
+	}
+}
