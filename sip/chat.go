@@ -72,7 +72,10 @@ import (
 // Not done: msrps, MSRP relays toward phones, IMDNs the gateway sends
 // (Notify) inside an open session (they go by pager mode), reuse of a
 // session the phone opened (one the gateway opened is reused; an inbound
-// one carries only what the phone sends).
+// one carries only what the phone sends), a re-INVITE or an UPDATE with an
+// offer from the phone (488), a BYE or UPDATE from the phone over UDP (our
+// Contact says TCP; over UDP they get 481), and sessions kept across a
+// restart (open ones end with the process, by BYE when it shuts down).
 
 // chatKey names the session of a conversation with a phone.
 type chatKey struct {
