@@ -82,7 +82,7 @@ func TestSendRCSToSIPpPhone(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Capabilities: %v", err)
 	}
-	if want := (gateway.Capabilities{Chat: true, FileTransfer: true, Revoke: true, LargeMessage: true}); caps != want {
+	if want := (gateway.Capabilities{Chat: true, FileTransfer: true, Revoke: true, LargeMessage: true, ChatSession: true}); caps != want {
 		t.Fatalf("Capabilities = %+v, want %+v", caps, want)
 	}
 	if err := e.SendRCS(ctx, outboundText("ref-phone-1")); err != nil {
