@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -333,6 +335,29 @@ sip:
 		t.Errorf("stream %s holds %d messages; %d calls were answered 202 of %d sent", stream, msgs, len(res.ok), res.sent)
 	}
 
+	// And message by message: the in.* record written beside each message
+	// names the imdn Message-ID of its call (sipp-<pid>-<call number>;
+	// SIPp's Call-ID is <call number>-<pid>@<ip>).
+	refs := inRecordRefs(t, js)
+	if len(refs) == 0 {
+		t.Log("no in.* records on the bus: checked by count only")
+	} else {
+		t.Logf("%d in.* records on the bus", len(refs))
+		lost := 0
+		for call := range res.ok {
+			n, rest, _ := strings.Cut(call, "-")
+			pid, _, _ := strings.Cut(rest, "@")
+			if !refs["sipp-"+pid+"-"+n] {
+				if lost++; lost <= 5 {
+					t.Errorf("call %s was answered 202 but its message is not on the bus", call)
+				}
+			}
+		}
+		if lost > 0 {
+			t.Errorf("%d of %d messages answered 202 are not on the bus", lost, len(res.ok))
+		}
+	}
+
 	// Readiness: it said so while the stream had no leader, and it
 	// recovers.
 	if leader && notReady.Load() == 0 {
@@ -348,6 +373,58 @@ sip:
 	warns := bytes.Count(logText, []byte("level=WARN"))
 	if limit := 20 + 2*int(time.Since(start)/time.Second); warns > limit {
 		t.Errorf("the gateway logged %d warnings, want at most %d:\n%s", warns, limit, tail(logText, 4000))
+	}
+}
+
+// inRecordRefs reads the Ref of every in.* record in the delivery shards.
+func inRecordRefs(t *testing.T, js jetstream.JetStream) map[string]bool {
+	t.Helper()
+	refs := map[string]bool{}
+	for i := 0; ; i++ {
+		name := bus.DefaultDeliveriesBucket
+		if i > 0 {
+			name += "-" + strconv.Itoa(i)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		c, err := js.OrderedConsumer(ctx, "KV_"+name, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"$KV." + name + ".in.>"}})
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			cancel()
+			return refs
+		}
+		if err != nil {
+			cancel()
+			t.Fatalf("records of %s: %v", name, err)
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			t.Fatalf("records of %s: %v", name, err)
+		}
+		for got := uint64(0); got < info.NumPending; {
+			// Asking for no more than remain, so that the fetch ends as
+			// soon as they came.
+			batch, err := c.Fetch(int(min(1000, info.NumPending-got)), jetstream.FetchMaxWait(5*time.Second))
+			if err != nil {
+				t.Fatalf("records of %s: %v", name, err)
+			}
+			n := 0
+			for m := range batch.Messages() {
+				n++
+				got++
+				var rec struct {
+					Ref string `json:"ref"`
+				}
+				if json.Unmarshal(m.Data(), &rec) == nil && rec.Ref != "" {
+					refs[rec.Ref] = true
+				}
+			}
+			if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+				t.Fatalf("records of %s: %v", name, err)
+			}
+			if n == 0 {
+				t.Fatalf("records of %s: %d of %d read, then none", name, got, info.NumPending)
+			}
+		}
+		cancel()
 	}
 }
 
