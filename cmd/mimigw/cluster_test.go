@@ -173,7 +173,9 @@ sip:
 			t.Logf("gateway log:\n%s", tail(b, 6000))
 		}
 	})
+	began := time.Now()
 	waitFor(t, 120*time.Second, "the gateway ready on the cluster", ready)
+	t.Logf("cluster and gateway ready in %s", time.Since(began).Round(100*time.Millisecond))
 
 	// A client of our own, to find the stream's leader and count it.
 	nc, err := nats.Connect(strings.Join(urls, ","), nats.MaxReconnects(-1))

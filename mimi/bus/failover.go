@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -44,12 +45,21 @@ type streamGate struct {
 	up      chan struct{} // closed when a publish succeeds again
 	probing bool          // a publish is probing
 	lastErr error
+	nDown   *atomic.Int32 // the gates' count of those down
 }
 
 // gates holds the streams' gates, keyed by gateKey.
 type gates struct {
-	mu sync.Mutex
-	m  map[string]*streamGate
+	mu    sync.Mutex
+	m     map[string]*streamGate
+	nDown atomic.Int32 // how many are down: none on the hot path
+}
+
+// succeeded marks the gate of subject up, if any gate is down.
+func (g *gates) succeeded(subject string) {
+	if g.nDown.Load() > 0 {
+		g.get(gateKey(subject)).succeeded()
+	}
 }
 
 func (g *gates) get(key string) *streamGate {
@@ -60,14 +70,17 @@ func (g *gates) get(key string) *streamGate {
 	}
 	sg := g.m[key]
 	if sg == nil {
-		sg = &streamGate{}
+		sg = &streamGate{nDown: &g.nDown}
 		g.m[key] = sg
 	}
 	return sg
 }
 
-// downSince reports the gates that are down: key, since when, last error.
+// downNow reports the gates that are down: key, since when, last error.
 func (g *gates) downNow() (keys []string, since []time.Time, errs []error) {
+	if g.nDown.Load() == 0 {
+		return nil, nil, nil
+	}
 	g.mu.Lock()
 	all := make(map[string]*streamGate, len(g.m))
 	for k, v := range g.m {
@@ -104,6 +117,7 @@ func (sg *streamGate) failed(err error) {
 	sg.mu.Lock()
 	if !sg.down {
 		sg.down, sg.since, sg.up = true, time.Now(), make(chan struct{})
+		sg.nDown.Add(1)
 	}
 	sg.lastErr = err
 	sg.mu.Unlock()
@@ -115,6 +129,7 @@ func (sg *streamGate) succeeded() {
 	if sg.down {
 		sg.down = false
 		close(sg.up)
+		sg.nDown.Add(-1)
 	}
 	sg.mu.Unlock()
 }

@@ -177,11 +177,11 @@ func (b *Bus) awaitPublish(ctx context.Context, p *pendingPublish) (bool, error)
 			// one is a duplicate.
 			b.m.publishes.WithLabelValues(p.kind).Inc()
 			b.m.duplicates.WithLabelValues(p.kind).Inc()
-			b.gates.get(gateKey(p.subject)).succeeded()
+			b.gates.succeeded(p.subject)
 			return true, nil
 		}
 		if err == nil {
-			b.gates.get(gateKey(p.subject)).succeeded()
+			b.gates.succeeded(p.subject)
 			b.m.publishSeconds.WithLabelValues(p.kind).Observe(time.Since(p.start).Seconds())
 			b.m.publishes.WithLabelValues(p.kind).Inc()
 			if ack.Duplicate {
