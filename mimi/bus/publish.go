@@ -141,8 +141,15 @@ func (b *Bus) awaitAck(ctx context.Context, p *pendingPublish, deadline time.Tim
 	if p.err != nil {
 		return nil, p.err
 	}
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
+	// The client fails an ack that has not come within the ack timeout of
+	// its sending; a timer of our own is needed only for a deadline before
+	// that.
+	var expired <-chan time.Time
+	if left := time.Until(deadline); left < min(b.cfg.PublishAckTimeout, b.cfg.PublishTimeout) {
+		t := time.NewTimer(left)
+		defer t.Stop()
+		expired = t.C
+	}
 	select {
 	case ack := <-p.ack.Ok():
 		return ack, nil
@@ -150,7 +157,7 @@ func (b *Bus) awaitAck(ctx context.Context, p *pendingPublish, deadline time.Tim
 		return nil, err
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	case <-t.C:
+	case <-expired:
 		return nil, jetstream.ErrAsyncPublishTimeout
 	}
 }
