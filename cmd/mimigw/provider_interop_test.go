@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -19,8 +21,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/mimigw/mimigw/deploy/interop/nodepeer"
 	"github.com/mimigw/mimigw/mimi/bus/bustest"
+	"github.com/mimigw/mimigw/mimi/provider"
 	"github.com/mimigw/mimigw/mimi/provider/transport"
 	"github.com/mimigw/mimigw/sip/sipptest"
 	"github.com/mimigw/mimigw/smpp/smsc"
@@ -311,6 +317,14 @@ func TestProviderTwoGateways(t *testing.T) {
 	if sms.Dest != "15557770002" || !strings.HasPrefix(sms.Source, "1555999") {
 		t.Errorf("B sent from %s to %s, want a lent number to 15557770002", sms.Source, sms.Dest)
 	}
+	// Both sides hold the room with its participant list: A wrote it into
+	// the group it created, B read it from the Welcome's GroupContext.
+	wantList := []string{"mimi://gw-a.test/u/+15551230001", "mimi://gw-b.test/u/+15557770002"}
+	for _, s := range []*side{a, b} {
+		if got := roomParticipants(t, s.cfg); !slices.Equal(got, wantList) {
+			t.Errorf("%s: room participants %v, want %v", s.domain, got, wantList)
+		}
+	}
 	injectMO(t, b.cfg, "+15557770002", "+"+sms.Source, "Hello A, B's phone answering")
 	back := waitSubmit(t, a.cfg, "Hello A, B's phone answering")
 	if back.Dest != "15551230001" {
@@ -583,4 +597,46 @@ func TestProviderPeersReloadOnSIGHUP(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// roomParticipants reads the participant list of the one room in the
+// provider bucket of the dev gateway cfg runs.
+func roomParticipants(t *testing.T, cfg *Config) []string {
+	t.Helper()
+	nc, err := nats.Connect("nats://" + cfg.Bus.Embedded.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, cmp.Or(cfg.Provider.Bucket, provider.DefaultBucket))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := kv.Keys(ctx)
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("rooms %v (%v), want one", keys, err)
+	}
+	e, err := kv.Get(ctx, keys[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		Participants []struct {
+			User string `json:"user"`
+		} `json:"participants"`
+	}
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		t.Fatal(err)
+	}
+	var users []string
+	for _, p := range rec.Participants {
+		users = append(users, p.User)
+	}
+	return users
 }

@@ -32,6 +32,26 @@ type GroupOptions struct {
 	// ExternalSenders fills the external_senders extension. MIMI requires
 	// the hub in it.
 	ExternalSenders []ExternalSender
+	// Extensions are further GroupContext extensions, such as MIMI's
+	// app_data_dictionary with the room's participant list.
+	Extensions []Extension
+}
+
+// Extension is an MLS extension (RFC 9420 section 7.2): its type and its
+// extension_data.
+type Extension struct {
+	Type uint16
+	Data []byte
+}
+
+// contextExtensions lists a group's GroupContext extensions.
+func contextExtensions(g *group.Group) []Extension {
+	exts := g.GroupContext().Extensions
+	out := make([]Extension, 0, len(exts))
+	for _, e := range exts {
+		out = append(out, Extension{Type: uint16(e.Type), Data: slices.Clone(e.Data)})
+	}
+	return out
 }
 
 // externalSendersExtension encodes RFC 9420 section 12.1.8.1's
@@ -72,6 +92,9 @@ func (c *Client) CreateGroup(ctx context.Context, room string, opt GroupOptions)
 		}
 		exts = append(exts, ext)
 	}
+	for _, e := range opt.Extensions {
+		exts = append(exts, group.Extension{Type: mlsext.ExtensionType(e.Type), Data: slices.Clone(e.Data)})
+	}
 	kp, priv, err := c.newKeyPackage(c.p.now(), false)
 	if err != nil {
 		return nil, err
@@ -94,10 +117,11 @@ func (c *Client) CreateGroup(ctx context.Context, room string, opt GroupOptions)
 
 // Joined is a group one of the gateway's clients joined from a Welcome.
 type Joined struct {
-	User    string
-	GroupID []byte
-	Epoch   uint64
-	Members []Member
+	User       string
+	GroupID    []byte
+	Epoch      uint64
+	Members    []Member
+	Extensions []Extension // the GroupContext's
 }
 
 // JoinWelcome joins every client of this gateway a Welcome admits,
@@ -175,7 +199,7 @@ func (p *Provider) joinOne(ctx context.Context, w *group.Welcome, ref []byte, re
 	if err != nil {
 		return nil, err
 	}
-	g, err := joinFromWelcome(w, kp, initKey, encKey, tree, nil, p.cfg.KeyPackages.Extensions)
+	g, err := joinFromWelcome(w, kp, initKey, encKey, tree, nil, p.extensions())
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +225,8 @@ func (p *Provider) joinOne(ctx context.Context, w *group.Welcome, ref []byte, re
 	}
 	p.m.joins.Inc()
 	p.log.Info("mls group joined", "user", c.uri, "room", room, "group", fmt.Sprintf("%x", gid), "epoch", g.Epoch().AsUint64())
-	return &Joined{User: c.uri, GroupID: slices.Clone(gid), Epoch: g.Epoch().AsUint64(), Members: rosterList(p.roster(g))}, nil
+	return &Joined{User: c.uri, GroupID: slices.Clone(gid), Epoch: g.Epoch().AsUint64(), Members: rosterList(p.roster(g)),
+		Extensions: contextExtensions(g)}, nil
 }
 
 func rosterList(r map[uint32]string) []Member {
@@ -358,8 +383,9 @@ type GroupState struct {
 	Epoch       uint64
 	OwnLeaf     uint32
 	Members     []Member
-	Pending     int    // proposals waiting for a commit
-	RatchetTree []byte // ratchet_tree extension_data, for out-of-band delivery
+	Pending     int         // proposals waiting for a commit
+	RatchetTree []byte      // ratchet_tree extension_data, for out-of-band delivery
+	Extensions  []Extension // the GroupContext's
 }
 
 // Group reports the client's view of a group.
@@ -374,6 +400,7 @@ func (c *Client) Group(ctx context.Context, groupID []byte) (*GroupState, error)
 			Members:     rosterList(c.p.roster(e.g)),
 			Pending:     len(e.g.StoredProposals()),
 			RatchetTree: e.g.MarshalRatchetTreeRFC(),
+			Extensions:  contextExtensions(e.g),
 		}
 		return nil
 	})

@@ -58,16 +58,18 @@ type poolEntry struct {
 	NotAfter int64  `json:"not_after"`
 }
 
+// ExtensionAppDataDictionary is the app_data_dictionary GroupContext
+// extension (draft-ietf-mls-extensions-09, the type it suggests), where a
+// MIMI room keeps its state: the gateway's clients support it always, so
+// that they can join the rooms MIMI hubs create.
+const ExtensionAppDataDictionary uint16 = 0x0006
+
 // capabilities lists what the gateway's clients support: cipher suite 1,
-// basic and X.509 credentials, the last_resort extension, and whatever
-// extra extension and proposal types the configuration names.
+// basic and X.509 credentials, the last_resort and app_data_dictionary
+// extensions, and whatever extra extension and proposal types the
+// configuration names.
 func (p *Provider) capabilities() *keypackages.Capabilities {
-	exts := []uint16{uint16(mlsext.ExtensionTypeLastResort)}
-	for _, t := range p.cfg.KeyPackages.Extensions {
-		if !slices.Contains(exts, t) {
-			exts = append(exts, t)
-		}
-	}
+	exts := p.extensions()
 	return &keypackages.Capabilities{
 		ProtocolVersions: []keypackages.ProtocolVersion{keypackages.MLS10},
 		CipherSuites:     []keypackages.CipherSuite{p.cs},
@@ -75,6 +77,18 @@ func (p *Provider) capabilities() *keypackages.Capabilities {
 		Proposals:        slices.Clone(p.cfg.KeyPackages.Proposals),
 		Credentials:      []uint16{uint16(credentials.BasicCredential), uint16(credentials.X509Credential)},
 	}
+}
+
+// extensions are the extension types the gateway's clients support
+// beyond those mls-go implements.
+func (p *Provider) extensions() []uint16 {
+	exts := []uint16{uint16(mlsext.ExtensionTypeLastResort), ExtensionAppDataDictionary}
+	for _, t := range p.cfg.KeyPackages.Extensions {
+		if !slices.Contains(exts, t) {
+			exts = append(exts, t)
+		}
+	}
+	return exts
 }
 
 // newKeyPackage builds and signs a KeyPackage. mls-go's Generate fixes the

@@ -66,9 +66,11 @@
 // the same instance avoids the retries.
 //
 // Not handled yet: SemiPrivateMessage, GroupInfo and external joins,
-// consent requests, franking (no Frank is produced or checked), the
-// AppDataUpdate participant list (rooms are defined by their MLS
-// membership), abuse reports and proxied downloads. Rooms with several of
+// consent requests, franking (no Frank is produced or checked),
+// AppDataUpdate proposals (mls-go cannot read a commit carrying one, so it
+// is refused; a participant list changed by GroupContextExtensions is
+// followed), abuse reports and proxied downloads. The participant list is
+// kept, not enforced: a room's members are those of its MLS group. Rooms with several of
 // this gateway's phone users do not work yet: a message is decrypted by
 // the first of them only, and the to-phone stream de-duplicates by MIMI
 // message ID across subjects, so only one of them would get it.

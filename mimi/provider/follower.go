@@ -164,6 +164,12 @@ func (p *Provider) join(ctx context.Context, hub, room string, fm *wire.FanoutMe
 	case err != nil:
 		return "", err
 	}
+	list, lerr := participants(joined[0].Extensions)
+	if lerr != nil {
+		// The group is sound MLS; only its MIMI room state is not: the
+		// room goes on without a participant list.
+		p.log.Warn("room's participant list unreadable", "room", room, "err", lerr)
+	}
 	_, err = p.rooms.update(ctx, room, func() *roomRecord {
 		return &roomRecord{Room: room, Hub: strings.ToLower(hub), Since: p.now()}
 	}, func(rec *roomRecord) error {
@@ -174,6 +180,7 @@ func (p *Provider) join(ctx context.Context, hub, room string, fm *wire.FanoutMe
 			}
 			rec.Local = addUnique(rec.Local, j.User)
 		}
+		rec.Participants = list
 		return nil
 	})
 	if err != nil {
@@ -197,6 +204,8 @@ func (p *Provider) applyHandshake(ctx context.Context, room string, msg []byte, 
 	}
 	outcome := "duplicate"
 	var removed []string
+	var list wire.ParticipantList
+	listRead := false
 	for _, user := range rec.Local {
 		c, err := p.mls.Client(ctx, user)
 		if err != nil {
@@ -215,11 +224,27 @@ func (p *Provider) applyHandshake(ctx context.Context, room string, msg []byte, 
 		outcome = "applied"
 		if h.SelfRemoved {
 			removed = append(removed, user)
+			continue
+		}
+		if !listRead && info.ContentType == wire.Commit {
+			// A commit may change the GroupContext, participant list
+			// included (a GroupContextExtensions proposal).
+			if st, err := c.Group(ctx, rec.GroupID); err == nil {
+				var lerr error
+				if list, lerr = participants(st.Extensions); lerr != nil {
+					p.log.Warn("room's participant list unreadable", "room", room, "epoch", st.Epoch, "err", lerr)
+				}
+				listRead = lerr == nil
+			}
 		}
 	}
-	if len(removed) > 0 {
+	changed := listRead && !slices.Equal(list, rec.Participants)
+	if len(removed) > 0 || changed {
 		if _, err := p.rooms.update(ctx, room, func() *roomRecord { return rec }, func(r *roomRecord) error {
 			r.Local = slices.DeleteFunc(r.Local, func(u string) bool { return slices.Contains(removed, u) })
+			if changed {
+				r.Participants = list
+			}
 			return nil
 		}); err != nil {
 			return "", err

@@ -61,12 +61,32 @@ func (p *Provider) createRoom(ctx context.Context, room, local, target, peer str
 		return nil, err
 	}
 	rec.GroupID, rec.Local, rec.Followers, rec.Creating = gid, []string{local}, []string{peer}, ""
+	rec.Participants = roomParticipants(local, target)
 	if _, err := p.rooms.put(ctx, rec, rev); err != nil {
 		return nil, err
 	}
 	p.m.rooms.WithLabelValues("created").Inc()
 	p.log.Info("room created", "room", room, "user", local, "with", target, "peer", peer)
 	return rec, nil
+}
+
+// roomParticipants is the participant list of a DM room the gateway
+// opens.
+func roomParticipants(local, target string) wire.ParticipantList {
+	return wire.ParticipantList{{User: local}, {User: target}}
+}
+
+// participants reads the participant list from a group's GroupContext
+// extensions: nil without an app_data_dictionary or without a
+// participant_list in it.
+func participants(exts []mls.Extension) (wire.ParticipantList, error) {
+	for _, e := range exts {
+		if e.Type == mls.ExtensionAppDataDictionary {
+			l, _, err := wire.Participants(e.Data)
+			return l, err
+		}
+	}
+	return nil, nil
 }
 
 // startRoom creates the group as local, adds target with key material
@@ -86,7 +106,16 @@ func (p *Provider) startRoom(ctx context.Context, room, local, target, peer stri
 	if err != nil {
 		return nil, err
 	}
-	gid, err := c.CreateGroup(ctx, room, mls.GroupOptions{ExternalSenders: []mls.ExternalSender{hub}})
+	// The room's participant list: the two users of the DM, with the
+	// base role (index 0; the gateway's rooms carry no roles list).
+	appData, err := wire.AppDataWithParticipants(roomParticipants(local, target))
+	if err != nil {
+		return nil, err
+	}
+	gid, err := c.CreateGroup(ctx, room, mls.GroupOptions{
+		ExternalSenders: []mls.ExternalSender{hub},
+		Extensions:      []mls.Extension{{Type: mls.ExtensionAppDataDictionary, Data: appData}},
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mimigw/mimigw/mimi/bus"
+	"github.com/mimigw/mimigw/mimi/provider/wire"
 )
 
 // roomRecord is what the gateway knows of one room it takes part in,
@@ -28,6 +29,10 @@ type roomRecord struct {
 	// Followers are the other providers with members in a room this
 	// gateway hosts, which get every message by notify.
 	Followers []string `json:"followers,omitempty"`
+	// Participants is the room's participant list as its group's
+	// app_data_dictionary holds it (users, not clients); nil when the
+	// group carries none.
+	Participants wire.ParticipantList `json:"participants,omitempty"`
 	// Creating names the instance setting the room up; the record is
 	// complete when it is empty.
 	Creating string    `json:"creating,omitempty"`

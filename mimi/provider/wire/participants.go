@@ -11,18 +11,14 @@ import (
 // (draft-ietf-mls-extensions-09), naming each participant of the room, a
 // user rather than a client, with the index of its role in the room
 // policy's roles list.
-const (
-	// ExtensionAppDataDictionary is the MLS extension type the extensions
-	// draft suggests for app_data_dictionary.
-	ExtensionAppDataDictionary uint16 = 0x0006
-	// ComponentParticipantList is participant_list's component ID.
-	ComponentParticipantList uint16 = 0x0022
-)
+//
+// ComponentParticipantList is participant_list's component ID.
+const ComponentParticipantList uint16 = 0x0022
 
 // UserRolePair is one participant: its MIMI user URI and its role.
 type UserRolePair struct {
-	User      string
-	RoleIndex uint32
+	User      string `json:"user"`
+	RoleIndex uint32 `json:"role_index"`
 }
 
 // ParticipantList is ParticipantListData: every participant once.
