@@ -140,8 +140,9 @@ func simRCS(args []string, stdout, stderr io.Writer) error {
 	domain := fs.String("domain", "", "host of the sip: URIs of the phones (default rcssim.localhost)")
 	setup := fs.String("setup", "active", "answer to a=setup:actpass: active (connect) or passive (wait)")
 	displayed := fs.Bool("displayed", false, "also send displayed IMDNs when asked for")
+	relay := fs.String("msrp-relay", "", "MSRP relay `URI` (RFC 4976, msrp://host:port;tcp) the phones AUTH to and send through")
 	httpAddr := fs.String("http", "127.0.0.1:8082", "`address` of the send and log hook (empty: none)")
-	file := fs.String("config", "", "YAML `file` of simulator settings (numbers, listen, msrp, gateway, domain, displayed, setup, max_log); flags given override it")
+	file := fs.String("config", "", "YAML `file` of simulator settings (numbers, listen, msrp, gateway, domain, displayed, setup, msrp_relay, max_log); flags given override it")
 	if err := parseArgs(fs, args, stdout, stderr); err != nil {
 		return err
 	}
@@ -173,6 +174,7 @@ func simRCS(args []string, stdout, stderr io.Writer) error {
 	pick("gateway", &cfg.Gateway, *gw)
 	pick("domain", &cfg.Domain, *domain)
 	pick("setup", &cfg.Setup, *setup)
+	pick("msrp-relay", &cfg.MSRPRelay, *relay)
 	if set["displayed"] {
 		cfg.Displayed = *displayed
 	}

@@ -120,8 +120,8 @@
 //   - Relays: no Digest answer to a relay that challenges the AUTH (401),
 //     and this side never relays for others (481).
 //   - URIs without a port: a relay URI that needs DNS SRV cannot be dialed.
-//   - Failure REPORTs, and waiting for a success REPORT in Send (REPORTs
-//     go to SessionConfig.Reports).
+//   - Failure REPORTs (REPORTs go to SessionConfig.Reports; Send waits
+//     only for Success-Reports, when it asked for them).
 //   - RFC 7701 NICKNAME, RFC 5547 file transfer semantics, RFC 7977
 //     WebSocket transport, and percent-decoding of hosts before comparing
 //     URIs.

@@ -50,6 +50,12 @@ type SessionConfig struct {
 	// no header, which means yes and no. With Failure-Report yes, Send
 	// waits for the response to every chunk; with partial or no, it
 	// returns once the chunks are written.
+	//
+	// Through relays (Remote of more than one URI) the 200 to a SEND is
+	// the first relay's (RFC 4976 answers hop by hop), so an unset
+	// SuccessReport becomes yes there. With SuccessReport yes, Send also
+	// waits for the message's Success-Report: only the far end sends it,
+	// once it took the whole message.
 	FailureReport Report
 	SuccessReport Report
 	// ChunkSize bounds the body of each SEND; DefaultChunkSize when 0.
@@ -80,6 +86,9 @@ type Session struct {
 	raMu sync.Mutex
 	ra   *Reassembler
 
+	reportsMu sync.Mutex
+	awaiting  map[string]chan *Frame // Success-Reports Send waits for, by Message-ID
+
 	jobs chan delivery
 }
 
@@ -96,6 +105,9 @@ func (p *Pool) NewSession(cfg SessionConfig) (*Session, error) {
 	}
 	if cfg.ChunkSize <= 0 {
 		cfg.ChunkSize = DefaultChunkSize
+	}
+	if len(cfg.Remote) > 1 && cfg.SuccessReport == ReportUnset {
+		cfg.SuccessReport = ReportYes
 	}
 	if err := cfg.Local.check(); err != nil {
 		return nil, fmt.Errorf("msrp: session local %w", err)
@@ -343,6 +355,11 @@ func (s *Session) Send(ctx context.Context, contentType string, body []byte) err
 	}
 	frames := Chunks(NewTID(), contentType, body, s.cfg.ChunkSize)
 	wait := s.cfg.FailureReport == ReportUnset || s.cfg.FailureReport == ReportYes
+	var reported chan *Frame
+	if s.cfg.SuccessReport == ReportYes {
+		reported = s.await(frames[0].MessageID)
+		defer s.unawait(frames[0].MessageID)
+	}
 	type tx struct {
 		tid string
 		ch  chan *Frame
@@ -389,7 +406,7 @@ func (s *Session) Send(ctx context.Context, contentType string, body []byte) err
 			return err
 		}
 	}
-	if !wait {
+	if !wait && reported == nil {
 		return nil
 	}
 	timer := time.NewTimer(s.pool.cfg.TransactionTimeout)
@@ -411,7 +428,46 @@ func (s *Session) Send(ctx context.Context, contentType string, body []byte) err
 			return err
 		}
 	}
-	return nil
+	if reported == nil {
+		return nil
+	}
+	select {
+	case r := <-reported:
+		if r.Status == nil || r.Status.Code != 200 {
+			code := 0
+			if r.Status != nil {
+				code = r.Status.Code
+			}
+			return &StatusError{Code: code, Err: fmt.Errorf("message %s: the far end reported %d", frames[0].MessageID, code)}
+		}
+		return nil
+	case <-c.closed:
+		return c.closeErr()
+	case <-s.done:
+		return s.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return fmt.Errorf("%w: message %s: no Success-Report after %v", ErrTimeout, frames[0].MessageID, s.pool.cfg.TransactionTimeout)
+	}
+}
+
+// await registers a message whose Success-Report Send waits for.
+func (s *Session) await(id string) chan *Frame {
+	ch := make(chan *Frame, 1)
+	s.reportsMu.Lock()
+	if s.awaiting == nil {
+		s.awaiting = make(map[string]chan *Frame)
+	}
+	s.awaiting[id] = ch
+	s.reportsMu.Unlock()
+	return ch
+}
+
+func (s *Session) unawait(id string) {
+	s.reportsMu.Lock()
+	delete(s.awaiting, id)
+	s.reportsMu.Unlock()
 }
 
 // receive takes a SEND on the reader of c: chunks are answered at once,
@@ -461,6 +517,15 @@ func (s *Session) answerHeld(c *Conn, err error, code int) {
 }
 
 func (s *Session) report(f *Frame) {
+	s.reportsMu.Lock()
+	ch := s.awaiting[f.MessageID]
+	s.reportsMu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- f:
+		default: // a second REPORT for the message
+		}
+	}
 	if s.cfg.Reports != nil {
 		s.cfg.Reports(f)
 	}

@@ -1,6 +1,8 @@
 package rcssim
 
 import (
+	"github.com/mimigw/mimigw/sip/msrp"
+
 	"errors"
 	"fmt"
 	"net"
@@ -34,6 +36,12 @@ type Config struct {
 	// connects, as phones behind NAT do) or "passive" (it waits for the
 	// gateway to connect).
 	Setup string `yaml:"setup"`
+	// MSRPRelay, when set, is an MSRP relay (RFC 4976) the phones reach
+	// their peers through, as "msrp://host:port;tcp": the simulator AUTHs
+	// to it at start, puts the Use-Path it gets before its own URI in
+	// every a=path, connects (a=setup active) and carries every session
+	// on that connection.
+	MSRPRelay string `yaml:"msrp_relay"`
 	// MaxLog bounds the log of what it received (oldest dropped).
 	MaxLog int `yaml:"max_log"`
 }
@@ -79,6 +87,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Setup != "active" && c.Setup != "passive" {
 		errs = append(errs, fmt.Errorf("setup: %q is not active or passive", c.Setup))
+	}
+	if c.MSRPRelay != "" {
+		if u, err := msrp.ParseURI(c.MSRPRelay); err != nil || u.Port == 0 {
+			errs = append(errs, fmt.Errorf("msrp_relay: %q is not an MSRP URI with a port (%v)", c.MSRPRelay, err))
+		}
 	}
 	if c.MaxLog < 0 {
 		errs = append(errs, fmt.Errorf("max_log: %d is negative", c.MaxLog))

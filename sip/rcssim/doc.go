@@ -10,7 +10,9 @@
 // MESSAGE; take session INVITEs, large message mode (cpm.largemsg) and
 // chat (cpm.session; its first message may ride beside the SDP offer in a
 // multipart/mixed body), answering the SDP offer with sip/sdp
-// (a=setup:actpass answered as Config.Setup says), connecting or waiting for the peer's
+// (a=setup:actpass answered as Config.Setup says; through an MSRP relay,
+// Config.MSRPRelay, always active, the relay's Use-Path first in a=path),
+// connecting or waiting for the peer's
 // binding SEND as the answer decided, reassembling the CPIM messages sent
 // in them (sip/msrp) and sending their IMDNs inside the session for a chat
 // and by MESSAGE for a large message; and end sessions on BYE. They

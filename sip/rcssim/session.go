@@ -150,9 +150,10 @@ func inviteBody(contentType string, body []byte) (offer []byte, first *cpim.Mess
 	return offer, first, nil
 }
 
-// answerSetup is how the simulator answers a=setup:actpass.
+// answerSetup is how the simulator answers a=setup:actpass: through a
+// relay it always connects (to the relay).
 func (s *Sim) answerSetup() sdp.Setup {
-	if s.cfg.Setup == "passive" {
+	if s.cfg.Setup == "passive" && s.relay == nil {
 		return sdp.SetupPassive
 	}
 	return sdp.SetupActive
@@ -160,6 +161,16 @@ func (s *Sim) answerSetup() sdp.Setup {
 
 func (s *Sim) localURI() msrp.URI {
 	return msrp.URI{Host: s.msrpHost, Port: s.msrpPort, SessionID: msrp.NewSessionID(), Transport: "tcp"}
+}
+
+// path is the a=path of a new session: the relay's Use-Path, if any, then
+// a fresh URI of the simulator's own.
+func (s *Sim) path() []msrp.URI {
+	local := s.localURI()
+	if s.relay == nil {
+		return []msrp.URI{local}
+	}
+	return append(s.relay.UsePath(), local)
 }
 
 // onInvite answers a session INVITE: an SDP answer (a=setup per
@@ -195,7 +206,7 @@ func (s *Sim) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(req, tx, 488, "Not Acceptable Here: SDP")
 		return
 	}
-	answer, err := sdp.Answer(offer, sdp.AnswerOptions{Path: []msrp.URI{s.localURI()}, Setup: s.answerSetup()})
+	answer, err := sdp.Answer(offer, sdp.AnswerOptions{Path: s.path(), Setup: s.answerSetup()})
 	if err != nil {
 		s.log.Info("INVITE refused", "from", from, "to", to, "err", err)
 		respond(req, tx, 488, "Not Acceptable Here")
@@ -215,7 +226,7 @@ func (s *Sim) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.conversationID = h.Value()
 	}
 	cfg := neg.SessionConfig()
-	cfg.Handler = s.handler(c)
+	cfg.Handler, cfg.Relay = s.handler(c), s.relay
 	sess, err := s.pool.NewSession(cfg)
 	if err != nil {
 		s.log.Warn("msrp session", "err", err)
@@ -357,8 +368,10 @@ func (s *Sim) outgoing(req *sip.Request) *call {
 // an SDP offer (actpass; sendonly for a large message), the MSRP session
 // set up before the ACK, then connected (or bound by the peer).
 func (s *Sim) open(ctx context.Context, mode string, from, to uri.Number) (*call, error) {
-	local := s.localURI()
-	opts := sdp.OfferOptions{Mode: sdp.ModeChat, Path: []msrp.URI{local}}
+	opts := sdp.OfferOptions{Mode: sdp.ModeChat, Path: s.path()}
+	if s.relay != nil {
+		opts.Setup = sdp.SetupActive
+	}
 	icsi := icsiSession
 	if mode == ModeLarge {
 		opts.Mode, icsi = sdp.ModeLargeMessage, icsiLargeMsg
@@ -422,7 +435,7 @@ func (s *Sim) open(ctx context.Context, mode string, from, to uri.Number) (*call
 	var sess *msrp.Session
 	if err == nil {
 		cfg := neg.SessionConfig()
-		cfg.Handler = s.handler(c)
+		cfg.Handler, cfg.Relay = s.handler(c), s.relay
 		sess, err = s.pool.NewSession(cfg)
 	}
 	if ackErr := dlg.Ack(setup); ackErr != nil && err == nil {

@@ -84,6 +84,7 @@ type Sim struct {
 	cli     *sipgo.Client
 	dialogs *sipgo.DialogServerCache
 	pool    *msrp.Pool
+	relay   *msrp.Relay // Config.MSRPRelay's, after Listen
 
 	udp      net.PacketConn
 	tcp      net.Listener
@@ -179,6 +180,16 @@ func (s *Sim) Listen() (err error) {
 	s.pool, err = msrp.NewPool(msrp.Config{Logger: s.log.With("proto", "msrp")})
 	if err != nil {
 		return fmt.Errorf("rcssim: msrp: %w", err)
+	}
+	if s.cfg.MSRPRelay != "" {
+		u, _ := msrp.ParseURI(s.cfg.MSRPRelay) // checked by Validate
+		ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+		defer cancel()
+		if s.relay, err = s.pool.Auth(ctx, msrp.RelayConfig{URI: u}); err != nil {
+			s.pool.Close()
+			return fmt.Errorf("rcssim: msrp_relay: %w", err)
+		}
+		s.log.Info("MSRP through a relay", "relay", u.String(), "use_path", fmt.Sprint(s.relay.UsePath()))
 	}
 	return nil
 }
