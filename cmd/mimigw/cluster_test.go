@@ -388,17 +388,27 @@ func inRecordRefs(t *testing.T, js jetstream.JetStream) map[string]bool {
 			name += "-" + strconv.Itoa(i)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		c, err := js.OrderedConsumer(ctx, "KV_"+name, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"$KV." + name + ".in.>"}})
+		// A bucket's stream may still be electing its leader after the
+		// kill ("no responders"): ask again until the deadline.
+		var c jetstream.Consumer
+		var info *jetstream.ConsumerInfo
+		var err error
+		for {
+			c, err = js.OrderedConsumer(ctx, "KV_"+name, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"$KV." + name + ".in.>"}})
+			if err == nil {
+				info, err = c.Info(ctx)
+			}
+			if err == nil || errors.Is(err, jetstream.ErrStreamNotFound) || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			cancel()
 			return refs
 		}
 		if err != nil {
 			cancel()
-			t.Fatalf("records of %s: %v", name, err)
-		}
-		info, err := c.Info(ctx)
-		if err != nil {
 			t.Fatalf("records of %s: %v", name, err)
 		}
 		for got := uint64(0); got < info.NumPending; {
