@@ -2,17 +2,13 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/mimigw/mimigw/mimi/bus"
-	"github.com/mimigw/mimigw/mimi/content"
 	"github.com/mimigw/mimigw/sip"
 	"github.com/mimigw/mimigw/sip/rcssim"
 )
@@ -94,42 +90,12 @@ func TestSendToRCSSimulator(t *testing.T) {
 func TestRCSSimulatorSendsToGateway(t *testing.T) {
 	t.Parallel()
 	cfg := startDevRCS(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	tool := *cfg
-	tool.Bus.URL = "nats://" + cfg.Bus.Embedded.Listen
-	b, err := openBus(ctx, &tool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	watch, err := b.WatchFromPhone(ctx, "mimi.from.tel.15551230101")
-	if err != nil {
-		t.Fatal(err)
-	}
+	watch := watchFromPhone(t, cfg)
 	long := strings.Repeat("x", 20000)
 	for _, tc := range []struct{ mode, text string }{
 		{"pager", "hello from a phone"}, {"large", long}, {"chat", "hello in a chat"}, {"chat", "more in the same chat"},
 	} {
-		var out, errOut bytes.Buffer
-		err := run([]string{"sim", "rcs", "send", "--http", cfg.RCSSimulator.HTTP, "--from", "+15551230101",
-			"--to", "+15551230002", "--mode", tc.mode, tc.text}, &out, &errOut)
-		if err != nil || !strings.HasPrefix(out.String(), "message_id: ") {
-			t.Fatalf("sim rcs send %s: %v\n%s\n%s", tc.mode, err, out.String(), errOut.String())
-		}
-		var d *bus.Delivery
-		select {
-		case d = <-watch:
-		case <-time.After(30 * time.Second):
-			t.Fatalf("%s: nothing on mimi.from.tel.15551230101", tc.mode)
-		}
-		m, err := content.Decode(d.Data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if text, _ := m.Text(); text != tc.text || d.Envelope.Channel != bus.ChannelRCS {
-			t.Errorf("%s: %d characters by %s, want %d by rcs", tc.mode, len(text), d.Envelope.Channel, len(tc.text))
-		}
+		simSend(t, cfg, watch, tc.mode, tc.text)
 	}
 }
 
