@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,15 +22,28 @@ import (
 	"github.com/mimigw/mimigw/smpp/smsc"
 )
 
-// freeAddr finds a free loopback port (for TCP and, usually, UDP).
+// handedOut are the ports freeAddr gave in this test binary: a port freed
+// by one test could otherwise be given again to another running beside it
+// before the first bound it (seen in CI as "address already in use").
+var handedOut sync.Map
+
+// freeAddr finds a free loopback port (for TCP and, usually, UDP), never
+// one it gave before.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if _, taken := handedOut.LoadOrStore(addr, true); !taken {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("freeAddr: no port not handed out before")
+	return ""
 }
 
 // `mimigw send` puts a MIMI text on mimi.to.tel.<digits> with every header
