@@ -387,57 +387,64 @@ func inRecordRefs(t *testing.T, js jetstream.JetStream) map[string]bool {
 		if i > 0 {
 			name += "-" + strconv.Itoa(i)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		// A bucket's stream may still be electing its leader after the
-		// kill ("no responders"): ask again until the deadline.
-		var c jetstream.Consumer
-		var info *jetstream.ConsumerInfo
+		// kill ("no responders"): read it again from the start until the
+		// deadline (refs is a set, so a record read twice counts once).
 		var err error
 		for {
-			c, err = js.OrderedConsumer(ctx, "KV_"+name, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"$KV." + name + ".in.>"}})
-			if err == nil {
-				info, err = c.Info(ctx)
-			}
+			err = readInRecords(ctx, js, name, refs)
 			if err == nil || errors.Is(err, jetstream.ErrStreamNotFound) || ctx.Err() != nil {
 				break
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
+		cancel()
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			cancel()
 			return refs
 		}
 		if err != nil {
-			cancel()
 			t.Fatalf("records of %s: %v", name, err)
 		}
-		for got := uint64(0); got < info.NumPending; {
-			// Asking for no more than remain, so that the fetch ends as
-			// soon as they came.
-			batch, err := c.Fetch(int(min(1000, info.NumPending-got)), jetstream.FetchMaxWait(5*time.Second))
-			if err != nil {
-				t.Fatalf("records of %s: %v", name, err)
+	}
+}
+
+// readInRecords adds the refs of the in.* records of the bucket name.
+func readInRecords(ctx context.Context, js jetstream.JetStream, name string, refs map[string]bool) error {
+	c, err := js.OrderedConsumer(ctx, "KV_"+name, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"$KV." + name + ".in.>"}})
+	if err != nil {
+		return err
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return err
+	}
+	for got := uint64(0); got < info.NumPending; {
+		// Asking for no more than remain, so that the fetch ends as soon
+		// as they came.
+		batch, err := c.Fetch(int(min(1000, info.NumPending-got)), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return err
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			got++
+			var rec struct {
+				Ref string `json:"ref"`
 			}
-			n := 0
-			for m := range batch.Messages() {
-				n++
-				got++
-				var rec struct {
-					Ref string `json:"ref"`
-				}
-				if json.Unmarshal(m.Data(), &rec) == nil && rec.Ref != "" {
-					refs[rec.Ref] = true
-				}
-			}
-			if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-				t.Fatalf("records of %s: %v", name, err)
-			}
-			if n == 0 {
-				t.Fatalf("records of %s: %d of %d read, then none", name, got, info.NumPending)
+			if json.Unmarshal(m.Data(), &rec) == nil && rec.Ref != "" {
+				refs[rec.Ref] = true
 			}
 		}
-		cancel()
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%d of %d read, then none", got, info.NumPending)
+		}
 	}
+	return nil
 }
 
 // shortMessages is what SIPp's -trace_shortmsg recorded, per call.
