@@ -272,7 +272,11 @@ func (p *chatPhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	p.note(func() { p.calls = append(p.calls, call) })
 	if err := dlg.WriteResponse(res); err != nil {
-		p.t.Errorf("phone: 200 not ACKed: %v", err)
+		// sipgo reads each request in a goroutine of its own, so the
+		// edge's BYE at the end of a test may be read before its ACK.
+		if dlg.LoadState() != sip.DialogStateEnded {
+			p.t.Errorf("phone: 200 not ACKed: %v", err)
+		}
 		call.sess.Close()
 		return
 	}

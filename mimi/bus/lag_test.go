@@ -59,7 +59,7 @@ func TestConsumerBacklogMetrics(t *testing.T) {
 
 	// A consumer holding a message unsettled shows it as ack pending.
 	bus.SetLagTiming(b, 0, time.Second)
-	held := make(chan struct{})
+	held := make(chan struct{}, 1) // buffered: the handler may run before the test waits
 	hold := make(chan struct{})
 	consumeInBackground(t, b, 1, func(ctx context.Context, d *bus.Delivery) {
 		select {
