@@ -7,7 +7,7 @@ import (
 	"github.com/mimigw/mimigw/gateway"
 )
 
-// Service identifiers (specs/rcs.md section 1). Inside feature-tag
+// Service identifiers (GSMA RCC.07, 3GPP TS 24.229). Inside feature-tag
 // parameters they are percent-encoded; in P-Preferred-Service they are not.
 const (
 	icsiMsg        = "urn:urn-7:3gpp-service.ims.icsi.oma.cpm.msg"

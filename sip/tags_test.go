@@ -12,7 +12,7 @@ func TestCapabilitiesFromContact(t *testing.T) {
 		contacts []string
 		want     gateway.Capabilities
 	}{
-		{"UP client (specs/rcs.md)", []string{`<sip:+15551230001@10.0.0.5:5060;transport=tcp>;+sip.instance="<urn:uuid:1>";` +
+		{"UP client", []string{`<sip:+15551230001@10.0.0.5:5060;transport=tcp>;+sip.instance="<urn:uuid:1>";` +
 			`+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session,urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg,urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.largemsg,urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.filetransfer";` +
 			`+g.3gpp.iari-ref="urn%3Aurn-7%3A3gpp-application.ims.iari.rcs.fthttp";+g.gsma.rcs.msgrevoke`},
 			gateway.Capabilities{Chat: true, FileTransfer: true, Revoke: true, LargeMessage: true, ChatSession: true}},

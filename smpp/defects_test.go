@@ -1,7 +1,7 @@
 package smpp
 
-// Each test here shows that one defect of go-smpp's client session
-// (specs/smpp.md section 6) does not reach the gateway's users.
+// Each test here shows that one defect of go-smpp's client session does
+// not reach the gateway's users.
 
 import (
 	"context"

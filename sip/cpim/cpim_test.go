@@ -20,8 +20,8 @@ func readFile(t testing.TB, name string) []byte {
 	return b
 }
 
-// The pager-mode example of specs/rcs.md section 2, with bare LF line ends
-// as it is written there.
+// A pager-mode MESSAGE body as RCC.07 and RFC 3862 show it, with bare LF
+// line ends as such examples are usually written.
 func TestParseSpecExample(t *testing.T) {
 	t.Parallel()
 	m, err := Parse(readFile(t, "pager.cpim"))

@@ -28,7 +28,7 @@ func TestParse(t *testing.T) {
 		in   []byte
 		want Descriptor
 	}{
-		{"specs/rcs.md section 6", readFile(t, "spec.xml"), Descriptor{
+		{"RCC.07 FT-HTTP descriptor with thumbnail", readFile(t, "spec.xml"), Descriptor{
 			File:      Info{Size: 123456, Name: "a.jpg", ContentType: "image/jpeg", URL: "https://ft.example/f", Until: until, Disposition: "render"},
 			Thumbnail: &Info{Size: 9216, ContentType: "image/jpeg", URL: "https://ft.example/t", Until: until},
 		}},

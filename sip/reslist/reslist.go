@@ -205,8 +205,8 @@ func excerpt(s string) string {
 	return s
 }
 
-// Bytes writes entries as a resource-lists document with one list, in the
-// form of specs/rcs.md's group chat example.
+// Bytes writes entries as a resource-lists document (RFC 4826) with one
+// list, in the form RCS group chat INVITEs carry.
 func Bytes(entries []Entry) []byte {
 	out := make([]byte, 0, 160+80*len(entries))
 	out = append(out, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+

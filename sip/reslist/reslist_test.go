@@ -27,7 +27,7 @@ func TestParse(t *testing.T) {
 		in   []byte
 		want []Entry
 	}{
-		{"specs/rcs.md group chat example", readFile(t, "group.xml"), []Entry{{URI: "tel:+15551230003", CopyControl: To}}},
+		{"RCS group chat INVITE list", readFile(t, "group.xml"), []Entry{{URI: "tel:+15551230003", CopyControl: To}}},
 		{"nested lists, copy control, external references skipped", readFile(t, "nested.xml"), []Entry{
 			{URI: "sip:+15551230003@ims.example.net;user=phone", DisplayName: "Bill & Ben", CopyControl: To},
 			{URI: "tel:+15551230004", CopyControl: CC},
