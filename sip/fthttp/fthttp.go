@@ -73,66 +73,44 @@ func Parse(b []byte) (*Descriptor, error) {
 }
 
 func parse(b []byte) (*Descriptor, error) {
-	d, err := xmldoc.NewDecoder(b, MaxSize)
+	d, _, err := xmldoc.Open(b, MaxSize, Namespace, "file", ErrWrongNamespace)
 	if err != nil {
 		return nil, err
-	}
-	start, err := xmldoc.Root(d)
-	if err != nil {
-		return nil, err
-	}
-	if start.Name.Local != "file" || start.Name.Space != Namespace {
-		return nil, fmt.Errorf("%w: root element <%s> in namespace %q, want <file> in %q",
-			ErrWrongNamespace, start.Name.Local, start.Name.Space, Namespace)
 	}
 	desc := &Descriptor{}
 	var haveFile bool
-	for done := false; !done; {
-		tok, err := xmldoc.Token(d)
-		if err != nil {
-			return nil, err
+	err = xmldoc.Children(d, func(t xml.StartElement) error {
+		if t.Name.Space != Namespace || t.Name.Local != "file-info" {
+			return xmldoc.Skip(d)
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			done = true
-		case xml.StartElement:
-			if t.Name.Space != Namespace || t.Name.Local != "file-info" {
-				if err := xmldoc.Skip(d); err != nil {
-					return nil, err
-				}
-				continue
+		typ := strings.ToLower(attr(t, "type"))
+		var dst *Info
+		switch typ {
+		case "file", "":
+			if haveFile {
+				return fmt.Errorf("%w: two file-info of type file", ErrBadValue)
 			}
-			typ := strings.ToLower(attr(t, "type"))
-			var dst *Info
-			switch typ {
-			case "file", "":
-				if haveFile {
-					return nil, fmt.Errorf("%w: two file-info of type file", ErrBadValue)
-				}
-				haveFile, dst = true, &desc.File
-			case "thumbnail":
-				if desc.Thumbnail != nil {
-					return nil, fmt.Errorf("%w: two thumbnails", ErrBadValue)
-				}
-				desc.Thumbnail = &Info{}
-				dst = desc.Thumbnail
-			default:
-				if err := xmldoc.Skip(d); err != nil {
-					return nil, err
-				}
-				continue
+			typ, haveFile, dst = "file", true, &desc.File
+		case "thumbnail":
+			if desc.Thumbnail != nil {
+				return fmt.Errorf("%w: two thumbnails", ErrBadValue)
 			}
-			if typ == "" {
-				typ = "file"
-			}
-			dst.Disposition = attr(t, "file-disposition")
-			if err := info(d, dst); err != nil {
-				return nil, fmt.Errorf("%s: %w", typ, err)
-			}
-			if err := check(dst); err != nil {
-				return nil, fmt.Errorf("%s: %w", typ, err)
-			}
+			desc.Thumbnail = &Info{}
+			dst = desc.Thumbnail
+		default:
+			return xmldoc.Skip(d)
 		}
+		dst.Disposition = attr(t, "file-disposition")
+		if err := info(d, dst); err != nil {
+			return fmt.Errorf("%s: %w", typ, err)
+		}
+		if err := check(dst); err != nil {
+			return fmt.Errorf("%s: %w", typ, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := xmldoc.End(d); err != nil {
 		return nil, err
@@ -154,44 +132,33 @@ func attr(t xml.StartElement, name string) string {
 
 // info reads the children of a file-info element.
 func info(d *xml.Decoder, dst *Info) error {
-	for {
-		tok, err := xmldoc.Token(d)
-		if err != nil {
-			return err
+	return xmldoc.Children(d, func(t xml.StartElement) (err error) {
+		name := t.Name.Local
+		if t.Name.Space != Namespace && t.Name.Space != NamespaceAudio {
+			name = "" // another vendor's extension
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return nil
-		case xml.StartElement:
-			name := t.Name.Local
-			if t.Name.Space != Namespace && t.Name.Space != NamespaceAudio {
-				name = "" // another vendor's extension
-			}
-			switch name {
-			case "data":
-				dst.URL = attr(t, "url")
-				if until := attr(t, "until"); until != "" {
-					if dst.Until, err = time.Parse(time.RFC3339, until); err != nil {
-						return fmt.Errorf("%w: until %q", ErrBadValue, excerpt(until))
-					}
+		switch name {
+		case "data":
+			dst.URL = attr(t, "url")
+			if until := attr(t, "until"); until != "" {
+				if dst.Until, err = time.Parse(time.RFC3339, until); err != nil {
+					return fmt.Errorf("%w: until %q", ErrBadValue, excerpt(until))
 				}
-				err = xmldoc.Skip(d)
-			case "file-size":
-				dst.Size, err = number(d, name)
-			case "playing-length":
-				dst.PlayingLength, err = number(d, name)
-			case "file-name":
-				dst.Name, err = xmldoc.Text(d)
-			case "content-type":
-				dst.ContentType, err = xmldoc.Text(d)
-			default:
-				err = xmldoc.Skip(d)
 			}
-			if err != nil {
-				return err
-			}
+			return xmldoc.Skip(d)
+		case "file-size":
+			dst.Size, err = number(d, name)
+		case "playing-length":
+			dst.PlayingLength, err = number(d, name)
+		case "file-name":
+			dst.Name, err = xmldoc.Text(d)
+		case "content-type":
+			dst.ContentType, err = xmldoc.Text(d)
+		default:
+			err = xmldoc.Skip(d)
 		}
-	}
+		return err
+	})
 }
 
 func number(d *xml.Decoder, name string) (int64, error) {

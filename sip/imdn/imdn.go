@@ -106,73 +106,50 @@ func Parse(b []byte) (*Notification, error) {
 }
 
 func parse(b []byte) (*Notification, error) {
-	d, err := xmldoc.NewDecoder(b, MaxSize)
+	d, _, err := xmldoc.Open(b, MaxSize, Namespace, "imdn", ErrWrongNamespace)
 	if err != nil {
 		return nil, err
-	}
-	start, err := xmldoc.Root(d)
-	if err != nil {
-		return nil, err
-	}
-	if start.Name.Local != "imdn" || start.Name.Space != Namespace {
-		return nil, fmt.Errorf("%w: root element <%s> in namespace %q, want <imdn> in %q",
-			ErrWrongNamespace, start.Name.Local, start.Name.Space, Namespace)
 	}
 	n := &Notification{}
 	var datetime string
 	var seen [5]bool // message-id, datetime, recipient-uri, original-recipient-uri, subject
-	for done := false; !done; {
-		tok, err := xmldoc.Token(d)
-		if err != nil {
-			return nil, err
+	err = xmldoc.Children(d, func(t xml.StartElement) (err error) {
+		name := t.Name.Local
+		if t.Name.Space != Namespace {
+			return xmldoc.Skip(d)
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			done = true
-		case xml.StartElement:
-			name := t.Name.Local
-			if t.Name.Space != Namespace {
-				if err := xmldoc.Skip(d); err != nil {
-					return nil, err
-				}
-				continue
+		var field *string
+		var slot int
+		switch name {
+		case "message-id":
+			field, slot = &n.MessageID, 0
+		case "datetime":
+			field, slot = &datetime, 1
+		case "recipient-uri":
+			field, slot = &n.RecipientURI, 2
+		case "original-recipient-uri":
+			field, slot = &n.OriginalRecipientURI, 3
+		case "subject":
+			field, slot = &n.Subject, 4
+		case "delivery-notification", "display-notification", "processing-notification":
+			if n.Kind != "" {
+				return fmt.Errorf("%w: <%s> after <%s-notification>: one notification per document", ErrBadStatus, name, n.Kind)
 			}
-			var field *string
-			var slot int
-			switch name {
-			case "message-id":
-				field, slot = &n.MessageID, 0
-			case "datetime":
-				field, slot = &datetime, 1
-			case "recipient-uri":
-				field, slot = &n.RecipientURI, 2
-			case "original-recipient-uri":
-				field, slot = &n.OriginalRecipientURI, 3
-			case "subject":
-				field, slot = &n.Subject, 4
-			case "delivery-notification", "display-notification", "processing-notification":
-				if n.Kind != "" {
-					return nil, fmt.Errorf("%w: <%s> after <%s-notification>: one notification per document", ErrBadStatus, name, n.Kind)
-				}
-				n.Kind = Kind(strings.TrimSuffix(name, "-notification"))
-				if n.Status, err = status(d, n.Kind); err != nil {
-					return nil, err
-				}
-				continue
-			default:
-				if err := xmldoc.Skip(d); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			if seen[slot] {
-				return nil, fmt.Errorf("%w: <%s> twice", ErrMalformed, name)
-			}
-			seen[slot] = true
-			if *field, err = xmldoc.Text(d); err != nil {
-				return nil, err
-			}
+			n.Kind = Kind(strings.TrimSuffix(name, "-notification"))
+			n.Status, err = status(d, n.Kind)
+			return err
+		default:
+			return xmldoc.Skip(d)
 		}
+		if seen[slot] {
+			return fmt.Errorf("%w: <%s> twice", ErrMalformed, name)
+		}
+		seen[slot] = true
+		*field, err = xmldoc.Text(d)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := xmldoc.End(d); err != nil {
 		return nil, err
@@ -196,65 +173,52 @@ func parse(b []byte) (*Notification, error) {
 func status(d *xml.Decoder, kind Kind) (Status, error) {
 	var st Status
 	found := false
-	for {
-		tok, err := xmldoc.Token(d)
-		if err != nil {
-			return "", err
+	err := xmldoc.Children(d, func(t xml.StartElement) (err error) {
+		if t.Name.Space != Namespace || t.Name.Local != "status" {
+			return xmldoc.Skip(d)
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			if !found {
-				return "", fmt.Errorf("%w: <status> in <%s-notification>", ErrMissing, kind)
-			}
-			return st, nil
-		case xml.StartElement:
-			if t.Name.Space != Namespace || t.Name.Local != "status" {
-				if err := xmldoc.Skip(d); err != nil {
-					return "", err
-				}
-				continue
-			}
-			if found {
-				return "", fmt.Errorf("%w: two <status> in <%s-notification>", ErrBadStatus, kind)
-			}
-			found = true
-			if st, err = statusValue(d, kind); err != nil {
-				return "", err
-			}
+		if found {
+			return fmt.Errorf("%w: two <status> in <%s-notification>", ErrBadStatus, kind)
 		}
+		found = true
+		st, err = statusValue(d, kind)
+		return err
+	})
+	switch {
+	case err != nil:
+		return "", err
+	case !found:
+		return "", fmt.Errorf("%w: <status> in <%s-notification>", ErrMissing, kind)
 	}
+	return st, nil
 }
 
 func statusValue(d *xml.Decoder, kind Kind) (Status, error) {
 	var st Status
-	for {
-		tok, err := xmldoc.Token(d)
-		if err != nil {
-			return "", err
+	err := xmldoc.Children(d, func(t xml.StartElement) error {
+		if err := xmldoc.Skip(d); err != nil {
+			return err
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			if st == "" {
-				return "", fmt.Errorf("%w: empty <status> in <%s-notification>", ErrBadStatus, kind)
-			}
-			return st, nil
-		case xml.StartElement:
-			if err := xmldoc.Skip(d); err != nil {
-				return "", err
-			}
-			if t.Name.Space != Namespace {
-				continue
-			}
-			s := Status(t.Name.Local)
-			if !kindAllows(kind, s) {
-				return "", fmt.Errorf("%w: <%s> in <%s-notification>", ErrBadStatus, t.Name.Local, kind)
-			}
-			if st != "" && st != s {
-				return "", fmt.Errorf("%w: both <%s> and <%s>", ErrBadStatus, st, s)
-			}
-			st = s
+		if t.Name.Space != Namespace {
+			return nil
 		}
+		s := Status(t.Name.Local)
+		if !kindAllows(kind, s) {
+			return fmt.Errorf("%w: <%s> in <%s-notification>", ErrBadStatus, t.Name.Local, kind)
+		}
+		if st != "" && st != s {
+			return fmt.Errorf("%w: both <%s> and <%s>", ErrBadStatus, st, s)
+		}
+		st = s
+		return nil
+	})
+	switch {
+	case err != nil:
+		return "", err
+	case st == "":
+		return "", fmt.Errorf("%w: empty <status> in <%s-notification>", ErrBadStatus, kind)
 	}
+	return st, nil
 }
 
 func kindAllows(kind Kind, s Status) bool {

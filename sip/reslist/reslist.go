@@ -68,41 +68,24 @@ func Parse(b []byte) ([]Entry, error) {
 }
 
 func parse(b []byte) ([]Entry, error) {
-	d, err := xmldoc.NewDecoder(b, MaxSize)
+	d, _, err := xmldoc.Open(b, MaxSize, Namespace, "resource-lists", ErrWrongNamespace)
 	if err != nil {
 		return nil, err
-	}
-	start, err := xmldoc.Root(d)
-	if err != nil {
-		return nil, err
-	}
-	if start.Name.Local != "resource-lists" || start.Name.Space != Namespace {
-		return nil, fmt.Errorf("%w: root element <%s> in namespace %q, want <resource-lists> in %q",
-			ErrWrongNamespace, start.Name.Local, start.Name.Space, Namespace)
 	}
 	p := &lists{}
-	for {
-		tok, err := xmldoc.Token(d)
-		if err != nil {
-			return nil, err
+	err = xmldoc.Children(d, func(t xml.StartElement) error {
+		if t.Name.Space == Namespace && t.Name.Local == "list" {
+			return p.list(d, 1)
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			if err := xmldoc.End(d); err != nil {
-				return nil, err
-			}
-			return p.entries, nil
-		case xml.StartElement:
-			if t.Name.Space == Namespace && t.Name.Local == "list" {
-				err = p.list(d, 1)
-			} else {
-				err = xmldoc.Skip(d)
-			}
-			if err != nil {
-				return nil, err
-			}
-		}
+		return xmldoc.Skip(d)
+	})
+	if err != nil {
+		return nil, err
 	}
+	if err := xmldoc.End(d); err != nil {
+		return nil, err
+	}
+	return p.entries, nil
 }
 
 // lists gathers the entries of every list, nested ones included.
@@ -116,35 +99,24 @@ func (p *lists) list(d *xml.Decoder, depth int) error {
 	if depth > MaxDepth {
 		return fmt.Errorf("%w: lists nested deeper than %d", ErrBadEntry, MaxDepth)
 	}
-	for {
-		tok, err := xmldoc.Token(d)
-		if err != nil {
-			return err
-		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return nil
-		case xml.StartElement:
-			inNS := t.Name.Space == Namespace
-			switch {
-			case inNS && t.Name.Local == "list":
-				err = p.list(d, depth+1)
-			case inNS && t.Name.Local == "entry":
-				var e Entry
-				if e, err = entry(d, t); err == nil {
-					if len(p.entries) == MaxEntries {
-						return fmt.Errorf("%w: limit %d", ErrTooManyEntries, MaxEntries)
-					}
-					p.entries = append(p.entries, e)
-				}
-			default:
-				err = xmldoc.Skip(d)
-			}
+	return xmldoc.Children(d, func(t xml.StartElement) error {
+		inNS := t.Name.Space == Namespace
+		switch {
+		case inNS && t.Name.Local == "list":
+			return p.list(d, depth+1)
+		case inNS && t.Name.Local == "entry":
+			e, err := entry(d, t)
 			if err != nil {
 				return err
 			}
+			if len(p.entries) == MaxEntries {
+				return fmt.Errorf("%w: limit %d", ErrTooManyEntries, MaxEntries)
+			}
+			p.entries = append(p.entries, e)
+			return nil
 		}
-	}
+		return xmldoc.Skip(d)
+	})
 }
 
 func entry(d *xml.Decoder, t xml.StartElement) (Entry, error) {
@@ -176,26 +148,17 @@ func entry(d *xml.Decoder, t xml.StartElement) (Entry, error) {
 	if strings.ContainsAny(e.URI, " \t\r\n<>\"") {
 		return Entry{}, fmt.Errorf("%w: uri %q", ErrBadEntry, excerpt(e.URI))
 	}
-	for {
-		tok, err := xmldoc.Token(d)
-		if err != nil {
-			return Entry{}, err
+	err := xmldoc.Children(d, func(t xml.StartElement) (err error) {
+		if t.Name.Space == Namespace && t.Name.Local == "display-name" {
+			e.DisplayName, err = xmldoc.Text(d)
+			return err
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			return e, nil
-		case xml.StartElement:
-			if t.Name.Space == Namespace && t.Name.Local == "display-name" {
-				if e.DisplayName, err = xmldoc.Text(d); err != nil {
-					return Entry{}, err
-				}
-				continue
-			}
-			if err := xmldoc.Skip(d); err != nil {
-				return Entry{}, err
-			}
-		}
+		return xmldoc.Skip(d)
+	})
+	if err != nil {
+		return Entry{}, err
 	}
+	return e, nil
 }
 
 func excerpt(s string) string {

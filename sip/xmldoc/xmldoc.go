@@ -20,7 +20,7 @@ var (
 	ErrMalformed = errors.New("malformed XML")
 )
 
-// newDecoder refuses what the XML decoder must never see: documents over
+// NewDecoder refuses what the XML decoder must never see: documents over
 // limit and anything declaring a DTD or entities. encoding/xml expands no
 // external entities, but a DTD has no business in these bodies and is the
 // usual vehicle for entity attacks, so it is refused before parsing; the
@@ -37,6 +37,8 @@ func NewDecoder(b []byte, limit int) (*xml.Decoder, error) {
 	return d, nil
 }
 
+// HasDTD reports whether b declares a DOCTYPE, an entity or another DTD
+// markup declaration anywhere.
 func HasDTD(b []byte) bool {
 	for i := 0; ; {
 		j := bytes.Index(b[i:], []byte("<!"))
@@ -53,7 +55,7 @@ func HasDTD(b []byte) bool {
 	}
 }
 
-// token returns the next token, refusing directives.
+// Token returns the next token, refusing directives.
 func Token(d *xml.Decoder) (xml.Token, error) {
 	tok, err := d.Token()
 	if err != nil {
@@ -68,7 +70,7 @@ func Token(d *xml.Decoder) (xml.Token, error) {
 	return tok, nil
 }
 
-// root returns the document element's start tag.
+// Root returns the document element's start tag.
 func Root(d *xml.Decoder) (xml.StartElement, error) {
 	for {
 		tok, err := Token(d)
@@ -89,7 +91,46 @@ func Root(d *xml.Decoder) (xml.StartElement, error) {
 	}
 }
 
-// end checks that only white space, comments and processing instructions
+// Open starts reading a document whose root element must be <local> in
+// namespace space; any other root is reported as wrong, wrapped.
+func Open(b []byte, limit int, space, local string, wrong error) (*xml.Decoder, xml.StartElement, error) {
+	d, err := NewDecoder(b, limit)
+	if err != nil {
+		return nil, xml.StartElement{}, err
+	}
+	start, err := Root(d)
+	if err != nil {
+		return nil, xml.StartElement{}, err
+	}
+	if start.Name.Local != local || start.Name.Space != space {
+		return nil, xml.StartElement{}, fmt.Errorf("%w: root element <%s> in namespace %q, want <%s> in %q",
+			wrong, start.Name.Local, start.Name.Space, local, space)
+	}
+	return d, start, nil
+}
+
+// Children calls child for each element inside the one whose start tag was
+// just read, up to its end tag; child must consume the element it is given
+// (Skip, Text or its own reading). Character data between children is
+// ignored.
+func Children(d *xml.Decoder, child func(xml.StartElement) error) error {
+	for {
+		tok, err := Token(d)
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.EndElement:
+			return nil
+		case xml.StartElement:
+			if err := child(t); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// End checks that only white space, comments and processing instructions
 // follow the root element.
 func End(d *xml.Decoder) error {
 	for {
@@ -113,7 +154,7 @@ func End(d *xml.Decoder) error {
 	}
 }
 
-// skip consumes the rest of the element whose start tag was just read.
+// Skip consumes the rest of the element whose start tag was just read.
 func Skip(d *xml.Decoder) error {
 	for depth := 1; depth > 0; {
 		tok, err := Token(d)
@@ -130,7 +171,7 @@ func Skip(d *xml.Decoder) error {
 	return nil
 }
 
-// text returns the character data of the element whose start tag was just
+// Text returns the character data of the element whose start tag was just
 // read, trimmed; text inside nested elements is ignored.
 func Text(d *xml.Decoder) (string, error) {
 	var sb strings.Builder
@@ -152,7 +193,7 @@ func Text(d *xml.Decoder) (string, error) {
 	}
 }
 
-// appendEscaped writes s as XML character data. Line ends and tabs are
+// AppendEscaped writes s as XML character data. Line ends and tabs are
 // written as references so they survive a parser's normalisation, and
 // what XML cannot carry (invalid UTF-8, most control characters) becomes
 // U+FFFD.
