@@ -73,7 +73,7 @@ func TestSendPublishesContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	sender := "mimi://" + devDomain + "/u/mimigw-send"
-	if env.ID != id || raw.Header.Get("Nats-Msg-Id") != id || raw.Header.Get("Mimi-Id") != id ||
+	if env.ID != id || raw.Header.Get("Nats-Msg-Id") != id+".15551230002" || raw.Header.Get("Mimi-Id") != id ||
 		env.Sender != sender || env.Recipient != "tel:+15551230002" || env.Channel != "auto" || env.Accepted.IsZero() {
 		t.Errorf("envelope %+v, headers %v", env, raw.Header)
 	}

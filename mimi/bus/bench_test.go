@@ -116,7 +116,7 @@ func BenchmarkConsumeAck(b *testing.B) {
 }
 
 func natsMsg(subject string, env bus.Envelope, data []byte) *nats.Msg {
-	return &nats.Msg{Subject: subject, Header: env.Header(), Data: data}
+	return &nats.Msg{Subject: subject, Header: env.Header(subject), Data: data}
 }
 
 // openEmbedded opens a Bus on the server it embeds (Open with no URL), as

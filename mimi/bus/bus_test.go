@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"strings"
 	"sync"
@@ -316,7 +317,7 @@ func TestPublishConsumeExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"Nats-Msg-Id": env.ID, "Mimi-Id": env.ID, "Mimi-Sender": env.Sender,
+		"Nats-Msg-Id": env.ID + "." + phone.Digits(), "Mimi-Id": env.ID, "Mimi-Sender": env.Sender,
 		"Mimi-Recipient": env.Recipient, "Mimi-Room": env.Room, "Mimi-Channel": "auto",
 		"Mimi-Accepted": env.Accepted.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
 	}
@@ -460,6 +461,51 @@ func TestDuplicateNotDeliveredTwice(t *testing.T) {
 	defer mu.Unlock()
 	if seen[env.ID] != 1 || seen[marker.ID] != 1 || len(seen) != 2 {
 		t.Errorf("deliveries %v, want each of %s and the marker once", seen, env.ID)
+	}
+}
+
+// A message for a room goes to each of its phone users: the to-phone
+// stream keeps one copy per recipient, however often each is published,
+// and a publisher that sets Nats-Msg-Id to the plain message ID (the
+// contract before copies were kept apart) is still delivered.
+func TestToPhoneDuplicatesPerRecipient(t *testing.T) {
+	b := bustest.New(t)
+	env := envelope(t)
+	phones := []uri.Number{phone, "+15551230003"}
+	for round := range 2 {
+		for _, n := range phones {
+			env.Recipient = n.TelURI()
+			if dup, err := b.Publish(ctxT(t), bus.SubjectToPhone(n), env, []byte("one")); err != nil || dup != (round > 0) {
+				t.Fatalf("publish %d for %s: duplicate %v, %v", round, n, dup, err)
+			}
+		}
+	}
+	plain := envelope(t)
+	hdr := plain.Header(bus.SubjectToPhone(phone))
+	hdr.Set(bus.HeaderMsgID, plain.ID)
+	if _, err := b.JetStream().PublishMsg(ctxT(t), &nats.Msg{Subject: bus.SubjectToPhone(phone), Header: hdr}); err != nil {
+		t.Fatal(err)
+	}
+	if n := streamInfo(t, b, b.Config().ToPhoneStream).State.Msgs; n != 3 {
+		t.Fatalf("stream holds %d messages, want 3", n)
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	consumeInBackground(t, b, 2, func(ctx context.Context, d *bus.Delivery) {
+		if d.EnvelopeErr != nil {
+			t.Errorf("envelope of %s: %v", d.Subject, d.EnvelopeErr)
+		}
+		mu.Lock()
+		seen[d.Envelope.ID+" "+d.Subject]++
+		mu.Unlock()
+		_ = d.Ack(ctx)
+	})
+	waitEmpty(t, b, b.Config().ToPhoneStream)
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string]int{env.ID + " mimi.to.tel.15551230002": 1, env.ID + " mimi.to.tel.15551230003": 1, plain.ID + " mimi.to.tel.15551230002": 1}
+	if !maps.Equal(seen, want) {
+		t.Errorf("deliveries %v, want %v", seen, want)
 	}
 }
 

@@ -13,7 +13,8 @@
 //     envelope carried in NATS headers (Nats-Msg-Id, Mimi-Id, Mimi-Sender,
 //     Mimi-Recipient, Mimi-Room, Mimi-Channel, Mimi-Accepted);
 //   - publishing that returns only once JetStream has stored the message
-//     (de-duplicated by message ID), and ErrUnavailable when it cannot;
+//     (de-duplicated by message ID, per recipient on to-phone subjects),
+//     and ErrUnavailable when it cannot;
 //     publishes do not wait on each other (each waits for its own ack), and
 //     PublishWithRecord stores a message and its delivery record in one
 //     round trip;

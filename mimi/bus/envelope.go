@@ -41,8 +41,9 @@ var ErrBadEnvelope = errors.New("bad envelope")
 
 // Envelope is what travels in the NATS headers of every bus message.
 type Envelope struct {
-	// ID is the MIMI message ID in lowercase hex (64 digits); it is also
-	// the JetStream de-duplication key.
+	// ID is the MIMI message ID in lowercase hex (64 digits). It is also
+	// the JetStream de-duplication key (Nats-Msg-Id), on to-phone subjects
+	// with the recipient's digits after it (msgID).
 	ID        string
 	Sender    string // mimi:// or tel: URI
 	Recipient string // mimi:// or tel: URI
@@ -56,9 +57,9 @@ type Envelope struct {
 // headerCount is the number of headers Header writes.
 const headerCount = 7
 
-// Header returns the NATS headers for e. Empty fields and a zero Accepted
-// are left out.
-func (e Envelope) Header() nats.Header {
+// Header returns the NATS headers for e published on subject. Empty
+// fields and a zero Accepted are left out.
+func (e Envelope) Header(subject string) nats.Header {
 	h := make(nats.Header, headerCount)
 	// One backing array for all values: one allocation instead of seven.
 	vals := make([]string, 0, headerCount)
@@ -69,7 +70,7 @@ func (e Envelope) Header() nats.Header {
 		vals = append(vals, v)
 		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	set(HeaderMsgID, e.ID)
+	set(HeaderMsgID, msgID(e.ID, subject))
 	set(HeaderID, e.ID)
 	set(HeaderSender, e.Sender)
 	set(HeaderRecipient, e.Recipient)
@@ -81,9 +82,31 @@ func (e Envelope) Header() nats.Header {
 	return h
 }
 
+// msgID is the de-duplication key of message id on subject: the ID, and on
+// a to-phone subject the ID and the recipient's digits ("<id>.<digits>"),
+// because JetStream de-duplicates across a stream's subjects and one
+// message for a room goes to each of its phone users.
+func msgID(id, subject string) string {
+	if digits, ok := strings.CutPrefix(subject, toPhonePrefix); ok && id != "" {
+		return id + "." + digits
+	}
+	return id
+}
+
+// messageIDOf is the message ID in a Nats-Msg-Id: all of it, or what
+// comes before a recipient's ".<digits>".
+func messageIDOf(msgID string) string {
+	id, digits, ok := strings.Cut(msgID, ".")
+	if !ok || digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return msgID
+	}
+	return id
+}
+
 // ParseEnvelope reads the envelope from NATS headers, strictly: every
-// header present once, a 64-digit lowercase hex ID equal in Mimi-Id and
-// Nats-Msg-Id where both are present, sender and recipient as mimi:// URIs
+// header present once, a 64-digit lowercase hex ID in Mimi-Id equal to
+// the one in Nats-Msg-Id where both are present (which may carry a
+// recipient's ".<digits>" after it, as on to-phone subjects), sender and recipient as mimi:// URIs
 // or tel: URIs in E.164 form, a mimi:// room URI, a known channel and an
 // RFC 3339 time. Header names match regardless of case.
 //
@@ -115,15 +138,15 @@ func ParseEnvelope(h nats.Header) (Envelope, error) {
 		return v[0], true
 	}
 	id, hasID := get(HeaderID)
-	msgID, hasMsgID := get(HeaderMsgID)
+	dedupe, hasMsgID := get(HeaderMsgID)
 	switch {
 	case !hasID && !hasMsgID:
 		p.fail("%s is missing", HeaderID)
-	case hasID && hasMsgID && id != msgID:
-		p.fail("%s %.80q differs from %s %.80q", HeaderID, id, HeaderMsgID, msgID)
+	case hasID && hasMsgID && id != messageIDOf(dedupe):
+		p.fail("%s %.80q differs from %s %.80q", HeaderID, id, HeaderMsgID, dedupe)
 	default:
 		if !hasID {
-			id = msgID
+			id = messageIDOf(dedupe)
 		}
 		p.id(id)
 	}

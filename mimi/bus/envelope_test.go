@@ -11,6 +11,9 @@ import (
 
 const testID = "3f8c2a6b9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f809101"
 
+// testSubject is where goodEnvelope goes: its recipient's subject.
+const testSubject = "mimi.to.tel.15551230002"
+
 func goodEnvelope() Envelope {
 	return Envelope{
 		ID:        testID,
@@ -23,9 +26,9 @@ func goodEnvelope() Envelope {
 }
 
 func TestEnvelopeHeader(t *testing.T) {
-	h := goodEnvelope().Header()
+	h := goodEnvelope().Header(testSubject)
 	want := map[string]string{
-		"Nats-Msg-Id":    testID,
+		"Nats-Msg-Id":    testID + ".15551230002", // one per recipient
 		"Mimi-Id":        testID,
 		"Mimi-Sender":    "mimi://a.example/u/alice",
 		"Mimi-Recipient": "tel:+15551230002",
@@ -47,17 +50,20 @@ func TestEnvelopeHeader(t *testing.T) {
 	if h.Get("Mimi-Sender") != "mimi://a.example/u/alice" {
 		t.Errorf("Add to Mimi-Id changed Mimi-Sender to %q", h.Get("Mimi-Sender"))
 	}
+	if got := goodEnvelope().Header("mimi.from.tel.15551230002").Get(HeaderMsgID); got != testID {
+		t.Errorf("from-phone Nats-Msg-Id = %q, want the message ID", got)
+	}
 }
 
 func TestEnvelopeAcceptedMilliseconds(t *testing.T) {
 	e := goodEnvelope()
 	e.Accepted = time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600))
-	if got := e.Header().Get(HeaderAccepted); got != "2026-01-02T02:04:05.000Z" {
+	if got := e.Header(testSubject).Get(HeaderAccepted); got != "2026-01-02T02:04:05.000Z" {
 		t.Errorf("Mimi-Accepted = %q, want UTC with milliseconds", got)
 	}
 	e.Channel = ""
 	e.Accepted = time.Time{}
-	h := e.Header()
+	h := e.Header(testSubject)
 	if _, ok := h[HeaderChannel]; ok {
 		t.Error("empty channel written")
 	}
@@ -70,7 +76,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	for _, ch := range []string{"", ChannelRCS, ChannelSMS, ChannelAuto} {
 		e := goodEnvelope()
 		e.Channel = ch
-		got, err := ParseEnvelope(e.Header())
+		got, err := ParseEnvelope(e.Header(testSubject))
 		if err != nil {
 			t.Fatalf("channel %q: %v", ch, err)
 		}
@@ -85,7 +91,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 }
 
 func TestParseEnvelope(t *testing.T) {
-	base := goodEnvelope().Header()
+	base := goodEnvelope().Header(testSubject)
 	with := func(f func(h nats.Header)) nats.Header {
 		h := nats.Header{}
 		for k, v := range base {
@@ -103,6 +109,13 @@ func TestParseEnvelope(t *testing.T) {
 		{name: "valid", h: base},
 		{name: "only Mimi-Id", h: with(func(h nats.Header) { h.Del(HeaderMsgID) })},
 		{name: "only Nats-Msg-Id", h: with(func(h nats.Header) { h.Del(HeaderID) }),
+			check: func(t *testing.T, e Envelope) {
+				if e.ID != testID {
+					t.Errorf("ID %q", e.ID)
+				}
+			}},
+		{name: "Nats-Msg-Id without the recipient", h: with(func(h nats.Header) { h.Set(HeaderMsgID, testID) })},
+		{name: "only a plain Nats-Msg-Id", h: with(func(h nats.Header) { h.Del(HeaderID); h.Set(HeaderMsgID, testID) }),
 			check: func(t *testing.T, e Envelope) {
 				if e.ID != testID {
 					t.Errorf("ID %q", e.ID)
@@ -126,6 +139,8 @@ func TestParseEnvelope(t *testing.T) {
 		{name: "no headers", h: nil, wantErr: "Mimi-Id is missing"},
 		{name: "no id", h: with(func(h nats.Header) { h.Del(HeaderID); h.Del(HeaderMsgID) }), wantErr: "Mimi-Id is missing"},
 		{name: "ids differ", h: with(func(h nats.Header) { h.Set(HeaderMsgID, strings.Repeat("a", 64)) }), wantErr: "differs from Nats-Msg-Id"},
+		{name: "recipient not digits", h: with(func(h nats.Header) { h.Set(HeaderMsgID, testID+".bob") }), wantErr: "differs from Nats-Msg-Id"},
+		{name: "empty recipient", h: with(func(h nats.Header) { h.Set(HeaderMsgID, testID+".") }), wantErr: "differs from Nats-Msg-Id"},
 		{name: "upper-case id", h: with(func(h nats.Header) {
 			h.Set(HeaderID, strings.ToUpper(testID))
 			h.Set(HeaderMsgID, strings.ToUpper(testID))
@@ -187,7 +202,7 @@ func TestParseEnvelope(t *testing.T) {
 // TestParseEnvelopeKeepsValidFields: a gateway reporting a bad envelope
 // needs the sender even when another field is wrong.
 func TestParseEnvelopeKeepsValidFields(t *testing.T) {
-	h := goodEnvelope().Header()
+	h := goodEnvelope().Header(testSubject)
 	h.Set(HeaderRoom, "not a room")
 	h.Set(HeaderChannel, "fax")
 	e, err := ParseEnvelope(h)
@@ -244,7 +259,7 @@ func FuzzParseEnvelope(f *testing.F) {
 			t.Fatalf("parsed envelope %+v does not validate: %v", env, err)
 		}
 		// What parses writes back and parses to the same envelope.
-		again, err := ParseEnvelope(env.Header())
+		again, err := ParseEnvelope(env.Header(testSubject))
 		if err != nil {
 			t.Fatalf("re-parse of %+v: %v", env, err)
 		}
@@ -262,7 +277,7 @@ func BenchmarkEnvelopeHeader(b *testing.B) {
 	e := goodEnvelope()
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = e.Header()
+		_ = e.Header(testSubject)
 	}
 }
 
@@ -277,7 +292,7 @@ func BenchmarkEnvelopeValidate(b *testing.B) {
 }
 
 func BenchmarkParseEnvelope(b *testing.B) {
-	h := goodEnvelope().Header()
+	h := goodEnvelope().Header(testSubject)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := ParseEnvelope(h); err != nil {

@@ -11,9 +11,10 @@ import (
 )
 
 // Publish puts a message on subject and returns once JetStream has stored
-// it (or knew it already). The envelope's ID is the de-duplication key: a
-// second publish of the same ID within the duplicate window stores nothing
-// and reports duplicate. A zero env.Accepted is stamped with the current
+// it (or knew it already). The envelope's ID is the de-duplication key,
+// with the recipient's digits on to-phone subjects (Envelope.Header): a
+// second publish of the same message to the same subject within the
+// duplicate window stores nothing and reports duplicate. A zero env.Accepted is stamped with the current
 // time.
 //
 // When the bus cannot take the message now (no server, no stream, timeout,
@@ -38,7 +39,7 @@ func (b *Bus) message(subject string, env Envelope, data []byte) (*nats.Msg, err
 		b.m.publishFailures.WithLabelValues(subjectKind(subject), "rejected").Inc()
 		return nil, err
 	}
-	return &nats.Msg{Subject: subject, Header: env.Header(), Data: data}, nil
+	return &nats.Msg{Subject: subject, Header: env.Header(subject), Data: data}, nil
 }
 
 func (b *Bus) checkPublish(subject string, env Envelope) error {
