@@ -21,7 +21,9 @@
 //        client certificates required and checked against ca -> {"url"}.
 //        Serves GET /.well-known/mimi-protocol-directory (templates on its
 //        own URL), POST /v1/submitMessage/{roomId} and POST /v1/update/{roomId}
-//        for its rooms; the other endpoints answer 501.
+//        for its rooms, and POST /v1/updateConsent/{requesterDomain} (a
+//        grant's KeyPackages are kept for its room, as keyMaterial's are);
+//        the other endpoints answer 501.
 //   {"op":"peer","domain","url","cert","key","ca"}  how to reach a gateway:
 //        connect to url's host:port, TLS server name and Host = domain,
 //        From: mimi@desktop.test. Its directory is fetched on first use.
@@ -30,6 +32,11 @@
 //        "clients":[{"status","uri"}]}; KeyPackages are kept for the room.
 //        Both want 200 with application/octet-stream; anything else, or a
 //        body that does not decode strictly, answers {"ok": false}.
+//   {"op":"requestConsent","peer","target","room"?,"operation"?} asks the
+//        target's provider for consent ("request", the default, or
+//        "cancel") -> {"status"}
+//   {"op":"consents"} every updateConsent received since the last call ->
+//        {"entries":[{"operation","requester","target","room","keyPackages"}]}
 //   {"op":"createRoom","peer","room"} creates alice's group, adds the kept
 //        KeyPackages, sends the Welcome in a notify -> {"status","epoch"}
 //   {"op":"send","peer","room","text","inReplyTo"?,"hold"?} -> {"status",
@@ -85,6 +92,10 @@
 //   409, notAllowed 403 (sender not a member) or 400 (commit refused by
 //   MLS), invalidProposal 400. Input that does not decode gets 400 with a
 //   text body; an unknown room 404.
+// - ConsentEntry: consentOperation (cancel 0, request 1, grant 2, revoke
+//   3), requesterUri, targetUri, optional<RoomId>, clientKeyPackages
+//   KeyPackage<V> for a grant only, consent_extensions; requestConsent and
+//   updateConsent answer 201 with no body.
 // - KeyMaterialRequest is signed with SignWithLabel(key,
 //   "KeyMaterialRequestTBS", the request without its signature); a
 //   ClientKeyMaterial holds a bare KeyPackage on success and
@@ -412,6 +423,29 @@ function decodeKeyMaterialResponse(buf) {
   return { userStatus, userUri, clients };
 }
 
+const CONSENT_OPERATIONS = ["cancel", "request", "grant", "revoke"];
+
+// ConsentEntry for a request or a cancel (no clientKeyPackages).
+function encodeConsentEntry({ operation, requester, target, room }) {
+  const op = CONSENT_OPERATIONS.indexOf(operation);
+  if (op !== 0 && op !== 1) throw new Error(`consent operation ${operation}: only request or cancel are sent`);
+  return concat([w.u8(op), uri(requester), uri(target), w.optional(room === undefined ? undefined : uri(room)), w.vector([])]);
+}
+
+function decodeConsentEntry(buf) {
+  const r = new Reader(buf, "ConsentEntry");
+  const op = r.u8("consentOperation");
+  if (op >= CONSENT_OPERATIONS.length) r.fail("consentOperation", `unknown operation ${op}`);
+  const requester = r.string("requesterUri");
+  const target = r.string("targetUri");
+  const room = r.optional("roomId", (t) => t.string("roomId"));
+  if (room === "") r.fail("roomId", "present but empty");
+  const keyPackages = op === 2 ? r.vector("clientKeyPackages", (s) => s.mls("keyPackage", decodeKeyPackage).value) : [];
+  readAppDataDictionary(r, "consent_extensions");
+  r.end();
+  return { operation: CONSENT_OPERATIONS[op], requester, target, room, keyPackages };
+}
+
 // RatchetTreeOption full(1): the ratchet_tree extension data.
 function encodeRatchetTreeOptionFull(tree) {
   return concat([w.u8(1), encodeRatchetTree(tree)]);
@@ -655,6 +689,7 @@ function decodeStatusReport(bytes) {
 let alice; // { credential, signKey, publicKey }
 const rooms = new Map(); // room URI -> { state, peer }
 const fetched = new Map(); // room URI -> [KeyPackage]
+let consents = []; // updateConsent entries not yet reported
 const peers = new Map(); // domain -> { domain, url, cert, key, ca, directory }
 let received = [];
 let server;
@@ -1053,6 +1088,7 @@ async function handle(req, res) {
       let out;
       if (m[1] === "submitMessage") out = await handleSubmit(param, data, source);
       else if (m[1] === "update") out = await handleUpdate(param, data);
+      else if (m[1] === "updateConsent") out = handleUpdateConsent(param, data, source);
       else throw new HttpError(501, `${m[1]} is not served by this peer`);
       status = out.status;
       body = out.body;
@@ -1077,6 +1113,24 @@ async function handle(req, res) {
     res.writeHead(status, { "Content-Type": type, "Content-Length": String(body ? body.length : 0) });
     res.end(body ? Buffer.from(body) : undefined);
   }
+}
+
+// handleUpdateConsent takes a target's provider's answer to a consent
+// request of alice's: a grant's KeyPackages go with those keyMaterial
+// fetched for the room.
+function handleUpdateConsent(requesterDomain, body, source) {
+  if (requesterDomain !== DOMAIN) throw new HttpError(404, `updateConsent for ${requesterDomain}`);
+  let c;
+  try {
+    c = decodeConsentEntry(body);
+  } catch (e) {
+    throw new HttpError(400, e.message);
+  }
+  if (c.requester !== ALICE) throw new HttpError(400, `consent for requester ${c.requester}`);
+  if (new URL(c.target).host !== source) throw new HttpError(403, `${source} answers for ${c.target}`);
+  if (c.room !== undefined && c.keyPackages.length > 0) fetched.set(c.room, [...(fetched.get(c.room) ?? []), ...c.keyPackages]);
+  consents.push({ operation: c.operation, requester: c.requester, target: c.target, room: c.room ?? null, keyPackages: c.keyPackages.length });
+  return { status: 201, body: new Uint8Array(0) };
 }
 
 // ---------------------------------------------------------------------------
@@ -1154,6 +1208,19 @@ const ops = {
     for (const c of d.clients) if (c.keyPackage) kps.push(c.keyPackage);
     fetched.set(req.room, kps);
     return { userStatus: d.userStatus, userUri: d.userUri, clients: d.clients.map((c) => ({ status: c.status, uri: c.uri })) };
+  },
+
+  async requestConsent(req) {
+    const p = peer(req.peer);
+    const body = encodeConsentEntry({ operation: req.operation ?? "request", requester: ALICE, target: req.target, room: req.room });
+    const res = await post(p, "requestConsent", new URL(req.target).host, body);
+    return { status: res.status, body: Buffer.from(res.body).toString("utf8").slice(0, 300) };
+  },
+
+  async consents() {
+    const out = consents;
+    consents = [];
+    return { entries: out };
   },
 
   async createRoom(req) {

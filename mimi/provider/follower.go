@@ -59,18 +59,7 @@ func (p *Provider) keyMaterialFor(ctx context.Context, peer, target string, req 
 		resp.UserStatus = wire.NoCompatibleMaterial
 		return resp, nil
 	}
-	c, err := p.mls.Client(ctx, target)
-	if err != nil {
-		return nil, err
-	}
-	kp, err := c.KeyPackage(ctx)
-	if err == nil && kp.LastResort {
-		// The pool is empty, as on a user's first request: fill it and
-		// hand out a one-time package instead.
-		if _, ferr := c.FillPool(ctx); ferr == nil {
-			kp, err = c.KeyPackage(ctx)
-		}
-	}
+	kp, lastResort, err := p.oneTimeKeyPackage(ctx, target)
 	if errors.Is(err, mls.ErrNoKeyPackage) {
 		resp.UserStatus = wire.NoCompatibleMaterial
 		resp.Clients = []wire.ClientKeyMaterial{{Status: wire.KeyMaterialExhausted, ClientURI: target}}
@@ -79,13 +68,9 @@ func (p *Provider) keyMaterialFor(ctx context.Context, peer, target string, req 
 	if err != nil {
 		return nil, err
 	}
-	_, bare, err := wire.UnwrapMLSMessage(kp.Message)
-	if err != nil {
-		return nil, err
-	}
 	resp.UserStatus = wire.Success
-	resp.Clients = []wire.ClientKeyMaterial{{Status: wire.ClientSuccess, ClientURI: target, KeyPackage: bare}}
-	p.log.Info("key material handed out", "peer", peer, "user", target, "number", n, "room", req.RoomID, "last_resort", kp.LastResort)
+	resp.Clients = []wire.ClientKeyMaterial{{Status: wire.ClientSuccess, ClientURI: target, KeyPackage: kp}}
+	p.log.Info("key material handed out", "peer", peer, "user", target, "number", n, "room", req.RoomID, "last_resort", lastResort)
 	return resp, nil
 }
 

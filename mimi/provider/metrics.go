@@ -8,7 +8,7 @@ type metrics struct {
 	outbox   *prometheus.CounterVec // outcome: phone users' messages carried to rooms
 	rooms    *prometheus.CounterVec // event: created, joined, left
 	lookups  *prometheus.CounterVec // outcome: identifierQuery asked of peers
-	answered *prometheus.CounterVec // endpoint, outcome: keyMaterial and identifierQuery answers
+	answered *prometheus.CounterVec // endpoint, outcome: keyMaterial, identifierQuery and requestConsent answers
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -32,7 +32,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}, []string{"outcome"}),
 		answered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "mimigw", Subsystem: "provider", Name: "answers_total",
-			Help: "keyMaterial and identifierQuery requests answered, by endpoint and outcome (the protocol's status name).",
+			Help: "keyMaterial, identifierQuery and requestConsent requests answered, by endpoint and outcome (the protocol's status name; for requestConsent: granted, not_granted, ignored, queue_full, refused).",
 		}, []string{"endpoint", "outcome"}),
 	}
 	if reg != nil {

@@ -38,6 +38,7 @@ type Provider struct {
 	now    func() time.Time
 
 	lookups sync.Map // E.164 number -> lookup
+	grants  chan grant
 }
 
 // lookup is a remembered identifierQuery answer.
@@ -65,7 +66,8 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, m *mls.Provider, opts ...O
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Provider{cfg: cfg, domain: strings.ToLower(cfg.Domain), bus: b, mls: m, log: slog.Default(), now: time.Now}
+	p := &Provider{cfg: cfg, domain: strings.ToLower(cfg.Domain), bus: b, mls: m, log: slog.Default(), now: time.Now,
+		grants: make(chan grant, grantQueue)}
 	p.live.Store(&cfg)
 	var reg *prometheus.Registry
 	for _, o := range opts {
@@ -92,6 +94,7 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, m *mls.Provider, opts ...O
 		transport.IdentifierQuery: p.identifierQuery,
 		transport.KeyMaterial:     p.keyMaterial,
 		transport.Notify:          p.notify,
+		transport.RequestConsent:  p.requestConsent,
 		transport.SubmitMessage:   p.submitMessage,
 		transport.Update:          p.update,
 	}, topts...)
@@ -143,6 +146,7 @@ func (p *Provider) Addr() string { return p.server.Addr().String() }
 func (p *Provider) Run(ctx context.Context) error {
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return p.server.Serve(ctx) })
+	eg.Go(func() error { p.sendGrants(ctx); return nil })
 	eg.Go(func() error {
 		err := p.bus.ConsumeFromPhone(ctx, p.cfg.Consumer, p.cfg.Workers, p.cfg.OutboxAttempts, p.carry)
 		if errors.Is(err, bus.ErrClosed) {
