@@ -14,8 +14,10 @@
 //     submitMessage and update (what followers send to rooms hosted here);
 //   - following rooms hosted elsewhere: a Welcome joins the phone user's
 //     MLS client, commits and proposals are applied, and application
-//     messages are decrypted and stored on mimi.to.tel.<digits> with the
-//     usual envelope, so RCS, SMS, fallback and receipts work unchanged;
+//     messages are decrypted once (as one of the room's phone users) and
+//     stored on mimi.to.tel.<digits> of each of the room's phone users but
+//     the sender, with the usual envelope, so RCS, SMS, fallback and
+//     receipts work unchanged, for each phone user on their own;
 //   - hosting rooms: a phone user who writes first to a user of another
 //     provider (a number a peer serves, found by identifierQuery, or a
 //     peer's user behind a lent or virtual number) gets a room named as
@@ -28,8 +30,10 @@
 //     encrypts it as the phone user's MLS client and sends it to the hub
 //     (submitMessage) or the followers (notify); it is acknowledged on the
 //     bus only once they took it, and tried again with the bus's backoff
-//     until they do or provider.outbox_attempts run out (hours); messages
-//     of the operator's own conversations are let through without a read;
+//     until they do or provider.outbox_attempts run out (hours); it is
+//     stored as well for the room's other phone users of this gateway;
+//     messages of the operator's own conversations are let through
+//     without a read;
 //   - the room records, in their own bucket (mimigw-provider by default):
 //     room.<room URI in unpadded base64url> -> hub domain, MLS group ID,
 //     the gateway's phone users in the room and, for rooms hosted here, the
@@ -51,7 +55,8 @@
 //     KeyPackage was already used, a commit of an epoch already left and an
 //     application message whose generation was already accepted are
 //     recognised by the MLS state and skipped; a message published again
-//     on the bus keeps its MIMI message ID and is de-duplicated there.
+//     on the bus keeps its MIMI message ID and is de-duplicated there, for
+//     each phone user it goes to.
 //   - Bad input (a body that does not decode, a commit that does not apply,
 //     a message that does not decrypt) gets a 4xx and changes no stored
 //     state; trouble on the bus or a group held by another instance gets a
@@ -70,8 +75,5 @@
 // AppDataUpdate proposals (mls-go cannot read a commit carrying one, so it
 // is refused; a participant list changed by GroupContextExtensions is
 // followed), abuse reports and proxied downloads. The participant list is
-// kept, not enforced: a room's members are those of its MLS group. Rooms with several of
-// this gateway's phone users do not work yet: a message is decrypted by
-// the first of them only, and the to-phone stream de-duplicates by MIMI
-// message ID across subjects, so only one of them would get it.
+// kept, not enforced: a room's members are those of its MLS group.
 package provider

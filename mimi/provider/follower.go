@@ -288,16 +288,23 @@ func (p *Provider) toPhones(ctx context.Context, rec *roomRecord, rcv *mls.Recei
 	if err != nil {
 		return fmt.Errorf("%w: content from %s: %v", mls.ErrMalformed, rcv.Sender, err)
 	}
+	return p.toLocal(ctx, rec, rcv.Sender, id.String(), rcv.Content)
+}
+
+// toLocal publishes message id (MIMI content) of sender for every phone
+// user of the room rec but the sender, each on its own subject: the bus
+// keeps one copy per recipient, so publishing again is harmless.
+func (p *Provider) toLocal(ctx context.Context, rec *roomRecord, sender, id string, data []byte) error {
 	for _, user := range rec.Local {
-		if user == rcv.Sender {
+		if user == sender {
 			continue
 		}
 		n, ok := p.userNumber(user)
 		if !ok {
 			continue
 		}
-		env := bus.Envelope{ID: id.String(), Sender: rcv.Sender, Recipient: n.TelURI(), Room: rec.Room, Accepted: p.now()}
-		if _, err := p.bus.Publish(ctx, bus.SubjectToPhone(n), env, rcv.Content); err != nil {
+		env := bus.Envelope{ID: id, Sender: sender, Recipient: n.TelURI(), Room: rec.Room, Accepted: p.now()}
+		if _, err := p.bus.Publish(ctx, bus.SubjectToPhone(n), env, data); err != nil {
 			return err
 		}
 	}

@@ -19,8 +19,9 @@ var errNotForProvider = errors.New("provider: not for a MIMI provider")
 // reports, from the from-phone stream) that belongs in a room of the MIMI
 // provider protocol is encrypted as that phone user and sent to the
 // room's hub (submitMessage), or, in a room hosted here, fanned out to its
-// followers (notify). The message is acknowledged on the bus only once
-// the hub accepted it or every follower took it, so the stream is the
+// followers (notify), and stored for the room's other phone users here.
+// The message is acknowledged on the bus only once the hub accepted it or
+// every follower took it, and it is stored, so the stream is the
 // outbox: a message not yet accepted is tried again with the bus's
 // backoff, up to its attempts.
 func (p *Provider) carry(ctx context.Context, d *bus.Delivery) {
@@ -85,14 +86,20 @@ func (p *Provider) forward(ctx context.Context, d *bus.Delivery) (string, error)
 	if err != nil {
 		return "", err
 	}
+	outcome := "submitted"
 	if rec.Hub == p.domain {
+		outcome = "fanned_out"
 		fm := &wire.FanoutMessage{Timestamp: uint64(p.now().UnixMilli()), Message: ct}
-		if err := p.fanout(ctx, rec, "", fm); err != nil {
-			return "", err
-		}
-		return "fanned_out", nil
+		err = p.fanout(ctx, rec, "", fm)
+	} else {
+		err = p.submit(ctx, rec, env.Sender, ct)
 	}
-	return "submitted", p.submit(ctx, rec, env.Sender, ct)
+	if err != nil {
+		return "", err
+	}
+	// The room's other phone users here: a hub need not send a provider
+	// back what it submitted (this gateway's does not).
+	return outcome, p.toLocal(ctx, rec, env.Sender, env.ID, d.Data)
 }
 
 // open creates the room of a conversation a phone user starts with a
