@@ -62,6 +62,9 @@ type rcsEdge struct {
 	notified chan Notification
 	revoked  chan Revocation
 	probes   int
+	// onSend, when set, sees each message the edge takes, before the
+	// gateway hears it was taken.
+	onSend func(OutboundRCS)
 }
 
 func newRCSEdge(caps Capabilities) *rcsEdge {
@@ -85,6 +88,9 @@ func (e *rcsEdge) SendRCS(ctx context.Context, m OutboundRCS) error {
 		err = nil
 	}
 	if err == nil {
+		if e.onSend != nil {
+			e.onSend(m)
+		}
 		e.sent <- m
 	}
 	return err
@@ -650,7 +656,7 @@ func TestDeliveredOnceOnRedelivery(t *testing.T) {
 	recv(t, sms.calls, "SMS")
 	for deadline := time.Now().Add(wait); ; {
 		var rec outRecord
-		if _, err := h.g.rec.get(context.Background(), outKey(id.String()), &rec); err == nil {
+		if _, err := h.g.rec.get(context.Background(), outKey(copyKey{id: id.String(), to: phone}), &rec); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {

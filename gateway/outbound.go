@@ -132,10 +132,11 @@ func (g *Gateway) parse(d *bus.Delivery) (*outbound, error) {
 // deliver sends o by RCS or SMS and records what became of it. A
 // *failure ends the message; any other error is retried.
 func (g *Gateway) deliver(ctx context.Context, o *outbound, attempt int) error {
+	k := copyKey{id: o.id.String(), to: o.recipient}
 	if attempt > 1 {
 		// An earlier attempt may have sent it and died before the ack.
 		var done outRecord
-		if _, err := g.rec.get(ctx, outKey(o.id.String()), &done); err == nil {
+		if _, err := g.rec.getOut(ctx, k, &done); err == nil {
 			g.m.outbound.WithLabelValues(string(done.Channel), "duplicate").Inc()
 			return nil
 		} else if !errors.Is(err, errNoRecord) {
@@ -152,7 +153,7 @@ func (g *Gateway) deliver(ctx context.Context, o *outbound, attempt int) error {
 		}
 		return g.notifyPhone(ctx, o, entries)
 	}
-	view, err := renderForPhone(o.msg, g.excerpt(ctx))
+	view, err := renderForPhone(o.msg, g.excerpt(ctx, o.recipient))
 	if err != nil {
 		return fail("cannot render", err)
 	}
@@ -180,7 +181,7 @@ func (g *Gateway) deliver(ctx context.Context, o *outbound, attempt int) error {
 	}
 	rec.Caps = note
 	if useRCS {
-		err := g.sendRCS(ctx, o, from.Number, view, caps, &rec)
+		err := g.sendRCS(ctx, k, o, from.Number, view, caps, &rec)
 		switch {
 		case err == nil:
 			return nil
@@ -199,7 +200,7 @@ func (g *Gateway) deliver(ctx context.Context, o *outbound, attempt int) error {
 	if err := g.checkSegments(ctx, o, view.Text); err != nil {
 		return err
 	}
-	return g.sendSMS(ctx, o.id.String(), from.Address(), o.recipient, view.Text, &rec)
+	return g.sendSMS(ctx, k, from.Address(), view.Text, &rec)
 }
 
 func fallbackReason(err error) string {
@@ -253,16 +254,16 @@ func (g *Gateway) chooseRCS(ctx context.Context, o *outbound, from identity.Send
 	return false, caps, note, nil
 }
 
-// sendRCS sends by RCS and records it; the IMDN delivered, or a revocation
-// and an SMS after DeliveryTimeout, follow.
-func (g *Gateway) sendRCS(ctx context.Context, o *outbound, from uri.Number, view forPhone, caps Capabilities, rec *outRecord) error {
+// sendRCS sends by RCS and records it as the copy k; the IMDN delivered,
+// or a revocation and an SMS after DeliveryTimeout, follow.
+func (g *Gateway) sendRCS(ctx context.Context, k copyKey, o *outbound, from uri.Number, view forPhone, caps Capabilities, rec *outRecord) error {
 	conv, err := g.conversationID(ctx, o.sender, o.recipient, o.room)
 	if err != nil {
 		return err
 	}
 	m := OutboundRCS{
 		ID: o.id.String(), From: from, To: o.recipient,
-		Ref:            imdnRef(o.id),
+		Ref:            imdnRef(k),
 		ConversationID: conv,
 		ContributionID: uuidFrom("contribution", o.id.String()),
 		Parts:          view.Parts,
@@ -286,12 +287,12 @@ func (g *Gateway) sendRCS(ctx context.Context, o *outbound, from uri.Number, vie
 	if g.sms != nil && g.cfg.DeliveryTimeout > 0 && (rec.Revocable || g.cfg.Unrevocable != UnrevocableWait) {
 		rec.Content = o.data
 	}
-	if err := g.record(ctx, rec, []refKey{{key: rcsRefKey(m.Ref)}}); err != nil {
+	if err := g.record(ctx, k, rec, []refKey{{key: rcsRefKey(m.Ref)}}); err != nil {
 		return err
 	}
 	if rec.Content != nil {
 		at := rec.Accepted.Add(g.cfg.DeliveryTimeout)
-		if err := g.bus.Schedule(ctx, "revoke."+rec.ID, at, nil); err != nil {
+		if err := g.bus.Schedule(ctx, "revoke."+k.String(), at, nil); err != nil {
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 	}
@@ -299,12 +300,13 @@ func (g *Gateway) sendRCS(ctx context.Context, o *outbound, from uri.Number, vie
 	return nil
 }
 
-// sendSMS sends text by SMS and records its segments.
-func (g *Gateway) sendSMS(ctx context.Context, id, from string, to uri.Number, text string, rec *outRecord) error {
+// sendSMS sends text by SMS to the copy k's recipient and records its
+// segments.
+func (g *Gateway) sendSMS(ctx context.Context, k copyKey, from, text string, rec *outRecord) error {
 	if g.sms == nil {
 		return fail("no route: SMS is not configured", ErrRejected)
 	}
-	sent, err := g.sms.SendSMS(ctx, OutboundSMS{ID: id, From: from, To: to, Text: text, Receipt: true})
+	sent, err := g.sms.SendSMS(ctx, OutboundSMS{ID: k.id, From: from, To: rec.Recipient, Text: text, Receipt: true})
 	if errors.Is(err, ErrRejected) {
 		return fail("refused by the SMS side", err)
 	}
@@ -322,7 +324,7 @@ func (g *Gateway) sendSMS(ctx context.Context, id, from string, to uri.Number, t
 	for i, ref := range sent.Refs {
 		keys[i] = refKey{key: smsRefKey(sent.Source, ref), segment: i}
 	}
-	if err := g.record(ctx, rec, keys); err != nil {
+	if err := g.record(ctx, k, rec, keys); err != nil {
 		return err
 	}
 	g.m.outbound.WithLabelValues(string(ChannelSMS), "sent").Inc()
@@ -334,14 +336,15 @@ type refKey struct {
 	segment int
 }
 
-// record writes what was sent, then the keys receipts find it by, and
-// applies receipts that arrived before the keys.
-func (g *Gateway) record(ctx context.Context, rec *outRecord, refs []refKey) error {
-	if err := g.rec.put(ctx, outKey(rec.ID), rec); err != nil {
+// record writes what was sent as the copy k, then the keys receipts find
+// it by, and applies receipts that arrived before the keys.
+func (g *Gateway) record(ctx context.Context, k copyKey, rec *outRecord, refs []refKey) error {
+	if err := g.rec.put(ctx, outKey(k), rec); err != nil {
 		return err
 	}
 	for _, r := range refs {
-		exists, err := g.rec.create(ctx, r.key, refRecord{ID: rec.ID, Segment: r.segment, Taken: rec.Accepted})
+		own := refRecord{ID: k.id, To: k.to, Segment: r.segment, Taken: rec.Accepted}
+		exists, err := g.rec.create(ctx, r.key, own)
 		if err != nil {
 			return err
 		}
@@ -351,7 +354,7 @@ func (g *Gateway) record(ctx context.Context, rec *outRecord, refs []refKey) err
 		var early []Receipt
 		var before string
 		if _, err := update(ctx, g.rec, r.key, func(v *refRecord) (bool, error) {
-			if v.ID == rec.ID {
+			if v.copyOf() == k {
 				return false, nil // written by an earlier attempt of this message
 			}
 			if v.ID != "" && v.Taken.After(rec.Accepted) {
@@ -361,18 +364,18 @@ func (g *Gateway) record(ctx context.Context, rec *outRecord, refs []refKey) err
 			// message id given out again (an SMSC restarted and counts
 			// from the start): the newest submission owns the id, as the
 			// receipts to come are about it.
-			early, before = v.Early, v.ID
-			*v = refRecord{ID: rec.ID, Segment: r.segment, Taken: rec.Accepted}
+			early, before = v.Early, v.copyOf().String()
+			*v = own
 			return true, nil
 		}); err != nil {
 			return err
 		}
 		if before != "" {
-			g.log.Info("network message id given out again; it now names the newer message", "key", r.key, "msg_id", rec.ID, "before", before)
+			g.log.Info("network message id given out again; it now names the newer message", "key", r.key, "msg_id", k.id, "number", k.to, "before", before)
 			g.m.receipts.WithLabelValues(string(rec.Channel), "id_reused").Inc()
 		}
 		for _, rc := range early {
-			if err := g.applyReceipt(ctx, rec.ID, r.segment, rc, evReceipt); err != nil {
+			if err := g.applyReceipt(ctx, k, r.segment, rc, evReceipt); err != nil {
 				return err
 			}
 			g.m.receipts.WithLabelValues(string(rc.Channel), "early").Inc()
@@ -394,9 +397,13 @@ func (g *Gateway) conversationID(ctx context.Context, user string, n uri.Number,
 	return conv, nil
 }
 
-// imdnRef is the imdn.Message-ID of a MIMI message sent by RCS: derived
-// from its ID, so that a message sent again keeps it.
-func imdnRef(id content.MessageID) string { return "mimi" + hex.EncodeToString(id[1:17]) }
+// imdnRef is the imdn.Message-ID of the copy k of a MIMI message sent by
+// RCS: derived from its ID and recipient, so that a message sent again
+// keeps it and each phone user of a room has one of their own.
+func imdnRef(k copyKey) string {
+	h := sha256.Sum256([]byte(k.String()))
+	return "mimi" + hex.EncodeToString(h[:16])
+}
 
 // uuidFrom derives a version 8 UUID (RFC 9562) from names.
 func uuidFrom(names ...string) string {
@@ -407,11 +414,12 @@ func uuidFrom(names ...string) string {
 	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
 }
 
-// excerpt finds the text of an earlier message for quoting it.
-func (g *Gateway) excerpt(ctx context.Context) excerptFunc {
+// excerpt finds the text of an earlier message in n's conversations for
+// quoting it.
+func (g *Gateway) excerpt(ctx context.Context, n uri.Number) excerptFunc {
 	return func(id content.MessageID) string {
 		var out outRecord
-		if _, err := g.rec.get(ctx, outKey(id.String()), &out); err == nil {
+		if _, err := g.rec.getOut(ctx, copyKey{id: id.String(), to: n}, &out); err == nil {
 			return out.Excerpt
 		}
 		var in inRecord

@@ -63,7 +63,7 @@ func (g *Gateway) Receipt(ctx context.Context, r Receipt) error {
 			ref = held
 		}
 		g.m.receipts.WithLabelValues(string(r.Channel), "applied").Inc()
-		return g.applyReceipt(ctx, ref.ID, ref.Segment, r, evReceipt)
+		return g.applyReceipt(ctx, ref.copyOf(), ref.Segment, r, evReceipt)
 	}
 }
 
@@ -81,21 +81,21 @@ func rank(s outState) int {
 	return 0
 }
 
-// applyReceipt moves a message on by one receipt and, when the whole
-// message changes state, reports it. The report is published before the
+// applyReceipt moves the copy k of a message on by one receipt and, when
+// the whole of it changes state, reports it. The report is published before the
 // new state is written (and again if the write has to be retried): its ID
 // is fixed by message and status, so the bus keeps one. kind names the
 // receipt in the record's events (evReceipt, or evTooLate for a
 // revocation that came after delivery).
-func (g *Gateway) applyReceipt(ctx context.Context, id string, segment int, r Receipt, kind string) error {
-	mid, err := content.ParseMessageID(id)
+func (g *Gateway) applyReceipt(ctx context.Context, k copyKey, segment int, r Receipt, kind string) error {
+	mid, err := content.ParseMessageID(k.id)
 	if err != nil {
-		return fmt.Errorf("gateway: receipt names %q: %w", id, ErrRejected)
+		return fmt.Errorf("gateway: receipt names %q: %w", k.id, ErrRejected)
 	}
 	// reached is set when this receipt is the one that makes the message
 	// delivered (or read without delivered before), for the delivery time.
 	var reached bool
-	rec, err := update(ctx, g.rec, outKey(id), func(o *outRecord) (bool, error) {
+	rec, err := update(ctx, g.rec, outKey(k), func(o *outRecord) (bool, error) {
 		reached = false
 		var next outState
 		changed := false
@@ -214,11 +214,12 @@ func (g *Gateway) RevocationResult(ctx context.Context, r RevocationResult) erro
 	if err != nil {
 		return err
 	}
+	k := ref.copyOf()
 	if !r.Revoked {
 		g.m.revocations.WithLabelValues("too_late").Inc()
-		return g.applyReceipt(ctx, ref.ID, 0, Receipt{Channel: ChannelRCS, From: r.From, Ref: r.Ref, Status: StatusDelivered}, evTooLate)
+		return g.applyReceipt(ctx, k, 0, Receipt{Channel: ChannelRCS, From: r.From, Ref: r.Ref, Status: StatusDelivered}, evTooLate)
 	}
-	o, err := update(ctx, g.rec, outKey(ref.ID), func(o *outRecord) (bool, error) {
+	o, err := update(ctx, g.rec, outKey(k), func(o *outRecord) (bool, error) {
 		if o.State != outSent && o.State != outRevoking {
 			return false, nil
 		}
@@ -234,25 +235,33 @@ func (g *Gateway) RevocationResult(ctx context.Context, r RevocationResult) erro
 	}
 	g.m.revocations.WithLabelValues("revoked").Inc()
 	// Scheduling again after a retry is harmless: timers are unique by key.
-	if err := g.bus.Schedule(ctx, "fallback."+ref.ID, g.now(), nil); err != nil {
+	if err := g.bus.Schedule(ctx, "fallback."+k.String(), g.now(), nil); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil
 }
 
 // handleTimer runs a delivery timer: a revocation due, or an SMS to send
-// after one.
+// after one. The timers of a message sent to a phone are keyed by its
+// copy (<kind>.<id>.<digits>, or <kind>.<id> when set before copies were
+// kept apart).
 func (g *Gateway) handleTimer(ctx context.Context, t bus.Timer) error {
-	kind, id, _ := strings.Cut(t.Key, ".")
+	kind, rest, _ := strings.Cut(t.Key, ".")
+	if kind == "segments" {
+		return g.segmentsDue(ctx, rest)
+	}
+	k, err := parseCopyKey(rest)
+	if err != nil {
+		g.log.Warn("timer with a bad key dropped", "key", t.Key, "err", err)
+		return nil
+	}
 	switch kind {
 	case "revoke":
-		return g.revokeDue(ctx, id)
+		return g.revokeDue(ctx, k)
 	case "fallback":
-		return g.fallback(ctx, id)
+		return g.fallback(ctx, k)
 	case "revoking":
-		return g.revocationOverdue(ctx, id)
-	case "segments":
-		return g.segmentsDue(ctx, id)
+		return g.revocationOverdue(ctx, k)
 	}
 	g.log.Warn("unknown timer dropped", "key", t.Key)
 	return nil
@@ -260,9 +269,9 @@ func (g *Gateway) handleTimer(ctx context.Context, t bus.Timer) error {
 
 // revokeDue revokes an RCS message that was not delivered in time, where
 // the recipient supports revocation.
-func (g *Gateway) revokeDue(ctx context.Context, id string) error {
+func (g *Gateway) revokeDue(ctx context.Context, k copyKey) error {
 	var o outRecord
-	if _, err := g.rec.get(ctx, outKey(id), &o); errors.Is(err, errNoRecord) {
+	if _, err := g.rec.get(ctx, outKey(k), &o); errors.Is(err, errNoRecord) {
 		return nil
 	} else if err != nil {
 		return err
@@ -272,24 +281,24 @@ func (g *Gateway) revokeDue(ctx context.Context, id string) error {
 	}
 	if !o.Revocable || g.rcs == nil {
 		g.m.revocations.WithLabelValues("unsupported").Inc()
-		return g.unrevocable(ctx, id, "the phone does not support revocation")
+		return g.unrevocable(ctx, k, "the phone does not support revocation")
 	}
 	from, err := uri.ParseNumber(o.From, "")
 	if err != nil {
 		g.m.revocations.WithLabelValues("unsupported").Inc()
-		return g.unrevocable(ctx, id, "sent from an address that cannot revoke")
+		return g.unrevocable(ctx, k, "sent from an address that cannot revoke")
 	}
 	err = g.rcs.Revoke(ctx, Revocation{From: from, To: o.Recipient, Ref: o.Ref, ConversationID: o.ConversationID, ContributionID: o.ContributionID})
 	if err != nil {
-		if g.countAttempt(ctx, id) {
+		if g.countAttempt(ctx, k) {
 			return err
 		}
 		g.m.revocations.WithLabelValues("gave_up").Inc()
-		g.log.Warn("revocation failed for good", "msg_id", id, "err", err)
-		return g.unrevocable(ctx, id, "the revocation request failed")
+		g.log.Warn("revocation failed for good", "msg_id", k.id, "number", k.to, "err", err)
+		return g.unrevocable(ctx, k, "the revocation request failed")
 	}
 	g.m.revocations.WithLabelValues("requested").Inc()
-	if _, err = update(ctx, g.rec, outKey(id), func(o *outRecord) (bool, error) {
+	if _, err = update(ctx, g.rec, outKey(k), func(o *outRecord) (bool, error) {
 		if o.State != outSent {
 			return false, nil
 		}
@@ -300,16 +309,16 @@ func (g *Gateway) revokeDue(ctx context.Context, id string) error {
 		return err
 	}
 	// A result that never comes must not leave the message hanging.
-	if err := g.bus.Schedule(ctx, "revoking."+id, g.now().Add(g.cfg.RevocationTimeout), nil); err != nil {
+	if err := g.bus.Schedule(ctx, "revoking."+k.String(), g.now().Add(g.cfg.RevocationTimeout), nil); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil
 }
 
 // revocationOverdue: no revocation result came within revocation_timeout.
-func (g *Gateway) revocationOverdue(ctx context.Context, id string) error {
+func (g *Gateway) revocationOverdue(ctx context.Context, k copyKey) error {
 	var o outRecord
-	if _, err := g.rec.get(ctx, outKey(id), &o); errors.Is(err, errNoRecord) {
+	if _, err := g.rec.get(ctx, outKey(k), &o); errors.Is(err, errNoRecord) {
 		return nil
 	} else if err != nil {
 		return err
@@ -318,19 +327,19 @@ func (g *Gateway) revocationOverdue(ctx context.Context, id string) error {
 		return nil // the result came
 	}
 	g.m.revocations.WithLabelValues("no_result").Inc()
-	return g.unrevocable(ctx, id, "no revocation result within revocation_timeout")
+	return g.unrevocable(ctx, k, "no revocation result within revocation_timeout")
 }
 
 // unrevocable settles an RCS message past the delivery timeout that was
 // not revoked (why says why) as gateway.unrevocable says: by SMS as well,
 // reported expired, or left waiting for its IMDN.
-func (g *Gateway) unrevocable(ctx context.Context, id, why string) error {
+func (g *Gateway) unrevocable(ctx context.Context, k copyKey, why string) error {
 	switch g.cfg.Unrevocable {
 	case UnrevocableWait:
-		g.log.Info("not delivered in time and not revoked; waiting for the IMDN", "msg_id", id, "why", why)
+		g.log.Info("not delivered in time and not revoked; waiting for the IMDN", "msg_id", k.id, "number", k.to, "why", why)
 		return nil
 	case UnrevocableExpire:
-		o, err := update(ctx, g.rec, outKey(id), func(o *outRecord) (bool, error) {
+		o, err := update(ctx, g.rec, outKey(k), func(o *outRecord) (bool, error) {
 			if o.State != outSent && o.State != outRevoking {
 				return false, nil
 			}
@@ -341,11 +350,11 @@ func (g *Gateway) unrevocable(ctx context.Context, id, why string) error {
 		if err != nil || o.State != outExpired {
 			return err // settled meanwhile, or try again
 		}
-		mid, _ := content.ParseMessageID(id)
+		mid, _ := content.ParseMessageID(k.id)
 		g.m.revocations.WithLabelValues("expired").Inc()
 		return g.report(ctx, o.Recipient, o.Sender, o.Room, ChannelRCS, mid, content.Expired)
 	}
-	o, err := update(ctx, g.rec, outKey(id), func(o *outRecord) (bool, error) {
+	o, err := update(ctx, g.rec, outKey(k), func(o *outRecord) (bool, error) {
 		if o.State != outSent && o.State != outRevoking {
 			return false, nil
 		}
@@ -357,13 +366,13 @@ func (g *Gateway) unrevocable(ctx context.Context, id, why string) error {
 		return err
 	}
 	g.m.revocations.WithLabelValues("sms_anyway").Inc()
-	return g.fallback(ctx, id)
+	return g.fallback(ctx, k)
 }
 
 // fallback sends by SMS a message whose RCS delivery was revoked.
-func (g *Gateway) fallback(ctx context.Context, id string) error {
+func (g *Gateway) fallback(ctx context.Context, k copyKey) error {
 	var o outRecord
-	if _, err := g.rec.get(ctx, outKey(id), &o); errors.Is(err, errNoRecord) {
+	if _, err := g.rec.get(ctx, outKey(k), &o); errors.Is(err, errNoRecord) {
 		return nil
 	} else if err != nil {
 		return err
@@ -371,7 +380,7 @@ func (g *Gateway) fallback(ctx context.Context, id string) error {
 	if o.State != outRevoked {
 		return nil
 	}
-	mid, _ := content.ParseMessageID(id)
+	mid, _ := content.ParseMessageID(k.id)
 	if o.Channel == ChannelRCS && !o.Sent.IsZero() {
 		// sendSMS puts the SMS's time in Sent: keep the RCS one.
 		o.event(o.Sent, evRCSSent, ChannelRCS, 0, "")
@@ -379,24 +388,24 @@ func (g *Gateway) fallback(ctx context.Context, id string) error {
 	m, err := content.Decode(o.Content)
 	var view forPhone
 	if err == nil {
-		view, err = renderForPhone(m, g.excerpt(ctx))
+		view, err = renderForPhone(m, g.excerpt(ctx, o.Recipient))
 	}
 	if err == nil {
-		err = g.sendSMS(ctx, id, o.From, o.Recipient, view.Text, &o)
+		err = g.sendSMS(ctx, k, o.From, view.Text, &o)
 	}
 	var f *failure
 	switch {
 	case err == nil:
 		g.m.fallbacks.WithLabelValues("revoked").Inc()
 		return nil
-	case !errors.As(err, &f) && g.countAttempt(ctx, id):
+	case !errors.As(err, &f) && g.countAttempt(ctx, k):
 		return err
 	}
-	g.log.Warn("SMS after revocation failed", "msg_id", id, "err", err)
+	g.log.Warn("SMS after revocation failed", "msg_id", k.id, "number", k.to, "err", err)
 	if rerr := g.report(ctx, o.Recipient, o.Sender, o.Room, ChannelSMS, mid, content.Error); rerr != nil {
 		return rerr
 	}
-	_, err = update(ctx, g.rec, outKey(id), func(o *outRecord) (bool, error) {
+	_, err = update(ctx, g.rec, outKey(k), func(o *outRecord) (bool, error) {
 		o.State = outFailed
 		o.event(g.now(), evReport, "", 0, content.Error.String())
 		return true, nil
@@ -406,8 +415,8 @@ func (g *Gateway) fallback(ctx context.Context, id string) error {
 
 // countAttempt counts a failed try at a timer's work and reports whether
 // another is allowed.
-func (g *Gateway) countAttempt(ctx context.Context, id string) bool {
-	o, err := update(ctx, g.rec, outKey(id), func(o *outRecord) (bool, error) {
+func (g *Gateway) countAttempt(ctx context.Context, k copyKey) bool {
+	o, err := update(ctx, g.rec, outKey(k), func(o *outRecord) (bool, error) {
 		o.Attempts++
 		return true, nil
 	})

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,15 +17,18 @@ import (
 
 // Delivery state lives in the deliveries KV bucket (its shards, by key):
 //
-//	out.<id>                  what became of a MIMI message sent to a phone
+//	out.<id>.<digits>         what became of a MIMI message sent to one phone
 //	in.<id>                   a phone user's message: whom to tell what
-//	ref.rcs.<ref>             imdn.Message-ID we sent -> out.<id>
-//	ref.sms.<smsc>.<ref>      SMSC message id of one segment -> out.<id>
+//	ref.rcs.<ref>             imdn.Message-ID we sent -> out.<id>.<digits>
+//	ref.sms.<smsc>.<ref>      SMSC message id of one segment -> out.<id>.<digits>
 //	seg.<from>.<to>.<ref>...  segments of a concatenated SMS (segment.go)
 //
-// (<ref>, <smsc> and <user> unpadded base64url; <id> hex). A ref key is
-// created either by the sender, naming the message, or by a receipt that
-// came first, holding that receipt; whoever comes second applies it.
+// (<ref>, <smsc> and <user> unpadded base64url; <id> hex; <digits> the
+// recipient's number without its plus). A ref key is created either by
+// the sender, naming the message, or by a receipt that came first,
+// holding that receipt; whoever comes second applies it. Records written
+// before each recipient had its own are under out.<id>, and their ref
+// keys name no recipient: they are read where they are.
 
 // outState is where a message for a phone stands.
 type outState string
@@ -120,17 +124,60 @@ type inRecord struct {
 // refRecord is the value of a ref key: the message and segment it names,
 // or receipts that arrived before the message was known.
 type refRecord struct {
-	ID      string    `json:"id,omitempty"`
-	Segment int       `json:"segment,omitempty"`
-	Early   []Receipt `json:"early,omitempty"`
+	ID string `json:"id,omitempty"`
+	// To is the message's recipient: its record is out.<id>.<digits>
+	// (empty in records that point at out.<id>).
+	To      uri.Number `json:"to,omitempty"`
+	Segment int        `json:"segment,omitempty"`
+	Early   []Receipt  `json:"early,omitempty"`
 	// Taken is when the gateway took the message from the bus (its
 	// record's Accepted): of two messages under one network id, the later
 	// one owns it.
 	Taken time.Time `json:"taken,omitzero"`
 }
 
-func outKey(id string) string { return "out." + id }
-func inKey(id string) string  { return "in." + id }
+// copyKey names one phone user's copy of a MIMI message: a message for a
+// room goes to each of its phone users, each with its own record, timers
+// and network references. A zero to names a record written before copies
+// were kept apart, under the message ID alone.
+type copyKey struct {
+	id string // the message ID, hex
+	to uri.Number
+}
+
+// String is the copy's part of record and timer keys: "<id>.<digits>",
+// or "<id>" for a record written before copies were kept apart.
+func (k copyKey) String() string {
+	if k.to == "" {
+		return k.id
+	}
+	return k.id + "." + k.to.Digits()
+}
+
+// parseCopyKey reads what String wrote.
+func parseCopyKey(s string) (copyKey, error) {
+	id, digits, ok := strings.Cut(s, ".")
+	if !ok {
+		return copyKey{id: s}, nil
+	}
+	n, err := uri.NumberFromDigits(digits)
+	if err != nil {
+		return copyKey{}, err
+	}
+	return copyKey{id: id, to: n}, nil
+}
+
+// copyOf is the copy a ref key points at.
+func (r *refRecord) copyOf() copyKey { return copyKey{id: r.ID, to: r.To} }
+
+func outKey(k copyKey) string {
+	if k.to == "" {
+		return "out." + k.id
+	}
+	return "out." + k.id + "." + k.to.Digits() // one allocation, not two
+}
+
+func inKey(id string) string { return "in." + id }
 
 func rcsRefKey(ref string) string { return "ref.rcs." + b64(ref) }
 
@@ -158,6 +205,28 @@ func (r records) get(ctx context.Context, key string, v any) (uint64, error) {
 		return 0, fmt.Errorf("corrupt record %s: %w", key, err)
 	}
 	return e.Revision(), nil
+}
+
+// getOut reads the record of the copy k into v and returns its key;
+// where there is none, it reads the record of the message written before
+// copies were kept apart (out.<id>), if it is the same recipient's. Only
+// a miss costs the second read.
+func (r records) getOut(ctx context.Context, k copyKey, v *outRecord) (string, error) {
+	key := outKey(k)
+	_, err := r.get(ctx, key, v)
+	if !errors.Is(err, errNoRecord) || k.to == "" {
+		return key, err
+	}
+	old := copyKey{id: k.id}
+	var rec outRecord
+	if _, err := r.get(ctx, outKey(old), &rec); err != nil {
+		return key, err
+	}
+	if rec.Recipient != k.to {
+		return key, errNoRecord
+	}
+	*v = rec
+	return outKey(old), nil
 }
 
 func (r records) put(ctx context.Context, key string, v any) error {

@@ -107,7 +107,7 @@ func (tr *tracer) note(format string, args ...any) {
 func (tr *tracer) search(ctx context.Context, key, region string) error {
 	if id, err := content.ParseMessageID(strings.ToLower(key)); err == nil {
 		tr.t.As = append(tr.t.As, "MIMI message ID")
-		found, err := tr.byID(ctx, id.String(), "")
+		found, err := tr.byID(ctx, id.String())
 		if err != nil {
 			return err
 		}
@@ -142,33 +142,69 @@ func (tr *tracer) search(ctx context.Context, key, region string) error {
 	return nil
 }
 
-// byID adds the message whose out.<id> or in.<id> record exists; an
-// empty foundBy names the record.
-func (tr *tracer) byID(ctx context.Context, id, foundBy string) (bool, error) {
-	if tr.seen[id] {
+// byID adds every record of message id: each phone user's copy of it
+// (out.<id>.<digits>, in any shard, or out.<id> from before copies were
+// kept apart) or the phone user's message (in.<id>).
+func (tr *tracer) byID(ctx context.Context, id string) (bool, error) {
+	keys, err := tr.keys(ctx, outKey(copyKey{id: id})+".*")
+	if err != nil {
+		return false, err
+	}
+	copies := []copyKey{{id: id}}
+	for _, key := range keys {
+		if k, err := parseCopyKey(strings.TrimPrefix(key, "out.")); err == nil {
+			copies = append(copies, k)
+		}
+	}
+	found := false
+	for _, k := range copies {
+		ok, err := tr.byCopy(ctx, k, "")
+		if err != nil {
+			return false, err
+		}
+		found = found || ok
+	}
+	ok, err := tr.byIn(ctx, id, "")
+	return found || ok, err
+}
+
+// byCopy adds the message sent to a phone whose record is the copy k's;
+// an empty foundBy names the record.
+func (tr *tracer) byCopy(ctx context.Context, k copyKey, foundBy string) (bool, error) {
+	if tr.seen[outKey(k)] {
 		return true, nil
 	}
 	var out outRecord
-	_, err := tr.rec.get(ctx, outKey(id), &out)
+	key, err := tr.rec.getOut(ctx, k, &out)
 	switch {
-	case err == nil:
-		tr.seen[id] = true
-		tr.t.Messages = append(tr.t.Messages, outTrace(id, &out, cmp.Or(foundBy, "its delivery record "+outKey(id))))
-		return true, nil
-	case !errors.Is(err, errNoRecord):
+	case errors.Is(err, errNoRecord) || tr.seen[key]:
+		return err == nil, nil
+	case err != nil:
 		return false, err
+	}
+	tr.seen[key] = true
+	tr.t.Messages = append(tr.t.Messages, outTrace(k.id, &out, cmp.Or(foundBy, "its delivery record "+key)))
+	return true, nil
+}
+
+// byIn adds the phone user's message id from its in.<id> record; an empty
+// foundBy names the record.
+func (tr *tracer) byIn(ctx context.Context, id, foundBy string) (bool, error) {
+	key := inKey(id)
+	if tr.seen[key] {
+		return true, nil
 	}
 	var in inRecord
-	_, err = tr.rec.get(ctx, inKey(id), &in)
+	_, err := tr.rec.get(ctx, key, &in)
 	switch {
-	case err == nil:
-		tr.seen[id] = true
-		tr.t.Messages = append(tr.t.Messages, inTrace(id, &in, cmp.Or(foundBy, "its delivery record "+inKey(id))))
-		return true, nil
-	case !errors.Is(err, errNoRecord):
+	case errors.Is(err, errNoRecord):
+		return false, nil
+	case err != nil:
 		return false, err
 	}
-	return false, nil
+	tr.seen[key] = true
+	tr.t.Messages = append(tr.t.Messages, inTrace(id, &in, cmp.Or(foundBy, "its delivery record "+key)))
+	return true, nil
 }
 
 func (tr *tracer) byRef(ctx context.Context, key, foundBy string) error {
@@ -183,7 +219,7 @@ func (tr *tracer) byRef(ctx context.Context, key, foundBy string) error {
 		tr.note("%s holds %d receipt(s) that came before any message was recorded under it (held until one is).", foundBy, len(ref.Early))
 		return nil
 	}
-	found, err := tr.byID(ctx, ref.ID, foundBy)
+	found, err := tr.byCopy(ctx, ref.copyOf(), foundBy)
 	if err == nil && !found {
 		tr.note("%s names message %s, whose record is gone.", foundBy, ref.ID)
 	}
@@ -194,46 +230,56 @@ func (tr *tracer) byRCSRef(ctx context.Context, ref string) error {
 	return tr.byRef(ctx, rcsRefKey(ref), "imdn Message-ID "+ref+" (ref.rcs)")
 }
 
-// bySMSCRef finds ref.sms.<smsc>.<ref> under any SMSC: each shard's
-// stream is asked for the subjects that match, which the server answers
-// from its subject index.
+// bySMSCRef finds ref.sms.<smsc>.<ref> under any SMSC.
 func (tr *tracer) bySMSCRef(ctx context.Context, ref string) error {
-	cfg := tr.b.Config()
-	shards := max(cfg.DeliveriesShards, 1)
 	for _, cand := range smscIDForms(ref) {
-		for i := range shards {
-			bucket := cfg.DeliveriesBucket
-			if i > 0 {
-				bucket += "-" + strconv.Itoa(i)
-			}
-			prefix := "$KV." + bucket + "."
-			st, err := tr.b.JetStream().Stream(ctx, "KV_"+bucket)
+		keys, err := tr.keys(ctx, "ref.sms.*."+b64(cand))
+		if err != nil {
+			return err
+		}
+		for _, key := range keys {
+			smsc := key[len("ref.sms."):strings.LastIndexByte(key, '.')]
+			name, err := base64.RawURLEncoding.DecodeString(smsc)
 			if err != nil {
-				return fmt.Errorf("%w: bucket %s: %w", ErrUnavailable, bucket, err)
+				name = []byte(smsc)
 			}
-			info, err := st.Info(ctx, jetstream.WithSubjectFilter(prefix+"ref.sms.*."+b64(cand)))
-			if err != nil {
-				return fmt.Errorf("%w: bucket %s: %w", ErrUnavailable, bucket, err)
-			}
-			subjects := make([]string, 0, len(info.State.Subjects))
-			for s := range info.State.Subjects {
-				subjects = append(subjects, s)
-			}
-			slices.Sort(subjects)
-			for _, s := range subjects {
-				key := strings.TrimPrefix(s, prefix)
-				smsc := key[len("ref.sms."):strings.LastIndexByte(key, '.')]
-				name, err := base64.RawURLEncoding.DecodeString(smsc)
-				if err != nil {
-					name = []byte(smsc)
-				}
-				if err := tr.byRef(ctx, key, fmt.Sprintf("SMSC %s message id %s (ref.sms)", name, cand)); err != nil {
-					return err
-				}
+			if err := tr.byRef(ctx, key, fmt.Sprintf("SMSC %s message id %s (ref.sms)", name, cand)); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+// keys lists the delivery records whose keys match pattern (NATS
+// wildcards), shard by shard, each sorted: each shard's stream is asked
+// for the subjects that match, which the server answers from its subject
+// index.
+func (tr *tracer) keys(ctx context.Context, pattern string) ([]string, error) {
+	cfg := tr.b.Config()
+	var keys []string
+	for i := range max(cfg.DeliveriesShards, 1) {
+		bucket := cfg.DeliveriesBucket
+		if i > 0 {
+			bucket += "-" + strconv.Itoa(i)
+		}
+		prefix := "$KV." + bucket + "."
+		st, err := tr.b.JetStream().Stream(ctx, "KV_"+bucket)
+		if err != nil {
+			return nil, fmt.Errorf("%w: bucket %s: %w", ErrUnavailable, bucket, err)
+		}
+		info, err := st.Info(ctx, jetstream.WithSubjectFilter(prefix+pattern))
+		if err != nil {
+			return nil, fmt.Errorf("%w: bucket %s: %w", ErrUnavailable, bucket, err)
+		}
+		subjects := make([]string, 0, len(info.State.Subjects))
+		for s := range info.State.Subjects {
+			subjects = append(subjects, strings.TrimPrefix(s, prefix))
+		}
+		slices.Sort(subjects)
+		keys = append(keys, subjects...)
+	}
+	return keys, nil
 }
 
 // smscIDForms are the spellings an SMSC message id may be stored under:
@@ -393,17 +439,30 @@ func (tr *tracer) readNumber(ctx context.Context, c jetstream.Consumer, pending 
 	foundBy := "the number's messages on " + bus.SubjectFromPhone(n)
 	shown := 0
 	for i := len(latest) - 1; i >= 0 && shown < traceLimit; i-- {
+		own := latest[i].fromBus
 		for _, id := range latest[i].ids {
-			if tr.seen[id] || shown >= traceLimit {
+			// A status report is about n's copy of a message sent to it.
+			k := copyKey{id: id, to: n}
+			key := outKey(k)
+			if own != nil {
+				key = inKey(id)
+			}
+			if tr.seen[key] || shown >= traceLimit {
 				continue
 			}
-			found, err := tr.byID(ctx, id, foundBy)
+			var found bool
+			var err error
+			if own != nil {
+				found, err = tr.byIn(ctx, id, foundBy)
+			} else {
+				found, err = tr.byCopy(ctx, k, foundBy)
+			}
 			if err != nil {
 				return err
 			}
-			if !found && latest[i].fromBus != nil {
-				tr.seen[id] = true
-				tr.t.Messages = append(tr.t.Messages, busTrace(latest[i].fromBus, n, foundBy))
+			if !found && own != nil {
+				tr.seen[key] = true
+				tr.t.Messages = append(tr.t.Messages, busTrace(own, n, foundBy))
 				found = true
 			}
 			if found {
