@@ -56,6 +56,7 @@ type Edge struct {
 	// served.
 	pool     *msrp.Pool
 	dialogs  *sipgo.DialogServerCache
+	answered sync.Map // dialog ID -> *sessionDialog, sessions past their 200
 	msrpHost string
 	msrpPort int
 	sessions sync.WaitGroup // one per session past its 200

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -24,9 +25,11 @@ import (
 // answered with sip/sdp: our a=path is msrp://<listen.msrp>/<new
 // session-id>;tcp, passive unless the phone asked us to connect, and we
 // accept CPIM carrying text, IMDNs and FT-HTTP descriptors. The dialog is
-// sipgo's DialogServerCache: the 200 is retransmitted until the ACK over
-// unreliable transports (only TCP and TLS reach here), a CANCEL before the
-// 200 gets sipgo's 487, a BYE from the phone its 200. Each MSRP message of
+// sipgo's DialogServerCache until the 200 was ACKed: the 200 is
+// retransmitted until the ACK over unreliable transports (only TCP and TLS
+// reach here), a CANCEL before the 200 gets sipgo's 487. Then the edge
+// keeps only what a BYE either way needs (sessionDialog) and lets sipgo's
+// dialog go; a session has no goroutine of its own. Each MSRP message of
 // the session goes through cpimBody, as a MESSAGE's body does, and its
 // last chunk is answered after the gateway returned.
 //
@@ -66,11 +69,11 @@ func (e *Edge) listenMSRP() (net.Listener, error) {
 		host = h
 	}
 	n, _ := strconv.Atoi(port)
-	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", Host: e.advHost, Port: e.advertisedPort("tcp")}}
+	dialogs := sipgo.NewDialogServerCache(e.cli, e.dialogContact())
 	e.mu.Lock()
 	e.pool = pool
 	e.msrpHost, e.msrpPort = host, n
-	e.dialogs = sipgo.NewDialogServerCache(e.cli, contact)
+	e.dialogs = dialogs
 	e.bound["msrp"] = l.Addr()
 	e.mu.Unlock()
 	return l, nil
@@ -91,12 +94,16 @@ func (e *Edge) dialogRequest(req *sip.Request, tx sip.ServerTransaction) bool {
 	case (req.Method == sip.UPDATE || req.Method == sip.BYE) && e.chatDialogRequest(req, tx):
 		// In the dialog of a chat session the edge opened (chat.go).
 		return true
+	case req.Method == sip.BYE && e.sessionBye(req, tx):
+		return true
 	case req.Method == sip.UPDATE:
 		// A session refresh some clients send although our 200 carried no
 		// Session-Expires: 200 without a body keeps the session as it is;
 		// an UPDATE with a new offer is not taken.
-		if _, err := e.dialogs.MatchDialogRequest(req); err != nil {
-			return false
+		if e.answeredDialog(req) == nil {
+			if _, err := e.dialogs.MatchDialogRequest(req); err != nil {
+				return false
+			}
 		}
 		e.m.requests.WithLabelValues(methodLabel(string(req.Method)), strings.ToLower(req.Transport())).Inc()
 		if _, refuse := e.trust(req, e.streamPeer(req, tx)); refuse != nil {
@@ -108,6 +115,7 @@ func (e *Edge) dialogRequest(req *sip.Request, tx sip.ServerTransaction) bool {
 		}
 		return true
 	case req.Method == sip.BYE:
+		// Before the session's dialog was handed to sessionDialog.
 		dlg, err := e.dialogs.MatchDialogRequest(req)
 		if err != nil {
 			return false // 481 from serve, after the trust check
@@ -193,7 +201,7 @@ func (e *Edge) invite(req *sip.Request, tx sip.ServerTransaction) {
 	err := dlg.WriteResponse(res)
 	e.m.answers.WithLabelValues(methodLabel(string(req.Method)), codeLabel(200)).Inc()
 	e.sessions.Add(1)
-	go e.watchSession(dlg, sess, err)
+	e.watchSession(newSessionDialog(dlg, sess), dlg, err)
 }
 
 // sessionAnswer is the 200's SDP, carried in an answers.Answer's place.
@@ -273,48 +281,178 @@ func (e *Edge) openSession(ctx context.Context, req *sip.Request, tx sip.ServerT
 	return refuse(answers.Answer{Status: 500, Reason: "Server Internal Error"})
 }
 
-// watchSession runs one session after its 200: it ends the session when the
-// phone sent BYE, and sends BYE when the MSRP side never bound, when it
-// ended (connection lost, edge shutting down) or when the 200 got no ACK
-// (writeErr).
-func (e *Edge) watchSession(dlg *sipgo.DialogServerSession, sess *msrp.Session, writeErr error) {
-	defer e.sessions.Done()
-	defer dlg.Close()
-	defer sess.Close()
-	why := ""
-	if writeErr != nil {
-		why = "no ACK"
-	} else {
-		e.mu.Lock()
-		wait := e.bindTimeout
-		e.mu.Unlock()
-		ctx, cancel := context.WithTimeout(dlg.Context(), wait)
-		err := sess.Connect(ctx)
-		cancel()
-		switch {
-		case dlg.Context().Err() != nil:
-			return // BYE from the phone
-		case err != nil:
-			why = "msrp not bound"
-		default:
-			select {
-			case <-dlg.Context().Done():
-				return
-			case <-sess.Done():
-				why = "msrp session ended"
-			}
-		}
+// sessionDialog is what the edge keeps of a session's dialog past its
+// 200: what a BYE either way needs, as text. sipgo's dialog holds the
+// INVITE twice (its transaction's and its own copy) and the 200, every
+// header parsed, about 7 KB a session; it is let go once the 200 was
+// ACKed or given up.
+type sessionDialog struct {
+	id        string // sipgo's dialog ID: Call-ID and both tags
+	callID    string
+	inviteSeq uint32   // the INVITE's CSeq; a BYE below it is refused
+	target    string   // the phone's Contact URI, where our BYE goes
+	headers   []string // our BYE's header lines from the dialog: From, To, Route
+	transport string
+	sess      *msrp.Session
+	once      sync.Once // the session ends once
+}
+
+// newSessionDialog takes what sessionDialog keeps from a dialog whose
+// 200 was written (sipgo's ReadInvite checked that Call-ID, From, To,
+// CSeq and Contact are there).
+func newSessionDialog(dlg *sipgo.DialogServerSession, sess *msrp.Session) *sessionDialog {
+	inv := dlg.InviteRequest
+	from, to := dlg.InviteResponse.To().AsFrom(), inv.From().AsTo()
+	d := &sessionDialog{
+		id:        dlg.ID,
+		callID:    inv.CallID().Value(),
+		inviteSeq: inv.CSeq().SeqNo,
+		target:    inv.Contact().Address.String(),
+		headers:   []string{"From: " + from.Value(), "To: " + to.Value()},
+		transport: inv.Transport(),
+		sess:      sess,
 	}
-	if dlg.LoadState() == sip.DialogStateEnded {
+	for _, rr := range inv.GetHeaders("Record-Route") {
+		d.headers = append(d.headers, "Route: "+rr.Value())
+	}
+	return d
+}
+
+// watchSession ties a session to its dialog after the 200, with no
+// goroutine while both last: a BYE from the phone ends the MSRP session,
+// and the edge sends BYE when the MSRP side never bound, when it ended
+// (connection lost, edge shutting down) or when the 200 got no ACK
+// (writeErr). sipgo's dialog is let go here: the session's BYE and UPDATE
+// find d from now on.
+func (e *Edge) watchSession(d *sessionDialog, dlg *sipgo.DialogServerSession, writeErr error) {
+	e.answered.Store(d.id, d)
+	// A BYE that sipgo's dialog took before this.
+	context.AfterFunc(dlg.Context(), func() { e.endSession(d, "") })
+	dlg.Close()
+	if writeErr != nil {
+		e.endSession(d, "no ACK")
 		return
 	}
-	e.log.Info("sip: ending session", "reason", why, "call_id", dlg.InviteRequest.CallID().Value())
-	sess.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Timeouts.Request)
-	defer cancel()
-	if err := dlg.Bye(ctx); err != nil {
-		e.log.Info("sip: BYE", "call_id", dlg.InviteRequest.CallID().Value(), "err", err)
+	e.mu.Lock()
+	wait := e.bindTimeout
+	e.mu.Unlock()
+	context.AfterFunc(d.sess.Context(), func() { e.endSession(d, "msrp session ended") })
+	time.AfterFunc(wait, func() {
+		if !d.sess.Bound() {
+			e.endSession(d, "msrp not bound")
+		}
+	})
+}
+
+// endSession ends a session and its dialog, once, with a BYE from us
+// unless the phone's BYE ended it (why is empty).
+func (e *Edge) endSession(d *sessionDialog, why string) {
+	d.once.Do(func() {
+		defer e.sessions.Done()
+		e.answered.CompareAndDelete(d.id, d)
+		d.sess.Close()
+		if why == "" {
+			return
+		}
+		e.log.Info("sip: ending session", "reason", why, "call_id", d.callID)
+		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Timeouts.Request)
+		defer cancel()
+		if err := e.sessionByeOut(ctx, d); err != nil {
+			e.log.Info("sip: BYE", "call_id", d.callID, "err", err)
+		}
+	})
+}
+
+// answeredDialog is the session dialog a request is in, or nil.
+func (e *Edge) answeredDialog(req *sip.Request) *sessionDialog {
+	id, err := sip.DialogIDFromRequestUAS(req)
+	if err != nil {
+		return nil
 	}
+	if d, ok := e.answered.Load(id); ok {
+		return d.(*sessionDialog)
+	}
+	return nil
+}
+
+// sessionBye answers a phone's BYE in a session dialog past its 200 and
+// ends the session; false when req is in no such dialog.
+func (e *Edge) sessionBye(req *sip.Request, tx sip.ServerTransaction) bool {
+	d := e.answeredDialog(req)
+	if d == nil {
+		return false
+	}
+	e.m.requests.WithLabelValues(methodLabel(string(req.Method)), strings.ToLower(req.Transport())).Inc()
+	if _, refuse := e.trust(req, e.streamPeer(req, tx)); refuse != nil {
+		e.respond(req, tx, *refuse, "")
+		return true
+	}
+	if cseq := req.CSeq(); cseq == nil || cseq.SeqNo < d.inviteSeq {
+		e.respond(req, tx, answers.Answer{Status: 400, Reason: "Bad Request: CSeq below the INVITE's"}, "")
+		return true
+	}
+	if err := tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil)); err != nil {
+		e.log.Warn("sip: write answer", "peer", req.Source(), "status", 200, "err", err)
+	}
+	e.endSession(d, "")
+	return true
+}
+
+// sessionByeOut sends our BYE in d and waits for its final answer.
+func (e *Edge) sessionByeOut(ctx context.Context, d *sessionDialog) error {
+	var target sip.Uri
+	if err := sip.ParseUri(d.target, &target); err != nil {
+		return err
+	}
+	bye := sip.NewRequest(sip.BYE, target)
+	parser := sip.HeadersParser(sip.DefaultHeadersParser())
+	var hs []sip.Header
+	for _, line := range d.headers {
+		var err error
+		if hs, err = parser.ParseHeader(hs, []byte(line)); err != nil {
+			return err
+		}
+	}
+	callID := sip.CallIDHeader(d.callID)
+	maxForwards := sip.MaxForwardsHeader(70)
+	contact := e.dialogContact()
+	hs = append(hs, &callID, &maxForwards, &sip.CSeqHeader{SeqNo: d.inviteSeq + 1, MethodName: sip.BYE}, &contact)
+	for _, h := range hs {
+		bye.AppendHeader(h)
+	}
+	if route := bye.Route(); route != nil {
+		bye.SetDestination(route.Address.HostPort())
+	}
+	bye.SetTransport(d.transport)
+	tx, err := e.cli.TransactionRequest(ctx, bye, func(c *sipgo.Client, r *sip.Request) error {
+		r.SetBody(nil) // Content-Length: 0
+		return sipgo.ClientRequestAddVia(c, r)
+	})
+	if err != nil {
+		return err
+	}
+	defer tx.Terminate()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			if res.StatusCode != 200 {
+				return fmt.Errorf("BYE answered %d %s", res.StatusCode, res.Reason)
+			}
+			return nil
+		case <-tx.Done():
+			return tx.Err()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// dialogContact is our Contact in the dialogs of sessions.
+func (e *Edge) dialogContact() sip.ContactHeader {
+	return sip.ContactHeader{Address: sip.Uri{Scheme: "sip", Host: e.advHost, Port: e.advertisedPort("tcp")}}
 }
 
 // sessionHandler takes the MSRP messages of a session: CPIM goes to the

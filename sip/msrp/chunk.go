@@ -107,8 +107,8 @@ func (e *ChunkError) Unwrap() error { return e.Err }
 type Reassembler struct {
 	lim     Limits
 	now     func() time.Time
-	msgs    map[string]*partial
-	dropped []*ChunkError // expired during Add, for the next Expire
+	msgs    map[string]*partial // made with the first message in several chunks
+	dropped []*ChunkError       // expired during Add, for the next Expire
 }
 
 type partial struct {
@@ -135,11 +135,15 @@ func (s segment) end() int64 { return s.start + int64(len(s.data)) - 1 }
 // NewReassembler returns a reassembler within the limits (zero fields
 // take their defaults).
 func NewReassembler(l Limits) *Reassembler {
-	return &Reassembler{lim: l.filled(), now: time.Now, msgs: make(map[string]*partial)}
+	return &Reassembler{lim: l.filled(), now: time.Now}
 }
 
 // InFlight is how many messages are partly received.
 func (r *Reassembler) InFlight() int { return len(r.msgs) }
+
+// Waiting reports whether Expire has anything to do: messages partly
+// received, or dropped ones not yet returned.
+func (r *Reassembler) Waiting() bool { return len(r.msgs) > 0 || len(r.dropped) > 0 }
 
 // Add takes one SEND chunk. It returns the message when this chunk
 // completed it, nil while more is awaited, or a *ChunkError. A message
@@ -193,6 +197,9 @@ func (r *Reassembler) Add(f *Frame) (*Message, error) {
 				Err: fmt.Errorf("%w: %d", ErrTooManyInFlight, len(r.msgs))}
 		}
 		p = &partial{id: f.MessageID, total: Unknown}
+		if r.msgs == nil {
+			r.msgs = make(map[string]*partial)
+		}
 		r.msgs[f.MessageID] = p
 	}
 	p.touched = now

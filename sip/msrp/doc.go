@@ -109,7 +109,10 @@
 // Flow: each session hands messages to its Handler one at a time, with
 // up to 16 waiting; past that the connection's reader waits, which slows
 // the peer through TCP. A Handler that Sends on its own session while
-// sixteen messages wait can stall until TransactionTimeout.
+// sixteen messages wait can stall until TransactionTimeout. An idle
+// session has no goroutine: a worker starts when a message waits and ends
+// when none does, and one sweep per pool drops the messages whose chunks
+// stopped coming.
 //
 // Logs carry the peer's address, msg_id and the first characters of the
 // session-id (the whole one lets a peer bind a connection to the

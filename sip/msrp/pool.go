@@ -107,6 +107,14 @@ type Pool struct {
 	conns    map[*Conn]struct{}
 	closed   bool
 
+	// One sweep for the pool drops the messages whose chunks stopped
+	// coming, rather than a ticker per session: it runs every
+	// Limits.IncompleteTimeout/4 while a session holds a partly received
+	// message.
+	partMu  sync.Mutex
+	partial map[*Session]struct{}
+	sweep   *time.Timer
+
 	wg sync.WaitGroup // connection readers and session workers
 }
 
@@ -367,6 +375,55 @@ func (p *Pool) removeSession(s *Session) {
 		delete(p.sessions, s.id)
 	}
 	p.mu.Unlock()
+}
+
+// watchPartial has the sweep check s, which holds a partly received
+// message.
+func (p *Pool) watchPartial(s *Session) {
+	p.partMu.Lock()
+	defer p.partMu.Unlock()
+	if _, ok := p.partial[s]; ok {
+		return
+	}
+	if p.partial == nil {
+		p.partial = make(map[*Session]struct{})
+	}
+	p.partial[s] = struct{}{}
+	switch {
+	case p.sweep == nil:
+		p.sweep = time.AfterFunc(p.sweepEvery(), p.sweepPartial)
+	case len(p.partial) == 1:
+		p.sweep.Reset(p.sweepEvery())
+	}
+}
+
+func (p *Pool) unwatchPartial(s *Session) {
+	p.partMu.Lock()
+	delete(p.partial, s)
+	p.partMu.Unlock()
+}
+
+func (p *Pool) sweepEvery() time.Duration {
+	return max(p.cfg.Limits.IncompleteTimeout/4, 10*time.Millisecond)
+}
+
+// sweepPartial expires what the watched sessions hold, and comes again
+// while any is left.
+func (p *Pool) sweepPartial() {
+	p.partMu.Lock()
+	watched := make([]*Session, 0, len(p.partial))
+	for s := range p.partial {
+		watched = append(watched, s)
+	}
+	p.partMu.Unlock()
+	for _, s := range watched {
+		s.expire()
+	}
+	p.partMu.Lock()
+	if len(p.partial) > 0 {
+		p.sweep.Reset(p.sweepEvery())
+	}
+	p.partMu.Unlock()
 }
 
 // logID shortens a session-id for logs: the id is what lets a peer bind a

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 )
@@ -70,9 +71,8 @@ type Session struct {
 	id    string
 	fp    Fingerprint
 	hasFP bool
-	log   *slog.Logger
 
-	ctx    context.Context // ends with the session; handlers get it
+	ctx    context.Context // ends with the session (Done); handlers get it
 	cancel context.CancelFunc
 
 	connect sync.Mutex // one Connect at a time
@@ -81,16 +81,25 @@ type Session struct {
 	conn  *Conn
 	bound chan struct{} // closed once a connection is bound
 	err   error         // why the session ended; nil while it lasts
-	done  chan struct{}
 
 	raMu sync.Mutex
-	ra   *Reassembler
+	ra   *Reassembler // made with the first message received
 
 	reportsMu sync.Mutex
 	awaiting  map[string]chan *Frame // Success-Reports Send waits for, by Message-ID
 
-	jobs chan delivery
+	// Complete messages wait in queue for a worker goroutine, started
+	// when one arrives and ending when the queue is empty: an idle
+	// session has no goroutine of its own.
+	qmu     sync.Mutex
+	queue   []delivery
+	working bool          // a worker is delivering the queue
+	room    chan struct{} // closed when a full queue has room again; nil when nobody waits
 }
+
+// maxQueued is how many complete messages of a session may wait for its
+// worker; the connection's reader waits while it is reached.
+const maxQueued = 16
 
 type delivery struct {
 	m *Message
@@ -120,6 +129,12 @@ func (p *Pool) NewSession(cfg SessionConfig) (*Session, error) {
 			return nil, fmt.Errorf("msrp: session remote %w", err)
 		}
 	}
+	cfg.Local = cfg.Local.detached()
+	remote := make([]URI, len(cfg.Remote))
+	for i, u := range cfg.Remote {
+		remote[i] = u.detached()
+	}
+	cfg.Remote, cfg.Fingerprint = remote, strings.Clone(cfg.Fingerprint)
 	if cfg.Relay != nil {
 		if err := cfg.Relay.Err(); err != nil {
 			return nil, err
@@ -133,11 +148,7 @@ func (p *Pool) NewSession(cfg SessionConfig) (*Session, error) {
 		cfg:   cfg,
 		id:    cfg.Local.SessionID,
 		bound: make(chan struct{}),
-		done:  make(chan struct{}),
-		ra:    NewReassembler(p.cfg.Limits),
-		jobs:  make(chan delivery, 16),
 	}
-	s.log = p.log.With("session", logID(s.id))
 	secure := cfg.Local.Secure || cfg.Remote[0].Secure
 	if secure && p.cfg.TLS == nil {
 		return nil, errors.New("msrp: msrps session without Config.TLS")
@@ -163,20 +174,34 @@ func (p *Pool) NewSession(cfg SessionConfig) (*Session, error) {
 		return nil, fmt.Errorf("msrp: session-id %s is taken", logID(s.id))
 	}
 	p.sessions[s.id] = s
-	p.wg.Add(1)
 	p.mu.Unlock()
-	go func() {
-		defer p.wg.Done()
-		s.work()
-	}()
 	return s, nil
+}
+
+// logger is the pool's logger naming the session, made only when there is
+// something to log.
+func (s *Session) logger() *slog.Logger {
+	return s.pool.log.With("session", logID(s.id))
 }
 
 // LocalURI is this side's URI, what its a=path ends with.
 func (s *Session) LocalURI() URI { return s.cfg.Local }
 
 // Done is closed when the session ends: closed, or its connection lost.
-func (s *Session) Done() <-chan struct{} { return s.done }
+func (s *Session) Done() <-chan struct{} { return s.ctx.Done() }
+
+// Context ends when the session does, for context.AfterFunc.
+func (s *Session) Context() context.Context { return s.ctx }
+
+// Bound reports whether a connection was bound to the session.
+func (s *Session) Bound() bool {
+	select {
+	case <-s.bound:
+		return true
+	default:
+		return false
+	}
+}
 
 // Err says why the session ended; nil while it lasts.
 func (s *Session) Err() error {
@@ -201,15 +226,15 @@ func (s *Session) end(err error) {
 	s.err = err
 	c := s.conn
 	s.conn = nil
-	close(s.done)
-	s.mu.Unlock()
 	s.cancel()
+	s.mu.Unlock()
 	s.pool.removeSession(s)
+	s.pool.unwatchPartial(s)
 	if c != nil {
 		c.removeSession(s)
 	}
 	if !errors.Is(err, ErrSessionClosed) && !errors.Is(err, ErrPoolClosed) {
-		s.log.Info("msrp session ended", "reason", err.Error())
+		s.logger().Info("msrp session ended", "reason", err.Error())
 	}
 }
 
@@ -223,7 +248,7 @@ func (s *Session) Connect(ctx context.Context) error {
 	select {
 	case <-s.bound:
 		return nil
-	case <-s.done:
+	case <-s.Done():
 		return s.Err()
 	default:
 	}
@@ -231,7 +256,7 @@ func (s *Session) Connect(ctx context.Context) error {
 		select {
 		case <-s.bound:
 			return nil
-		case <-s.done:
+		case <-s.Done():
 			return s.Err()
 		case <-ctx.Done():
 			return fmt.Errorf("msrp: session %s: waiting for the peer to bind a connection: %w", logID(s.id), ctx.Err())
@@ -443,7 +468,7 @@ func (s *Session) Send(ctx context.Context, contentType string, body []byte) err
 		return nil
 	case <-c.closed:
 		return c.closeErr()
-	case <-s.done:
+	case <-s.Done():
 		return s.Err()
 	case <-ctx.Done():
 		return ctx.Err()
@@ -479,13 +504,19 @@ func (s *Session) receive(c *Conn, f *Frame) {
 		return
 	}
 	s.raMu.Lock()
+	if s.ra == nil {
+		s.ra = NewReassembler(s.pool.cfg.Limits)
+	}
 	m, err := s.ra.Add(f)
+	if s.ra.Waiting() {
+		s.pool.watchPartial(s)
+	}
 	s.raMu.Unlock()
 	if err != nil {
 		if !errors.Is(err, ErrAborted) {
-			s.log.Info("msrp chunk refused", "msg_id", f.MessageID, "err", err.Error())
+			s.logger().Info("msrp chunk refused", "msg_id", f.MessageID, "err", err.Error())
 		} else {
-			s.log.Debug("msrp message aborted by the sender", "msg_id", f.MessageID)
+			s.logger().Debug("msrp message aborted by the sender", "msg_id", f.MessageID)
 		}
 		code := CodeFor(err)
 		c.answer(f, code, "")
@@ -498,10 +529,37 @@ func (s *Session) receive(c *Conn, f *Frame) {
 		} // else held: answered with the message (Reassembler.Add)
 		return
 	}
-	select {
-	case s.jobs <- delivery{m: m, c: c}:
-	case <-s.done:
+	if !s.enqueue(delivery{m: m, c: c}) {
 		c.answer(f, 481, "")
+	}
+}
+
+// enqueue queues a complete message for the Handler, starting a worker
+// when none runs. While maxQueued wait, it waits (and the connection's
+// reader with it); false when the session ended meanwhile.
+func (s *Session) enqueue(d delivery) bool {
+	for {
+		s.qmu.Lock()
+		if len(s.queue) < maxQueued {
+			s.queue = append(s.queue, d)
+			if !s.working {
+				s.working = true
+				s.pool.wg.Add(1) // within a connection reader's count
+				go s.work()
+			}
+			s.qmu.Unlock()
+			return true
+		}
+		if s.room == nil {
+			s.room = make(chan struct{})
+		}
+		room := s.room
+		s.qmu.Unlock()
+		select {
+		case <-room:
+		case <-s.Done():
+			return false
+		}
 	}
 }
 
@@ -531,27 +589,46 @@ func (s *Session) report(f *Frame) {
 	}
 }
 
-// work hands complete messages to the Handler one at a time, and drops
-// messages whose chunks stopped coming.
+// work hands the queued messages to the Handler one at a time, in the
+// order they completed, until the queue is empty or the session ended.
 func (s *Session) work() {
-	tick := time.NewTicker(max(s.pool.cfg.Limits.IncompleteTimeout/4, 10*time.Millisecond))
-	defer tick.Stop()
+	defer s.pool.wg.Done()
 	for {
-		select {
-		case <-s.done:
+		s.qmu.Lock()
+		batch := s.queue
+		s.queue = nil
+		if s.room != nil {
+			close(s.room)
+			s.room = nil
+		}
+		if len(batch) == 0 || s.ctx.Err() != nil {
+			s.working = false
+			s.qmu.Unlock()
 			return
-		case <-tick.C:
-			s.raMu.Lock()
-			dropped := s.ra.Expire()
-			s.raMu.Unlock()
-			for _, d := range dropped {
-				s.log.Info("msrp message dropped", "msg_id", d.MessageID, "err", d.Err.Error())
-				if c, err := s.currentConn(); err == nil {
-					s.answerHeld(c, d, d.Code)
-				}
+		}
+		s.qmu.Unlock()
+		for _, d := range batch {
+			if s.ctx.Err() != nil {
+				break
 			}
-		case d := <-s.jobs:
 			s.deliver(d)
+		}
+	}
+}
+
+// expire drops the messages whose chunks stopped coming (the pool's sweep
+// calls it), and leaves the sweep once none is partly received.
+func (s *Session) expire() {
+	s.raMu.Lock()
+	dropped := s.ra.Expire()
+	if !s.ra.Waiting() || s.ctx.Err() != nil {
+		s.pool.unwatchPartial(s)
+	}
+	s.raMu.Unlock()
+	for _, d := range dropped {
+		s.logger().Info("msrp message dropped", "msg_id", d.MessageID, "err", d.Err.Error())
+		if c, err := s.currentConn(); err == nil {
+			s.answerHeld(c, d, d.Code)
 		}
 	}
 }
@@ -565,7 +642,7 @@ func (s *Session) deliver(d delivery) {
 		comment = se.comment()
 	}
 	if err != nil {
-		s.log.Info("msrp message not taken", "msg_id", d.m.ID, "code", code, "err", err.Error())
+		s.logger().Info("msrp message not taken", "msg_id", d.m.ID, "code", code, "err", err.Error())
 	}
 	d.c.answer(d.m.Last, code, comment)
 	for _, f := range d.m.Held {
@@ -573,7 +650,7 @@ func (s *Session) deliver(d delivery) {
 	}
 	if err == nil && WantsSuccessReport(d.m.Last) {
 		if err := d.c.send(SuccessReport(d.m, s.cfg.Local)); err != nil {
-			s.log.Info("msrp success report not sent", "msg_id", d.m.ID, "err", err.Error())
+			s.logger().Info("msrp success report not sent", "msg_id", d.m.ID, "err", err.Error())
 		}
 	}
 }
@@ -586,7 +663,7 @@ func (s *Session) handle(m *Message) (err error) {
 	defer cancel()
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("msrp handler panicked", "msg_id", m.ID, "panic", fmt.Sprint(r))
+			s.logger().Error("msrp handler panicked", "msg_id", m.ID, "panic", fmt.Sprint(r))
 			err = fmt.Errorf("msrp: handler panicked: %v", r)
 		}
 	}()

@@ -321,3 +321,11 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// detached is u with strings of its own: a URI parsed out of a larger
+// text (an SDP body) would keep all of it alive for the session's life.
+func (u URI) detached() URI {
+	u.User, u.Host, u.SessionID = strings.Clone(u.User), strings.Clone(u.Host), strings.Clone(u.SessionID)
+	u.Transport, u.Params = strings.Clone(u.Transport), strings.Clone(u.Params)
+	return u
+}
