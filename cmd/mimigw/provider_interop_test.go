@@ -92,16 +92,7 @@ func (p *desktopPeer) received(done func([]peerMessage) bool) []peerMessage {
 func providerGateway(t *testing.T, change func(*Config)) (*Config, *desktopPeer) {
 	t.Helper()
 	data := t.TempDir()
-	caDir := filepath.Join(data, devCADir)
-	if err := transport.EnsureDevCA(caDir); err != nil {
-		t.Fatal(err)
-	}
-	certDir := t.TempDir()
-	cert, key, err := transport.IssueCert(caDir, desktop, certDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := filepath.Join(caDir, "ca.pem")
+	cert, key, ca := desktopCert(t, data)
 	peer := startDesktopPeer(t)
 	url := peer.Call(map[string]any{"op": "listen", "cert": cert, "key": key, "ca": ca})["url"].(string)
 	cfg := startDev(t, func(cfg *Config) {
@@ -112,6 +103,22 @@ func providerGateway(t *testing.T, change func(*Config)) (*Config, *desktopPeer)
 	peer.Call(map[string]any{"op": "peer", "domain": cfg.Domain, "url": "https://" + cfg.Provider.Listen,
 		"cert": cert, "key": key, "ca": ca})
 	return cfg, peer
+}
+
+// desktopCert makes the dev CA of a gateway whose data directory is data
+// and issues a certificate for desktop.test from it, as `mimigw provider
+// cert` would give a tester; ca is the CA's certificate.
+func desktopCert(t *testing.T, data string) (cert, key, ca string) {
+	t.Helper()
+	caDir := filepath.Join(data, devCADir)
+	if err := transport.EnsureDevCA(caDir); err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := transport.IssueCert(caDir, desktop, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key, filepath.Join(caDir, "ca.pem")
 }
 
 // waitSubmit waits until the SMSC simulator got a message with text.
