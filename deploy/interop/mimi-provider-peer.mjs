@@ -2,9 +2,10 @@
 // desktop user, against the gateway's MIMI provider protocol
 // (draft-ietf-mimi-protocol-06 over HTTPS with mutual TLS), for the
 // gateway's interop tests. Its domain is desktop.test and its one user is
-// alice, mimi://desktop.test/u/alice, whose MLS client runs on npm ts-mls.
+// alice, mimi://desktop.test/u/alice, whose MLS clients run on npm ts-mls.
 // It is the hub of the rooms it creates (mimi://desktop.test/r/<name>) and
-// talks to the gateway as a follower would expect a hub to.
+// talks to the gateway as a follower would expect a hub to; in rooms the
+// gateway hosts it is a follower (alice's clients join by Welcome).
 //
 // It was written from the drafts, not from the gateway's Go code: every
 // MIMI structure below is encoded and decoded here, by hand, so that the
@@ -21,9 +22,15 @@
 //        client certificates required and checked against ca -> {"url"}.
 //        Serves GET /.well-known/mimi-protocol-directory (templates on its
 //        own URL), POST /v1/submitMessage/{roomId} and POST /v1/update/{roomId}
-//        for its rooms, and POST /v1/updateConsent/{requesterDomain} (a
-//        grant's KeyPackages are kept for its room, as keyMaterial's are);
-//        the other endpoints answer 501.
+//        for its rooms, POST /v1/updateConsent/{requesterDomain} (a
+//        grant's KeyPackages are kept for its room, as keyMaterial's are),
+//        POST /v1/identifierQuery/desktop.test, POST
+//        /v1/keyMaterial/{targetUser} and, from the hub of a room, POST
+//        /v1/notify/{roomId}; the other endpoints answer 501.
+//   {"op":"own","phone"} identifierQuery finds alice by phone (+E.164).
+//   {"op":"clients","n"} alice has n clients (1 to 16, default 1),
+//        mimi://desktop.test/d/alice/<1..n>, each with its own signature
+//        key: a keyMaterial answer holds a fresh KeyPackage of each.
 //   {"op":"peer","domain","url","cert","key","ca"}  how to reach a gateway:
 //        connect to url's host:port, TLS server name and Host = domain,
 //        From: mimi@desktop.test. Its directory is fetched on first use.
@@ -44,6 +51,13 @@
 //        sent; notifyBody: the notify body; both base64). With "hold": true
 //        the message is encrypted but not sent: only id, content and
 //        notifyBody come back, for tests that send it themselves (raw).
+//        In a room alice follows, it goes to the room's hub instead (peer
+//        is not needed), encrypted by her first client, by submitMessage
+//        with sendingUri alice (or "sendingUri", for tests of bad input)
+//        -> {"status","id","content","submitBody","response":{"status":
+//        "accepted"|"notAllowed"|"epochTooOld","timestamp","franked",
+//        "currentEpoch"}}, or "body" (text) instead of "response" when the
+//        answer is not application/octet-stream; "hold" as above.
 //   {"op":"report","peer","room","id","status"} a message status report,
 //        same answer as send.
 //   {"op":"commit","peer","room","remove"?:[userURI]} commits the proposals
@@ -51,12 +65,14 @@
 //        fans the commit out in a notify -> {"status","epoch"}; with
 //        "hold": true alice moves to the new epoch but nothing is sent ->
 //        {"epoch","notifyBody"}
-//   {"op":"roomInfo","room"} -> {"epoch","members":[userURI],"pending":N}
+//   {"op":"roomInfo","room"} -> {"epoch","members":[userURI],"pending":N};
+//        for a room alice follows also "hub" and "clients" (those joined).
 //   {"op":"raw","peer","endpoint","param","body","from"?} any bytes to any
 //        endpoint -> {"status","body"}
-//   {"op":"received"} everything decrypted from submitMessage since the last
-//        call -> {"messages":[{"room","sender","sendingUri","contentType",
-//        "text","id","statuses":[{"id","status"}]}]}
+//   {"op":"received"} everything decrypted from submitMessage and notify
+//        since the last call -> {"messages":[{"room","sender","sendingUri",
+//        "contentType","text","id","statuses":[{"id","status"}]}]} (from
+//        notify, sendingUri is the identity of the sender's leaf).
 //   {"op":"close"} stops the server and exits.
 // Every network wait is bounded by 10 seconds.
 //
@@ -101,6 +117,27 @@
 //   ClientKeyMaterial holds a bare KeyPackage on success and
 //   optional<Capabilities> on nothingCompatible; clients must be empty for
 //   user statuses other than success, partialSuccess, noCompatibleMaterial.
+//   Served: the requestingUser must be of the source domain, a basic
+//   requesterCredential must name it and the signature must verify (403);
+//   a targetUser other than the path's is 400; for a user other than alice
+//   the answer is userUnknown; a request without cipher suite 1, or
+//   requiring types alice's clients lack, gets noCompatibleMaterial with
+//   each client nothingCompatible, capabilities withheld. Alice's
+//   KeyPackages list app_data_dictionary (6), where MIMI rooms keep their
+//   participant list.
+// - IdentifierRequest: QueryElement is searchType, a name for types 7 and
+//   8 only, searchValue. identifierQuery/{domain} for a domain not this
+//   one is 404; a query all of whose elements are phone(4) numbers alice
+//   owns answers success with her URI, anything else notFound, with no
+//   profiles.
+// - notify (served): the room URI's domain must be the source domain
+//   (403); the whole body applies or nothing does (400); a room alice has
+//   not joined takes only a body starting with a Welcome (404), and the
+//   Welcome must name a KeyPackage alice handed out and carry the tree
+//   full(1); a commit's externalProposals apply before it, a proposal's
+//   moreProposals after it; an application message is recorded with the
+//   identity of its sender's leaf as sendingUri. A body already applied
+//   (same SHA-256) is answered 201 and not applied again.
 // - MIMI content is decoded strictly: it must be core deterministic CBOR
 //   (the bytes must come back unchanged when re-encoded), an array of seven
 //   items with a 16-byte salt and 32-byte message IDs, and its sender (1)
@@ -119,10 +156,10 @@ import crypto from "node:crypto";
 import { encode as cborEncode, decode as cborDecode, rfc8949EncodeOptions } from "cborg";
 import { getCiphersuiteImpl } from "ts-mls/crypto/getCiphersuiteImpl.js";
 import { getCiphersuiteFromName } from "ts-mls/crypto/ciphersuite.js";
-import { generateKeyPackageWithKey, decodeKeyPackage } from "ts-mls/keyPackage.js";
+import { generateKeyPackage, generateKeyPackageWithKey, decodeKeyPackage, encodeKeyPackage, makeKeyPackageRef } from "ts-mls/keyPackage.js";
 import { defaultCapabilities } from "ts-mls/defaultCapabilities.js";
 import { defaultLifetime } from "ts-mls/lifetime.js";
-import { createGroup } from "ts-mls/clientState.js";
+import { createGroup, joinGroup } from "ts-mls/clientState.js";
 import { createCommit } from "ts-mls/createCommit.js";
 import { createApplicationMessage } from "ts-mls/createMessage.js";
 import { processMessage } from "ts-mls/processMessages.js";
@@ -130,7 +167,7 @@ import { acceptAll } from "ts-mls/incomingMessageAction.js";
 import { emptyPskIndex } from "ts-mls/pskIndex.js";
 import { encodeMlsMessage, decodeMlsMessage } from "ts-mls/message.js";
 import { zeroOutUint8Array } from "ts-mls/util/byteArray.js";
-import { encodeRatchetTree } from "ts-mls/ratchetTree.js";
+import { encodeRatchetTree, decodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { decodeWelcome } from "ts-mls/welcome.js";
 import { decodeGroupInfo } from "ts-mls/groupInfo.js";
 import { decodeCapabilities } from "ts-mls/capabilities.js";
@@ -351,6 +388,26 @@ function readAppDataDictionary(r, field) {
 
 const IDENTIFIER_CODES = ["success", "notFound", "ambiguous", "forbidden", "unsupportedField"];
 
+// decodeIdentifierRequest returns the QueryElements of an IdentifierRequest
+// (a claimName or propertyName only for searchType 7 and 8).
+function decodeIdentifierRequest(buf) {
+  const r = new Reader(buf, "IdentifierRequest");
+  const elements = r.vector("query_elements", (s) => {
+    const searchType = s.u8("searchType");
+    if (searchType < 1 || searchType > 8) s.fail("searchType", `unknown type ${searchType}`);
+    const name = searchType === 7 || searchType === 8 ? s.string("name") : undefined;
+    return { searchType, name, value: s.string("searchValue") };
+  });
+  readAppDataDictionary(r, "id_request_extensions");
+  r.end();
+  return elements;
+}
+
+// IdentifierResponse with no profiles and no extensions.
+function encodeIdentifierResponse(code, uris) {
+  return concat([w.u8(code), w.vector(uris.map(uri)), w.vector([]), w.vector([])]);
+}
+
 function decodeIdentifierResponse(buf) {
   const r = new Reader(buf, "IdentifierResponse");
   const code = r.u8("responseCode");
@@ -393,6 +450,41 @@ async function encodeKeyMaterialRequest(fields, signKey) {
   const tbs = encodeKeyMaterialRequestTBS(fields);
   const sig = await impl.signature.sign(signKey, signContent("KeyMaterialRequestTBS", tbs));
   return concat([tbs, w.opaque(sig)]);
+}
+
+function readCredential(r) {
+  const type = r.u16("credential_type");
+  if (type === 1) return { type, identity: r.opaque("identity") };
+  if (type === 2) return { type, certificates: r.vector("certificates", (s) => s.opaque("cert_data")) };
+  r.fail("credential_type", `credential type ${type} is neither basic(1) nor x509(2)`);
+}
+
+const u16s = (r, field) => r.vector(field, (s) => s.u16(field));
+
+// decodeKeyMaterialRequest reads a KeyMaterialRequest; tbs is the request
+// without its signature, as signed.
+function decodeKeyMaterialRequest(buf) {
+  const r = new Reader(buf, "KeyMaterialRequest");
+  r.protocol();
+  const requestingUser = r.string("requestingUser");
+  const targetUser = r.string("targetUser");
+  const roomId = r.string("roomId");
+  const cipherSuites = u16s(r, "acceptableCiphersuites");
+  if (cipherSuites.length === 0) r.fail("acceptableCiphersuites", "empty");
+  const required = { extensions: u16s(r, "extension_types"), proposals: u16s(r, "proposal_types"), credentials: u16s(r, "credential_types") };
+  const signatureKey = r.opaque("requesterSignatureKey");
+  const credential = readCredential(r);
+  const tbs = buf.subarray(0, r.off);
+  const signature = r.opaque("key_material_request_signature");
+  r.end();
+  return { requestingUser, targetUser, roomId, cipherSuites, required, signatureKey, credential, tbs, signature };
+}
+
+// encodeKeyMaterialResponse: each client is {status, uri, keyPackage}, a
+// bare KeyPackage on success; nothingCompatible withholds capabilities.
+function encodeKeyMaterialResponse(userStatus, userUri, clients) {
+  const client = (c) => concat([w.u8(c.status), uri(c.uri), c.status === 0 ? encodeKeyPackage(c.keyPackage) : w.optional(undefined)]);
+  return concat([w.u8(1), w.u8(userStatus), uri(userUri), w.vector(clients.map(client))]);
 }
 
 const USER_CODES = ["success", "partialSuccess", "incompatibleProtocol", "noCompatibleMaterial", "userUnknown", "noConsent", "noConsentForThisRoom", "userDeleted"];
@@ -455,7 +547,7 @@ function readRatchetTreeOption(r) {
   const kind = r.u8("ratchetTreeOption");
   switch (kind) {
     case 1:
-      return { kind, tree: r.opaque("ratchet_tree") };
+      return { kind, tree: r.mls("ratchet_tree", decodeRatchetTree).value };
     case 2:
       return { kind, url: r.string("url"), signature: r.opaque("tree_signature") };
     case 3:
@@ -478,6 +570,51 @@ function encodeFanout(timestampMs, mlsMessage, tail) {
 const fanoutApplication = (ts, m) => encodeFanout(ts, m, w.optional(undefined));
 const fanoutWelcome = (ts, m, tree) => encodeFanout(ts, m, encodeRatchetTreeOptionFull(tree));
 const fanoutHandshake = (ts, m) => encodeFanout(ts, m, w.vector([]));
+
+function readFrank(r) {
+  return { serverFrank: r.take("server_frank", 32), cipherSuite: r.u16("franking_signature_ciphersuite"), signature: r.opaque("franking_integrity_signature") };
+}
+
+// decodeNotify reads a notify body: FanoutMessages back to back, at least
+// one.
+function decodeNotify(buf) {
+  const r = new Reader(buf, "notify");
+  if (r.left() === 0) r.fail("notify", "empty body");
+  const out = [];
+  while (r.left() > 0) {
+    const timestamp = r.u64("timestamp");
+    const { msg } = r.mlsMessage("message");
+    const m = { timestamp, msg, contentType: framedContentType(msg) };
+    if (msg.wireformat === "mls_welcome") m.tree = readRatchetTreeOption(r);
+    else if (m.contentType === "application") m.frank = r.optional("frank", readFrank);
+    else if (m.contentType === "proposal") m.proposals = r.vector("moreProposals", (s) => s.mlsMessage("moreProposals").msg);
+    else if (m.contentType === "commit") m.proposals = r.vector("externalProposals", (s) => s.mlsMessage("externalProposals").msg);
+    else r.fail("message", `${msg.wireformat} is not a fanout message`);
+    out.push(m);
+  }
+  return out;
+}
+
+function encodeSubmitMessageRequest(msg, sendingUri) {
+  return concat([w.u8(1), encodeMlsMessage(msg), uri(sendingUri)]);
+}
+
+const SUBMIT_CODES = ["accepted", "notAllowed", "epochTooOld"];
+
+function decodeSubmitMessageResponse(buf) {
+  const r = new Reader(buf, "SubmitMessageResponse");
+  r.protocol();
+  const code = r.u8("statusCode");
+  if (code >= SUBMIT_CODES.length) r.fail("statusCode", `unknown code ${code}`);
+  const out = { status: SUBMIT_CODES[code] };
+  if (code === 0) {
+    out.timestamp = Number(r.u64("accepted_timestamp"));
+    out.franked = r.optional("frank", readFrank) !== undefined;
+  }
+  if (code === 2) out.currentEpoch = Number(r.u64("currentEpoch"));
+  r.end();
+  return out;
+}
 
 function decodeSubmitMessageRequest(buf) {
   const r = new Reader(buf, "SubmitMessageRequest");
@@ -688,6 +825,11 @@ function decodeStatusReport(bytes) {
 
 let alice; // { credential, signKey, publicKey }
 const rooms = new Map(); // room URI -> { state, peer }
+const owned = new Set(); // numbers identifierQuery finds alice by
+let clientCount = 1; // alice's clients, one KeyPackage each in a keyMaterial answer
+const clients = []; // alice's clients: { uri, signKey, publicKey }
+const handedOut = new Map(); // KeyPackageRef (hex) -> { uri, publicPackage, privatePackage } until a Welcome uses it
+const followed = new Map(); // room URI of another hub -> { hub, clients: [{ uri, state }], seen: Set of notify body digests }
 const fetched = new Map(); // room URI -> [KeyPackage]
 let consents = []; // updateConsent entries not yet reported
 const peers = new Map(); // domain -> { domain, url, cert, key, ca, directory }
@@ -702,6 +844,40 @@ async function aliceIdentity() {
     alice = { credential: { credentialType: "basic", identity: utf8(ALICE) }, signKey: kp.signKey, publicKey: kp.publicKey };
   }
   return alice;
+}
+
+// aliceClients returns clientCount clients of alice, made on first use,
+// each with its own signature key and URI mimi://desktop.test/d/alice/<n>.
+async function aliceClients() {
+  while (clients.length < clientCount) {
+    const kp = await impl.signature.keygen();
+    clients.push({ uri: `mimi://${DOMAIN}/d/alice/${clients.length + 1}`, signKey: kp.signKey, publicKey: kp.publicKey });
+  }
+  return clients.slice(0, clientCount);
+}
+
+// The app_data_dictionary GroupContext extension (draft-ietf-mls-extensions),
+// where MIMI rooms keep their participant list: alice's clients list it.
+const APP_DATA_DICTIONARY = 6;
+
+function clientCapabilities() {
+  const c = defaultCapabilities();
+  return { ...c, extensions: [...c.extensions, APP_DATA_DICTIONARY] };
+}
+
+// What alice's clients support, for a KeyMaterialRequest's
+// requiredCapabilities: RFC 9420's extension and proposal types, the
+// app_data_dictionary, basic and X.509 credentials.
+const SUPPORTED = { extensions: [1, 2, 3, 4, 5, APP_DATA_DICTIONARY], proposals: [1, 2, 3, 4, 5, 6, 7], credentials: [1, 2] };
+
+// uriDomain is the domain of a mimi:// URI, "" when it is none.
+function uriDomain(s) {
+  try {
+    const u = new URL(s);
+    return u.protocol === "mimi:" ? u.host.toLowerCase() : "";
+  } catch {
+    return "";
+  }
 }
 
 // One MLS operation at a time per room: the HTTP server and the commands
@@ -961,17 +1137,15 @@ async function handleSubmit(roomUri, body, source) {
     if (!equalBytes(pm.groupId, state.groupContext.groupId)) throw notAllowed(400, "PrivateMessage is for another group");
     const current = state.groupContext.epoch;
     if (pm.epoch > current) throw notAllowed(400, `epoch ${pm.epoch} is ahead of the hub's ${current}`);
-    const receiver = pm.epoch === current ? { senderDataSecret: state.keySchedule.senderDataSecret, ratchetTree: state.ratchetTree } : state.historicalReceiverData.get(pm.epoch);
+    const receiver = receiverFor(state, pm);
     if (!receiver) throw new HttpError(409, `epoch ${pm.epoch} too old`, encodeSubmitMessageResponse(2, current));
     if (!memberUris(state).some((m) => m.uri === req.sendingUri)) throw notAllowed(403, `${req.sendingUri} is not a member of ${roomUri}`);
-    let senderData;
+    let from;
     try {
-      senderData = await decryptSenderData(pm, receiver.senderDataSecret, impl);
+      from = await sentBy(pm, receiver);
     } catch (e) {
-      throw notAllowed(400, `sender data does not decrypt: ${e.message}`);
+      throw notAllowed(400, e.message);
     }
-    if (!senderData) throw notAllowed(400, "sender data does not decrypt");
-    const leafUri = leafIdentity(receiver.ratchetTree, senderData.leafIndex);
     let result;
     try {
       result = await processMessage(req.msg, state, emptyPskIndex, acceptAll, impl);
@@ -981,39 +1155,67 @@ async function handleSubmit(roomUri, body, source) {
     r.state = result.newState;
     result.consumed.forEach(zeroOutUint8Array);
     if (result.kind !== "applicationMessage") throw notAllowed(400, "not an application message");
-    if (leafUri !== req.sendingUri) throw notAllowed(403, `sent from leaf ${senderData.leafIndex} (${leafUri}), not ${req.sendingUri}`);
-    let content;
+    if (from.uri !== req.sendingUri) throw notAllowed(403, `sent from leaf ${from.leaf} (${from.uri}), not ${req.sendingUri}`);
+    let rec;
     try {
-      content = decodeContent(result.message);
+      rec = readContent(roomUri, req.sendingUri, source, result.message);
     } catch (e) {
       throw notAllowed(400, e.message);
     }
-    if (content.sender !== undefined && content.sender !== req.sendingUri) throw notAllowed(400, `content sender ${content.sender} is not sendingUri ${req.sendingUri}`);
-    if (content.room !== undefined && content.room !== roomUri) throw notAllowed(400, `content room ${content.room} is not ${roomUri}`);
-    const sender = content.sender ?? req.sendingUri;
-    const id = messageId(sender, content.room ?? roomUri, result.message, content.salt);
-    const rec = {
-      room: roomUri,
-      sender,
-      sendingUri: req.sendingUri,
-      source,
-      contentType: content.body.contentType ?? "",
-      text: firstText(content.body) ?? null,
-      id: hex(id),
-      statuses: [],
-    };
-    if (content.inReplyTo) rec.inReplyTo = hex(content.inReplyTo);
-    if (content.body.cardinality === 1 && baseType(content.body.contentType) === TYPE_STATUS) {
-      try {
-        rec.statuses = decodeStatusReport(content.body.content);
-      } catch (e) {
-        throw notAllowed(400, e.message);
-      }
-    }
-    received.push(rec);
-    log(`message ${rec.id} from ${sender} in ${roomUri}`);
+    keep([rec]);
     return { status: 200, body: encodeSubmitMessageResponse(0, Date.now()) };
   });
+}
+
+// receiverFor returns what opens a PrivateMessage of pm's epoch in state:
+// the current epoch's or one ts-mls still keeps; undefined for older ones.
+function receiverFor(state, pm) {
+  if (pm.epoch === state.groupContext.epoch) return { senderDataSecret: state.keySchedule.senderDataSecret, ratchetTree: state.ratchetTree };
+  return state.historicalReceiverData.get(pm.epoch);
+}
+
+// sentBy decrypts pm's sender data: its leaf and that leaf's identity.
+async function sentBy(pm, receiver) {
+  let senderData;
+  try {
+    senderData = await decryptSenderData(pm, receiver.senderDataSecret, impl);
+  } catch (e) {
+    throw new Error(`sender data does not decrypt: ${e.message}`);
+  }
+  if (!senderData) throw new Error("sender data does not decrypt");
+  return { leaf: senderData.leafIndex, uri: leafIdentity(receiver.ratchetTree, senderData.leafIndex) };
+}
+
+// readContent decodes the MIMI content sendingUri sent in roomUri, whose
+// sender and room extensions must be theirs, into an entry of received.
+function readContent(roomUri, sendingUri, source, plaintext) {
+  const content = decodeContent(plaintext);
+  if (content.sender !== undefined && content.sender !== sendingUri) throw new Error(`content sender ${content.sender} is not ${sendingUri}`);
+  if (content.room !== undefined && content.room !== roomUri) throw new Error(`content room ${content.room} is not ${roomUri}`);
+  const sender = content.sender ?? sendingUri;
+  const id = messageId(sender, content.room ?? roomUri, plaintext, content.salt);
+  const rec = {
+    room: roomUri,
+    sender,
+    sendingUri,
+    source,
+    contentType: content.body.contentType ?? "",
+    text: firstText(content.body) ?? null,
+    id: hex(id),
+    statuses: [],
+  };
+  if (content.inReplyTo) rec.inReplyTo = hex(content.inReplyTo);
+  if (content.body.cardinality === 1 && baseType(content.body.contentType) === TYPE_STATUS) {
+    rec.statuses = decodeStatusReport(content.body.content);
+  }
+  return rec;
+}
+
+function keep(recs) {
+  for (const rec of recs) {
+    received.push(rec);
+    log(`message ${rec.id} from ${rec.sender} in ${rec.room}`);
+  }
 }
 
 function publicAuthenticatedContent(msg) {
@@ -1089,6 +1291,9 @@ async function handle(req, res) {
       if (m[1] === "submitMessage") out = await handleSubmit(param, data, source);
       else if (m[1] === "update") out = await handleUpdate(param, data);
       else if (m[1] === "updateConsent") out = handleUpdateConsent(param, data, source);
+      else if (m[1] === "identifierQuery") out = handleIdentifierQuery(param, data);
+      else if (m[1] === "keyMaterial") out = await handleKeyMaterial(param, data, source);
+      else if (m[1] === "notify") out = await handleNotify(param, data, source);
       else throw new HttpError(501, `${m[1]} is not served by this peer`);
       status = out.status;
       body = out.body;
@@ -1133,6 +1338,153 @@ function handleUpdateConsent(requesterDomain, body, source) {
   return { status: 201, body: new Uint8Array(0) };
 }
 
+// handleIdentifierQuery answers a phone(4) query for a number alice owns
+// with her URI; any other query is notFound.
+function handleIdentifierQuery(domain, body) {
+  if (domain.toLowerCase() !== DOMAIN) throw new HttpError(404, `identifierQuery for domain ${domain}`);
+  let elements;
+  try {
+    elements = decodeIdentifierRequest(body);
+  } catch (e) {
+    throw new HttpError(400, e.message);
+  }
+  const found = elements.length > 0 && elements.every((q) => q.searchType === 4 && owned.has(q.value));
+  return { status: 200, body: found ? encodeIdentifierResponse(0, [ALICE]) : encodeIdentifierResponse(1, []) };
+}
+
+// handleKeyMaterial hands out a fresh KeyPackage of each of alice's
+// clients to a requester of the source's domain whose signature verifies;
+// the private parts are kept for the Welcome.
+async function handleKeyMaterial(target, body, source) {
+  let req;
+  try {
+    req = decodeKeyMaterialRequest(body);
+  } catch (e) {
+    throw new HttpError(400, e.message);
+  }
+  if (req.targetUser !== target) throw new HttpError(400, `targetUser ${req.targetUser} is not the path's ${target}`);
+  if (uriDomain(req.requestingUser) !== source) throw new HttpError(403, `${source} asks as ${req.requestingUser}`);
+  if (req.credential.type === 1 && !equalBytes(req.credential.identity, utf8(req.requestingUser))) {
+    throw new HttpError(403, `requesterCredential does not name ${req.requestingUser}`);
+  }
+  let signed = false;
+  try {
+    signed = await impl.signature.verify(req.signatureKey, signContent("KeyMaterialRequestTBS", req.tbs), req.signature);
+  } catch (e) {
+    log(`keyMaterial signature: ${e.message}`);
+  }
+  if (!signed) throw new HttpError(403, "key_material_request_signature does not verify under requesterSignatureKey");
+  if (target !== ALICE) return { status: 200, body: encodeKeyMaterialResponse(4, target, []) }; // userUnknown
+  const mine = await aliceClients();
+  const compatible = req.cipherSuites.includes(1) && Object.entries(req.required).every(([k, types]) => types.every((t) => SUPPORTED[k].includes(t)));
+  if (!compatible) return { status: 200, body: encodeKeyMaterialResponse(3, ALICE, mine.map((c) => ({ status: 2, uri: c.uri }))) };
+  const out = [];
+  for (const c of mine) {
+    const kp = await generateKeyPackageWithKey({ credentialType: "basic", identity: utf8(ALICE) }, clientCapabilities(), defaultLifetime, [], c, impl);
+    handedOut.set(hex(await makeKeyPackageRef(kp.publicPackage, impl.hash)), { uri: c.uri, ...kp });
+    out.push({ status: 0, uri: c.uri, keyPackage: kp.publicPackage });
+  }
+  log(`keyMaterial: ${out.length} KeyPackages of alice for ${req.requestingUser} in ${req.roomId}`);
+  return { status: 200, body: encodeKeyMaterialResponse(0, ALICE, out) };
+}
+
+// handleNotify takes FanoutMessages from the hub of a room alice's clients
+// are in (or join by its Welcome). The whole body applies or nothing does;
+// a body seen before is answered 201 again and not applied twice.
+async function handleNotify(roomUri, body, source) {
+  if (uriDomain(roomUri) !== source) throw new HttpError(403, `${source} is not the hub of ${roomUri}`);
+  let msgs;
+  try {
+    msgs = decodeNotify(body);
+  } catch (e) {
+    throw new HttpError(400, e.message);
+  }
+  const digest = crypto.createHash("sha256").update(body).digest("hex");
+  const created = { status: 201, body: new Uint8Array(0) };
+  return withRoom(roomUri, async () => {
+    const f = followed.get(roomUri);
+    if (f?.seen.has(digest)) {
+      log(`notify for ${roomUri} seen before`);
+      return created;
+    }
+    if (!f && msgs[0].msg.wireformat !== "mls_welcome") throw new HttpError(404, `no room ${roomUri}`);
+    const t = { clients: f ? f.clients : [], used: [], consumed: [], recs: [] };
+    try {
+      for (const m of msgs) {
+        if (m.msg.wireformat === "mls_welcome") await joinRoom(t, m);
+        else if (m.contentType === "application") await openApplication(t, roomUri, source, m.msg);
+        else await applyHandshake(t, m);
+      }
+    } catch (e) {
+      throw new HttpError(400, e.message);
+    }
+    const entry = f ?? { hub: source, seen: new Set() };
+    entry.clients = t.clients;
+    entry.seen.add(digest);
+    followed.set(roomUri, entry);
+    t.used.forEach((ref) => handedOut.delete(ref));
+    t.consumed.forEach(zeroOutUint8Array);
+    keep(t.recs);
+    return created;
+  });
+}
+
+// joinRoom joins every client of alice whose KeyPackage the Welcome names.
+async function joinRoom(t, m) {
+  if (m.tree.kind !== 1) throw new Error(`Welcome with ratchet tree representation ${m.tree.kind}: this peer needs full(1)`);
+  const joined = [];
+  for (const s of m.msg.welcome.secrets) {
+    const ref = hex(s.newMember);
+    const kp = handedOut.get(ref);
+    if (!kp || t.used.includes(ref)) continue;
+    const state = await joinGroup(m.msg.welcome, kp.publicPackage, kp.privatePackage, emptyPskIndex, impl, m.tree.tree);
+    if (t.clients.length > 0 && !equalBytes(state.groupContext.groupId, t.clients[0].state.groupContext.groupId)) {
+      throw new Error("Welcome into another group than the room's");
+    }
+    t.used.push(ref);
+    joined.push({ uri: kp.uri, state });
+  }
+  if (joined.length === 0) throw new Error("the Welcome names no KeyPackage alice's provider handed out");
+  t.clients = [...t.clients, ...joined];
+  log(`joined ${joined.map((c) => c.uri).join(" ")}, epoch ${joined[0].state.groupContext.epoch}`);
+}
+
+// openApplication decrypts an application message with each client of
+// alice and records its content once, sent by the identity of its leaf.
+async function openApplication(t, roomUri, source, msg) {
+  if (msg.wireformat !== "mls_private_message") throw new Error(`application message as ${msg.wireformat}`);
+  const next = [];
+  for (const c of t.clients) {
+    const receiver = receiverFor(c.state, msg.privateMessage);
+    if (!receiver) throw new Error(`epoch ${msg.privateMessage.epoch} is not kept by ${c.uri}`);
+    const from = await sentBy(msg.privateMessage, receiver);
+    const res = await processMessage(msg, c.state, emptyPskIndex, acceptAll, impl);
+    if (res.kind !== "applicationMessage") throw new Error("not an application message");
+    t.consumed.push(...res.consumed);
+    if (next.length === 0) t.recs.push(readContent(roomUri, from.uri, source, res.message));
+    next.push({ uri: c.uri, state: res.newState });
+  }
+  t.clients = next;
+}
+
+// applyHandshake applies a commit (after the external proposals stapled
+// to it) or proposals with each client of alice.
+async function applyHandshake(t, m) {
+  const order = m.contentType === "commit" ? [...m.proposals, m.msg] : [m.msg, ...m.proposals];
+  const next = [];
+  for (const c of t.clients) {
+    let state = c.state;
+    for (const msg of order) {
+      const res = await processMessage(msg, state, emptyPskIndex, acceptAll, impl);
+      t.consumed.push(...res.consumed);
+      state = res.newState;
+    }
+    next.push({ uri: c.uri, state });
+  }
+  t.clients = next;
+  log(`${m.contentType} applied, epoch ${next[0]?.state.groupContext.epoch}`);
+}
+
 // ---------------------------------------------------------------------------
 // Commands.
 
@@ -1141,24 +1493,41 @@ async function notify(p, roomUri, body) {
   return { status: res.status, retryAfter: res.headers["retry-after"] ?? null, body: Buffer.from(res.body).toString("utf8").slice(0, 300) };
 }
 
-// sendContent encrypts one MIMI content message as alice and fans it out.
+// sendContent encrypts one MIMI content message as alice: fanned out in a
+// room she hosts, submitted to the hub in a room she follows (as her first
+// client).
 async function sendContent(req, build) {
-  const p = peer(req.peer);
+  const hub = followed.get(req.room)?.hub;
+  const p = peer(hub ?? req.peer);
   const salt = new Uint8Array(crypto.randomBytes(16));
-  const { encoded, id, fanout } = await withRoom(req.room, async () => {
-    const r = room(req.room);
+  const { encoded, id, msg } = await withRoom(req.room, async () => {
+    const r = hub === undefined ? room(req.room) : followed.get(req.room).clients[0];
     const encoded = build(salt);
     const id = messageId(ALICE, req.room, encoded, salt);
     const out = await createApplicationMessage(r.state, encoded, impl);
     r.state = out.newState;
     out.consumed.forEach(zeroOutUint8Array);
-    const msg = { version: "mls10", wireformat: "mls_private_message", privateMessage: out.privateMessage };
-    return { encoded, id, fanout: fanoutApplication(Date.now(), msg) };
+    return { encoded, id, msg: { version: "mls10", wireformat: "mls_private_message", privateMessage: out.privateMessage } };
   });
+  if (hub !== undefined) return submitContent(req, p, encoded, id, msg);
+  const fanout = fanoutApplication(Date.now(), msg);
   if (req.hold) return { id: hex(id), content: b64(encoded), notifyBody: b64(fanout) };
   const res = await notify(p, req.room, fanout);
   const answer = { status: res.status, id: hex(id), retryAfter: res.retryAfter, content: b64(encoded), notifyBody: b64(fanout) };
   if (res.status !== 201) answer.body = res.body;
+  return answer;
+}
+
+// submitContent sends alice's message to the hub of a room she follows.
+async function submitContent(req, p, encoded, id, msg) {
+  const body = encodeSubmitMessageRequest(msg, req.sendingUri ?? ALICE);
+  const answer = { id: hex(id), content: b64(encoded), submitBody: b64(body) };
+  if (req.hold) return answer;
+  const res = await post(p, "submitMessage", req.room, body);
+  answer.status = res.status;
+  if ((res.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase() === "application/octet-stream") {
+    answer.response = decodeSubmitMessageResponse(res.body);
+  } else answer.body = Buffer.from(res.body).toString("utf8").slice(0, 300);
   return answer;
 }
 
@@ -1185,6 +1554,18 @@ const ops = {
     if (typeof domain !== "string" || typeof url !== "string") throw new Error("domain and url are required");
     new URL(url);
     peers.set(domain, { domain, url: url.replace(/\/+$/, ""), cert: readPem(cert, "cert"), key: readPem(key, "key"), ca: readPem(ca, "ca"), directory: undefined });
+    return {};
+  },
+
+  async own({ phone }) {
+    if (typeof phone !== "string" || !/^\+[1-9][0-9]{1,14}$/.test(phone)) throw new Error("phone must be +E.164");
+    owned.add(phone);
+    return {};
+  },
+
+  async clients({ n }) {
+    if (!Number.isInteger(n) || n < 1 || n > 16) throw new Error("n must be 1 to 16");
+    clientCount = n;
     return {};
   },
 
@@ -1290,6 +1671,11 @@ const ops = {
   },
 
   async roomInfo(req) {
+    const f = followed.get(req.room);
+    if (f) {
+      const state = f.clients[0].state;
+      return { epoch: Number(state.groupContext.epoch), members: memberUris(state).map((m) => m.uri), pending: Object.keys(state.unappliedProposals).length, hub: f.hub, clients: f.clients.map((c) => c.uri) };
+    }
     const r = room(req.room);
     return {
       epoch: Number(r.state.groupContext.epoch),
