@@ -226,3 +226,21 @@ func TestRecordFromBeforeCopies(t *testing.T) {
 		t.Errorf("report %s %s", rid, st)
 	}
 }
+
+// Timer keys name the copy they are for, or, set before copies were kept
+// apart, the message alone.
+func TestCopyKeyInTimerKeys(t *testing.T) {
+	t.Parallel()
+	id := content.ComputeID(alice, team, []byte("x"), randomSalt()).String()
+	for _, k := range []copyKey{{id: id, to: phone}, {id: id}} {
+		got, err := parseCopyKey(k.String())
+		if err != nil || got != k {
+			t.Errorf("parseCopyKey(%q) = %+v, %v; want %+v", k.String(), got, err, k)
+		}
+	}
+	for _, bad := range []string{id + ".", id + ".+15551230002", id + ".1555x"} {
+		if _, err := parseCopyKey(bad); err == nil {
+			t.Errorf("parseCopyKey(%q) took it", bad)
+		}
+	}
+}
