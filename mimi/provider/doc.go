@@ -70,8 +70,15 @@
 // load balancer that sends a room's requests (the path names the room) to
 // the same instance avoids the retries.
 //
+// Consent: a requestConsent for a phone user is answered for them, who
+// cannot be asked, by the rule for rooms (provider.accept_rooms_from): a
+// grant with a one-time KeyPackage goes back by updateConsent; any other
+// request is answered 201 and nothing more, so that a peer learns nothing
+// of which numbers are served. The gateway as hub never asks consent: a
+// peer whose keyMaterial answers noConsent does not get the room.
+//
 // Not handled yet: SemiPrivateMessage, GroupInfo and external joins,
-// consent requests, franking (no Frank is produced or checked),
+// updateConsent, franking (no Frank is produced or checked),
 // AppDataUpdate proposals (mls-go cannot read a commit carrying one, so it
 // is refused; a participant list changed by GroupContextExtensions is
 // followed), abuse reports and proxied downloads. The participant list is
