@@ -40,22 +40,40 @@ func hubGateway(t *testing.T) (*Config, *desktopPeer) {
 func phoneWritesFirst(t *testing.T, cfg *Config, peer *desktopPeer, number, text string) peerMessage {
 	t.Helper()
 	injectMO(t, cfg, number, aliceNumber, text)
-	var got peerMessage
+	var got *peerMessage
 	peer.received(func(ms []peerMessage) bool {
-		for _, m := range ms {
-			if m.Text == text {
-				got = m
+		got = withText(ms, text)
+		return got != nil
+	})
+	return *got
+}
+
+// withText is the first of ms with text, or nil.
+func withText(ms []peerMessage, text string) *peerMessage {
+	for i := range ms {
+		if ms[i].Text == text {
+			return &ms[i]
+		}
+	}
+	return nil
+}
+
+// hasStatus reports whether a status report in ms gives message id status.
+func hasStatus(ms []peerMessage, id, status string) bool {
+	for _, m := range ms {
+		for _, s := range m.Statuses {
+			if s.ID == id && s.Status == status {
 				return true
 			}
 		}
-		return false
-	})
-	return got
+	}
+	return false
 }
 
-// aliceSays has alice send text by submitMessage in a room the gateway
-// hosts and returns the peer's answer: the HTTP status, the message ID and
-// the decoded SubmitMessageResponse.
+// aliceSays runs the desktop peer's send op (room, text and its options)
+// in a room the gateway hosts, which goes by submitMessage, and returns
+// the peer's answer: the HTTP status, the message ID and the decoded
+// SubmitMessageResponse, or the body held back.
 func aliceSays(t *testing.T, peer *desktopPeer, req map[string]any) submitAnswer {
 	t.Helper()
 	req["op"] = "send"
@@ -119,14 +137,7 @@ func TestProviderHubDesktopFollower(t *testing.T) {
 
 	injectMO(t, cfg, "+15551230002", "+"+sms.Source, "Got it, alice")
 	got := peer.received(func(ms []peerMessage) bool {
-		text, delivered := false, false
-		for _, m := range ms {
-			text = text || m.Text == "Got it, alice"
-			for _, s := range m.Statuses {
-				delivered = delivered || (s.ID == reply.ID && s.Status == "delivered")
-			}
-		}
-		return text && delivered
+		return withText(ms, "Got it, alice") != nil && hasStatus(ms, reply.ID, "delivered")
 	})
 	for _, m := range got {
 		if m.Room != room || m.Sender != phone || m.SendingURI != phone {
