@@ -3,7 +3,10 @@ package sip
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -26,7 +29,9 @@ import (
 // process holds the edge, the gateway, the embedded NATS server and the
 // phone, and the CPU time the process used (getrusage, user and system)
 // per message, which the other load on a shared machine does not change
-// as much as the rate. Every message is checked on the stream afterwards.
+// as much as the rate, and the write system calls of the process per
+// message (syscw in /proc/self/io: every party's writes on loopback).
+// Every message is checked on the stream afterwards.
 func BenchmarkSessionSendDurable(b *testing.B) {
 	for _, bc := range []struct{ sessions, window int }{{1, 1}, {1, 64}, {100, 64}, {100, 256}} {
 		b.Run(fmt.Sprintf("sessions=%d/window=%d", bc.sessions, bc.window), func(b *testing.B) {
@@ -65,7 +70,7 @@ func benchSessionSend(b *testing.B, sessions, window int) {
 	var wg sync.WaitGroup
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0, writes0 := cpuTime(), writeCalls()
 	start := time.Now()
 	for range min(window, b.N) {
 		wg.Go(func() {
@@ -86,7 +91,7 @@ func benchSessionSend(b *testing.B, sessions, window int) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	cpu := cpuTime() - cpu0
+	cpu, writes := cpuTime()-cpu0, writeCalls()-writes0
 	b.StopTimer()
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d of %d SENDs failed, the first: %v", n, b.N, firstErr)
@@ -96,6 +101,7 @@ func benchSessionSend(b *testing.B, sessions, window int) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 	b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/msg")
+	b.ReportMetric(float64(writes)/float64(b.N), "writes/msg")
 	b.ReportMetric(float64(rss)/(1<<20), "RSS-MB")
 	b.ReportMetric(float64(heap)/(1<<20), "heap-MB")
 
@@ -118,9 +124,25 @@ func benchSessionSend(b *testing.B, sessions, window int) {
 			b.Errorf("BYE: %v", err)
 		}
 	}
-	b.Logf("N=%d sessions=%d window=%d: %.0f msgs/s, p50 %v, p99 %v, CPU %.0f us a message (process, all threads), VmRSS %d MB, heap %d MB, load %s",
+	b.Logf("N=%d sessions=%d window=%d: %.0f msgs/s, p50 %v, p99 %v, CPU %.0f us and %.1f write calls a message (process, all threads), VmRSS %d MB, heap %d MB, load %s",
 		b.N, sessions, window, float64(b.N)/elapsed.Seconds(), lat[len(lat)/2], lat[(len(lat)*99)/100],
-		float64(cpu.Microseconds())/float64(b.N), rss>>20, heap>>20, loadAvg())
+		float64(cpu.Microseconds())/float64(b.N), float64(writes)/float64(b.N), rss>>20, heap>>20, loadAvg())
+}
+
+// writeCalls is how many write system calls this process has made (syscw
+// in /proc/self/io; 0 where there is none).
+func writeCalls() uint64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "syscw:"); ok {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 // cpuTime is the user and system CPU time this process has used.

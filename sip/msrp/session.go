@@ -591,20 +591,18 @@ func (s *Session) report(f *Frame) {
 
 // work hands the queued messages to the Handler one at a time, in the
 // order they completed, until the queue is empty or the session ended.
+// Two slices take turns as the queue while it works; an idle session
+// keeps neither.
 func (s *Session) work() {
 	defer s.pool.wg.Done()
-	for {
-		s.qmu.Lock()
+	var spare []delivery
+	s.qmu.Lock()
+	for len(s.queue) > 0 && s.ctx.Err() == nil {
 		batch := s.queue
-		s.queue = nil
+		s.queue = spare
 		if s.room != nil {
 			close(s.room)
 			s.room = nil
-		}
-		if len(batch) == 0 || s.ctx.Err() != nil {
-			s.working = false
-			s.qmu.Unlock()
-			return
 		}
 		s.qmu.Unlock()
 		for _, d := range batch {
@@ -613,7 +611,13 @@ func (s *Session) work() {
 			}
 			s.deliver(d)
 		}
+		clear(batch)
+		spare = batch[:0]
+		s.qmu.Lock()
 	}
+	s.queue = nil
+	s.working = false
+	s.qmu.Unlock()
 }
 
 // expire drops the messages whose chunks stopped coming (the pool's sweep
