@@ -206,6 +206,10 @@ type SMSSender interface {
 	// never go (pumping protection, a segment cap, a permanent SMSC error),
 	// otherwise with an error the gateway retries on.
 	SendSMS(ctx context.Context, m OutboundSMS) (SMSSent, error)
+	// Segments is how many short messages text costs as the edge would
+	// encode it now (alphabet and concatenation of its first SMSC), for
+	// the daily segment budgets; at least 1.
+	Segments(text string) int
 }
 
 // Capabilities is what a number can do over RCS, from a SIP OPTIONS answer.

@@ -43,6 +43,17 @@ func newSMSEdge() *smsEdge {
 	return e
 }
 
+func (e *smsEdge) Segments(text string) int { return asciiSegments(text) }
+
+// asciiSegments is what an SMS edge with GSM 7-bit and 8-bit concatenation
+// headers counts for ASCII text: 160 characters alone, 153 a part.
+func asciiSegments(text string) int {
+	if len(text) <= 160 {
+		return 1
+	}
+	return (len(text) + 152) / 153
+}
+
 func (e *smsEdge) SendSMS(ctx context.Context, m OutboundSMS) (SMSSent, error) {
 	e.mu.Lock()
 	e.sent = append(e.sent, m)

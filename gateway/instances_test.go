@@ -109,3 +109,4 @@ func TestInstanceDiesHoldingWork(t *testing.T) {
 type smsFunc func(context.Context, OutboundSMS) (SMSSent, error)
 
 func (f smsFunc) SendSMS(ctx context.Context, m OutboundSMS) (SMSSent, error) { return f(ctx, m) }
+func (f smsFunc) Segments(text string) int                                    { return asciiSegments(text) }

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf16"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -628,14 +627,14 @@ func (g *Gateway) checkLimits(ctx context.Context, o *outbound) error {
 	return g.applyLimits(ctx, cfg, cfg.messageCharges(o.sender, o.recipient, g.ids.Domain(), g.lim.now()))
 }
 
-// checkSegments counts the SMS segments of text against the daily budgets
-// of o's sender and provider.
+// checkSegments counts the SMS segments of text, as the SMS edge splits
+// it, against the daily budgets of o's sender and provider.
 func (g *Gateway) checkSegments(ctx context.Context, o *outbound, text string) error {
 	cfg := g.lim.cfg.Load()
-	if cfg.SenderDailySegments == 0 && cfg.ProviderDailySegments == 0 {
-		return nil // no budget: the text is not even counted
+	if g.sms == nil || cfg.SenderDailySegments == 0 && cfg.ProviderDailySegments == 0 {
+		return nil // no budget (or no SMS): the text is not even counted
 	}
-	return g.applyLimits(ctx, cfg, cfg.segmentCharges(o.sender, g.ids.Domain(), smsSegments(text), g.lim.now()))
+	return g.applyLimits(ctx, cfg, cfg.segmentCharges(o.sender, g.ids.Domain(), int64(g.sms.Segments(text)), g.lim.now()))
 }
 
 func (g *Gateway) applyLimits(ctx context.Context, cfg *Limits, cs []charge) error {
@@ -663,44 +662,6 @@ func (g *Gateway) applyLimits(ctx context.Context, cfg *Limits, cs []charge) err
 	g.log.Warn("limits not counted, the bus did not answer; sending anyway (gateway.limits.on_bus_error: open)", "err", err)
 	return nil
 }
-
-// smsSegments is how many segments text takes as an SMS: in the GSM 7-bit
-// default alphabet where every character has a code (160 septets alone,
-// 153 per segment of a concatenated message, extension characters taking
-// two), else in UCS-2 (70 code units, 67 per segment). It is the SMS
-// edge's split with its default settings; an SMSC configured otherwise
-// may count a little differently.
-func smsSegments(text string) int64 {
-	septets, gsm := 0, true
-	for _, r := range text {
-		switch {
-		case strings.ContainsRune(gsm7Basic, r):
-			septets++
-		case strings.ContainsRune(gsm7Extension, r):
-			septets += 2
-		default:
-			gsm = false
-		}
-		if !gsm {
-			break
-		}
-	}
-	single, per, units := 160, 153, septets
-	if !gsm {
-		single, per, units = 70, 67, len(utf16.Encode([]rune(text)))
-	}
-	if units <= single {
-		return 1
-	}
-	return int64((units + per - 1) / per)
-}
-
-// The GSM 03.38 default alphabet (without the escape) and the characters
-// of its extension table.
-const (
-	gsm7Basic     = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-	gsm7Extension = "\f^{}\\[~]|€"
-)
 
 // callingCode is the E.164 country calling code digits starts with: one
 // digit for 1 (North America) and 7, two for the codes in twoDigitCodes,

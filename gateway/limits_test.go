@@ -94,34 +94,6 @@ func TestCallingCode(t *testing.T) {
 	}
 }
 
-func TestSMSSegments(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		text string
-		want int64
-	}{
-		{"empty", "", 1},
-		{"short", "hello", 1},
-		{"160 GSM", strings.Repeat("a", 160), 1},
-		{"161 GSM", strings.Repeat("a", 161), 2},
-		{"306 GSM", strings.Repeat("a", 306), 2},
-		{"307 GSM", strings.Repeat("a", 307), 3},
-		{"extension characters count two", strings.Repeat("€", 80), 1},
-		{"81 euro signs", strings.Repeat("€", 81), 2},
-		{"70 UCS-2", strings.Repeat("ж", 70), 1},
-		{"71 UCS-2", strings.Repeat("ж", 71), 2},
-		{"134 UCS-2", strings.Repeat("ж", 134), 2},
-		{"135 UCS-2", strings.Repeat("ж", 135), 3},
-		{"one emoji makes it UCS-2, two code units each", strings.Repeat("a", 60) + strings.Repeat("😀", 5), 1},
-		{"surrogates counted", strings.Repeat("😀", 36), 2},
-	} {
-		if got := smsSegments(tc.text); got != tc.want {
-			t.Errorf("%s: smsSegments = %d, want %d", tc.name, got, tc.want)
-		}
-	}
-}
-
 func TestMessageCharges(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 12, 4, 10, 30, 15, 0, time.UTC)

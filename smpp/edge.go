@@ -176,6 +176,19 @@ func (e *Edge) sendSMS(ctx context.Context, m gateway.OutboundSMS) (gateway.SMSS
 	return gateway.SMSSent{}, errReroute
 }
 
+// Segments is how many short messages text costs with the coding of the
+// first SMSC (the one of highest priority), the cap on segments aside;
+// text that cannot be encoded counts 1 (it is refused when sent).
+func (e *Edge) Segments(text string) int {
+	opts := e.links[0].cfg.Coding
+	opts.MaxSegments = 0
+	enc, err := coding.Encode(text, opts)
+	if err != nil {
+		return 1
+	}
+	return max(enc.Count, 1)
+}
+
 // sendOnce routes, encodes and submits a message.
 func (e *Edge) sendOnce(ctx context.Context, m gateway.OutboundSMS, dest address) (gateway.SMSSent, error) {
 	l, s, err := e.route(ctx, isAlphanumeric(m.From))

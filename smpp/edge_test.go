@@ -118,3 +118,51 @@ func TestReceiptMatchesSubmit(t *testing.T) {
 		})
 	}
 }
+
+// Segments counts as the first SMSC by priority encodes: GSM 7-bit where
+// every character has a code (160 alone, 153 a part with an 8-bit header,
+// 152 with a 16-bit one, extension characters taking two), else UCS-2 (70,
+// 67, surrogate pairs two units); the other SMSCs' coding does not count.
+func TestEdgeSegments(t *testing.T) {
+	t.Parallel()
+	udh16 := smscConfig("udh16", "127.0.0.1:1")
+	udh16.Coding.Concat = coding.ConcatUDH16
+	second := smscConfig("second", "127.0.0.1:2")
+	second.Priority, second.Coding.Concat = 1, coding.ConcatUDH16
+	for _, tc := range []struct {
+		name  string
+		smscs []SMSCConfig
+		text  string
+		want  int
+	}{
+		{"empty", nil, "", 1},
+		{"short", nil, "hello", 1},
+		{"160 GSM", nil, strings.Repeat("a", 160), 1},
+		{"161 GSM", nil, strings.Repeat("a", 161), 2},
+		{"306 GSM", nil, strings.Repeat("a", 306), 2},
+		{"307 GSM", nil, strings.Repeat("a", 307), 3},
+		{"extension characters count two", nil, strings.Repeat("€", 80), 1},
+		{"81 euro signs", nil, strings.Repeat("€", 81), 2},
+		{"70 UCS-2", nil, strings.Repeat("ж", 70), 1},
+		{"71 UCS-2", nil, strings.Repeat("ж", 71), 2},
+		{"134 UCS-2", nil, strings.Repeat("ж", 134), 2},
+		{"135 UCS-2", nil, strings.Repeat("ж", 135), 3},
+		{"one emoji makes it UCS-2, two code units each", nil, strings.Repeat("a", 60) + strings.Repeat("😀", 5), 1},
+		{"surrogates counted", nil, strings.Repeat("😀", 36), 2},
+		{"a 16-bit reference leaves 152 septets a part", []SMSCConfig{udh16}, strings.Repeat("a", 305), 3},
+		{"only the first SMSC's coding counts", []SMSCConfig{second, smscConfig("first", "127.0.0.1:3")}, strings.Repeat("a", 305), 2},
+		{"invalid UTF-8 counts one", nil, "\xff", 1},
+	} {
+		smscs := tc.smscs
+		if smscs == nil {
+			smscs = []SMSCConfig{smscConfig("sim", "127.0.0.1:1")}
+		}
+		e, err := NewEdge(Config{SMSCs: smscs}, newMemReceiver(), testLog(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.Segments(tc.text); got != tc.want {
+			t.Errorf("%s: Segments = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
