@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mimigw/mimigw/mimi/provider/wire"
 )
@@ -239,5 +240,48 @@ func TestProviderHubBadSubmit(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("the reply submitted twice gave %d SMS, want 1", n)
+	}
+}
+
+// Every client of alice that her provider hands key material for is added
+// to the room the gateway opens: both of her two clients join from the
+// one Welcome.
+func TestProviderHubAllClients(t *testing.T) {
+	t.Parallel()
+	cfg, peer := hubGateway(t)
+	peer.Call(map[string]any{"op": "clients", "n": 2})
+	room := phoneWritesFirst(t, cfg, peer, "+15551230002", "Hello, both of alice's clients").Room
+	info := peer.Call(map[string]any{"op": "roomInfo", "room": room})
+	want := "[mimi://desktop.test/d/alice/1 mimi://desktop.test/d/alice/2]"
+	if fmt.Sprint(info["clients"]) != want {
+		t.Errorf("alice's clients in the room: %v, want %s", info["clients"], want)
+	}
+	phone := "mimi://" + cfg.Domain + "/u/+15551230002"
+	if got := fmt.Sprint(info["members"]); got != fmt.Sprintf("[%s %s %s]", phone, alice, alice) {
+		t.Errorf("room members %s, want the phone user and two leaves of alice", got)
+	}
+}
+
+// A peer whose key material for alice holds a KeyPackage naming someone
+// else (here one of the gateway's own phone users) gets no room: the
+// message from the phone fails, and no Welcome or text reaches the peer.
+func TestProviderHubForeignKeyPackage(t *testing.T) {
+	t.Parallel()
+	cfg, peer := hubGateway(t)
+	peer.Call(map[string]any{"op": "clients", "n": 1, "identity": "mimi://" + cfg.Domain + "/u/+15551230003"})
+	injectMO(t, cfg, "+15551230002", aliceNumber, "Hello alice?")
+	series := `mimigw_provider_outbox_total{outcome="failed"}`
+	deadline := time.Now().Add(waitProvider)
+	for sample(scrape(t, cfg), series) != "1" {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is %q, want 1", series, sample(scrape(t, cfg), series))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := peer.Call(map[string]any{"op": "received"})["messages"]; fmt.Sprint(got) != "[]" {
+		t.Errorf("the peer got %v from a room it should not have", got)
+	}
+	if subs := simulatorLog(t, cfg); len(subs) != 0 {
+		t.Errorf("a phone got %+v", subs)
 	}
 }

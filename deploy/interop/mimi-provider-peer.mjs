@@ -28,9 +28,11 @@
 //        /v1/keyMaterial/{targetUser} and, from the hub of a room, POST
 //        /v1/notify/{roomId}; the other endpoints answer 501.
 //   {"op":"own","phone"} identifierQuery finds alice by phone (+E.164).
-//   {"op":"clients","n"} alice has n clients (1 to 16, default 1),
-//        mimi://desktop.test/d/alice/<1..n>, each with its own signature
-//        key: a keyMaterial answer holds a fresh KeyPackage of each.
+//   {"op":"clients","n","identity"?} alice has n clients (1 to 16,
+//        default 1), mimi://desktop.test/d/alice/<1..n>, each with its own
+//        signature key: a keyMaterial answer holds a fresh KeyPackage of
+//        each, whose basic credential names alice, or "identity" when
+//        given (a provider handing out someone else's name, for tests).
 //   {"op":"peer","domain","url","cert","key","ca"}  how to reach a gateway:
 //        connect to url's host:port, TLS server name and Host = domain,
 //        From: mimi@desktop.test. Its directory is fetched on first use.
@@ -827,6 +829,7 @@ let alice; // { credential, signKey, publicKey }
 const rooms = new Map(); // room URI -> { state, peer }
 const owned = new Set(); // numbers identifierQuery finds alice by
 let clientCount = 1; // alice's clients, one KeyPackage each in a keyMaterial answer
+let kpIdentity = ALICE; // the identity in the KeyPackages keyMaterial hands out
 const clients = []; // alice's clients: { uri, signKey, publicKey }
 const handedOut = new Map(); // KeyPackageRef (hex) -> { uri, publicPackage, privatePackage } until a Welcome uses it
 const followed = new Map(); // room URI of another hub -> { hub, clients: [{ uri, state }], seen: Set of notify body digests }
@@ -1380,7 +1383,7 @@ async function handleKeyMaterial(target, body, source) {
   if (!compatible) return { status: 200, body: encodeKeyMaterialResponse(3, ALICE, mine.map((c) => ({ status: 2, uri: c.uri }))) };
   const out = [];
   for (const c of mine) {
-    const kp = await generateKeyPackageWithKey({ credentialType: "basic", identity: utf8(ALICE) }, clientCapabilities(), defaultLifetime, [], c, impl);
+    const kp = await generateKeyPackageWithKey({ credentialType: "basic", identity: utf8(kpIdentity) }, clientCapabilities(), defaultLifetime, [], c, impl);
     handedOut.set(hex(await makeKeyPackageRef(kp.publicPackage, impl.hash)), { uri: c.uri, ...kp });
     out.push({ status: 0, uri: c.uri, keyPackage: kp.publicPackage });
   }
@@ -1563,9 +1566,10 @@ const ops = {
     return {};
   },
 
-  async clients({ n }) {
+  async clients({ n, identity }) {
     if (!Number.isInteger(n) || n < 1 || n > 16) throw new Error("n must be 1 to 16");
     clientCount = n;
+    kpIdentity = identity ?? ALICE;
     return {};
   },
 

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/thomas-vilte/mls-go/ciphersuite"
 	"github.com/thomas-vilte/mls-go/credentials"
+	"github.com/thomas-vilte/mls-go/treesync"
 )
 
 // ContentInspector reads the sender and room URIs out of MIMI content bytes
@@ -304,6 +305,22 @@ func (p *Provider) CredentialIdentity(cred, sigKey []byte) (string, error) {
 		return "", fmt.Errorf("%w: credential: %v", ErrMalformed, err)
 	}
 	return p.issuer.identity(c, sigKey, p.now())
+}
+
+// KeyPackageIdentity checks a KeyPackage (bare or as an MLSMessage) as a
+// commit adding it would, and returns the identity its credential vouches
+// for, as CredentialIdentity does for a member.
+func (p *Provider) KeyPackageIdentity(b []byte) (string, error) {
+	now := p.now()
+	kp, err := parseKeyPackage(p.cs, b, now)
+	if err != nil {
+		return "", err
+	}
+	leaf, err := treesync.UnmarshalLeafNodeData(kp.LeafNode.Marshal())
+	if err != nil {
+		return "", fmt.Errorf("%w: key package leaf: %v", ErrMalformed, err)
+	}
+	return p.issuer.identity(leaf.Credential, leaf.SigKeyBytes(), now)
 }
 
 // CipherSuite is the MLS cipher suite of every client and group.

@@ -89,14 +89,15 @@ func participants(exts []mls.Extension) (wire.ParticipantList, error) {
 	return nil, nil
 }
 
-// startRoom creates the group as local, adds target with key material
-// from peer and sends peer the Welcome. It returns the group ID.
+// startRoom creates the group as local, adds every client of target that
+// peer has key material for, and sends peer the Welcome. It returns the
+// group ID.
 func (p *Provider) startRoom(ctx context.Context, room, local, target, peer string) ([]byte, error) {
 	c, err := p.mls.Client(ctx, local)
 	if err != nil {
 		return nil, err
 	}
-	kp, err := p.fetchKeyMaterial(ctx, c, peer, target, room)
+	kps, err := p.fetchKeyMaterial(ctx, c, peer, target, room)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +120,7 @@ func (p *Provider) startRoom(ctx context.Context, room, local, target, peer stri
 	if err != nil {
 		return nil, err
 	}
-	commit, err := c.Commit(ctx, gid, mls.Changes{Add: [][]byte{kp}})
+	commit, err := c.Commit(ctx, gid, mls.Changes{Add: kps})
 	if err != nil {
 		return nil, err
 	}
@@ -134,8 +135,11 @@ func (p *Provider) startRoom(ctx context.Context, room, local, target, peer stri
 	return gid, nil
 }
 
-// fetchKeyMaterial asks peer for a KeyPackage of target, signed as c.
-func (p *Provider) fetchKeyMaterial(ctx context.Context, c *mls.Client, peer, target, room string) ([]byte, error) {
+// fetchKeyMaterial asks peer for KeyPackages of target's clients, signed
+// as c, and returns one for each client the answer has one for. Each must
+// be a sound KeyPackage whose credential names target: a peer may hand out
+// only its own user's clients, under the name asked for.
+func (p *Provider) fetchKeyMaterial(ctx context.Context, c *mls.Client, peer, target, room string) ([][]byte, error) {
 	req := &wire.KeyMaterialRequest{
 		Protocol:               wire.MLS10,
 		RequestingUser:         c.URI(),
@@ -164,14 +168,30 @@ func (p *Provider) fetchKeyMaterial(ctx context.Context, c *mls.Client, peer, ta
 	if err != nil {
 		return nil, fmt.Errorf("provider: keyMaterial from %s: %w", peer, err)
 	}
-	if resp.UserStatus == wire.Success || resp.UserStatus == wire.PartialSuccess {
-		for _, ck := range resp.Clients {
-			if ck.Status == wire.ClientSuccess {
-				return ck.KeyPackage, nil
-			}
-		}
+	if resp.UserStatus != wire.Success && resp.UserStatus != wire.PartialSuccess {
+		return nil, fmt.Errorf("%w: keyMaterial for %s from %s: %s", errRefused, target, peer, resp.UserStatus)
 	}
-	return nil, fmt.Errorf("%w: keyMaterial for %s from %s: %s", errRefused, target, peer, resp.UserStatus)
+	if resp.UserURI != target {
+		return nil, fmt.Errorf("%w: keyMaterial for %s from %s answers for %q", errRefused, target, peer, resp.UserURI)
+	}
+	var kps [][]byte
+	for _, ck := range resp.Clients {
+		if ck.Status != wire.ClientSuccess {
+			continue
+		}
+		who, err := p.mls.KeyPackageIdentity(ck.KeyPackage)
+		if err != nil {
+			return nil, fmt.Errorf("%w: keyMaterial for %s from %s: client %s: %w", errRefused, target, peer, ck.ClientURI, err)
+		}
+		if who != target {
+			return nil, fmt.Errorf("%w: keyMaterial for %s from %s: client %s's KeyPackage names %q", errRefused, target, peer, ck.ClientURI, who)
+		}
+		kps = append(kps, ck.KeyPackage)
+	}
+	if len(kps) == 0 {
+		return nil, fmt.Errorf("%w: keyMaterial for %s from %s: %s without a KeyPackage", errRefused, target, peer, resp.UserStatus)
+	}
+	return kps, nil
 }
 
 // errRefused: a peer answered, and the answer means the message cannot
