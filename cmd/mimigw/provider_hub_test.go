@@ -285,3 +285,36 @@ func TestProviderHubForeignKeyPackage(t *testing.T) {
 		t.Errorf("a phone got %+v", subs)
 	}
 }
+
+// A follower of a room the gateway hosts commits by update as its own
+// users only: a commit adding a client that names one of the gateway's
+// phone users, or removing the phone user, is refused (notAllowed) and
+// changes nothing; adding another client of alice is taken. The room goes
+// on: the phone's next texts reach alice after each.
+func TestProviderHubFollowerPolicy(t *testing.T) {
+	t.Parallel()
+	cfg, peer := hubGateway(t)
+	phone := "mimi://" + cfg.Domain + "/u/+15551230002"
+	room := phoneWritesFirst(t, cfg, peer, "+15551230002", "Hello alice, first").Room
+	for _, c := range []struct {
+		name, want string
+		req        map[string]any
+	}{
+		{"a client named as a phone user", "notAllowed", map[string]any{"add": "mimi://" + cfg.Domain + "/u/+15551230003"}},
+		{"the phone user removed", "notAllowed", map[string]any{"remove": []string{phone}}},
+		{"a client of a third provider", "notAllowed", map[string]any{"add": "mimi://third.test/u/carol"}},
+		{"another client of alice", "success", map[string]any{"add": alice}},
+	} {
+		c.req["op"], c.req["peer"], c.req["room"] = "followerCommit", cfg.Domain, room
+		ans := peer.Call(c.req)
+		if ans["code"] != c.want {
+			t.Errorf("%s: %v, want %s", c.name, ans, c.want)
+		}
+		text := "after " + c.name
+		phoneWritesFirst(t, cfg, peer, "+15551230002", text)
+	}
+	info := peer.Call(map[string]any{"op": "roomInfo", "room": room})
+	if got := fmt.Sprint(info["members"]); got != fmt.Sprintf("[%s %s %s]", phone, alice, alice) {
+		t.Errorf("room members %s, want the phone user and two leaves of alice", got)
+	}
+}

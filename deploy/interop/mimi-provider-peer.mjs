@@ -67,6 +67,14 @@
 //        fans the commit out in a notify -> {"status","epoch"}; with
 //        "hold": true alice moves to the new epoch but nothing is sent ->
 //        {"epoch","notifyBody"}
+//   {"op":"followerCommit","peer","room","add"?,"remove"?:[userURI]} in a
+//        room alice follows, her first client commits the Add of a new
+//        client whose basic credential names "add" (a client of alice's
+//        joins from the Welcome the hub sends back) and the Remove of the
+//        named members' leaves, and sends it to the hub by update
+//        (HandshakeBundle: the commit, the Welcome if any, a full GroupInfo
+//        and the full ratchet tree) -> {"status","code","description",
+//        "value"}; alice moves to the new epoch only if the hub took it
 //   {"op":"roomInfo","room"} -> {"epoch","members":[userURI],"pending":N};
 //        for a room alice follows also "hub" and "clients" (those joined).
 //   {"op":"raw","peer","endpoint","param","body","from"?} any bytes to any
@@ -162,7 +170,7 @@ import { generateKeyPackage, generateKeyPackageWithKey, decodeKeyPackage, encode
 import { defaultCapabilities } from "ts-mls/defaultCapabilities.js";
 import { defaultLifetime } from "ts-mls/lifetime.js";
 import { createGroup, joinGroup } from "ts-mls/clientState.js";
-import { createCommit } from "ts-mls/createCommit.js";
+import { createCommit, createGroupInfo } from "ts-mls/createCommit.js";
 import { createApplicationMessage } from "ts-mls/createMessage.js";
 import { processMessage } from "ts-mls/processMessages.js";
 import { acceptAll } from "ts-mls/incomingMessageAction.js";
@@ -170,8 +178,8 @@ import { emptyPskIndex } from "ts-mls/pskIndex.js";
 import { encodeMlsMessage, decodeMlsMessage } from "ts-mls/message.js";
 import { zeroOutUint8Array } from "ts-mls/util/byteArray.js";
 import { encodeRatchetTree, decodeRatchetTree } from "ts-mls/ratchetTree.js";
-import { decodeWelcome } from "ts-mls/welcome.js";
-import { decodeGroupInfo } from "ts-mls/groupInfo.js";
+import { decodeWelcome, encodeWelcome } from "ts-mls/welcome.js";
+import { decodeGroupInfo, encodeGroupInfo } from "ts-mls/groupInfo.js";
 import { decodeCapabilities } from "ts-mls/capabilities.js";
 import { decryptSenderData } from "ts-mls/privateMessage.js";
 import { makeProposalRef } from "ts-mls/authenticatedContent.js";
@@ -677,6 +685,20 @@ function encodeUpdateRoomResponse(code, description, value) {
   if (code === 0 || code === 1) parts.push(w.u64(value)); // accepted_timestamp / currentEpoch
   if (code === 3) parts.push(w.vector(value.map((ref) => w.opaque(ref)))); // ProposalRef invalidProposals<V>
   return concat(parts);
+}
+
+const UPDATE_CODES = ["success", "wrongEpoch", "notAllowed", "invalidProposal"];
+
+function decodeUpdateRoomResponse(buf) {
+  const r = new Reader(buf, "UpdateRoomResponse");
+  const code = r.u8("responseCode");
+  if (code >= UPDATE_CODES.length) r.fail("responseCode", `unknown code ${code}`);
+  const description = r.string("errorDescription");
+  let value;
+  if (code === 0 || code === 1) value = Number(r.u64(code === 0 ? "accepted_timestamp" : "currentEpoch"));
+  if (code === 3) value = r.vector("invalidProposals", (s) => hex(s.opaque("proposalRef")));
+  r.end();
+  return { code: UPDATE_CODES[code], description, value };
 }
 
 // ---------------------------------------------------------------------------
@@ -1671,6 +1693,56 @@ const ops = {
     const res = await notify(p, req.room, fanout);
     const answer = { status: res.status, epoch };
     if (res.status !== 201) answer.body = res.body;
+    return answer;
+  },
+
+  async followerCommit(req) {
+    const p = peer(req.peer);
+    const f = followed.get(req.room);
+    if (!f) throw new Error(`alice follows no room ${req.room}`);
+    const c0 = f.clients[0];
+    const { out, body } = await withRoom(req.room, async () => {
+      const proposals = [];
+      if (req.add) {
+        const keys = await impl.signature.keygen();
+        const kp = await generateKeyPackageWithKey({ credentialType: "basic", identity: utf8(req.add) }, clientCapabilities(), defaultLifetime, [], keys, impl);
+        proposals.push({ proposalType: "add", add: { keyPackage: kp.publicPackage } });
+        if (req.add === ALICE) {
+          // A new client of alice's own: it joins from the commit's Welcome.
+          handedOut.set(hex(await makeKeyPackageRef(kp.publicPackage, impl.hash)), { uri: `mimi://${DOMAIN}/d/alice/${f.clients.length + 1}`, ...kp });
+        }
+      }
+      for (const m of memberUris(c0.state)) {
+        if ((req.remove ?? []).includes(m.uri)) proposals.push({ proposalType: "remove", remove: { removed: m.leaf } });
+      }
+      const out = await createCommit({ state: c0.state, cipherSuite: impl }, { extraProposals: proposals, wireAsPublicMessage: true, ratchetTreeExtension: false });
+      const groupInfo = await createGroupInfo(out.newState.groupContext, out.newState.confirmationTag, out.newState, [], impl);
+      const body = concat([
+        mlsMessageBytes(out.commit),
+        w.optional(out.welcome ? encodeWelcome(out.welcome) : undefined),
+        w.u8(1), // GroupInfoOption full
+        encodeGroupInfo(groupInfo),
+        encodeRatchetTreeOptionFull(out.newState.ratchetTree),
+      ]);
+      return { out, body };
+    });
+    // Not under the room's lock: the hub may notify alice's provider (the
+    // Welcome of the commit) before it answers.
+    const res = await post(p, "update", req.room, body);
+    const answer = { status: res.status };
+    try {
+      Object.assign(answer, decodeUpdateRoomResponse(res.body));
+    } catch (e) {
+      answer.body = Buffer.from(res.body).toString("utf8").slice(0, 300);
+    }
+    if (res.status === 200 && answer.code === "success") {
+      // The secrets a commit consumes are the old epoch's: wiped only once
+      // the hub took the commit and alice left that epoch.
+      await withRoom(req.room, async () => {
+        out.consumed.forEach(zeroOutUint8Array);
+        c0.state = out.newState;
+      });
+    }
     return answer;
   },
 

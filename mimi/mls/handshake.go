@@ -89,6 +89,15 @@ func parsePublic(groupID, msg []byte) (*framing.PublicMessage, error) {
 // its next epoch, which is stored before this returns. This client's own
 // commit coming back is reported as an echo.
 func (c *Client) ProcessHandshake(ctx context.Context, groupID, msg []byte) (*Handshake, error) {
+	return c.ProcessHandshakeIf(ctx, groupID, msg, nil)
+}
+
+// ProcessHandshakeIf is ProcessHandshake with a policy: allow sees what the
+// message does (its sender, the members a commit adds and removes) before
+// anything is stored, and an error from it leaves the stored state as it
+// was and is returned wrapped in ErrRejected. An echo of this client's own
+// commit is not shown to it.
+func (c *Client) ProcessHandshakeIf(ctx context.Context, groupID, msg []byte, allow func(*Handshake) error) (*Handshake, error) {
 	pub, err := parsePublic(groupID, msg)
 	if err != nil {
 		c.p.reject(err)
@@ -100,6 +109,12 @@ func (c *Client) ProcessHandshake(ctx context.Context, groupID, msg []byte) (*Ha
 		h, err := c.applyHandshake(e.g, pub, e.head.LastCommit, digest[:], func() { e.dirty = true })
 		if err != nil {
 			return err
+		}
+		if allow != nil && !h.Echo {
+			if err := allow(h); err != nil {
+				e.dirty = true // mls-go may have applied it in memory
+				return fmt.Errorf("%w: %w", ErrRejected, err)
+			}
 		}
 		switch {
 		case h.Echo:

@@ -46,7 +46,10 @@
 //     message is stored for the hub's own phone users and fanned out.
 //   - Only a room's hub (the provider named by the room URI) may notify
 //     about it; only a follower with members in a room hosted here may
-//     submit to it, and only as a user of its own domain. Key material goes
+//     submit to it, and only as a user of its own domain. A follower's
+//     commit may add and remove only clients of its own users, and the
+//     hub adds a user of another provider only with KeyPackages whose
+//     credentials name that user. Key material goes
 //     only to the hub of the room it is asked for, and only from peers the
 //     phone users accept rooms from (provider.accept_rooms_from, by default
 //     every configured peer). A KeyMaterialRequest must be signed by the

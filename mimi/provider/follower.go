@@ -119,7 +119,7 @@ func (p *Provider) fanin(ctx context.Context, hub, room string, fm *wire.FanoutM
 		if info.ContentType == wire.Proposal {
 			kind = "proposal"
 		}
-		outcome, err = p.applyHandshake(ctx, room, fm.Message, info)
+		outcome, err = p.applyHandshake(ctx, room, fm.Message, info, nil) // the hub decides what its room takes
 	}
 	switch {
 	case err == nil:
@@ -178,8 +178,9 @@ func (p *Provider) join(ctx context.Context, hub, room string, fm *wire.FanoutMe
 	return "applied", nil
 }
 
-// applyHandshake applies a commit or proposal to every local member.
-func (p *Provider) applyHandshake(ctx context.Context, room string, msg []byte, info wire.MLSInfo) (string, error) {
+// applyHandshake applies a commit or proposal to every local member;
+// allow, when not nil, may refuse it first (mls.Client.ProcessHandshakeIf).
+func (p *Provider) applyHandshake(ctx context.Context, room string, msg []byte, info wire.MLSInfo, allow func(*mls.Handshake) error) (string, error) {
 	rec, _, err := p.rooms.get(ctx, room)
 	if err != nil {
 		return "", err
@@ -196,7 +197,7 @@ func (p *Provider) applyHandshake(ctx context.Context, room string, msg []byte, 
 		if err != nil {
 			return "", err
 		}
-		h, err := c.ProcessHandshake(ctx, rec.GroupID, msg)
+		h, err := c.ProcessHandshakeIf(ctx, rec.GroupID, msg, allow)
 		if errors.Is(err, mls.ErrWrongEpoch) {
 			st, serr := c.Group(ctx, rec.GroupID)
 			if serr == nil && info.Epoch < st.Epoch {

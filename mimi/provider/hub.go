@@ -332,6 +332,29 @@ func (p *Provider) update(ctx context.Context, r *transport.Request) transport.R
 	})
 }
 
+// followerMay is the hub's policy for a follower's handshakes: peer may
+// propose and commit only as one of its own users, and a commit of its may
+// add and remove only its own users' clients. The other providers' users,
+// the gateway's phone users included, are added and removed by their own
+// providers (and the hub) alone.
+func followerMay(peer string) func(*mls.Handshake) error {
+	peer = strings.ToLower(peer)
+	return func(h *mls.Handshake) error {
+		if domainOf(h.Sender) != peer {
+			return fmt.Errorf("%s sent a handshake of %q", peer, h.Sender)
+		}
+		if h.SelfRemoved {
+			return fmt.Errorf("%s's commit removes a phone user of this gateway", peer)
+		}
+		for _, m := range slices.Concat(h.Added, h.Removed) {
+			if domainOf(m.URI) != peer {
+				return fmt.Errorf("%s's commit adds or removes %q (leaf %d)", peer, m.URI, m.Leaf)
+			}
+		}
+		return nil
+	}
+}
+
 func (p *Provider) updated(ctx context.Context, peer, room string, b *wire.HandshakeBundle) (*wire.UpdateRoomResponse, error) {
 	rec, err := p.hosted(ctx, room, peer)
 	if err != nil {
@@ -344,7 +367,7 @@ func (p *Provider) updated(ctx context.Context, peer, room string, b *wire.Hands
 	if info.WireFormat != wire.PublicMessage || info.ContentType == wire.Application {
 		return nil, fmt.Errorf("%w: proposalOrCommit is not a PublicMessage handshake", wire.ErrMalformed)
 	}
-	_, err = p.applyHandshake(ctx, room, b.ProposalOrCommit, info)
+	_, err = p.applyHandshake(ctx, room, b.ProposalOrCommit, info, followerMay(peer))
 	switch {
 	case errors.Is(err, mls.ErrWrongEpoch):
 		st, serr := p.groupState(ctx, rec)
@@ -357,18 +380,21 @@ func (p *Provider) updated(ctx context.Context, peer, room string, b *wire.Hands
 	case err != nil:
 		return &wire.UpdateRoomResponse{Code: wire.NotAllowed, ErrorDescription: err.Error()}, nil
 	}
+	// Applied here, the handshake is the room's: a follower that does not
+	// take it (after the transport's retries) is logged, and the sender
+	// still gets success, which it would never get by sending it again.
 	ts := uint64(p.now().UnixMilli())
 	fm := &wire.FanoutMessage{Timestamp: ts, Message: b.ProposalOrCommit}
 	if info.ContentType == wire.Proposal {
 		fm.MoreProposals = b.MoreProposals
 	}
 	if err := p.fanout(ctx, rec, strings.ToLower(peer), fm); err != nil {
-		return nil, err
+		p.log.Warn("handshake not taken by every follower", "room", room, "from", peer, "err", err)
 	}
 	if b.Welcome != nil {
 		w := &wire.FanoutMessage{Timestamp: ts, Message: wire.WrapMLSMessage(wire.Welcome, b.Welcome), RatchetTree: b.RatchetTree}
 		if err := p.fanout(ctx, rec, "", w); err != nil {
-			return nil, err
+			p.log.Warn("Welcome not taken by every follower", "room", room, "from", peer, "err", err)
 		}
 	}
 	return &wire.UpdateRoomResponse{Code: wire.UpdateSuccess, AcceptedTimestamp: ts}, nil
