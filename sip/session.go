@@ -330,7 +330,7 @@ func (e *Edge) watchSession(d *sessionDialog, dlg *sipgo.DialogServerSession, wr
 	context.AfterFunc(dlg.Context(), func() { e.endSession(d, "") })
 	dlg.Close()
 	if writeErr != nil {
-		e.endSession(d, "no ACK")
+		go e.endSession(d, "no ACK") // the INVITE's handler does not wait for the BYE
 		return
 	}
 	e.mu.Lock()

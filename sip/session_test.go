@@ -93,10 +93,10 @@ func (p *sipPhone) final() string {
 }
 
 // open sends an INVITE with an MSRP offer, checks the 200 and ACKs it.
-func (p *sipPhone) open() *call {
+func (p *sipPhone) open(extra ...string) *call {
 	p.t.Helper()
 	cl := &call{offer: phoneOffer(p.t)}
-	p.invite(cl, cl.offer.String())
+	p.invite(cl, cl.offer.String(), extra...)
 	a := p.final()
 	if code, reason := status(a); code != 200 {
 		p.t.Fatalf("INVITE answered %d %s, want 200", code, reason)
@@ -424,19 +424,24 @@ func TestSIPpSession(t *testing.T) {
 }
 
 // A session whose MSRP side never binds is ended with a BYE from the edge,
-// sent on the phone's connection within the dialog.
+// sent on the phone's connection within the dialog: From is the 200's To,
+// To the INVITE's From, the CSeq above the INVITE's, and the INVITE's
+// Record-Route its Route.
 func TestSessionBindTimeout(t *testing.T) {
 	e := startEdge(t, sessionConfig(), newMemReceiver())
 	e.mu.Lock()
 	e.bindTimeout = 200 * time.Millisecond
 	e.mu.Unlock()
 	p := newSIPPhone(t, e)
-	cl := p.open()
+	route := "<sip:" + p.c.conn.LocalAddr().String() + ";transport=tcp;lr>"
+	cl := p.open("Record-Route: " + route)
 	bye := p.c.answer() // the next message on the connection: a request
 	if !strings.HasPrefix(bye, "BYE sip:+15551230001@") {
 		t.Fatalf("got %q, want a BYE to the phone's Contact", bye)
 	}
-	if headerValue(bye, "Call-ID") != cl.callID || !strings.Contains(headerValue(bye, "From"), "tag=") {
+	if headerValue(bye, "Call-ID") != cl.callID || headerValue(bye, "From") != cl.to ||
+		headerValue(bye, "To") != "<sip:+15551230001@ims.test;user=phone>;tag=f1" ||
+		headerValue(bye, "CSeq") != "2 BYE" || headerValue(bye, "Route") != route {
 		t.Errorf("BYE outside the dialog:\n%s", bye)
 	}
 	res := "SIP/2.0 200 OK\r\n"
