@@ -647,3 +647,56 @@ func roomParticipants(t *testing.T, cfg *Config) []string {
 	}
 	return users
 }
+
+// A hub that puts in its room a client of its own whose credential names
+// one of the gateway's phone users gets nothing delivered in that name:
+// a text from that client to the room is refused (403) and reaches no
+// phone, while alice's texts reach both phone users as before.
+func TestProviderImpostorInRoom(t *testing.T) {
+	t.Parallel()
+	cfg, peer := providerGateway(t, func(cfg *Config) {
+		cfg.SIP.OutboundProxy = "sip:" + freeAddr(t) + ";transport=tcp" // no IMS core: SMS
+	})
+	room := "mimi://desktop.test/r/impostor"
+	for _, n := range []string{"+15551230002", "+15551230003"} {
+		ans := peer.Call(map[string]any{"op": "keyMaterial", "peer": cfg.Domain, "target": "mimi://" + cfg.Domain + "/u/" + n, "room": room})
+		if st := ans["userStatus"].(float64); st != 0 {
+			t.Fatalf("keyMaterial %s: %v", n, ans)
+		}
+	}
+	impostor := "mimi://" + cfg.Domain + "/u/+15551230002"
+	if ans := peer.Call(map[string]any{"op": "createRoom", "peer": cfg.Domain, "room": room, "impostor": impostor}); int(ans["status"].(float64)) != http.StatusCreated {
+		t.Fatalf("notify with the Welcome: %v", ans)
+	}
+	ans := peer.Call(map[string]any{"op": "send", "peer": cfg.Domain, "room": room, "text": "I am your phone friend", "asImpostor": true})
+	if st := int(ans["status"].(float64)); st != http.StatusForbidden {
+		t.Errorf("a text from the impostor: %v, want 403", ans)
+	}
+	if ans := peer.Call(map[string]any{"op": "send", "peer": cfg.Domain, "room": room, "text": "Hello both, alice here"}); int(ans["status"].(float64)) != http.StatusCreated {
+		t.Fatalf("alice's text: %v", ans)
+	}
+	// Both phones' SMS of alice's text, then nothing of the impostor's.
+	var to []string
+	deadline := time.Now().Add(waitProvider)
+	for len(to) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("alice's text reached %v, want both phones", to)
+		}
+		time.Sleep(50 * time.Millisecond)
+		to = to[:0]
+		for _, s := range simulatorLog(t, cfg) {
+			if s.Text == "Hello both, alice here" {
+				to = append(to, s.Dest)
+			}
+		}
+	}
+	for _, s := range simulatorLog(t, cfg) {
+		if s.Text == "I am your phone friend" {
+			t.Errorf("the impostor's text reached %s", s.Dest)
+		}
+	}
+	slices.Sort(to)
+	if fmt.Sprint(to) != "[15551230002 15551230003]" {
+		t.Errorf("alice's text went to %v, want both phones", to)
+	}
+}

@@ -46,8 +46,11 @@
 //        "cancel") -> {"status"}
 //   {"op":"consents"} every updateConsent received since the last call ->
 //        {"entries":[{"operation","requester","target","room","keyPackages"}]}
-//   {"op":"createRoom","peer","room"} creates alice's group, adds the kept
-//        KeyPackages, sends the Welcome in a notify -> {"status","epoch"}
+//   {"op":"createRoom","peer","room","impostor"?} creates alice's group,
+//        adds the kept KeyPackages, sends the Welcome in a notify ->
+//        {"status","epoch"}; with "impostor" (a URI) it also adds a client
+//        of its own whose basic credential names that URI, which "send"
+//        with "asImpostor": true speaks as (a hub lying in its tree)
 //   {"op":"send","peer","room","text","inReplyTo"?,"hold"?} -> {"status",
 //        "id","retryAfter","content","notifyBody"} (content: the MIMI content
 //        sent; notifyBody: the notify body; both base64). With "hold": true
@@ -1526,9 +1529,15 @@ async function sendContent(req, build) {
   const p = peer(hub ?? req.peer);
   const salt = new Uint8Array(crypto.randomBytes(16));
   const { encoded, id, msg } = await withRoom(req.room, async () => {
-    const r = hub === undefined ? room(req.room) : followed.get(req.room).clients[0];
-    const encoded = build(salt);
-    const id = messageId(ALICE, req.room, encoded, salt);
+    let r = hub === undefined ? room(req.room) : followed.get(req.room).clients[0];
+    let sender = ALICE;
+    if (req.asImpostor) {
+      r = room(req.room).impostor;
+      if (!r) throw new Error(`room ${req.room} has no impostor`);
+      sender = r.uri;
+    }
+    const encoded = build(salt, sender);
+    const id = messageId(sender, req.room, encoded, salt);
     const out = await createApplicationMessage(r.state, encoded, impl);
     r.state = out.newState;
     out.consumed.forEach(zeroOutUint8Array);
@@ -1641,14 +1650,23 @@ const ops = {
       const own = await generateKeyPackageWithKey(a.credential, defaultCapabilities(), defaultLifetime, [], { signKey: a.signKey, publicKey: a.publicKey }, impl);
       const groupId = new Uint8Array(crypto.randomBytes(16));
       let state = await createGroup(groupId, own.publicPackage, own.privatePackage, [], impl);
+      let impostor;
+      if (req.impostor) {
+        // A client this peer holds whose basic credential names someone
+        // else: a hub that puts a false name in its tree.
+        const keys = await impl.signature.keygen();
+        impostor = { uri: req.impostor, kp: await generateKeyPackageWithKey({ credentialType: "basic", identity: utf8(req.impostor) }, defaultCapabilities(), defaultLifetime, [], keys, impl) };
+      }
+      const adds = impostor ? [...kps, impostor.kp.publicPackage] : kps;
       const c = await createCommit(
         { state, cipherSuite: impl },
-        { extraProposals: kps.map((keyPackage) => ({ proposalType: "add", add: { keyPackage } })), wireAsPublicMessage: true, ratchetTreeExtension: false },
+        { extraProposals: adds.map((keyPackage) => ({ proposalType: "add", add: { keyPackage } })), wireAsPublicMessage: true, ratchetTreeExtension: false },
       );
       c.consumed.forEach(zeroOutUint8Array);
       state = c.newState;
       if (!c.welcome) throw new Error("commit made no Welcome");
-      rooms.set(req.room, { state, peer: p.domain });
+      if (impostor) impostor.state = await joinGroup(c.welcome, impostor.kp.publicPackage, impostor.kp.privatePackage, emptyPskIndex, impl, state.ratchetTree);
+      rooms.set(req.room, { state, peer: p.domain, impostor });
       fetched.delete(req.room);
       const welcome = { version: "mls10", wireformat: "mls_welcome", welcome: c.welcome };
       return { welcomeFanout: fanoutWelcome(Date.now(), welcome, state.ratchetTree), epoch: Number(state.groupContext.epoch) };
@@ -1662,8 +1680,8 @@ const ops = {
   async send(req) {
     if (typeof req.text !== "string") throw new Error("text is required");
     const inReplyTo = req.inReplyTo ? unhex(req.inReplyTo, 32, "inReplyTo") : undefined;
-    return sendContent(req, (salt) =>
-      encodeContent({ salt, inReplyTo, sender: ALICE, room: req.room, disposition: 1, contentType: TYPE_PLAIN, content: utf8(req.text) }),
+    return sendContent(req, (salt, sender) =>
+      encodeContent({ salt, inReplyTo, sender, room: req.room, disposition: 1, contentType: TYPE_PLAIN, content: utf8(req.text) }),
     );
   },
 

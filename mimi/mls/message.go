@@ -44,6 +44,7 @@ func (p *Provider) checkContent(b []byte, sender, room string) error {
 type Received struct {
 	Content           []byte // MIMI content, exactly as the sender encrypted it
 	Sender            string // MIMI URI of the sender's credential
+	SenderKey         []byte // the signature key of the sender's leaf
 	SenderLeaf        uint32
 	Epoch             uint64
 	AuthenticatedData []byte
@@ -262,7 +263,7 @@ func (c *Client) decryptIn(_ context.Context, e *groupEntry, g *group.Group, rat
 	if uint32(from) != leaf {
 		return nil, fmt.Errorf("%w: sender data names leaf %d, content leaf %d", ErrAuthentication, leaf, from)
 	}
-	sender, err := c.p.memberIdentity(g, leaf)
+	sender, key, err := c.p.member(g, leaf)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +278,7 @@ func (c *Client) decryptIn(_ context.Context, e *groupEntry, g *group.Group, rat
 		rat.Seen[leaf] = w
 	}
 	w.mark(gen)
-	return &Received{Content: pt, Sender: sender, SenderLeaf: leaf, Epoch: pm.Epoch, AuthenticatedData: aad}, nil
+	return &Received{Content: pt, Sender: sender, SenderKey: key, SenderLeaf: leaf, Epoch: pm.Epoch, AuthenticatedData: aad}, nil
 }
 
 // decryptPast handles a message from an epoch the group has left but still
@@ -321,11 +322,19 @@ func (c *Client) decryptPast(ctx context.Context, e *groupEntry, pm *framing.Pri
 
 // memberIdentity is the MIMI URI of the member at leaf in g.
 func (p *Provider) memberIdentity(g *group.Group, leaf uint32) (string, error) {
+	id, _, err := p.member(g, leaf)
+	return id, err
+}
+
+// member is the MIMI URI and the signature key of the member at leaf in g.
+func (p *Provider) member(g *group.Group, leaf uint32) (string, []byte, error) {
 	n := g.GetTreeLeaf(group.LeafNodeIndex(leaf))
 	if n == nil || n.State != treesync.NodeStatePresent || n.LeafData == nil {
-		return "", fmt.Errorf("%w: leaf %d is empty", ErrAuthentication, leaf)
+		return "", nil, fmt.Errorf("%w: leaf %d is empty", ErrAuthentication, leaf)
 	}
-	return p.issuer.identity(n.LeafData.Credential, n.LeafData.SigKeyBytes(), p.now())
+	key := n.LeafData.SigKeyBytes()
+	id, err := p.issuer.identity(n.LeafData.Credential, key, p.now())
+	return id, key, err
 }
 
 func (p *Provider) reject(err error) {

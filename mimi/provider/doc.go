@@ -49,7 +49,10 @@
 //     submit to it, and only as a user of its own domain. A follower's
 //     commit may add and remove only clients of its own users, and the
 //     hub adds a user of another provider only with KeyPackages whose
-//     credentials name that user. Key material goes
+//     credentials name that user. In any room, a message whose sender's
+//     credential names a user of the gateway's domain is taken only from
+//     that phone user's own client (its signature key): a hub cannot
+//     speak for a phone user by putting a client in that name in its tree. Key material goes
 //     only to the hub of the room it is asked for, and only from peers the
 //     phone users accept rooms from (provider.accept_rooms_from, by default
 //     every configured peer). A KeyMaterialRequest must be signed by the

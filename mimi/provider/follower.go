@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -255,10 +256,33 @@ func (p *Provider) deliver(ctx context.Context, room string, msg []byte, info wi
 	case err != nil:
 		return "", err
 	}
+	if err := p.ownSender(ctx, rcv); err != nil {
+		return "", err
+	}
 	if err := p.toPhones(ctx, rec, rcv); err != nil {
 		return "", err
 	}
 	return "delivered", nil
+}
+
+// ownSender refuses a message whose sender's credential names a user of
+// the gateway's domain from a leaf that is not that phone user's own
+// client: only the gateway speaks for its phone users, whatever leaves a
+// hub put in the tree (a basic credential names whom its provider says).
+func (p *Provider) ownSender(ctx context.Context, rcv *mls.Received) error {
+	if domainOf(rcv.Sender) != p.domain {
+		return nil
+	}
+	if _, ok := p.userNumber(rcv.Sender); ok {
+		c, err := p.mls.Client(ctx, rcv.Sender)
+		if err != nil {
+			return err
+		}
+		if bytes.Equal(c.SignatureKey(), rcv.SenderKey) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: a message as %s from leaf %d, which is not that phone user's client", errForbidden, rcv.Sender, rcv.SenderLeaf)
 }
 
 // decrypt opens an application message of the room rec as one of its local
