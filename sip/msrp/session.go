@@ -93,13 +93,14 @@ type Session struct {
 	// session has no goroutine of its own.
 	qmu     sync.Mutex
 	queue   []delivery
+	pending int           // messages queued or taken by the worker, not yet answered
 	working bool          // a worker is delivering the queue
-	room    chan struct{} // closed when a full queue has room again; nil when nobody waits
+	room    chan struct{} // closed when pending goes below maxPending; nil when nobody waits
 }
 
-// maxQueued is how many complete messages of a session may wait for its
-// worker; the connection's reader waits while it is reached.
-const maxQueued = 16
+// maxPending is how many complete messages of a session may wait for
+// their answer; the connection's reader waits while it is reached.
+const maxPending = 16
 
 type delivery struct {
 	m *Message
@@ -535,13 +536,14 @@ func (s *Session) receive(c *Conn, f *Frame) {
 }
 
 // enqueue queues a complete message for the Handler, starting a worker
-// when none runs. While maxQueued wait, it waits (and the connection's
+// when none runs. While maxPending wait, it waits (and the connection's
 // reader with it); false when the session ended meanwhile.
 func (s *Session) enqueue(d delivery) bool {
 	for {
 		s.qmu.Lock()
-		if len(s.queue) < maxQueued {
+		if s.pending < maxPending {
 			s.queue = append(s.queue, d)
+			s.pending++
 			if !s.working {
 				s.working = true
 				s.pool.wg.Add(1) // within a connection reader's count
@@ -600,23 +602,25 @@ func (s *Session) work() {
 	for len(s.queue) > 0 && s.ctx.Err() == nil {
 		batch := s.queue
 		s.queue = spare
-		if s.room != nil {
-			close(s.room)
-			s.room = nil
-		}
 		s.qmu.Unlock()
 		for _, d := range batch {
 			if s.ctx.Err() != nil {
 				break
 			}
 			s.deliver(d)
+			s.qmu.Lock()
+			s.pending--
+			if s.room != nil {
+				close(s.room)
+				s.room = nil
+			}
+			s.qmu.Unlock()
 		}
 		clear(batch)
 		spare = batch[:0]
 		s.qmu.Lock()
 	}
-	s.queue = nil
-	s.working = false
+	s.queue, s.pending, s.working = nil, 0, false
 	s.qmu.Unlock()
 }
 
