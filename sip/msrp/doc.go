@@ -106,10 +106,11 @@
 // the chunks not yet written (after 413, RFC 4975 section 10.5 forbids
 // them). With partial or no, Send returns once the chunks are written.
 //
-// Flow: each session hands messages to its Handler one at a time, with
-// up to 16 waiting; past that the connection's reader waits, which slows
-// the peer through TCP. A Handler that Sends on its own session while
-// sixteen messages wait can stall until TransactionTimeout. An idle
+// Flow: each session hands messages to its Handler one at a time; once 16
+// are unanswered (the one in the Handler included) the connection's
+// reader waits, which slows the peer through TCP. A Handler that Sends on
+// its own session while sixteen messages wait can stall until
+// TransactionTimeout. An idle
 // session has no goroutine: a worker starts when a message waits and ends
 // when none does, and one sweep per pool drops the messages whose chunks
 // stopped coming.
