@@ -94,16 +94,12 @@ func (e *Edge) dialogRequest(req *sip.Request, tx sip.ServerTransaction) bool {
 	case (req.Method == sip.UPDATE || req.Method == sip.BYE) && e.chatDialogRequest(req, tx):
 		// In the dialog of a chat session the edge opened (chat.go).
 		return true
-	case req.Method == sip.BYE && e.sessionBye(req, tx):
-		return true
 	case req.Method == sip.UPDATE:
 		// A session refresh some clients send although our 200 carried no
 		// Session-Expires: 200 without a body keeps the session as it is;
 		// an UPDATE with a new offer is not taken.
-		if e.answeredDialog(req) == nil {
-			if _, err := e.dialogs.MatchDialogRequest(req); err != nil {
-				return false
-			}
+		if _, err := e.dialogs.MatchDialogRequest(req); err != nil && e.answeredDialog(req) == nil {
+			return false
 		}
 		e.m.requests.WithLabelValues(methodLabel(string(req.Method)), strings.ToLower(req.Transport())).Inc()
 		if _, refuse := e.trust(req, e.streamPeer(req, tx)); refuse != nil {
@@ -115,10 +111,11 @@ func (e *Edge) dialogRequest(req *sip.Request, tx sip.ServerTransaction) bool {
 		}
 		return true
 	case req.Method == sip.BYE:
-		// Before the session's dialog was handed to sessionDialog.
+		// sipgo's dialog first: watchSession stores the sessionDialog
+		// before it lets sipgo's go, so one of the two has the dialog.
 		dlg, err := e.dialogs.MatchDialogRequest(req)
 		if err != nil {
-			return false // 481 from serve, after the trust check
+			return e.sessionBye(req, tx) // or 481 from serve, after the trust check
 		}
 		if _, refuse := e.trust(req, e.streamPeer(req, tx)); refuse != nil {
 			e.respond(req, tx, *refuse, "")
@@ -322,8 +319,8 @@ func newSessionDialog(dlg *sipgo.DialogServerSession, sess *msrp.Session) *sessi
 // goroutine while both last: a BYE from the phone ends the MSRP session,
 // and the edge sends BYE when the MSRP side never bound, when it ended
 // (connection lost, edge shutting down) or when the 200 got no ACK
-// (writeErr). sipgo's dialog is let go here: the session's BYE and UPDATE
-// find d from now on.
+// (writeErr). sipgo's dialog is let go here, after d is stored: the
+// session's BYE and UPDATE find d from now on.
 func (e *Edge) watchSession(d *sessionDialog, dlg *sipgo.DialogServerSession, writeErr error) {
 	e.answered.Store(d.id, d)
 	// A BYE that sipgo's dialog took before this.
