@@ -214,7 +214,7 @@ func runGateway(ctx context.Context, cfg *Config, dev bool, log *slog.Logger) er
 		facts["sip"] = strings.TrimSpace(fmt.Sprintf("udp %s tcp %s tls %s", cfg.SIP.Listen.UDP, cfg.SIP.Listen.TCP, cfg.SIP.Listen.TLS))
 	}
 	if cfg.MLS != nil {
-		p, err := mls.Open(openCtx, *cfg.MLS, b.JetStream(), mls.WithLogger(log.With("component", "mls")), mls.WithRegistry(reg))
+		p, err := mls.Open(openCtx, *cfg.MLS, b.JetStream(), mls.WithLogger(log.With("component", "mls")), mls.WithRegistry(reg), mls.WithBucketOpener(b.KeyValue))
 		if err != nil {
 			return err
 		}

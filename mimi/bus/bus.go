@@ -487,6 +487,20 @@ func (b *Bus) timerConsumerConfig() jetstream.ConsumerConfig {
 	}
 }
 
+// KeyValue creates a bucket, or updates it to cfg, for a part of the
+// gateway that keeps its own (MLS state, provider rooms, limits), waiting
+// out what the bus's own setup waits out: a cluster whose nodes are still
+// joining cannot place a replicated bucket yet.
+func (b *Bus) KeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	var kv jetstream.KeyValue
+	err := b.retry(ctx, "bucket "+cfg.Bucket, func(ctx context.Context) error {
+		var err error
+		kv, err = b.js.CreateOrUpdateKeyValue(ctx, cfg)
+		return err
+	})
+	return kv, err
+}
+
 // retry runs f until it succeeds, fails for good, or ctx is done. Setup
 // meets transient failures after a (re)start: no JetStream leader yet, no
 // responders while the server recovers its store.

@@ -36,7 +36,7 @@ func (b *Bus) OpenCounters(ctx context.Context, bucket string) (*Counters, error
 		// client only asks for together with limit markers.
 		LimitMarkerTTL: time.Second,
 	}
-	if _, err := b.js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
+	if _, err := b.KeyValue(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("bus: bucket %s: %w", bucket, err)
 	}
 	st, err := b.js.Stream(ctx, "KV_"+bucket)

@@ -43,6 +43,8 @@ type Provider struct {
 	groups  map[string]*groupEntry
 
 	refill chan string // users whose pool shrank, for Run
+
+	openBucket func(context.Context, jetstream.KeyValueConfig) (jetstream.KeyValue, error)
 }
 
 // Option adjusts a Provider.
@@ -60,6 +62,13 @@ func WithRegistry(reg *prometheus.Registry) Option {
 // decrypted and outgoing messages.
 func WithContentInspector(f ContentInspector) Option {
 	return func(p *Provider) { p.inspect = f }
+}
+
+// WithBucketOpener creates (or updates) the state bucket with open instead
+// of the JetStream call itself, such as the bus's, which waits out a
+// cluster still forming.
+func WithBucketOpener(open func(context.Context, jetstream.KeyValueConfig) (jetstream.KeyValue, error)) Option {
+	return func(p *Provider) { p.openBucket = open }
 }
 
 // withClock lets tests move time (KeyPackage expiry, leases).
@@ -110,7 +119,10 @@ func Open(ctx context.Context, cfg Config, js jetstream.JetStream, opts ...Optio
 		_, _ = rand.Read(r[:])
 		p.instance = fmt.Sprintf("%s-%d-%x", host, os.Getpid(), r)
 	}
-	kv, err := openKV(ctx, js, cfg.State)
+	if p.openBucket == nil {
+		p.openBucket = js.CreateOrUpdateKeyValue
+	}
+	kv, err := openKV(ctx, p.openBucket, cfg.State)
 	if err != nil {
 		return nil, err
 	}

@@ -28,8 +28,8 @@ type kvStore struct {
 	m      *metrics
 }
 
-func openKV(ctx context.Context, js jetstream.JetStream, cfg StateConfig) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+func openKV(ctx context.Context, open func(context.Context, jetstream.KeyValueConfig) (jetstream.KeyValue, error), cfg StateConfig) (jetstream.KeyValue, error) {
+	kv, err := open(ctx, jetstream.KeyValueConfig{
 		Bucket:      cfg.Bucket,
 		Description: "mimigw MLS clients: identities, KeyPackages, group state (sealed)",
 		History:     1,

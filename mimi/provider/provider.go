@@ -77,7 +77,7 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, m *mls.Provider, opts ...O
 		p.m = newMetrics(nil)
 	}
 	reg = p.m.reg
-	rs, err := openRooms(ctx, b.JetStream(), cfg.Bucket, b.Config().Replicas)
+	rs, err := openRooms(ctx, b, cfg.Bucket)
 	if err != nil {
 		return nil, err
 	}

@@ -48,13 +48,13 @@ var errNoRoom = errors.New("provider: room unknown")
 // rooms is the room bucket.
 type rooms struct{ kv jetstream.KeyValue }
 
-func openRooms(ctx context.Context, js jetstream.JetStream, bucket string, replicas int) (*rooms, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+func openRooms(ctx context.Context, b *bus.Bus, bucket string) (*rooms, error) {
+	kv, err := b.KeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      bucket,
 		Description: "mimigw: MIMI rooms the gateway's phone users take part in",
 		History:     1,
 		Storage:     jetstream.FileStorage,
-		Replicas:    max(replicas, 1),
+		Replicas:    max(b.Config().Replicas, 1),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("provider: bucket %s: %w", bucket, err)
