@@ -23,9 +23,15 @@ import (
 // RFC 4028), with sessions.outbound: chat and listen.msrp set.
 //
 // A message for a phone whose OPTIONS answer advertised cpm.session
-// (gateway.OutboundRCS.ChatSession) goes in the chat session the edge
-// holds with that phone for that conversation: one per (our number, the
-// phone's number, Conversation-ID). The first message opens it: an INVITE
+// (gateway.OutboundRCS.ChatSession) goes in the chat session the phone
+// opened to us for that conversation (session.go: same phone, our number
+// it called, Conversation-ID) while it lasts and its MSRP side is bound,
+// since RCS clients expect the answer in the session they opened. When
+// there is none, or the message could not be sent in it (a session whose
+// MSRP side failed, or timed out, is ended by our BYE), it goes in the
+// chat session the edge holds with that phone for that conversation: one
+// per (our number, the phone's number, Conversation-ID). The first message
+// opens it: an INVITE
 // over TCP (TLS when the outbound proxy is TLS) through the outbound proxy
 // with cpm.session in Accept-Contact, Contact and P-Preferred-Service,
 // Conversation-ID and Contribution-ID (the first message's), Supported:
@@ -70,9 +76,8 @@ import (
 // no ACK, so that the phone ends the dialog itself.
 //
 // Not done: msrps, MSRP relays toward phones, IMDNs the gateway sends
-// (Notify) inside an open session (they go by pager mode), reuse of a
-// session the phone opened (one the gateway opened is reused; an inbound
-// one carries only what the phone sends), a re-INVITE or an UPDATE with an
+// (Notify) inside an open session (they go by pager mode), a re-INVITE or
+// an UPDATE with an
 // offer from the phone (488), a BYE or UPDATE from the phone over UDP (our
 // Contact says TCP; over UDP they get 481), and sessions kept across a
 // restart (open ones end with the process, by BYE when it shuts down).
@@ -121,6 +126,10 @@ type chatTable struct {
 	// (sessions.idle_timeout after the failure): a phone that refuses
 	// chat, or does not answer, is not sent an INVITE per message.
 	failed map[chatPair]time.Time
+	// phones holds the sessions phones opened toward us (session.go) that
+	// our messages may go in, by conversation: the latest one of a
+	// conversation, until it ends.
+	phones map[chatKey]*sessionDialog
 	closed bool
 }
 
@@ -130,7 +139,7 @@ type chatPair struct{ from, to uri.Number }
 func newChatTable() *chatTable {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	return &chatTable{ctx: ctx, cancel: cancel, byKey: map[chatKey]*chatSession{}, byDialog: map[string]*chatSession{},
-		failed: map[chatPair]time.Time{}}
+		failed: map[chatPair]time.Time{}, phones: map[chatKey]*sessionDialog{}}
 }
 
 // close ends every session (each sends its BYE, bounded by
@@ -170,10 +179,22 @@ var chatAcceptContact = "*;" + tagICSI + `="` + encodeURN(icsiSession) + `"`
 // and isComposing, which phones send bare in a session.
 var chatAcceptTypes = []string{sdp.TypeCPIM, sdp.TypeIsComposing}
 
-// sendChat sends body, a CPIM message, in the chat session of key, opening
-// it if need be, and returns once the phone's MSRP side answered its last
-// chunk 200, or with the reason it could not be sent.
+// sendChat sends body, a CPIM message, in the chat session of key and
+// returns once the phone's MSRP side answered its last chunk 200, or with
+// the reason it could not be sent. The session is the one the phone opened
+// for the conversation when it is bound; when there is none, or the
+// message could not be sent in it, the edge's own, opened if need be.
 func (e *Edge) sendChat(ctx context.Context, key chatKey, contribution string, body []byte) error {
+	if d := e.chats.phoneSession(key); d != nil {
+		err := e.sendInSession(ctx, d.sess, d.maxSize, body)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		e.log.Info("sip: message not sent in the phone's session, trying one of ours", "number", key.to, "call_id", d.callID, "err", err)
+		if !chatKeeps(err) {
+			go e.endSession(d, "message not sent: "+err.Error())
+		}
+	}
 	cs, err := e.chatSession(key, contribution)
 	if err != nil {
 		return err
@@ -198,6 +219,41 @@ func (e *Edge) sendChat(ctx context.Context, key chatKey, contribution string, b
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// addPhoneSession indexes d, a session the phone opened, when our messages
+// may go in it.
+func (t *chatTable) addPhoneSession(d *sessionDialog) {
+	if d.replies == (chatKey{}) {
+		return
+	}
+	t.mu.Lock()
+	t.phones[d.replies] = d
+	t.mu.Unlock()
+}
+
+// dropPhoneSession takes d, which ended, out of the index.
+func (t *chatTable) dropPhoneSession(d *sessionDialog) {
+	if d.replies == (chatKey{}) {
+		return
+	}
+	t.mu.Lock()
+	if t.phones[d.replies] == d {
+		delete(t.phones, d.replies)
+	}
+	t.mu.Unlock()
+}
+
+// phoneSession is the session the phone opened for key, when it lasts and
+// its MSRP side is bound; nil otherwise.
+func (t *chatTable) phoneSession(key chatKey) *sessionDialog {
+	t.mu.Lock()
+	d := t.phones[key]
+	t.mu.Unlock()
+	if d == nil || !d.sess.Bound() || d.sess.Context().Err() != nil {
+		return nil
+	}
+	return d
 }
 
 // chatSession returns the open session of key, or starts opening one.
@@ -409,14 +465,26 @@ func (e *Edge) chatSend(cs *chatSession, r *chatSend) error {
 	if err := r.ctx.Err(); err != nil {
 		return err // the sender gave up: not sent
 	}
-	if cs.maxSize > 0 && int64(len(r.body)) > cs.maxSize {
+	return e.sendInSession(r.ctx, cs.sess, cs.maxSize, r.body)
+}
+
+// sendInSession sends body, a CPIM message, in a bound chat session,
+// ours or the phone's, whose far end takes at most maxSize bytes (0: no
+// limit), and returns once the last chunk was answered 200. It gives up
+// after sessions.send_timeout, or as soon as the session ends.
+func (e *Edge) sendInSession(ctx context.Context, sess *msrp.Session, maxSize int64, body []byte) error {
+	if maxSize > 0 && int64(len(body)) > maxSize {
 		e.m.chatMessages.WithLabelValues("failed").Inc()
-		return fmt.Errorf("%w: %d bytes, a=max-size %d", errChatTooLarge, len(r.body), cs.maxSize)
+		return fmt.Errorf("%w: %d bytes, a=max-size %d", errChatTooLarge, len(body), maxSize)
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, e.cfg.Sessions.SendTimeout)
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Sessions.SendTimeout)
 	defer cancel()
-	if err := cs.sess.Send(ctx, typeCPIM, r.body); err != nil {
+	defer context.AfterFunc(sess.Context(), cancel)()
+	if err := sess.Send(ctx, typeCPIM, body); err != nil {
 		e.m.chatMessages.WithLabelValues("failed").Inc()
+		if ended := sess.Err(); ended != nil {
+			return fmt.Errorf("msrp: %w", ended)
+		}
 		return fmt.Errorf("msrp: %w", err)
 	}
 	e.m.chatMessages.WithLabelValues("sent").Inc()

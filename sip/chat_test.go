@@ -339,10 +339,16 @@ func openChats(e *Edge) int {
 
 func waitChats(t testing.TB, e *Edge, n int) {
 	t.Helper()
+	waitExactly(t, "chat sessions open", n, func() int { return openChats(e) })
+}
+
+// waitExactly waits until f says n.
+func waitExactly(t testing.TB, what string, n int, f func() int) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for openChats(e) != n {
+	for f() != n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d chat sessions open, want %d", openChats(e), n)
+			t.Fatalf("%d %s, want %d", f(), what, n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -821,5 +827,146 @@ func TestChatConcurrentSends(t *testing.T) {
 	if inSession+pager != n || inSession < 1 || inSession > cfg.Sessions.QueueLength+1 {
 		t.Errorf("%d messages in the session and %d by pager mode, want %d in all, at most %d in the session",
 			inSession, pager, n, cfg.Sessions.QueueLength+1)
+	}
+}
+
+// phoneSessions is how many sessions phones opened the edge may send in.
+func phoneSessions(e *Edge) int {
+	e.chats.mu.Lock()
+	defer e.chats.mu.Unlock()
+	return len(e.chats.phones)
+}
+
+// phoneReply is a message from the number a phone's session called
+// (+15551230002) to that phone, in the session's conversation.
+func phoneReply(ref, text string) gateway.OutboundRCS {
+	m := chatText(ref, "conv-session-1", text)
+	m.From, m.To = "+15551230002", "+15551230001"
+	return m
+}
+
+// openPhoneSession has a phone open a chat session to the edge, bind its
+// MSRP side and send a message in it; what the edge sends in the session
+// goes to h.
+func openPhoneSession(t *testing.T, e *Edge, recv *testReceiver, h msrp.Handler) (*sipPhone, *call, *msrp.Session) {
+	t.Helper()
+	sp := newSIPPhone(t, e)
+	cl := sp.open()
+	s := sp.connectWith(cl, h)
+	t.Cleanup(func() { s.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Send(ctx, sdp.TypeCPIM, []byte(cpimText("phone-1", "hello gateway"))); err != nil {
+		t.Fatalf("phone: message in its session: %v", err)
+	}
+	recv.waitCalls(t, 1)
+	// The edge indexes the session once the INVITE's handler is past the
+	// ACK, which the MSRP side does not wait for.
+	waitExactly(t, "sessions phones opened", 1, func() int { return phoneSessions(e) })
+	return sp, cl, s
+}
+
+// The gateway's replies to a phone that opened a chat session go in that
+// session: no INVITE and no pager MESSAGE reach the phone, each reply is
+// accepted on the 200 to its SEND and asks for the IMDNs a pager-mode one
+// would, and the phone's IMDN in the session becomes a status report.
+// After the phone's BYE the next reply opens a session of the edge's own.
+func TestChatInPhoneSession(t *testing.T) {
+	p := newChatPhone(t)
+	recv := newMemReceiver()
+	e := startEdge(t, chatConfig(p), recv)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	got := make(chan *msrp.Message, 16)
+	sp, cl, s := openPhoneSession(t, e, recv, func(_ context.Context, m *msrp.Message) error {
+		got <- m
+		return nil
+	})
+
+	for i := range 3 {
+		m := phoneReply(fmt.Sprintf("reply-%d", i), fmt.Sprintf("reply %d: %s", i, strings.Repeat("ü", i*3000))) // up to two chunks
+		if err := e.SendRCS(ctx, m); err != nil {
+			t.Fatalf("SendRCS %d: %v", i, err)
+		}
+		var msg *msrp.Message
+		select {
+		case msg = <-got:
+		default:
+			t.Fatalf("reply %d accepted but not in the phone's session", i)
+		}
+		c, err := cpim.Parse(msg.Body)
+		if err != nil {
+			t.Fatalf("reply %d: CPIM: %v", i, err)
+		}
+		if c.MessageID() != m.Ref || string(c.Body) != m.Parts[0].Text {
+			t.Fatalf("reply %d arrived as %q with %d bytes", i, c.MessageID(), len(c.Body))
+		}
+		if !strings.Contains(string(msg.Body), "positive-delivery") {
+			t.Errorf("reply %d does not ask for a delivery report:\n%s", i, msg.Body)
+		}
+	}
+	if invites, pager, _, _ := p.counts(); invites != 0 || pager != 0 {
+		t.Fatalf("%d INVITEs and %d pager MESSAGEs reached the phone, want none", invites, pager)
+	}
+
+	n := imdn.NewDelivered("reply-1", time.Now())
+	doc := n.CPIM("sip:+15551230001@ims.test", "sip:+15551230002@mimigw.test", newMessageID())
+	if err := s.Send(ctx, cpim.ContentType, doc.Bytes()); err != nil {
+		t.Fatalf("phone: IMDN in its session: %v", err)
+	}
+	recv.waitCalls(t, 1)
+	if _, rc, _ := recv.snapshot(); len(rc) != 1 || rc[0].Ref != "reply-1" || rc[0].Status != gateway.StatusDelivered || rc[0].From != "+15551230001" {
+		t.Fatalf("receipts %+v, want reply-1 delivered from +15551230001", rc)
+	}
+
+	sp.bye(cl)
+	waitExactly(t, "sessions phones opened", 0, func() int { return phoneSessions(e) })
+	if err := e.SendRCS(ctx, phoneReply("reply-after", "after the BYE")); err != nil {
+		t.Fatalf("SendRCS after the BYE: %v", err)
+	}
+	if _, c := p.next(); c.MessageID() != "reply-after" {
+		t.Errorf("the edge's own session carried %q", c.MessageID())
+	}
+	if invites, pager, _, _ := p.counts(); invites != 1 || pager != 0 {
+		t.Errorf("%d INVITEs and %d pager MESSAGEs after the BYE, want 1 and 0", invites, pager)
+	}
+	if len(got) != 0 {
+		t.Errorf("%d messages in the ended session", len(got))
+	}
+}
+
+// A reply the phone's session does not take (its MSRP side answers 408)
+// ends that session with the edge's BYE and goes in a session of the
+// edge's own; when that cannot be opened either, by pager mode.
+func TestChatPhoneSessionFails(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		invite, pager int // what reaches the chat phone
+	}{{"own session", 0, 0}, {"pager", 486, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newChatPhone(t)
+			p.set(func(p *chatPhone) { p.inviteCode = tc.invite })
+			recv := newMemReceiver()
+			e := startEdge(t, chatConfig(p), recv)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			sp, cl, _ := openPhoneSession(t, e, recv, func(context.Context, *msrp.Message) error {
+				return &msrp.StatusError{Code: 408}
+			})
+			if err := e.SendRCS(ctx, phoneReply("reply-fb", "elsewhere")); err != nil {
+				t.Fatalf("SendRCS: %v", err)
+			}
+			sp.answerBye(cl)
+			invites, pager, _, _ := p.counts()
+			if invites != 1 || pager != tc.pager {
+				t.Fatalf("%d INVITEs and %d pager MESSAGEs, want 1 and %d", invites, pager, tc.pager)
+			}
+			if tc.pager == 0 {
+				if _, c := p.next(); c.MessageID() != "reply-fb" {
+					t.Errorf("the edge's own session carried %q", c.MessageID())
+				}
+			}
+			waitExactly(t, "sessions phones opened", 0, func() int { return phoneSessions(e) })
+		})
 	}
 }

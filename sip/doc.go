@@ -53,6 +53,7 @@
 //
 // Chat sessions toward phones (chat.go), with sessions.outbound: chat: a
 // message for a phone that advertised cpm.session goes in the chat session
+// the phone opened for the conversation while it lasts, else in the one
 // the edge holds with it for the conversation, opened by INVITE and reused,
 // and by pager mode when that session cannot be set up or used.
 //

@@ -33,6 +33,11 @@ import (
 // the session goes through cpimBody, as a MESSAGE's body does, and its
 // last chunk is answered after the gateway returned.
 //
+// With sessions.outbound: chat, the gateway's messages to the phone in the
+// session's conversation go in the session too (chat.go), unless it is
+// large message mode or the phone's offer said sendonly: the session is
+// indexed by conversation (chatTable.phones) until it ends.
+//
 // A session ends with a BYE from us when its MSRP side does not bind
 // within bindTimeout, when its MSRP connection is lost, when no ACK came
 // for the 200, or when the edge shuts down. Session-Expires is accepted
@@ -198,13 +203,18 @@ func (e *Edge) invite(req *sip.Request, tx sip.ServerTransaction) {
 	err := dlg.WriteResponse(res)
 	e.m.answers.WithLabelValues(methodLabel(string(req.Method)), codeLabel(200)).Inc()
 	e.sessions.Add(1)
-	e.watchSession(newSessionDialog(dlg, sess), dlg, err)
+	d := newSessionDialog(dlg, sess)
+	d.replies, d.maxSize = ans.replies, ans.maxSize
+	e.watchSession(d, dlg, err)
 }
 
-// sessionAnswer is the 200's SDP, carried in an answers.Answer's place.
+// sessionAnswer is the 200's SDP, carried in an answers.Answer's place,
+// and what our messages to the phone need of the session.
 type sessionAnswer struct {
 	answers.Answer
-	body []byte
+	body    []byte
+	replies chatKey // see sessionDialog
+	maxSize int64
 }
 
 // openSession checks an INVITE and sets up its MSRP session and dialog; on
@@ -267,7 +277,12 @@ func (e *Edge) openSession(ctx context.Context, req *sip.Request, tx sip.ServerT
 				sess.Close()
 				return refuse(e.badRequest("invite", 400, err))
 			}
-			return sess, dlg, sessionAnswer{Answer: answers.Answer{Status: 200}, body: answer.Bytes()}
+			ans := sessionAnswer{Answer: answers.Answer{Status: 200}, body: answer.Bytes(), maxSize: neg.Remote.MaxSize}
+			if e.chatOn() && !largeMessage(req) && neg.Remote.Direction != sdp.SendOnly && neg.Remote.Direction != sdp.Inactive {
+				// A chat session the phone also takes messages in.
+				ans.replies = chatKey{from: to, to: from, conversation: in.conversationID}
+			}
+			return sess, dlg, ans
 		}
 	}
 	if errors.Is(err, sdp.ErrNotAcceptable) || errors.Is(err, sdp.ErrNoMSRP) || errors.Is(err, sdp.ErrRejected) {
@@ -292,6 +307,11 @@ type sessionDialog struct {
 	transport string
 	sess      *msrp.Session
 	once      sync.Once // the session ends once
+	// replies is the conversation whose messages to the phone go in the
+	// session while it lasts (chat.go, sessions.outbound: chat), indexed
+	// in chatTable.phones; zero when the session does not carry them.
+	replies chatKey
+	maxSize int64 // the phone's a=max-size, 0 when none
 }
 
 // newSessionDialog takes what sessionDialog keeps from a dialog whose
@@ -322,6 +342,7 @@ func newSessionDialog(dlg *sipgo.DialogServerSession, sess *msrp.Session) *sessi
 // (writeErr). sipgo's dialog is let go here, after d is stored: the
 // session's BYE and UPDATE find d from now on.
 func (e *Edge) watchSession(d *sessionDialog, dlg *sipgo.DialogServerSession, writeErr error) {
+	e.chats.addPhoneSession(d) // before anything can end it
 	e.answered.Store(d.id, d)
 	// A BYE that sipgo's dialog took before this.
 	context.AfterFunc(dlg.Context(), func() { e.endSession(d, "") })
@@ -347,6 +368,7 @@ func (e *Edge) endSession(d *sessionDialog, why string) {
 	d.once.Do(func() {
 		defer e.sessions.Done()
 		e.answered.CompareAndDelete(d.id, d)
+		e.chats.dropPhoneSession(d)
 		d.sess.Close()
 		if why == "" {
 			return

@@ -123,6 +123,13 @@ func (p *sipPhone) open(extra ...string) *call {
 // connect binds the MSRP side of a call.
 func (p *sipPhone) connect(cl *call) *msrp.Session {
 	p.t.Helper()
+	return p.connectWith(cl, nil)
+}
+
+// connectWith binds the MSRP side of a call whose messages from the edge
+// go to h.
+func (p *sipPhone) connectWith(cl *call, h msrp.Handler) *msrp.Session {
+	p.t.Helper()
 	neg, err := sdp.Negotiate(cl.offer, cl.answer, sdp.Offerer)
 	if err != nil {
 		p.t.Fatalf("Negotiate: %v", err)
@@ -130,7 +137,9 @@ func (p *sipPhone) connect(cl *call) *msrp.Session {
 	if !neg.Active {
 		p.t.Fatal("the phone is not the active side")
 	}
-	s, err := p.pool.NewSession(neg.SessionConfig())
+	cfg := neg.SessionConfig()
+	cfg.Handler = h
+	s, err := p.pool.NewSession(cfg)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -148,6 +157,20 @@ func (p *sipPhone) bye(cl *call) {
 	if code, reason := status(p.final()); code != 200 {
 		p.t.Fatalf("BYE answered %d %s", code, reason)
 	}
+}
+
+// answerBye reads the edge's BYE of a call and answers it 200.
+func (p *sipPhone) answerBye(cl *call) {
+	p.t.Helper()
+	bye := p.c.answer()
+	if !strings.HasPrefix(bye, "BYE ") || headerValue(bye, "Call-ID") != cl.callID {
+		p.t.Fatalf("got %q, want the session's BYE", bye)
+	}
+	res := "SIP/2.0 200 OK\r\n"
+	for _, h := range []string{"Via", "From", "To", "Call-ID", "CSeq"} {
+		res += h + ": " + headerValue(bye, h) + "\r\n"
+	}
+	p.c.send(res + "Content-Length: 0\r\n\r\n")
 }
 
 // A phone opens a chat session: the 200's SDP answers with the edge's MSRP
@@ -592,15 +615,7 @@ func TestSessionShutdown(t *testing.T) {
 	s := p.connect(cl)
 	defer s.Close()
 	cancel()
-	bye := p.c.answer()
-	if !strings.HasPrefix(bye, "BYE ") || headerValue(bye, "Call-ID") != cl.callID {
-		t.Fatalf("got %q, want the session's BYE", bye)
-	}
-	res := "SIP/2.0 200 OK\r\n"
-	for _, h := range []string{"Via", "From", "To", "Call-ID", "CSeq"} {
-		res += h + ": " + headerValue(bye, h) + "\r\n"
-	}
-	p.c.send(res + "Content-Length: 0\r\n\r\n")
+	p.answerBye(cl)
 	select {
 	case err := <-done:
 		if err != nil {
