@@ -75,9 +75,13 @@ import (
 // none came, the transaction is abandoned, and a 200 that comes later gets
 // no ACK, so that the phone ends the dialog itself.
 //
-// Not done: msrps, MSRP relays toward phones, IMDNs the gateway sends
-// (Notify) inside an open session (they go by pager mode), a re-INVITE or
-// an UPDATE with an
+// The IMDNs the gateway sends a phone about its messages (Notify) go in
+// the phone's session for the conversation, or in ours when one is open
+// (RCS clients expect the IMDNs of session messages in the session), else
+// by pager mode as without sessions: no session is opened for them.
+//
+// Not done: msrps, MSRP relays toward phones, a re-INVITE or an UPDATE
+// with an
 // offer from the phone (488), a BYE or UPDATE from the phone over UDP (our
 // Contact says TCP; over UDP they get 481), and sessions kept across a
 // restart (open ones end with the process, by BYE when it shuts down).
@@ -164,6 +168,7 @@ var (
 	errChatByPhone  = errors.New("chat session ended by the phone")
 	errChatTooLarge = errors.New("over the phone's a=max-size")
 	errChatFailed   = errors.New("a chat session with the phone failed to open recently")
+	errNoChat       = errors.New("no chat session open")
 )
 
 // chatOn reports whether messages to phones that take chat sessions go in
@@ -183,8 +188,9 @@ var chatAcceptTypes = []string{sdp.TypeCPIM, sdp.TypeIsComposing}
 // returns once the phone's MSRP side answered its last chunk 200, or with
 // the reason it could not be sent. The session is the one the phone opened
 // for the conversation when it is bound; when there is none, or the
-// message could not be sent in it, the edge's own, opened if need be.
-func (e *Edge) sendChat(ctx context.Context, key chatKey, contribution string, body []byte) error {
+// message could not be sent in it, the edge's own, opened if need be when
+// open is set (else errNoChat when there is none).
+func (e *Edge) sendChat(ctx context.Context, key chatKey, contribution string, body []byte, open bool) error {
 	if d := e.chats.phoneSession(key); d != nil {
 		err := e.sendInSession(ctx, d.sess, d.maxSize, body)
 		if err == nil || ctx.Err() != nil {
@@ -195,7 +201,7 @@ func (e *Edge) sendChat(ctx context.Context, key chatKey, contribution string, b
 			go e.endSession(d, "message not sent: "+err.Error())
 		}
 	}
-	cs, err := e.chatSession(key, contribution)
+	cs, err := e.chatSession(key, contribution, open)
 	if err != nil {
 		return err
 	}
@@ -256,8 +262,9 @@ func (t *chatTable) phoneSession(key chatKey) *sessionDialog {
 	return d
 }
 
-// chatSession returns the open session of key, or starts opening one.
-func (e *Edge) chatSession(key chatKey, contribution string) (*chatSession, error) {
+// chatSession returns the open session of key, or starts opening one when
+// open is set.
+func (e *Edge) chatSession(key chatKey, contribution string, open bool) (*chatSession, error) {
 	t := e.chats
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -266,6 +273,9 @@ func (e *Edge) chatSession(key chatKey, contribution string) (*chatSession, erro
 	}
 	if cs := t.byKey[key]; cs != nil {
 		return cs, nil
+	}
+	if !open {
+		return nil, errNoChat
 	}
 	pair := chatPair{key.from, key.to}
 	if until, ok := t.failed[pair]; ok {

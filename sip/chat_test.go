@@ -840,7 +840,12 @@ func phoneSessions(e *Edge) int {
 // phoneReply is a message from the number a phone's session called
 // (+15551230002) to that phone, in the session's conversation.
 func phoneReply(ref, text string) gateway.OutboundRCS {
-	m := chatText(ref, "conv-session-1", text)
+	return phoneReplyIn(ref, "conv-session-1", text)
+}
+
+// phoneReplyIn is such a message in conversation conv.
+func phoneReplyIn(ref, conv, text string) gateway.OutboundRCS {
+	m := chatText(ref, conv, text)
 	m.From, m.To = "+15551230002", "+15551230001"
 	return m
 }
@@ -968,5 +973,87 @@ func TestChatPhoneSessionFails(t *testing.T) {
 			}
 			waitExactly(t, "sessions phones opened", 0, func() int { return phoneSessions(e) })
 		})
+	}
+}
+
+// notifyPhone has the edge report a message of the phone +15551230001 in
+// conversation conv delivered.
+func notifyPhone(t *testing.T, e *Edge, ref, conv string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	n := gateway.Notification{From: "+15551230002", To: "+15551230001", Ref: ref, ConversationID: conv, Status: gateway.StatusDelivered}
+	if err := e.Notify(ctx, n); err != nil {
+		t.Fatalf("Notify %s: %v", ref, err)
+	}
+}
+
+// deliveredFor reports whether a CPIM body is an IMDN delivered for ref.
+func deliveredFor(body []byte, ref string) bool {
+	c, err := cpim.Parse(body)
+	if err != nil {
+		return false
+	}
+	n, err := imdn.Parse(c.Body)
+	return err == nil && n.MessageID == ref && n.Status == imdn.Delivered
+}
+
+// The IMDNs the edge sends a phone about its messages go in the session
+// the phone opened for the conversation, or in the edge's own one with the
+// phone; with none open, by pager mode, and no session is opened for them.
+func TestChatIMDNInSession(t *testing.T) {
+	p := newChatPhone(t)
+	recv := newMemReceiver()
+	e := startEdge(t, chatConfig(p), recv)
+	got := make(chan *msrp.Message, 16)
+	sp, cl, _ := openPhoneSession(t, e, recv, func(_ context.Context, m *msrp.Message) error {
+		got <- m
+		return nil
+	})
+
+	notifyPhone(t, e, "phone-1", "conv-session-1")
+	select {
+	case m := <-got:
+		if !deliveredFor(m.Body, "phone-1") {
+			t.Fatalf("the phone's session carried, for an IMDN:\n%s", m.Body)
+		}
+	default:
+		t.Fatal("IMDN accepted but not in the phone's session")
+	}
+	if invites, pager, _, _ := p.counts(); invites != 0 || pager != 0 {
+		t.Fatalf("%d INVITEs and %d pager MESSAGEs, want none", invites, pager)
+	}
+
+	// In the edge's own session with the phone, opened by a reply in
+	// another conversation.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := e.SendRCS(ctx, phoneReplyIn("reply-own", "conv-own", "in our session")); err != nil {
+		t.Fatalf("SendRCS: %v", err)
+	}
+	own, _ := p.next()
+	notifyPhone(t, e, "phone-own", "conv-own")
+	select {
+	case pm := <-p.got:
+		if pm.call != own || !deliveredFor(pm.m.Body, "phone-own") {
+			t.Fatalf("the edge's session carried, for an IMDN:\n%s", pm.m.Body)
+		}
+	default:
+		t.Fatal("IMDN accepted but not in the edge's session")
+	}
+
+	// The phone's session ended: by pager mode.
+	sp.bye(cl)
+	waitExactly(t, "sessions phones opened", 0, func() int { return phoneSessions(e) })
+	notifyPhone(t, e, "phone-2", "conv-session-1")
+	invites, pager, _, _ := p.counts()
+	if invites != 1 || pager != 1 {
+		t.Fatalf("%d INVITEs and %d pager MESSAGEs, want 1 and 1", invites, pager)
+	}
+	p.mu.Lock()
+	body := p.pager[0].Body()
+	p.mu.Unlock()
+	if !deliveredFor(body, "phone-2") {
+		t.Errorf("pager MESSAGE:\n%s", body)
 	}
 }

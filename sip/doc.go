@@ -55,7 +55,9 @@
 // message for a phone that advertised cpm.session goes in the chat session
 // the phone opened for the conversation while it lasts, else in the one
 // the edge holds with it for the conversation, opened by INVITE and reused,
-// and by pager mode when that session cannot be set up or used.
+// and by pager mode when that session cannot be set up or used. The IMDNs
+// the gateway sends the phone go in such a session when one is open, else
+// by pager mode.
 //
 // Not done for sessions: group chat and deferred delivery (Referred-By
 // as the author), msrps (TCP/TLS/MSRP offers get 488), session refresh as

@@ -86,15 +86,13 @@ func (e *Edge) SendRCS(ctx context.Context, m gateway.OutboundRCS) error {
 	after := ""
 	if m.ChatSession && e.chatOn() {
 		key := chatKey{from: m.From, to: m.To, conversation: m.ConversationID}
-		err := e.sendChat(ctx, key, m.ContributionID, body)
+		err := e.viaChat(ctx, m.ID, key, m.ContributionID, body, true)
 		if err == nil {
 			return nil
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("sip: chat message %s to %s: %w", m.ID, m.To, err)
 		}
-		e.log.Info("sip: chat session failed, sending by pager mode", "msg_id", m.ID, "number", m.To, "err", err)
-		e.m.chatMessages.WithLabelValues("fallback").Inc()
 		after = " (chat session: " + err.Error() + ")"
 	}
 	err = e.sendMessage(ctx, m.From, m.To, m.ConversationID, m.ContributionID, body, typeCPIM)
@@ -108,6 +106,21 @@ func (e *Edge) SendRCS(ctx context.Context, m gateway.OutboundRCS) error {
 		return fmt.Errorf("sip: MESSAGE %s to %s%s: %w", m.ID, m.To, after, err)
 	}
 	return nil
+}
+
+// viaChat sends body in a chat session of key (sendChat; one is opened if
+// need be when open is set) and returns nil once it was sent. Otherwise
+// the caller sends it by pager mode, unless ctx ended: the failure is
+// logged and counted as a fallback, unless there was no session to try
+// (errNoChat).
+func (e *Edge) viaChat(ctx context.Context, id string, key chatKey, contribution string, body []byte, open bool) error {
+	err := e.sendChat(ctx, key, contribution, body, open)
+	if err == nil || ctx.Err() != nil || errors.Is(err, errNoChat) {
+		return err
+	}
+	e.log.Info("sip: chat session failed, sending by pager mode", "msg_id", id, "number", key.to, "err", err)
+	e.m.chatMessages.WithLabelValues("fallback").Inc()
+	return err
 }
 
 // outboundCPIM is the CPIM message that carries m, in pager mode and in
@@ -171,7 +184,9 @@ func (e *Edge) content(parts []gateway.Part) (contentType string, body []byte, e
 
 // Notify sends an IMDN about a message an RCS user sent: a CPIM message
 // with a new imdn.Message-ID, Content-Disposition: notification and the
-// delivery, display or failure report. Errors as for SendRCS.
+// delivery, display or failure report. With sessions.outbound: chat it
+// goes in the chat session open with the phone for the conversation when
+// there is one (chat.go), else by pager mode. Errors as for SendRCS.
 func (e *Edge) Notify(ctx context.Context, n gateway.Notification) error {
 	at := n.At
 	if at.IsZero() {
@@ -189,8 +204,18 @@ func (e *Edge) Notify(ctx context.Context, n gateway.Notification) error {
 		return fmt.Errorf("sip: IMDN for %s to %s: status %v: %w", n.Ref, n.To, n.Status, gateway.ErrRejected)
 	}
 	from, to := e.numberURI(n.From), e.numberURI(n.To)
-	c := doc.CPIM(from.String(), to.String(), newMessageID())
-	if err := e.sendMessage(ctx, n.From, n.To, n.ConversationID, "", c.Bytes(), typeCPIM); err != nil {
+	body := doc.CPIM(from.String(), to.String(), newMessageID()).Bytes()
+	if e.chatOn() {
+		key := chatKey{from: n.From, to: n.To, conversation: n.ConversationID}
+		err := e.viaChat(ctx, n.Ref, key, "", body, false)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("sip: IMDN for %s to %s: %w", n.Ref, n.To, err)
+		}
+	}
+	if err := e.sendMessage(ctx, n.From, n.To, n.ConversationID, "", body, typeCPIM); err != nil {
 		return fmt.Errorf("sip: IMDN for %s to %s: %w", n.Ref, n.To, err)
 	}
 	return nil
