@@ -81,10 +81,10 @@ import (
 // by pager mode as without sessions: no session is opened for them.
 //
 // Not done: msrps, MSRP relays toward phones, a re-INVITE or an UPDATE
-// with an
-// offer from the phone (488), a BYE or UPDATE from the phone over UDP (our
-// Contact says TCP; over UDP they get 481), and sessions kept across a
-// restart (open ones end with the process, by BYE when it shuts down).
+// with an offer from the phone (488), a BYE or UPDATE from the phone over
+// UDP (our Contact says TCP; over UDP they get 481), and sessions kept
+// across a restart (open ones end with the process, by BYE when it shuts
+// down).
 
 // chatKey names the session of a conversation with a phone.
 type chatKey struct {
