@@ -232,13 +232,7 @@ func TestProviderHubBadSubmit(t *testing.T) {
 	}
 	waitSubmit(t, cfg, "last reply")
 	waitSubmit(t, cfg, "genuine reply")
-	n := 0
-	for _, s := range simulatorLog(t, cfg) {
-		if s.Text == "genuine reply" {
-			n++
-		}
-	}
-	if n != 1 {
+	if n := smsCount(t, cfg, "genuine reply"); n != 1 {
 		t.Errorf("the reply submitted twice gave %d SMS, want 1", n)
 	}
 }

@@ -138,6 +138,18 @@ func waitSubmit(t *testing.T, cfg *Config, text string) smsc.Submit {
 	}
 }
 
+// smsCount is how many SMS with text the SMSC simulator got so far.
+func smsCount(t *testing.T, cfg *Config, text string) int {
+	t.Helper()
+	n := 0
+	for _, s := range simulatorLog(t, cfg) {
+		if s.Text == text {
+			n++
+		}
+	}
+	return n
+}
+
 // injectMO has the simulator deliver an SMS from a phone to the gateway.
 func injectMO(t *testing.T, cfg *Config, from, to, text string) {
 	t.Helper()
@@ -418,13 +430,7 @@ func TestProviderBadInput(t *testing.T) {
 		t.Fatalf("text in the new epoch: %v", ans)
 	}
 	waitSubmit(t, cfg, "after the commit")
-	n := 0
-	for _, s := range simulatorLog(t, cfg) {
-		if s.Text == "first text" {
-			n++
-		}
-	}
-	if n != 1 {
+	if n := smsCount(t, cfg, "first text"); n != 1 {
 		t.Errorf("the notify sent three times gave %d SMS, want 1", n)
 	}
 }
@@ -676,27 +682,8 @@ func TestProviderImpostorInRoom(t *testing.T) {
 		t.Fatalf("alice's text: %v", ans)
 	}
 	// Both phones' SMS of alice's text, then nothing of the impostor's.
-	var to []string
-	deadline := time.Now().Add(waitProvider)
-	for len(to) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("alice's text reached %v, want both phones", to)
-		}
-		time.Sleep(50 * time.Millisecond)
-		to = to[:0]
-		for _, s := range simulatorLog(t, cfg) {
-			if s.Text == "Hello both, alice here" {
-				to = append(to, s.Dest)
-			}
-		}
-	}
-	for _, s := range simulatorLog(t, cfg) {
-		if s.Text == "I am your phone friend" {
-			t.Errorf("the impostor's text reached %s", s.Dest)
-		}
-	}
-	slices.Sort(to)
-	if fmt.Sprint(to) != "[15551230002 15551230003]" {
-		t.Errorf("alice's text went to %v, want both phones", to)
+	waitSMS(t, cfg, "Hello both, alice here", []string{"15551230002", "15551230003"}, time.Now().Add(waitProvider))
+	if n := smsCount(t, cfg, "I am your phone friend"); n != 0 {
+		t.Errorf("the impostor's text reached phones %d times", n)
 	}
 }
