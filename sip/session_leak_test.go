@@ -91,7 +91,8 @@ func waitCount(t testing.TB, what string, want int64, f func() int64) {
 // (the partial message must not reach the gateway), sessions never bound
 // (the edge gives up and sends BYE), INVITEs cancelled before the 200.
 // Goroutines come back to the count before, within a bounded wait, and
-// the Go heap in use after a collection within a bound.
+// the Go heap in use after a collection within a bound, and the index of
+// sessions our replies may go in is empty.
 func TestSessionLeak(t *testing.T) {
 	const (
 		rounds   = 10
@@ -99,7 +100,9 @@ func TestSessionLeak(t *testing.T) {
 		bad      = 50  // sessions of each bad ending
 	)
 	recv := newTestReceiver(t)
-	e := startEdge(t, sessionConfig(), recv)
+	cfg := sessionConfig()
+	cfg.Sessions.Outbound = OutboundChat // the sessions are indexed for replies too
+	e := startEdge(t, cfg, recv)
 	e.mu.Lock()
 	e.bindTimeout = 3 * time.Second
 	e.mu.Unlock()
@@ -127,6 +130,8 @@ func TestSessionLeak(t *testing.T) {
 		if err != nil {
 			t.Fatalf("round %d: %v", r, err)
 		}
+		// All in one conversation: the latest one is indexed.
+		waitExactly(t, "sessions phones opened indexed", 1, func() int { return phoneSessions(e) })
 		for _, cl := range calls[:perRound/2] {
 			if err := sl.bye(cl); err != nil {
 				t.Fatalf("round %d: %v", r, err)
@@ -210,6 +215,7 @@ func TestSessionLeak(t *testing.T) {
 	settle := time.Now()
 	n := waitGoroutines(t, baseG, 10, 60*time.Second)
 	t.Logf("goroutines back within %v", time.Since(settle).Round(time.Millisecond))
+	waitExactly(t, "sessions phones opened indexed", 0, func() int { return phoneSessions(e) })
 	// The heap: sipgo forgets finished transactions on its own timers, so
 	// this too is polled. The bound is 6 KB a session, the NATS server's
 	// cache of the messages it stored included; one session that stayed
