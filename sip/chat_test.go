@@ -1057,3 +1057,48 @@ func TestChatIMDNInSession(t *testing.T) {
 		t.Errorf("pager MESSAGE:\n%s", body)
 	}
 }
+
+// A phone that ends its session while a reply in it waits for its 200:
+// the send gives up at once (not at send_timeout, nor at the 30 s MSRP
+// transaction timeout) and the reply goes in a session of the edge's own.
+func TestChatPhoneSessionEndsWhileSending(t *testing.T) {
+	p := newChatPhone(t)
+	cfg := chatConfig(p)
+	cfg.Sessions.SendTimeout = 5 * time.Minute
+	recv := newMemReceiver()
+	e := startEdge(t, cfg, recv)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	held, release := make(chan struct{}, 1), make(chan struct{})
+	defer close(release)
+	sp, cl, _ := openPhoneSession(t, e, recv, func(ctx context.Context, _ *msrp.Message) error {
+		held <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	})
+	sent := make(chan error, 1)
+	go func() { sent <- e.SendRCS(ctx, phoneReply("reply-held", "held")) }()
+	select {
+	case <-held:
+	case <-ctx.Done():
+		t.Fatal("the reply did not reach the phone's session")
+	}
+	sp.bye(cl)
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Fatalf("SendRCS: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("SendRCS still waits on the ended session after 20s")
+	}
+	if _, c := p.next(); c.MessageID() != "reply-held" {
+		t.Errorf("the edge's own session carried %q", c.MessageID())
+	}
+	if invites, pager, _, _ := p.counts(); invites != 1 || pager != 0 {
+		t.Errorf("%d INVITEs and %d pager MESSAGEs, want 1 and 0", invites, pager)
+	}
+}
