@@ -9,8 +9,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,27 +23,41 @@ import (
 	"github.com/mimigw/mimigw/smpp/smsc"
 )
 
-// handedOut are the ports freeAddr gave in this test binary: a port freed
-// by one test could otherwise be given again to another running beside it
-// before the first bound it (seen in CI as "address already in use").
-var handedOut sync.Map
+// nextPort is the next port freeAddr tries. It hands out ports below the
+// kernel's ephemeral range (32768 and up on Linux), in turn (12,768 of
+// them before it starts again), so never twice in a test run: a port taken from the ephemeral range and freed again could be
+// taken meanwhile by any outgoing connection or listener on port 0 of
+// the tests running beside (seen in CI as "address already in use").
+// Nothing else in the tests uses ports below 32768; the start differs
+// between runs so that a test binary's leftovers do not matter.
+var nextPort atomic.Int32
 
-// freeAddr finds a free loopback port (for TCP and, usually, UDP), never
-// one it gave before.
+func init() { nextPort.Store(int32(20000 + os.Getpid()%10000)) }
+
+// freeAddr finds a loopback port free for TCP and UDP that it did not
+// hand out before.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 1000 {
+		p := nextPort.Add(1)
+		if p >= 32768 {
+			nextPort.CompareAndSwap(p, 20000)
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(p)))
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		addr := ln.Addr().String()
+		pc, err := net.ListenPacket("udp", addr)
 		ln.Close()
-		if _, taken := handedOut.LoadOrStore(addr, true); !taken {
-			return addr
+		if err != nil {
+			continue
 		}
+		pc.Close()
+		return addr
 	}
-	t.Fatal("freeAddr: no port not handed out before")
+	t.Fatal("freeAddr: no free port below 32768")
 	return ""
 }
 
