@@ -80,11 +80,12 @@ import (
 // (RCS clients expect the IMDNs of session messages in the session), else
 // by pager mode as without sessions: no session is opened for them.
 //
-// Not done: msrps, MSRP relays toward phones, a re-INVITE or an UPDATE
-// with an offer from the phone (488), a BYE or UPDATE from the phone over
-// UDP (our Contact says TCP; over UDP they get 481), and sessions kept
-// across a restart (open ones end with the process, by BYE when it shuts
-// down).
+// Not done: msrps toward phones (our offers are TCP/MSRP; the sessions
+// phones open take it, session.go), MSRP relays toward phones, a
+// re-INVITE or an UPDATE with an offer from the phone (488), a BYE or
+// UPDATE from the phone over UDP (our Contact says TCP; over UDP they get
+// 481), and sessions kept across a restart (open ones end with the
+// process, by BYE when it shuts down).
 
 // chatKey names the session of a conversation with a phone.
 type chatKey struct {

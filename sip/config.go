@@ -133,6 +133,13 @@ type Listen struct {
 	// sessions they open with INVITE (RCS chat, large message mode).
 	// Empty: no sessions, INVITE is answered 405.
 	MSRP string `yaml:"msrp"`
+	// MSRPS is the TCP address phones connect to with TLS for sessions
+	// whose offer is TCP/TLS/MSRP (msrps, RFC 4975 section 14). It presents
+	// the tls.cert_file certificate, whose fingerprint our SDP answer
+	// carries, and takes a phone's connection only with the certificate of
+	// the phone's a=fingerprint (RFC 4572). Needs listen.msrp. Empty: such
+	// offers get 488.
+	MSRPS string `yaml:"msrps"`
 }
 
 // TLSFiles are PEM files. CAFile verifies the certificates of peers that
@@ -298,6 +305,17 @@ func (c *Config) Validate() error {
 	if c.Listen.MSRP != "" {
 		if _, _, err := net.SplitHostPort(c.Listen.MSRP); err != nil {
 			bad("listen.msrp", "%q is not host:port: %v", c.Listen.MSRP, err)
+		}
+	}
+	if c.Listen.MSRPS != "" {
+		if _, _, err := net.SplitHostPort(c.Listen.MSRPS); err != nil {
+			bad("listen.msrps", "%q is not host:port: %v", c.Listen.MSRPS, err)
+		}
+		if c.Listen.MSRP == "" {
+			bad("listen.msrps", "needs listen.msrp (sessions are taken only with it)")
+		}
+		if c.TLS.CertFile == "" || c.TLS.KeyFile == "" {
+			bad("listen.msrps", "needs tls.cert_file and tls.key_file (the certificate it presents)")
 		}
 	}
 	if c.Advertise != "" {

@@ -21,6 +21,13 @@ func TestConfigValidate(t *testing.T) {
 		{"sip.default_region", func(c *Config) { c.DefaultRegion = "XX" }},
 		{"sip.uri_form", func(c *Config) { c.URIForm = "mailto" }},
 		{"sip.tls", func(c *Config) { c.Listen.TLS = "127.0.0.1:5061" }},
+		{"sip.listen.msrps", func(c *Config) { c.Listen.MSRPS = "nonsense" }},
+		{"sip.listen.msrps", func(c *Config) { // no certificate
+			c.Listen.MSRP, c.Listen.MSRPS = "127.0.0.1:2855", "127.0.0.1:2856"
+		}},
+		{"sip.listen.msrps", func(c *Config) { // no listen.msrp
+			c.Listen.MSRPS, c.TLS = "127.0.0.1:2856", TLSFiles{CertFile: "c.pem", KeyFile: "k.pem"}
+		}},
 		{"sip.tls.ca_file", func(c *Config) { c.Trusted.TLSIdentities = []string{"ims.example.net"} }},
 		{"sip.trusted.cidrs[0]", func(c *Config) { c.Trusted.CIDRs = []string{"10.0.0.0/33"} }},
 		{"sip.digest.users", func(c *Config) { c.Digest.Enabled = true }},

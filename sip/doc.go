@@ -13,7 +13,14 @@
 // whose SDP offers MSRP over TCP is answered 200 with sip/sdp's answer (our
 // a=path msrp://<listen.msrp>/<new session-id>;tcp, passive unless the
 // phone offered passive, CPIM carrying text, IMDNs and FT-HTTP), an offer
-// without usable MSRP 488. Chat (cpm.session) and large message mode
+// without usable MSRP 488. With sip.listen.msrps set too, an offer of MSRP
+// over TLS (TCP/TLS/MSRP, msrps) with the phone's a=fingerprint (RFC 4572)
+// is answered msrps://<listen.msrps>/<new session-id>;tcp with the
+// a=fingerprint of tls.cert_file, which that listener presents; the
+// session binds only to a TLS connection whose certificate hashes to the
+// phone's a=fingerprint (another gets 403 to its binding SEND, and the
+// session ends unbound with our BYE). Without listen.msrps, or without the
+// phone's a=fingerprint, TCP/TLS/MSRP gets 488 saying why. Chat (cpm.session) and large message mode
 // (cpm.largemsg, sendonly) are handled alike. sipgo's dialog layer gives
 // the 487 to an INVITE cancelled before its 200, matches ACK and BYE (200,
 // the MSRP session closed). sip/msrp runs the sessions on the listener; each
@@ -60,9 +67,8 @@
 // by pager mode.
 //
 // Not done for sessions: group chat and deferred delivery (Referred-By
-// as the author), msrps (TCP/TLS/MSRP offers get 488), session refresh as
-// refresher, MSRP relays and their AUTH, a cap on the number of sessions,
-// and session metrics.
+// as the author), session refresh as refresher, MSRP relays and their
+// AUTH, a cap on the number of sessions, and session metrics.
 //
 // Requests over UDP are handled statelessly, below sipgo's transaction
 // layer, with a bounded cache of answers (sip/answers) so that

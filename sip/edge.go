@@ -59,7 +59,13 @@ type Edge struct {
 	answered sync.Map // dialog ID -> *sessionDialog, sessions past their 200
 	msrpHost string
 	msrpPort int
-	sessions sync.WaitGroup // one per session past its 200
+	// msrps: our URI's host and port on listen.msrps and the fingerprint
+	// of the certificate it presents; zero port when listen.msrps is
+	// empty.
+	msrpsHost string
+	msrpsPort int
+	msrpsFP   msrp.Fingerprint
+	sessions  sync.WaitGroup // one per session past its 200
 	// chats are the chat sessions the edge opens toward phones (chat.go).
 	chats *chatTable
 	// testHookInvite, when set, runs before a session's 200 is sent, with
@@ -71,7 +77,7 @@ type Edge struct {
 
 	mu       sync.Mutex
 	udp      map[string]net.PacketConn // listener by local address
-	bound    map[string]net.Addr       // transport ("udp", "tcp", "tls", "msrp") -> address
+	bound    map[string]net.Addr       // transport ("udp", "tcp", "tls", "msrp", "msrps") -> address
 	ready    bool
 	closing  bool
 	handlers sync.WaitGroup
@@ -329,13 +335,17 @@ func (e *Edge) listen() (serve []func() error, closers []interface{ Close() erro
 		serve = append(serve, func() error { return e.srv.ServeTLS(tl) })
 	}
 	if e.cfg.Listen.MSRP != "" {
-		l, err := e.listenMSRP()
+		l, tl, err := e.listenMSRP()
 		if err != nil {
 			return nil, closers, err
 		}
 		closers = append(closers, l, e.pool)
-		// Serve returns once the listener is closed.
+		// Serve and ServeTLS return once their listener is closed.
 		serve = append(serve, func() error { return e.pool.Serve(context.Background(), l) })
+		if tl != nil {
+			closers = append(closers, tl)
+			serve = append(serve, func() error { return e.pool.ServeTLS(context.Background(), tl) })
+		}
 	}
 	return serve, closers, nil
 }
@@ -350,7 +360,7 @@ func (e *Edge) boundAddrs() [][2]string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out [][2]string
-	for _, t := range []string{"udp", "tcp", "tls", "msrp"} {
+	for _, t := range []string{"udp", "tcp", "tls", "msrp", "msrps"} {
 		if a, ok := e.bound[t]; ok {
 			out = append(out, [2]string{t, a.String()})
 		}
@@ -368,7 +378,7 @@ func (e *Edge) Ready() error {
 	return nil
 }
 
-// Addr returns the address a transport ("udp", "tcp", "tls", "msrp") is bound to,
+// Addr returns the address a transport ("udp", "tcp", "tls", "msrp", "msrps") is bound to,
 // or nil before Run bound it. With port 0 in the configuration this is how
 // the chosen port is found.
 func (e *Edge) Addr(transport string) net.Addr {

@@ -2,6 +2,8 @@ package sip
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -24,10 +26,17 @@ import (
 // The INVITE gets the trust check of a MESSAGE, then its SDP offer is
 // answered with sip/sdp: our a=path is msrp://<listen.msrp>/<new
 // session-id>;tcp, passive unless the phone asked us to connect, and we
-// accept CPIM carrying text, IMDNs and FT-HTTP descriptors. The dialog is
-// sipgo's DialogServerCache until the 200 was ACKed: the 200 is
-// retransmitted until the ACK over unreliable transports (only TCP and TLS
-// reach here), a CANCEL before the 200 gets sipgo's 487. Then the edge
+// accept CPIM carrying text, IMDNs and FT-HTTP descriptors. A TCP/TLS/MSRP
+// offer, with listen.msrps set, is answered msrps://<listen.msrps>/...
+// with the a=fingerprint of our certificate, and sip/msrp binds the
+// session only to a TLS connection whose certificate matches the phone's
+// a=fingerprint: any other is refused 403, and the session ends unbound
+// after bindTimeout. Without listen.msrps, or without the phone's
+// a=fingerprint, it gets 488.
+//
+// The dialog is sipgo's DialogServerCache until the 200 was ACKed: the
+// 200 is retransmitted until the ACK over unreliable transports (only TCP
+// and TLS reach here), a CANCEL before the 200 gets sipgo's 487. Then the edge
 // keeps only what a BYE either way needs (sessionDialog) and lets sipgo's
 // dialog go; a session has no goroutine of its own. Each MSRP message of
 // the session goes through cpimBody, as a MESSAGE's body does, and its
@@ -56,32 +65,65 @@ var (
 	sessionAcceptWrappedTypes = []string{sdp.TypeText, sdp.TypeIMDN, sdp.TypeFTHTTP}
 )
 
-// listenMSRP binds listen.msrp and starts the pool that runs the sessions.
-func (e *Edge) listenMSRP() (net.Listener, error) {
-	a := e.cfg.Listen.MSRP
-	l, err := net.Listen("tcp", a)
+// listenMSRP binds listen.msrp, and listen.msrps when set (tl is nil
+// otherwise), and starts the pool that runs the sessions on both.
+func (e *Edge) listenMSRP() (l, tl net.Listener, err error) {
+	a, as := e.cfg.Listen.MSRP, e.cfg.Listen.MSRPS
+	pcfg := msrp.Config{Logger: e.log.With("proto", "msrp")}
+	var fp msrp.Fingerprint
+	if as != "" {
+		// Validate made sure tls.cert_file is set, so serverTLS is.
+		cert := e.serverTLS.Certificates[0]
+		leaf, err := x509.ParseCertificate(cert.Certificate[0])
+		if err != nil {
+			return nil, nil, fmt.Errorf("sip: msrps: tls.cert_file: %w", err)
+		}
+		if fp, err = msrp.FingerprintOf(leaf, "sha-256"); err != nil {
+			return nil, nil, fmt.Errorf("sip: msrps: %w", err)
+		}
+		pcfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
+	pool, err := msrp.NewPool(pcfg)
 	if err != nil {
-		return nil, fmt.Errorf("sip: listen msrp %s: %w", a, err)
+		return nil, nil, fmt.Errorf("sip: msrp: %w", err)
 	}
-	pool, err := msrp.NewPool(msrp.Config{Logger: e.log.With("proto", "msrp")})
-	if err != nil {
-		l.Close()
-		return nil, fmt.Errorf("sip: msrp: %w", err)
+	if l, err = net.Listen("tcp", a); err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("sip: listen msrp %s: %w", a, err)
 	}
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	host := e.advHost
-	if h, _, _ := net.SplitHostPort(a); h != "" && !net.ParseIP(h).IsUnspecified() {
-		host = h
+	if as != "" {
+		if tl, err = net.Listen("tcp", as); err != nil {
+			pool.Close()
+			l.Close()
+			return nil, nil, fmt.Errorf("sip: listen msrps %s: %w", as, err)
+		}
 	}
-	n, _ := strconv.Atoi(port)
 	dialogs := sipgo.NewDialogServerCache(e.cli, e.dialogContact())
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.pool = pool
-	e.msrpHost, e.msrpPort = host, n
+	e.msrpHost, e.msrpPort = e.uriHostPort(a, l.Addr())
 	e.dialogs = dialogs
 	e.bound["msrp"] = l.Addr()
-	e.mu.Unlock()
-	return l, nil
+	if tl != nil {
+		e.msrpsHost, e.msrpsPort = e.uriHostPort(as, tl.Addr())
+		e.msrpsFP = fp
+		e.bound["msrps"] = tl.Addr()
+	}
+	return l, tl, nil
+}
+
+// uriHostPort is the host and port of our MSRP URIs on a listener bound to
+// addr as configured: the configured host unless it is unspecified (then
+// the advertised one), the bound port.
+func (e *Edge) uriHostPort(configured string, bound net.Addr) (string, int) {
+	host := e.advHost
+	if h, _, _ := net.SplitHostPort(configured); h != "" && !net.ParseIP(h).IsUnspecified() {
+		host = h
+	}
+	_, port, _ := net.SplitHostPort(bound.String())
+	n, _ := strconv.Atoi(port)
+	return host, n
 }
 
 // dialogRequest handles INVITE, ACK, UPDATE and BYE over TCP and TLS when
@@ -255,13 +297,22 @@ func (e *Edge) openSession(ctx context.Context, req *sip.Request, tx sip.ServerT
 		return refuse(answers.Answer{Status: 488, Reason: reasonPhrase("Not Acceptable Here", err)})
 	}
 	e.mu.Lock()
-	pool, local := e.pool, msrp.URI{Host: e.msrpHost, Port: e.msrpPort, SessionID: msrp.NewSessionID(), Transport: "tcp"}
-	e.mu.Unlock()
-	answer, err := sdp.Answer(offer, sdp.AnswerOptions{
+	id := msrp.NewSessionID()
+	pool, local := e.pool, msrp.URI{Host: e.msrpHost, Port: e.msrpPort, SessionID: id, Transport: "tcp"}
+	opts := sdp.AnswerOptions{
 		Path:               []msrp.URI{local},
 		AcceptTypes:        sessionAcceptTypes,
 		AcceptWrappedTypes: sessionAcceptWrappedTypes,
-	})
+	}
+	if e.msrpsPort != 0 {
+		// A TCP/TLS/MSRP offer is answered on listen.msrps; without it
+		// sdp.Answer refuses it (ErrTransport), and without the phone's
+		// a=fingerprint too (ErrNoFingerprint).
+		opts.TLSPath = []msrp.URI{{Secure: true, Host: e.msrpsHost, Port: e.msrpsPort, SessionID: id, Transport: "tcp"}}
+		opts.Fingerprints = []msrp.Fingerprint{e.msrpsFP}
+	}
+	e.mu.Unlock()
+	answer, err := sdp.Answer(offer, opts)
 	if err == nil {
 		var neg sdp.Negotiated
 		if neg, err = sdp.Negotiate(offer, answer, sdp.Answerer); err == nil {

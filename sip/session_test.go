@@ -95,7 +95,13 @@ func (p *sipPhone) final() string {
 // open sends an INVITE with an MSRP offer, checks the 200 and ACKs it.
 func (p *sipPhone) open(extra ...string) *call {
 	p.t.Helper()
-	cl := &call{offer: phoneOffer(p.t)}
+	return p.openWith(phoneOffer(p.t), extra...)
+}
+
+// openWith is open with the phone's offer given.
+func (p *sipPhone) openWith(offer *sdp.Session, extra ...string) *call {
+	p.t.Helper()
+	cl := &call{offer: offer}
 	p.invite(cl, cl.offer.String(), extra...)
 	a := p.final()
 	if code, reason := status(a); code != 200 {

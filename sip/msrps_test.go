@@ -1,0 +1,203 @@
+package sip
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mimigw/mimigw/sip/msrp"
+	"github.com/mimigw/mimigw/sip/sdp"
+)
+
+// msrpsConfig is sessionConfig with listen.msrps, which presents a
+// certificate for 127.0.0.1 from tls.cert_file.
+func msrpsConfig(t *testing.T) Config {
+	t.Helper()
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	cp, kp := ca.issue(t, "mimigw.test", net.IPv4(127, 0, 0, 1))
+	c := sessionConfig()
+	c.Listen.MSRPS = "127.0.0.1:0"
+	c.TLS = TLSFiles{CertFile: writeFile(t, dir, "gw.pem", cp), KeyFile: writeFile(t, dir, "gw.key", kp)}
+	return c
+}
+
+// selfSigned is a phone's certificate, as RCS clients make their own for
+// msrps, and its sha-256 fingerprint.
+func selfSigned(t *testing.T) (tls.Certificate, msrp.Fingerprint) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "phone"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err := msrp.FingerprintOf(cert, "sha-256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, fp
+}
+
+// useTLS has the phone's MSRP side present cert, and returns its
+// TCP/TLS/MSRP offer announcing fp.
+func (p *sipPhone) useTLS(t *testing.T, cert tls.Certificate, fp msrp.Fingerprint) *sdp.Session {
+	t.Helper()
+	pool, err := msrp.NewPool(msrp.Config{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	p.pool = pool
+	local := msrp.URI{Secure: true, Host: "127.0.0.1", Port: 9, SessionID: msrp.NewSessionID(), Transport: "tcp"}
+	o, err := sdp.Offer(sdp.OfferOptions{Path: []msrp.URI{local}, Fingerprints: []msrp.Fingerprint{fp}, Setup: sdp.SetupActive,
+		AcceptTypes: []string{sdp.TypeCPIM}, AcceptWrappedTypes: []string{sdp.TypeText, sdp.TypeIMDN}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// A phone offers TCP/TLS/MSRP: the 200 answers msrps on listen.msrps with
+// the fingerprint of the edge's certificate, the phone's TLS connection
+// (checked against it) binds, and a message sent over it is on JetStream
+// when its 200 comes back.
+func TestSessionMSRPS(t *testing.T) {
+	cfg := msrpsConfig(t)
+	recv := newTestReceiver(t)
+	e := startEdge(t, cfg, recv)
+	p := newSIPPhone(t, e)
+	cert, fp := selfSigned(t)
+	cl := p.openWith(p.useTLS(t, cert, fp))
+
+	m, err := cl.answer.MSRP(0)
+	if err != nil {
+		t.Fatalf("answer m=message: %v", err)
+	}
+	port := e.Addr("msrps").(*net.TCPAddr).Port
+	if l := m.Local(); m.Proto != sdp.ProtoMSRPTLS || !l.Secure || l.Host != "127.0.0.1" || l.Port != port || l.Transport != "tcp" {
+		t.Errorf("answer %s a=path %v, want TCP/TLS/MSRP msrps://127.0.0.1:%d/<id>;tcp", m.Proto, m.Path, port)
+	}
+	if m.Setup != sdp.SetupPassive {
+		t.Errorf("answer a=setup %q, want passive", m.Setup)
+	}
+	pemBytes, err := os.ReadFile(cfg.TLS.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(pemBytes)
+	gwCert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Fingerprints) != 1 || m.Fingerprints[0].Hash != "sha-256" || m.Fingerprints[0].Check(gwCert) != nil {
+		t.Errorf("answer a=fingerprint %v, not the sha-256 of tls.cert_file", m.Fingerprints)
+	}
+
+	s := p.connect(cl) // the phone checks the edge's certificate against the answer
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Send(ctx, sdp.TypeCPIM, []byte(cpimText("msrps-1", "over msrps"))); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if msgs := recv.fromPhone(t); len(msgs) != 1 {
+		t.Fatalf("%d messages on JetStream after the 200, want 1", len(msgs))
+	}
+	if in, _, _ := recv.snapshot(); len(in) != 1 || in[0].Ref != "msrps-1" || in[0].Parts[0].Text != "over msrps" {
+		t.Fatalf("received %+v, want the msrps message", in)
+	}
+	p.bye(cl)
+}
+
+// A phone whose TLS certificate is not the one its a=fingerprint names
+// cannot bind: its binding SEND is refused 403, nothing is delivered, and
+// the edge ends the session with a BYE.
+func TestSessionMSRPSWrongCertificate(t *testing.T) {
+	recv := newTestReceiver(t)
+	e := startEdge(t, msrpsConfig(t), recv)
+	e.mu.Lock()
+	e.bindTimeout = 500 * time.Millisecond
+	e.mu.Unlock()
+	p := newSIPPhone(t, e)
+	cert, _ := selfSigned(t)
+	_, announced := selfSigned(t)
+	cl := p.openWith(p.useTLS(t, cert, announced))
+
+	neg, err := sdp.Negotiate(cl.offer, cl.answer, sdp.Offerer)
+	if err != nil {
+		t.Fatalf("Negotiate: %v", err)
+	}
+	s, err := p.pool.NewSession(neg.SessionConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var se *msrp.StatusError
+	if err := s.Connect(ctx); !errors.As(err, &se) || se.Code != 403 {
+		t.Fatalf("Connect with another certificate: %v, want MSRP 403", err)
+	}
+	p.answerBye(cl)
+	if in, _, _ := recv.snapshot(); len(in) != 0 {
+		t.Errorf("received %d messages, want none", len(in))
+	}
+	if msgs := recv.fromPhone(t); len(msgs) != 0 {
+		t.Errorf("%d messages on JetStream, want none", len(msgs))
+	}
+}
+
+// TCP/TLS/MSRP is refused 488 without listen.msrps, and with it when the
+// offer has no a=fingerprint; the reason says why.
+func TestSessionMSRPSRefusals(t *testing.T) {
+	cert, fp := selfSigned(t)
+	for _, tc := range []struct {
+		name   string
+		cfg    Config
+		strip  bool // the a=fingerprint line taken out of the offer
+		reason string
+	}{
+		{"not configured", sessionConfig(), false, "transport not supported"},
+		{"no a=fingerprint", msrpsConfig(t), true, "without a=fingerprint"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startEdge(t, tc.cfg, newMemReceiver())
+			p := newSIPPhone(t, e)
+			offer := p.useTLS(t, cert, fp).String()
+			if tc.strip {
+				var kept []string
+				for _, line := range strings.SplitAfter(offer, "\n") {
+					if !strings.HasPrefix(line, "a=fingerprint:") {
+						kept = append(kept, line)
+					}
+				}
+				offer = strings.Join(kept, "")
+			}
+			p.invite(&call{}, offer)
+			if code, reason := status(p.final()); code != 488 || !strings.Contains(reason, tc.reason) {
+				t.Fatalf("INVITE answered %d %s, want 488 saying %q", code, reason, tc.reason)
+			}
+		})
+	}
+}
