@@ -131,8 +131,8 @@ func TestDeliveriesBounded(t *testing.T) {
 	t.Parallel()
 	srv := bustest.NewServer(t)
 	cfg := func(c *bus.Config) { c.DeliveriesMaxRecords = 1000 }
-	b := srv.Bus(t, bustest.WithConfig(cfg))
-	b = srv.Bus(t, bustest.WithConfig(cfg)) // opening again keeps the bound
+	srv.Bus(t, bustest.WithConfig(cfg))
+	b := srv.Bus(t, bustest.WithConfig(cfg)) // opening again keeps the bound
 	ctx := context.Background()
 	const n = 3000
 	for i := range n {

@@ -334,6 +334,7 @@ func TestBadInputReplay(t *testing.T) {
 	if _, err := w.a.Decrypt(ctx, w.gid, ct); !errors.Is(err, ErrReplay) {
 		t.Fatalf("replay: %v", err)
 	}
+	sameState(t, w.p, before, "a replayed message")
 	// Also after a restart, where mls-go alone forgets what it accepted.
 	p2 := openProvider(t, w.ns.js(t), testConfig(w.keyFile))
 	a2 := mustClient(t, p2, alice)
