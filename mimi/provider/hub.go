@@ -392,9 +392,11 @@ func (p *Provider) updated(ctx context.Context, peer, room string, b *wire.Hands
 		p.log.Warn("handshake not taken by every follower", "room", room, "from", peer, "err", err)
 	}
 	if b.Welcome != nil {
+		// followerMay let the commit add the sender's own users only, so
+		// its Welcome is for the sender's provider alone.
 		w := &wire.FanoutMessage{Timestamp: ts, Message: wire.WrapMLSMessage(wire.Welcome, b.Welcome), RatchetTree: b.RatchetTree}
-		if err := p.fanout(ctx, rec, "", w); err != nil {
-			p.log.Warn("Welcome not taken by every follower", "room", room, "from", peer, "err", err)
+		if err := p.notifyPeer(ctx, strings.ToLower(peer), room, w); err != nil {
+			p.log.Warn("Welcome not taken by its follower", "room", room, "from", peer, "err", err)
 		}
 	}
 	return &wire.UpdateRoomResponse{Code: wire.UpdateSuccess, AcceptedTimestamp: ts}, nil
