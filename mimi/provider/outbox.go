@@ -2,10 +2,12 @@ package provider
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 
 	"github.com/mimigw/mimigw/mimi/bus"
+	"github.com/mimigw/mimigw/mimi/content"
 	"github.com/mimigw/mimigw/mimi/provider/transport"
 	"github.com/mimigw/mimigw/mimi/provider/wire"
 	"github.com/mimigw/mimigw/mimi/uri"
@@ -44,9 +46,45 @@ func (p *Provider) carry(ctx context.Context, d *bus.Delivery) {
 		// and logged, not an error of this gateway's.
 		outcome = "failed"
 		log.Warn("outbox: message cannot reach its room; given up", "err", err)
+		if rerr := p.reportFailure(ctx, d); rerr != nil {
+			log.Warn("outbox: the phone user was not told", "err", rerr)
+		}
 		_ = d.Term(err.Error())
 	}
 	p.m.outbox.WithLabelValues(outcome).Inc()
+}
+
+// reportFailure tells a phone user that its message cannot reach its
+// room: an error status report from the recipient about it, on the phone
+// user's to-phone subject, which the gateway turns into a failed IMDN for
+// an RCS phone (an SMS phone has nothing to show it). A status report that
+// failed is not reported; the report's ID comes from the message's, so
+// reporting twice stores one.
+func (p *Provider) reportFailure(ctx context.Context, d *bus.Delivery) error {
+	env := d.Envelope
+	n, ok := p.userNumber(env.Sender)
+	if d.EnvelopeErr != nil || !ok {
+		return nil
+	}
+	id, err := content.ParseMessageID(env.ID)
+	if err != nil {
+		return nil
+	}
+	if m, err := content.Decode(d.Data); err != nil {
+		return nil
+	} else if _, report, _ := m.StatusReport(); report {
+		return nil
+	}
+	salt := sha256.Sum256([]byte("provider failure " + env.ID))
+	r := content.NewStatusReport(env.Recipient, env.Room, []content.StatusEntry{{ID: id, Status: content.Error}}, [16]byte(salt[:16]))
+	data, err := r.Encode()
+	if err != nil {
+		return err
+	}
+	renv := bus.Envelope{ID: content.ComputeID(env.Recipient, env.Room, data, r.Salt).String(), Sender: env.Recipient,
+		Recipient: n.TelURI(), Room: env.Room, Accepted: p.now()}
+	_, err = p.bus.Publish(ctx, bus.SubjectToPhone(n), renv, data)
+	return err
 }
 
 func (p *Provider) forward(ctx context.Context, d *bus.Delivery) (string, error) {
