@@ -30,7 +30,9 @@
 //     encrypts it as the phone user's MLS client and sends it to the hub
 //     (submitMessage) or the followers (notify); it is acknowledged on the
 //     bus only once they took it, and tried again with the bus's backoff
-//     until they do or provider.outbox_attempts run out (hours); it is
+//     until they do or provider.outbox_attempts run out (hours), and a
+//     message that cannot get there is answered to its phone user with an
+//     error report; it is
 //     stored as well for the room's other phone users of this gateway;
 //     messages of the operator's own conversations are let through
 //     without a read;
