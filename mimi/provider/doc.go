@@ -32,10 +32,9 @@
 //     bus only once they took it, and tried again with the bus's backoff
 //     until they do or provider.outbox_attempts run out (hours), and a
 //     message that cannot get there is answered to its phone user with an
-//     error report; it is
-//     stored as well for the room's other phone users of this gateway;
-//     messages of the operator's own conversations are let through
-//     without a read;
+//     error report; it is stored as well for the room's other phone users
+//     of this gateway; messages of the operator's own conversations are
+//     let through without a read;
 //   - the room records, in their own bucket (mimigw-provider by default):
 //     room.<room URI in unpadded base64url> -> hub domain, MLS group ID,
 //     the gateway's phone users in the room and, for rooms hosted here, the
