@@ -19,9 +19,10 @@
 // a=fingerprint of tls.cert_file, which that listener presents; the
 // session binds only to a TLS connection whose certificate hashes to the
 // phone's a=fingerprint (another gets 403 to its binding SEND, and the
-// session ends unbound with our BYE). Without listen.msrps, or without the
-// phone's a=fingerprint, TCP/TLS/MSRP gets 488 saying why. Chat (cpm.session) and large message mode
-// (cpm.largemsg, sendonly) are handled alike. sipgo's dialog layer gives
+// session ends at once, unbound, with our BYE). Without listen.msrps, or
+// without the phone's a=fingerprint, TCP/TLS/MSRP gets 488 saying why.
+// Chat (cpm.session) and large message mode (cpm.largemsg, sendonly) are
+// handled alike. sipgo's dialog layer gives
 // the 487 to an INVITE cancelled before its 200, matches ACK and BYE (200,
 // the MSRP session closed). sip/msrp runs the sessions on the listener; each
 // whole MSRP message with message/cpim goes through the same function as a

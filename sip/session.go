@@ -30,8 +30,8 @@ import (
 // offer, with listen.msrps set, is answered msrps://<listen.msrps>/...
 // with the a=fingerprint of our certificate, and sip/msrp binds the
 // session only to a TLS connection whose certificate matches the phone's
-// a=fingerprint: any other is refused 403, and the session ends unbound
-// after bindTimeout. Without listen.msrps, or without the phone's
+// a=fingerprint: any other is refused 403, which ends the MSRP session,
+// and so the dialog with our BYE at once. Without listen.msrps, or without the phone's
 // a=fingerprint, it gets 488.
 //
 // The dialog is sipgo's DialogServerCache until the 200 was ACKed: the

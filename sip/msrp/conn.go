@@ -237,7 +237,12 @@ func (c *Conn) response(f *Frame) {
 
 // request routes a request to its session and acts on it.
 func (c *Conn) request(f *Frame) {
-	s, code := c.route(f)
+	s, code, refused := c.route(f)
+	if refused != nil {
+		c.answer(f, code, "")
+		s.end(refused)
+		return
+	}
 	if s == nil {
 		c.answer(f, code, "")
 		return
@@ -256,7 +261,10 @@ func (c *Conn) request(f *Frame) {
 
 // route finds the session a request is for, binding it to this
 // connection if this is its first SEND, or returns the code to answer
-// with.
+// with. A binding SEND whose certificate does not match the session's
+// fingerprint gets 403 and ends the session (refused says why, after the
+// answer): its peer has shown it will not present the certificate its SDP
+// announced, so the session could only wait until the SIP side gives up.
 //
 // The session is named by the To-Path's first URI, the hop receiving the
 // request, and a request reaching an endpoint has no other: relays remove
@@ -271,41 +279,41 @@ func (c *Conn) request(f *Frame) {
 // active one is bound by the SEND it sends itself. A request for a session
 // bound to another connection gets 506; one for a session not yet bound,
 // other than a passive session's first SEND, gets 481.
-func (c *Conn) route(f *Frame) (*Session, int) {
+func (c *Conn) route(f *Frame) (s *Session, code int, refused error) {
 	if len(f.ToPath) != 1 {
-		return nil, 481
+		return nil, 481, nil
 	}
 	to := f.ToPath[0]
-	s := c.pool.session(to.SessionID)
+	s = c.pool.session(to.SessionID)
 	if s == nil || (!s.cfg.CEMA && !to.Equal(s.cfg.Local)) {
-		return nil, 481
+		return nil, 481, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case s.err != nil:
-		return nil, 481
+		return nil, 481, nil
 	case s.conn == c:
-		return s, 0
+		return s, 0, nil
 	case s.conn != nil:
-		return nil, 506
+		return nil, 506, nil
 	case s.cfg.Active || f.Method != MethodSEND:
-		return nil, 481
+		return nil, 481, nil
 	}
 	if s.hasFP {
 		// A TCP connection has no certificate, so this refuses it too.
 		if err := s.fp.Check(c.certificate()); err != nil {
 			c.log.Warn("msrp binding refused", "session", logID(s.id), "err", err.Error())
-			return nil, 403
+			return s, 403, fmt.Errorf("msrp: binding refused: %w", err)
 		}
 	}
 	if !c.addSession(s) {
-		return nil, 481 // the connection is closing
+		return nil, 481, nil // the connection is closing
 	}
 	s.conn = c
 	close(s.bound)
 	c.log.Debug("msrp session bound", "session", logID(s.id))
-	return s, 0
+	return s, 0, nil
 }
 
 // answer sends the response with code to req when its Failure-Report

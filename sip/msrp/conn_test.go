@@ -656,6 +656,14 @@ func TestConnTLS(t *testing.T) {
 		if !errors.As(err, &se) || se.Code != 403 {
 			t.Fatalf("Connect: %v, want a 403", err)
 		}
+		select {
+		case <-p.gw.Done():
+		case <-ctxT(t).Done():
+			t.Fatal("the refused session did not end")
+		}
+		if !errors.Is(p.gw.Err(), ErrFingerprint) {
+			t.Fatalf("the refused session ended with %v, want ErrFingerprint", p.gw.Err())
+		}
 	})
 	t.Run("no certificate where a fingerprint is expected", func(t *testing.T) {
 		plain := newPeer(t, true, false)

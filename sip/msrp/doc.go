@@ -53,7 +53,11 @@
 // session connects (or shares the pool's connection to the same
 // authority), checks the certificate for msrps, and binds with a SEND
 // without body, no Byte-Range and the default Failure-Report, waiting for
-// its 200. A request for a session bound to another connection gets 506.
+// its 200. A passive msrps session refuses a binding SEND whose
+// connection's certificate does not match its fingerprint with 403, and
+// ends (Err wraps ErrFingerprint): the SIP side learns at once that the
+// session will not carry anything. A request for a session bound to
+// another connection gets 506.
 // Losing a connection ends the sessions on it: a new one takes a new SDP
 // exchange, which is the SIP edge's to start.
 //
