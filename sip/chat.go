@@ -80,12 +80,15 @@ import (
 // (RCS clients expect the IMDNs of session messages in the session), else
 // by pager mode as without sessions: no session is opened for them.
 //
-// Not done: msrps toward phones (our offers are TCP/MSRP; the sessions
-// phones open take it, session.go), MSRP relays toward phones, a
-// re-INVITE or an UPDATE with an offer from the phone (488), a BYE or
-// UPDATE from the phone over UDP (our Contact says TCP; over UDP they get
-// 481), and sessions kept across a restart (open ones end with the
-// process, by BYE when it shuts down).
+// With sessions.msrps our offers are TCP/TLS/MSRP on listen.msrps
+// (outboundLocal): an answer without a=fingerprint, or an MSRP connection
+// whose certificate does not match it, fails the setup as any other
+// failure does, and the message goes by pager mode.
+//
+// Not done: MSRP relays toward phones, a re-INVITE or an UPDATE with an
+// offer from the phone (488), a BYE or UPDATE from the phone over UDP (our
+// Contact says TCP; over UDP they get 481), and sessions kept across a
+// restart (open ones end with the process, by BYE when it shuts down).
 
 // chatKey names the session of a conversation with a phone.
 type chatKey struct {
@@ -512,15 +515,14 @@ func (e *Edge) openChat(cs *chatSession) (err error) {
 		}
 		e.m.chatSetups.WithLabelValues(result).Inc()
 	}()
-	e.mu.Lock()
-	pool, local := e.pool, msrp.URI{Host: e.msrpHost, Port: e.msrpPort, SessionID: msrp.NewSessionID(), Transport: "tcp"}
-	e.mu.Unlock()
+	pool, local, fps := e.outboundLocal()
 	if pool == nil {
 		return errors.New("no MSRP listener")
 	}
 	offer, err := sdp.Offer(sdp.OfferOptions{
 		Mode:               sdp.ModeChat,
 		Path:               []msrp.URI{local},
+		Fingerprints:       fps,
 		AcceptTypes:        chatAcceptTypes,
 		AcceptWrappedTypes: sessionAcceptWrappedTypes,
 	})

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -37,13 +38,20 @@ type chatPhone struct {
 	dlgs *sipgo.DialogServerCache
 	pool *msrp.Pool
 	msrp net.Addr
-	stop chan struct{}
+	// msrps is its MSRP over TLS listener, which presents the certificate
+	// whose fingerprint is certFP.
+	msrps  net.Addr
+	certFP msrp.Fingerprint
+	stop   chan struct{}
 
 	// What it does, set before the edge sends.
 	inviteCode int // 0: 200; a code: that final answer; -1: 180 and no more; -2: nothing at all
 	pagerCode  int // the answer to MESSAGE; 0: 200
 	setup      sdp.Setup
 	expires    string // Session-Expires of the 200, empty for none
+	// fp is the a=fingerprint answering an msrps offer: certFP unless a
+	// test has the phone lie.
+	fp msrp.Fingerprint
 	// handle, when set, decides the answer to each MSRP message (after
 	// it was recorded).
 	handle func(ctx context.Context, m *msrp.Message) error
@@ -83,7 +91,14 @@ func newChatPhone(t testing.TB) *chatPhone {
 		t.Fatal(err)
 	}
 	p.msrp = ml.Addr()
-	if p.pool, err = msrp.NewPool(msrp.Config{}); err != nil {
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.msrps = tl.Addr()
+	cert, fp := selfSigned(t)
+	p.certFP, p.fp = fp, fp
+	if p.pool, err = msrp.NewPool(msrp.Config{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}}); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -137,15 +152,17 @@ func newChatPhone(t testing.TB) *chatPhone {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, code, "Answer", nil))
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
+	done := make(chan struct{}, 3)
 	go func() { _ = p.srv.ServeTCP(l); done <- struct{}{} }()
 	go func() { _ = p.pool.Serve(ctx, ml); done <- struct{}{} }()
+	go func() { _ = p.pool.ServeTLS(ctx, tl); done <- struct{}{} }()
 	t.Cleanup(func() {
 		close(p.stop)
 		cancel()
 		p.pool.Close()
 		l.Close()
 		p.ua.Close()
+		<-done
 		<-done
 		<-done
 	})
@@ -198,7 +215,7 @@ func (p *chatPhone) counts() (invites, pager, byes, updates int) {
 func (p *chatPhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	p.mu.Lock()
 	p.invites = append(p.invites, req)
-	code, setup, expires := p.inviteCode, p.setup, p.expires
+	code, setup, expires, fp := p.inviteCode, p.setup, p.expires, p.fp
 	p.mu.Unlock()
 	select {
 	case p.changed <- struct{}{}:
@@ -231,9 +248,11 @@ func (p *chatPhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		refuse("offer", err)
 		return
 	}
-	port := p.msrp.(*net.TCPAddr).Port
-	local := msrp.URI{Host: "127.0.0.1", Port: port, SessionID: msrp.NewSessionID(), Transport: "tcp"}
-	answer, err := sdp.Answer(offer, sdp.AnswerOptions{Path: []msrp.URI{local}, Setup: setup,
+	id := msrp.NewSessionID()
+	local := msrp.URI{Host: "127.0.0.1", Port: p.msrp.(*net.TCPAddr).Port, SessionID: id, Transport: "tcp"}
+	tlsLocal := msrp.URI{Secure: true, Host: "127.0.0.1", Port: p.msrps.(*net.TCPAddr).Port, SessionID: id, Transport: "tcp"}
+	answer, err := sdp.Answer(offer, sdp.AnswerOptions{Path: []msrp.URI{local}, TLSPath: []msrp.URI{tlsLocal},
+		Fingerprints: []msrp.Fingerprint{fp}, Setup: setup,
 		AcceptTypes: []string{sdp.TypeCPIM}, AcceptWrappedTypes: []string{sdp.TypeText, sdp.TypeIMDN}})
 	if err != nil {
 		refuse("answer", err)
@@ -283,7 +302,9 @@ func (p *chatPhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if neg.Active {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := call.sess.Connect(ctx); err != nil {
+		// With a certificate other than its answer announced, the edge
+		// refuses the phone's binding.
+		if err := call.sess.Connect(ctx); err != nil && fp.String() == p.certFP.String() {
 			p.t.Errorf("phone: MSRP connect: %v", err)
 		}
 	}
@@ -481,20 +502,7 @@ func TestChatFallsBackToPager(t *testing.T) {
 			e := startEdge(t, chatConfig(p), newMemReceiver())
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			if err := e.SendRCS(ctx, chatText("fb-1", "conv-fb", "by pager")); err != nil {
-				t.Fatalf("SendRCS: %v", err)
-			}
-			invites, pager, _, _ := p.counts()
-			if invites != 1 || pager != 1 {
-				t.Fatalf("%d INVITEs, %d pager MESSAGEs; want 1 and 1", invites, pager)
-			}
-			p.mu.Lock()
-			body := string(p.pager[0].Body())
-			p.mu.Unlock()
-			if !strings.Contains(body, "imdn.Message-ID: fb-1") || !strings.Contains(body, "by pager") {
-				t.Errorf("pager MESSAGE body:\n%s", body)
-			}
-			waitChats(t, e, 0)
+			p.sendByPager(ctx, e, chatText("fb-1", "conv-fb", "by pager"))
 
 			p.set(func(p *chatPhone) { p.pagerCode = 480 })
 			err := e.SendRCS(ctx, chatText("fb-2", "conv-fb", "nowhere"))
@@ -509,6 +517,26 @@ func TestChatFallsBackToPager(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sendByPager has e send m, the first message for the phone, and checks
+// that it took one INVITE and went by pager mode, no session left open.
+func (p *chatPhone) sendByPager(ctx context.Context, e *Edge, m gateway.OutboundRCS) {
+	p.t.Helper()
+	if err := e.SendRCS(ctx, m); err != nil {
+		p.t.Fatalf("SendRCS: %v", err)
+	}
+	invites, pager, _, _ := p.counts()
+	if invites != 1 || pager != 1 {
+		p.t.Fatalf("%d INVITEs, %d pager MESSAGEs; want 1 and 1", invites, pager)
+	}
+	p.mu.Lock()
+	body := string(p.pager[0].Body())
+	p.mu.Unlock()
+	if !strings.Contains(body, "imdn.Message-ID: "+m.Ref) || !strings.Contains(body, m.Parts[0].Text) {
+		p.t.Errorf("pager MESSAGE body:\n%s", body)
+	}
+	waitChats(p.t, e, 0)
 }
 
 // A BYE from the phone ends the session: the next message opens a new one.

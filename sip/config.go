@@ -116,6 +116,13 @@ type Sessions struct {
 	// QueueLength caps the messages waiting for one session; past it a
 	// message goes by pager mode at once.
 	QueueLength int `yaml:"queue_length"`
+	// MSRPS has the sessions the edge opens toward phones (chat, large
+	// message mode) offer MSRP over TLS (TCP/TLS/MSRP) on listen.msrps,
+	// with the fingerprint of tls.cert_file, instead of MSRP over TCP. The
+	// phone's answer must carry a=fingerprint and its MSRP connection the
+	// certificate it names; otherwise the session is not set up and the
+	// message goes by pager mode (then SMS). Needs listen.msrps.
+	MSRPS bool `yaml:"msrps"`
 }
 
 // Outbound session modes.
@@ -412,6 +419,9 @@ func (c *Config) Validate() error {
 		}
 	default:
 		bad("sessions.outbound", "%q: want pager or chat", s.Outbound)
+	}
+	if s.MSRPS && c.Listen.MSRPS == "" {
+		bad("sessions.msrps", "needs listen.msrps")
 	}
 	if s.IdleTimeout < time.Second {
 		bad("sessions.idle_timeout", "%s: want at least 1s", s.IdleTimeout)

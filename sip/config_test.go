@@ -52,6 +52,7 @@ func TestConfigValidate(t *testing.T) {
 		{"sip.sessions.expires", func(c *Config) { c.Sessions.Expires = 30 * time.Second }},
 		{"sip.sessions.max_outbound", func(c *Config) { c.Sessions.MaxOutbound = -1 }},
 		{"sip.sessions.queue_length", func(c *Config) { c.Sessions.QueueLength = -1 }},
+		{"sip.sessions.msrps", func(c *Config) { c.Sessions.MSRPS = true }}, // without listen.msrps
 	} {
 		c := DevConfig()
 		tc.mutate(&c)

@@ -56,8 +56,8 @@
 // the session is answered 481 (the session still ends with our BYE or its
 // MSRP failure); a phone that answers active and sends its binding SEND
 // before its 200 reached us gets 481 for it (the session exists from the
-// moment the 200 is read, before the ACK); no msrps, no MSRP relays, and
-// no metrics beyond the INVITE's outbound counters.
+// moment the 200 is read, before the ACK); no MSRP relays, and no metrics
+// beyond the INVITE's outbound counters.
 //
 // Chat sessions toward phones (chat.go), with sessions.outbound: chat: a
 // message for a phone that advertised cpm.session goes in the chat session
@@ -66,6 +66,16 @@
 // and by pager mode when that session cannot be set up or used. The IMDNs
 // the gateway sends the phone go in such a session when one is open, else
 // by pager mode.
+//
+// With sessions.msrps (needs listen.msrps) the sessions the edge opens,
+// chat and large message mode, offer TCP/TLS/MSRP with our a=path
+// msrps://<listen.msrps>/... and the a=fingerprint of tls.cert_file. The
+// phone's answer must be TCP/TLS/MSRP with its a=fingerprint, and the MSRP
+// connection must show the certificate it names: the one we open to the
+// phone is checked after its handshake, the one the phone opens to
+// listen.msrps at its binding SEND. Otherwise the session is not set up
+// (BYE) and the message goes on as after any failed session: pager mode
+// for chat, then SMS.
 //
 // Not done for sessions: group chat and deferred delivery (Referred-By
 // as the author), session refresh as refresher, MSRP relays and their

@@ -19,7 +19,8 @@ import (
 // a CPIM message too large for a pager-mode MESSAGE goes in a session of
 // its own. An INVITE over TCP (TLS when the outbound proxy is TLS) through
 // the outbound proxy, with cpm.largemsg in Accept-Contact and Contact,
-// offers MSRP sendonly, a=setup:actpass, our a=path on listen.msrp; on the
+// offers MSRP sendonly, a=setup:actpass, our a=path on listen.msrp (msrps
+// on listen.msrps with our a=fingerprint with sessions.msrps); on the
 // 200 we ACK, Negotiate, and connect when the answer makes us active
 // (otherwise we wait for the phone's binding SEND), send the CPIM message,
 // wait for the 200 of its last chunk, and send BYE.
@@ -46,15 +47,14 @@ var largeMessageAcceptContact = "*;" + tagICSI + `="` + encodeURN(icsiLargeMsg) 
 
 // sendLargeMessage sends body, a CPIM message, to to by large message mode.
 func (e *Edge) sendLargeMessage(ctx context.Context, from, to uri.Number, conversationID, contributionID string, body []byte) error {
-	e.mu.Lock()
-	pool, local := e.pool, msrp.URI{Host: e.msrpHost, Port: e.msrpPort, SessionID: msrp.NewSessionID(), Transport: "tcp"}
-	e.mu.Unlock()
+	pool, local, fps := e.outboundLocal()
 	if pool == nil {
 		return fmt.Errorf("no MSRP listener: %w", gateway.ErrTooLarge)
 	}
 	offer, err := sdp.Offer(sdp.OfferOptions{
 		Mode:               sdp.ModeLargeMessage,
 		Path:               []msrp.URI{local},
+		Fingerprints:       fps,
 		AcceptTypes:        sessionAcceptTypes,
 		AcceptWrappedTypes: sessionAcceptWrappedTypes,
 		MaxSize:            int64(len(body)),

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/mimigw/mimigw/sip/msrp"
 	"github.com/mimigw/mimigw/sip/sdp"
 )
@@ -36,7 +38,7 @@ func msrpsConfig(t *testing.T) Config {
 
 // selfSigned is a phone's certificate, as RCS clients make their own for
 // msrps, and its sha-256 fingerprint.
-func selfSigned(t *testing.T) (tls.Certificate, msrp.Fingerprint) {
+func selfSigned(t testing.TB) (tls.Certificate, msrp.Fingerprint) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -102,16 +104,7 @@ func TestSessionMSRPS(t *testing.T) {
 	if m.Setup != sdp.SetupPassive {
 		t.Errorf("answer a=setup %q, want passive", m.Setup)
 	}
-	pemBytes, err := os.ReadFile(cfg.TLS.CertFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(pemBytes)
-	gwCert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(m.Fingerprints) != 1 || m.Fingerprints[0].Hash != "sha-256" || m.Fingerprints[0].Check(gwCert) != nil {
+	if len(m.Fingerprints) != 1 || m.Fingerprints[0].Hash != "sha-256" || m.Fingerprints[0].Check(edgeCertificate(t, cfg)) != nil {
 		t.Errorf("answer a=fingerprint %v, not the sha-256 of tls.cert_file", m.Fingerprints)
 	}
 
@@ -200,5 +193,137 @@ func TestSessionMSRPSRefusals(t *testing.T) {
 				t.Fatalf("INVITE answered %d %s, want 488 saying %q", code, reason, tc.reason)
 			}
 		})
+	}
+}
+
+// msrpsChatConfig is chatConfig with listen.msrps and sessions.msrps: the
+// sessions the edge opens toward p offer msrps.
+func msrpsChatConfig(t *testing.T, p *chatPhone) Config {
+	t.Helper()
+	c, m := chatConfig(p), msrpsConfig(t)
+	c.Listen.MSRPS, c.TLS, c.Sessions.MSRPS = m.Listen.MSRPS, m.TLS, true
+	c.Sessions.SetupTimeout = 10 * time.Second // two TLS handshakes under -race
+	return c
+}
+
+// checkMSRPSOffer checks that the edge's INVITE offered TCP/TLS/MSRP on
+// listen.msrps with the fingerprint of tls.cert_file.
+func checkMSRPSOffer(t *testing.T, e *Edge, cfg Config, inv *sip.Request) {
+	t.Helper()
+	offer, err := sdp.Parse(inv.Body())
+	if err != nil {
+		t.Fatalf("offer: %v", err)
+	}
+	m, err := offer.MSRP(0)
+	if err != nil {
+		t.Fatalf("offer m=message: %v", err)
+	}
+	port := e.Addr("msrps").(*net.TCPAddr).Port
+	if l := m.Local(); m.Proto != sdp.ProtoMSRPTLS || !l.Secure || l.Host != "127.0.0.1" || l.Port != port {
+		t.Errorf("offer %s a=path %v, want TCP/TLS/MSRP msrps://127.0.0.1:%d/<id>;tcp", m.Proto, m.Path, port)
+	}
+	if len(m.Fingerprints) != 1 || m.Fingerprints[0].Hash != "sha-256" || m.Fingerprints[0].Check(edgeCertificate(t, cfg)) != nil {
+		t.Errorf("offer a=fingerprint %v, not the sha-256 of tls.cert_file", m.Fingerprints)
+	}
+}
+
+// edgeCertificate is the certificate of cfg's tls.cert_file.
+func edgeCertificate(t *testing.T, cfg Config) *x509.Certificate {
+	t.Helper()
+	pemBytes, err := os.ReadFile(cfg.TLS.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(pemBytes)
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+// With sessions.msrps the edge's chat INVITE offers msrps, and the
+// message reaches the phone over TLS whichever side connects: the edge
+// checks the phone's certificate against its answer when it connects, the
+// phone's binding is checked when the phone does.
+func TestChatMSRPS(t *testing.T) {
+	for _, setup := range []sdp.Setup{sdp.SetupPassive, sdp.SetupActive} {
+		t.Run(string(setup), func(t *testing.T) {
+			p := newChatPhone(t)
+			p.set(func(p *chatPhone) { p.setup = setup })
+			cfg := msrpsChatConfig(t, p)
+			e := startEdge(t, cfg, newMemReceiver())
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if err := e.SendRCS(ctx, chatText("msrps-out-1", "conv-msrps", "over msrps")); err != nil {
+				t.Fatalf("SendRCS: %v", err)
+			}
+			call, got := p.next()
+			if got.MessageID() != "msrps-out-1" || string(got.Body) != "over msrps" {
+				t.Fatalf("phone got %q: %q", got.MessageID(), got.Body)
+			}
+			if !call.sess.LocalURI().Secure {
+				t.Errorf("the phone's session is %s, want msrps", call.sess.LocalURI())
+			}
+			invites, pager, _, _ := p.counts()
+			if invites != 1 || pager != 0 {
+				t.Fatalf("%d INVITEs, %d pager MESSAGEs; want 1 and 0", invites, pager)
+			}
+			p.mu.Lock()
+			inv := p.invites[0]
+			p.mu.Unlock()
+			checkMSRPSOffer(t, e, cfg, inv)
+		})
+	}
+}
+
+// A phone whose answer names a fingerprint its certificate does not have
+// gets nothing in that session, whichever side connects: the session is
+// not set up and the message goes by pager mode.
+func TestChatMSRPSWrongFingerprint(t *testing.T) {
+	for _, setup := range []sdp.Setup{sdp.SetupPassive, sdp.SetupActive} {
+		t.Run(string(setup), func(t *testing.T) {
+			p := newChatPhone(t)
+			_, other := selfSigned(t)
+			p.set(func(p *chatPhone) { p.setup, p.fp = setup, other })
+			e := startEdge(t, msrpsChatConfig(t, p), newMemReceiver())
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			p.sendByPager(ctx, e, chatText("msrps-bad-1", "conv-msrps", "by pager"))
+			select {
+			case pm := <-p.got:
+				t.Fatalf("the phone got %q in the session", pm.m.Body)
+			default:
+			}
+		})
+	}
+}
+
+// With sessions.msrps a large message goes to the phone in a session over
+// msrps, and arrives whole.
+func TestLargeMessageMSRPS(t *testing.T) {
+	p := newChatPhone(t)
+	cfg := msrpsChatConfig(t, p)
+	cfg.MaxBody = 4096
+	e := startEdge(t, cfg, newMemReceiver())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	m := largeText("large-msrps-1")
+	if err := e.SendRCS(ctx, m); err != nil {
+		t.Fatalf("SendRCS: %v", err)
+	}
+	call, got := p.next()
+	if got.MessageID() != "large-msrps-1" || string(got.Body) != m.Parts[0].Text {
+		t.Fatalf("phone got %q with %d bytes, want the %d of large-msrps-1", got.MessageID(), len(got.Body), len(m.Parts[0].Text))
+	}
+	if !call.sess.LocalURI().Secure {
+		t.Errorf("the phone's session is %s, want msrps", call.sess.LocalURI())
+	}
+	p.mu.Lock()
+	inv := p.invites[0]
+	p.mu.Unlock()
+	checkMSRPSOffer(t, e, cfg, inv)
+	if !strings.Contains(inv.GetHeader("Accept-Contact").Value(), "cpm.largemsg") {
+		t.Errorf("INVITE Accept-Contact %s, want large message mode", inv.GetHeader("Accept-Contact").Value())
 	}
 }

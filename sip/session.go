@@ -113,6 +113,22 @@ func (e *Edge) listenMSRP() (l, tl net.Listener, err error) {
 	return l, tl, nil
 }
 
+// outboundLocal is the pool and our own URI, with a new session-id, for a
+// session the edge opens toward a phone, and the fingerprints its offer
+// carries: msrps on listen.msrps with the fingerprint of our certificate
+// when sessions.msrps asks for it (Validate made sure listen.msrps is
+// set), else msrp on listen.msrp and none. The pool is nil without
+// listen.msrp.
+func (e *Edge) outboundLocal() (*msrp.Pool, msrp.URI, []msrp.Fingerprint) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cfg.Sessions.MSRPS {
+		local := msrp.URI{Secure: true, Host: e.msrpsHost, Port: e.msrpsPort, SessionID: msrp.NewSessionID(), Transport: "tcp"}
+		return e.pool, local, []msrp.Fingerprint{e.msrpsFP}
+	}
+	return e.pool, msrp.URI{Host: e.msrpHost, Port: e.msrpPort, SessionID: msrp.NewSessionID(), Transport: "tcp"}, nil
+}
+
 // uriHostPort is the host and port of our MSRP URIs on a listener bound to
 // addr as configured: the configured host unless it is unspecified (then
 // the advertised one), the bound port.
