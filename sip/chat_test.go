@@ -50,7 +50,7 @@ type chatPhone struct {
 	setup      sdp.Setup
 	expires    string // Session-Expires of the 200, empty for none
 	// fp is the a=fingerprint answering an msrps offer: certFP unless a
-	// test has the phone lie.
+	// test has the phone lie; zero, the answer has none.
 	fp msrp.Fingerprint
 	// handle, when set, decides the answer to each MSRP message (after
 	// it was recorded).
@@ -251,8 +251,12 @@ func (p *chatPhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	id := msrp.NewSessionID()
 	local := msrp.URI{Host: "127.0.0.1", Port: p.msrp.(*net.TCPAddr).Port, SessionID: id, Transport: "tcp"}
 	tlsLocal := msrp.URI{Secure: true, Host: "127.0.0.1", Port: p.msrps.(*net.TCPAddr).Port, SessionID: id, Transport: "tcp"}
+	announced := fp
+	if fp.Hash == "" {
+		announced = p.certFP // taken out of the answer below
+	}
 	answer, err := sdp.Answer(offer, sdp.AnswerOptions{Path: []msrp.URI{local}, TLSPath: []msrp.URI{tlsLocal},
-		Fingerprints: []msrp.Fingerprint{fp}, Setup: setup,
+		Fingerprints: []msrp.Fingerprint{announced}, Setup: setup,
 		AcceptTypes: []string{sdp.TypeCPIM}, AcceptWrappedTypes: []string{sdp.TypeText, sdp.TypeIMDN}})
 	if err != nil {
 		refuse("answer", err)
@@ -284,7 +288,11 @@ func (p *chatPhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		refuse("msrp session", err)
 		return
 	}
-	res := sip.NewSDPResponseFromRequest(dlg.InviteRequest, answer.Bytes())
+	body := answer.String()
+	if fp.Hash == "" {
+		body = withoutFingerprint(body)
+	}
+	res := sip.NewSDPResponseFromRequest(dlg.InviteRequest, []byte(body))
 	if expires != "" {
 		res.AppendHeader(sip.NewHeader("Session-Expires", expires))
 		res.AppendHeader(sip.NewHeader("Require", "timer"))

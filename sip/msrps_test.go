@@ -180,13 +180,7 @@ func TestSessionMSRPSRefusals(t *testing.T) {
 			p := newSIPPhone(t, e)
 			offer := p.useTLS(t, cert, fp).String()
 			if tc.strip {
-				var kept []string
-				for _, line := range strings.SplitAfter(offer, "\n") {
-					if !strings.HasPrefix(line, "a=fingerprint:") {
-						kept = append(kept, line)
-					}
-				}
-				offer = strings.Join(kept, "")
+				offer = withoutFingerprint(offer)
 			}
 			p.invite(&call{}, offer)
 			if code, reason := status(p.final()); code != 488 || !strings.Contains(reason, tc.reason) {
@@ -194,6 +188,18 @@ func TestSessionMSRPSRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withoutFingerprint is an SDP body with its a=fingerprint lines taken
+// out.
+func withoutFingerprint(body string) string {
+	var kept []string
+	for _, line := range strings.SplitAfter(body, "\n") {
+		if !strings.HasPrefix(line, "a=fingerprint:") {
+			kept = append(kept, line)
+		}
+	}
+	return strings.Join(kept, "")
 }
 
 // msrpsChatConfig is chatConfig with listen.msrps and sessions.msrps: the
@@ -277,15 +283,23 @@ func TestChatMSRPS(t *testing.T) {
 	}
 }
 
-// A phone whose answer names a fingerprint its certificate does not have
-// gets nothing in that session, whichever side connects: the session is
-// not set up and the message goes by pager mode.
+// A phone whose answer names a fingerprint its certificate does not have,
+// or none, gets nothing in that session, whichever side connects: the
+// session is not set up and the message goes by pager mode.
 func TestChatMSRPSWrongFingerprint(t *testing.T) {
-	for _, setup := range []sdp.Setup{sdp.SetupPassive, sdp.SetupActive} {
-		t.Run(string(setup), func(t *testing.T) {
+	_, other := selfSigned(t)
+	for _, tc := range []struct {
+		name  string
+		setup sdp.Setup
+		fp    msrp.Fingerprint
+	}{
+		{"passive", sdp.SetupPassive, other},
+		{"active", sdp.SetupActive, other},
+		{"none", sdp.SetupPassive, msrp.Fingerprint{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			p := newChatPhone(t)
-			_, other := selfSigned(t)
-			p.set(func(p *chatPhone) { p.setup, p.fp = setup, other })
+			p.set(func(p *chatPhone) { p.setup, p.fp = tc.setup, tc.fp })
 			e := startEdge(t, msrpsChatConfig(t, p), newMemReceiver())
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
