@@ -18,7 +18,11 @@ import (
 // the reassembly timeout passes (a timer fires on whichever instance is
 // up). Each segment is durable before the edge answers the SMSC, and the
 // whole message is published under an ID fixed by the record, so two
-// instances completing it at once publish it once.
+// instances completing it at once store it once. Whoever fixes the
+// message holds it for segFlushLease: a copy of a segment arriving
+// meanwhile (on any instance) is answered without publishing it again,
+// and only a flusher gone past its lease is taken over, by the next
+// segment or the reassembly timer.
 
 type segPart struct {
 	Text     string `json:"text"`
@@ -38,6 +42,8 @@ type segGroup struct {
 	// message, which the bus then stores once.
 	Flushing   bool `json:"flushing,omitempty"`
 	Incomplete bool `json:"incomplete,omitempty"`
+	// FlushUntil is when the flusher's hold ends (zero: held by nobody).
+	FlushUntil time.Time `json:"flush_until,omitzero"`
 	// Done marks a message on the bus; copies of its segments that come
 	// later (an SMSC delivering again) are recognised until the record
 	// expires with the bucket's TTL.
@@ -91,9 +97,21 @@ func (g *Gateway) ReceiveSegment(ctx context.Context, s Segment) error {
 			case grp.Done && same:
 				g.m.segments.WithLabelValues("duplicate").Inc()
 				return nil
+			case grp.Flushing && g.now().Before(grp.FlushUntil):
+				// Being published now: a copy needs nothing more, and
+				// the reassembly timer finishes it should the flusher
+				// die. A new message under the reference waits for it.
+				if !same {
+					return fmt.Errorf("gateway: segment %d of %d: the previous message under its reference is being published: %w", s.Seq, s.Total, ErrUnavailable)
+				}
+				g.m.segments.WithLabelValues("duplicate").Inc()
+				if err := g.bus.Schedule(ctx, segTimerKey(id, grp.First), grp.FlushUntil, nil); err != nil {
+					return fmt.Errorf("%w: %w", ErrUnavailable, err)
+				}
+				return nil
 			case grp.Flushing:
-				// Finish what was started; a new segment then begins a
-				// new message.
+				// Its flusher is gone: finish what it started; a new
+				// segment then begins a new message.
 				if err := g.finishSegments(ctx, key, grp); err != nil || same {
 					return err
 				}
@@ -146,6 +164,15 @@ func (g *Gateway) ReceiveSegment(ctx context.Context, s Segment) error {
 
 var errConflict = errors.New("changed meanwhile")
 
+// segFlushLease is how long a flusher holds a message it publishes: far
+// longer than a publish takes, and soon enough for a message whose
+// flusher died to go on.
+const segFlushLease = time.Minute
+
+// errFlushing: the message is being published by its flusher, whose hold
+// has not ended; the reassembly timer tries again later.
+var errFlushing = errors.New("gateway: concatenated message being published by another worker")
+
 // flushSegments fixes the message a record holds (rev 0: read it again)
 // and publishes it.
 func (g *Gateway) flushSegments(ctx context.Context, key string, rev uint64, grp segGroup, incomplete bool) error {
@@ -160,7 +187,7 @@ func (g *Gateway) flushSegments(ctx context.Context, key string, rev uint64, grp
 		}
 		rev = r
 	}
-	grp.Flushing, grp.Incomplete = true, incomplete
+	grp.Flushing, grp.Incomplete, grp.FlushUntil = true, incomplete, g.now().Add(segFlushLease)
 	conflict, err := g.rec.replace(ctx, key, rev, grp)
 	if err != nil {
 		return err
@@ -194,7 +221,7 @@ func (g *Gateway) finishSegments(ctx context.Context, key string, grp segGroup) 
 		if !v.First.Equal(grp.First) || v.Done {
 			return false, nil
 		}
-		v.Flushing, v.Done = false, true
+		v.Flushing, v.Done, v.FlushUntil = false, true, time.Time{}
 		return true, nil
 	})
 	if errors.Is(err, errNoRecord) {
@@ -259,6 +286,8 @@ func (g *Gateway) segmentsDue(ctx context.Context, key string) error {
 		return nil // a later message under the same reference, with its own timer
 	case grp.Done:
 		return nil
+	case grp.Flushing && g.now().Before(grp.FlushUntil):
+		return errFlushing
 	case grp.Flushing:
 		return g.finishSegments(ctx, key, grp)
 	}

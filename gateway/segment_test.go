@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -83,9 +84,18 @@ func TestSegmentsTimeOut(t *testing.T) {
 		t.Errorf("message %q incomplete=%v", text, incomplete)
 	}
 	// The missing part turning up late makes no second message of the
-	// same text; it is delivered as what it is.
-	if err := h.g.ReceiveSegment(ctx, seg(9, 3, 2, "second ")); err != nil {
-		t.Fatal(err)
+	// same text; it is delivered as what it is. Until the timer's worker
+	// has marked the message done, the part waits (the SMSC would send
+	// it again).
+	for i := 0; ; i++ {
+		err := h.g.ReceiveSegment(ctx, seg(9, 3, 2, "second "))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrUnavailable) || i == 100 {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if text, incomplete := textOfDelivery(t, next(t, ch)); text != "second " || !incomplete {
 		t.Errorf("late part: %q incomplete=%v", text, incomplete)
@@ -159,5 +169,102 @@ func TestSegmentTimerPerMessage(t *testing.T) {
 	}
 	if len(info.State.Subjects) != 2 {
 		t.Errorf("pending reassembly timers %v, want one for each message", info.State.Subjects)
+	}
+}
+
+// A copy of a segment that arrives while another worker publishes its
+// message (the record says flushing, the hold running) is answered
+// without publishing the message again, and a timer stands by for the
+// hold's end; a new message under the reference, and the reassembly
+// timer, wait. Once the hold has run out (its flusher died), the next
+// copy publishes the message, once. Counted on a core subscription, which
+// sees every publish, duplicates included.
+func TestSegmentDuplicateWhileFlushing(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.ReassemblyTimeout = time.Hour // no timer fires here
+	h := newHarness(t, cfg, nil, newSMSEdge())
+	ctx := context.Background()
+	nc := h.bus.Conn()
+	sub, err := nc.SubscribeSync(bus.SubjectFromPhone(phone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := func() int {
+		t.Helper()
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		n, _, err := sub.Pending()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	s1, s2 := seg(11, 2, 1, "held "), seg(11, 2, 2, "by another worker")
+	key, first := "seg."+segID(s1), time.Now().Add(-time.Second).Truncate(time.Millisecond)
+	grp := segGroup{From: s1.From, To: s1.To, Total: 2, First: first, Flushing: true, FlushUntil: time.Now().Add(time.Hour),
+		Parts: map[uint8]segPart{1: {Text: s1.Text}, 2: {Text: s2.Text}}}
+	if exists, err := h.g.rec.create(ctx, key, grp); err != nil || exists {
+		t.Fatalf("record: exists=%v %v", exists, err)
+	}
+	if err := h.g.ReceiveSegment(ctx, s2); err != nil {
+		t.Fatalf("copy while flushing: %v", err)
+	}
+	if err := h.g.ReceiveSegment(ctx, seg(11, 2, 1, "new ")); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("new message under the reference while flushing: %v, want ErrUnavailable", err)
+	}
+	timerKey := segID(s1) + "." + strconv.FormatInt(first.UnixNano(), 10)
+	if err := h.g.segmentsDue(ctx, timerKey); !errors.Is(err, errFlushing) {
+		t.Errorf("reassembly timer while flushing: %v, want errFlushing", err)
+	}
+	if n := published(); n != 0 {
+		t.Fatalf("published %d times while another worker publishes it", n)
+	}
+	stream, err := h.bus.JetStream().Stream(ctx, h.bus.Config().TimerStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter("mimigw.timer.segments."+timerKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.State.Subjects) != 1 {
+		t.Errorf("pending timers %v, want the message's", info.State.Subjects)
+	}
+
+	// The flusher died: its hold runs out.
+	var cur segGroup
+	rev, err := h.g.rec.get(ctx, key, &cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.FlushUntil = time.Now().Add(-time.Second)
+	if conflict, err := h.g.rec.replace(ctx, key, rev, cur); err != nil || conflict {
+		t.Fatalf("replace: conflict=%v %v", conflict, err)
+	}
+	for range 2 {
+		if err := h.g.ReceiveSegment(ctx, s2); err != nil {
+			t.Fatalf("copy after the hold: %v", err)
+		}
+	}
+	if n := published(); n != 1 {
+		t.Fatalf("published %d times, want once", n)
+	}
+	m, err := sub.NextMsg(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := content.Decode(m.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text, _ := c.Text(); text != "held by another worker" {
+		t.Errorf("message %q", text)
+	}
+	var end segGroup
+	if _, err := h.g.rec.get(ctx, key, &end); err != nil || !end.Done || end.Flushing {
+		t.Errorf("record done=%v flushing=%v (%v), want done", end.Done, end.Flushing, err)
 	}
 }
