@@ -62,6 +62,7 @@ type chatPhone struct {
 	pager   []*sip.Request
 	updates int
 	byes    int // BYEs from the edge
+	cancels int // INVITEs the edge CANCELled
 	changed chan struct{}
 	got     chan phoneMessage
 }
@@ -232,6 +233,9 @@ func (p *chatPhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 180, "Ringing", nil))
 		select {
 		case <-tx.Done(): // the CANCEL: sipgo answered 487
+			if errors.Is(tx.Err(), sip.ErrTransactionCanceled) {
+				p.note(func() { p.cancels++ })
+			}
 		case <-p.stop:
 		}
 		return
@@ -497,8 +501,9 @@ func TestChatOutbound(t *testing.T) {
 }
 
 // A phone that refuses the chat INVITE (486, 480) or never answers it
-// gets the message by pager mode; when pager mode fails too, the error is
-// the pager failure's kind, for the gateway's SMS fallback.
+// gets the message by pager mode, and an INVITE left ringing is
+// CANCELled; when pager mode fails too, the error is the pager failure's
+// kind, for the gateway's SMS fallback.
 func TestChatFallsBackToPager(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -522,6 +527,10 @@ func TestChatFallsBackToPager(t *testing.T) {
 			}
 			if invites, _, _, _ := p.counts(); invites != 1 {
 				t.Errorf("%d INVITEs: a phone that failed a session should get none for a while", invites)
+			}
+			if tc.invite == -1 {
+				// The ringing INVITE is CANCELled, not left to the phone.
+				p.wait("CANCEL of the ringing INVITE", func(p *chatPhone) bool { return p.cancels == 1 })
 			}
 		})
 	}
