@@ -86,9 +86,11 @@ import (
 // failure does, and the message goes by pager mode.
 //
 // Not done: MSRP relays toward phones, a re-INVITE or an UPDATE with an
-// offer from the phone (488), a BYE or UPDATE from the phone over UDP (our
-// Contact says TCP; over UDP they get 481), and sessions kept across a
-// restart (open ones end with the process, by BYE when it shuts down).
+// offer from the phone in a session the edge opened (488; in one the
+// phone opened, session.go answers a refresh), a BYE or UPDATE from the
+// phone over UDP (our Contact says TCP; over UDP they get 481), and
+// sessions kept across a restart (open ones end with the process, by BYE
+// when it shuts down).
 
 // chatKey names the session of a conversation with a phone.
 type chatKey struct {

@@ -33,7 +33,9 @@
 // when the MSRP connection is lost, when the 200 got no ACK, and on
 // shutdown. Session-Expires is accepted and never refreshed (the 200 has
 // none; "Require: timer", like any Require, gets 420); a bodiless UPDATE
-// gets 200, a re-INVITE 488. Without
+// gets 200, and a re-INVITE or UPDATE offering the same session again (a
+// refresh by a phone that is its own refresher) gets 200 with the answer
+// the session has; an offer that changes it gets 488. Without
 // listen.msrp, and over UDP, INVITE gets 405.
 //
 // Large message mode toward phones (largemsg.go): a message for a phone

@@ -52,7 +52,8 @@ import (
 // for the 200, or when the edge shuts down. Session-Expires is accepted
 // and ignored: the 200 carries none and "timer" is not Supported, so
 // nobody needs to refresh (RFC 4028 section 7.2); an UPDATE without a body
-// is answered 200 all the same, one with an offer and a re-INVITE 488.
+// is answered 200 all the same, and a re-INVITE or an UPDATE with an offer
+// as reoffer says.
 
 // bindTimeout is how long a session waits for its MSRP connection (tests
 // shorten Edge.bindTimeout).
@@ -152,7 +153,11 @@ func (e *Edge) dialogRequest(req *sip.Request, tx sip.ServerTransaction) bool {
 		_ = e.dialogs.ReadAck(req, tx)
 		return true
 	case req.IsInvite():
-		e.invite(req, tx)
+		if d := e.answeredDialog(req); d != nil {
+			e.reoffer(d, req, tx) // a re-INVITE
+		} else {
+			e.invite(req, tx)
+		}
 		return true
 	case (req.Method == sip.UPDATE || req.Method == sip.BYE) && e.chatDialogRequest(req, tx):
 		// In the dialog of a chat session the edge opened (chat.go).
@@ -165,9 +170,12 @@ func (e *Edge) dialogRequest(req *sip.Request, tx sip.ServerTransaction) bool {
 			return false
 		}
 		e.m.requests.WithLabelValues(methodLabel(string(req.Method)), strings.ToLower(req.Transport())).Inc()
-		if _, refuse := e.trust(req, e.streamPeer(req, tx)); refuse != nil {
+		if d := e.answeredDialog(req); d != nil && len(req.Body()) > 0 {
+			e.reoffer(d, req, tx)
+		} else if _, refuse := e.trust(req, e.streamPeer(req, tx)); refuse != nil {
 			e.respond(req, tx, *refuse, "")
 		} else if len(req.Body()) > 0 {
+			// Before the ACK, sipgo still holds the dialog.
 			e.respond(req, tx, answers.Answer{Status: 488, Reason: "Not Acceptable Here: session changes not supported"}, "")
 		} else {
 			e.respond(req, tx, answers.Answer{Status: 200}, "")
@@ -262,7 +270,7 @@ func (e *Edge) invite(req *sip.Request, tx sip.ServerTransaction) {
 	e.m.answers.WithLabelValues(methodLabel(string(req.Method)), codeLabel(200)).Inc()
 	e.sessions.Add(1)
 	d := newSessionDialog(dlg, sess)
-	d.replies, d.maxSize = ans.replies, ans.maxSize
+	d.replies, d.maxSize, d.offered, d.answer = ans.replies, ans.maxSize, ans.offered, ans.body
 	e.watchSession(d, dlg, err)
 }
 
@@ -273,6 +281,7 @@ type sessionAnswer struct {
 	body    []byte
 	replies chatKey // see sessionDialog
 	maxSize int64
+	offered sessionOffer
 }
 
 // openSession checks an INVITE and sets up its MSRP session and dialog; on
@@ -344,7 +353,8 @@ func (e *Edge) openSession(ctx context.Context, req *sip.Request, tx sip.ServerT
 				sess.Close()
 				return refuse(e.badRequest("invite", 400, err))
 			}
-			ans := sessionAnswer{Answer: answers.Answer{Status: 200}, body: answer.Bytes(), maxSize: neg.Remote.MaxSize}
+			ans := sessionAnswer{Answer: answers.Answer{Status: 200}, body: answer.Bytes(), maxSize: neg.Remote.MaxSize,
+				offered: offerOf(len(offer.Media), neg.Remote)}
 			if e.chatOn() && !largeMessage(req) && neg.Remote.Direction != sdp.SendOnly && neg.Remote.Direction != sdp.Inactive {
 				// A chat session the phone also takes messages in.
 				ans.replies = chatKey{from: to, to: from, conversation: in.conversationID}
@@ -379,6 +389,95 @@ type sessionDialog struct {
 	// in chatTable.phones; zero when the session does not carry them.
 	replies chatKey
 	maxSize int64 // the phone's a=max-size, 0 when none
+	// The offer and answer in force: an offer in the dialog that changes
+	// nothing gets answer again (reoffer).
+	offered sessionOffer
+	answer  []byte
+}
+
+// sessionOffer is what an offer in a session's dialog must repeat for the
+// session to go on as it is: the number of m= lines and the MSRP media's
+// path, transport and direction.
+type sessionOffer struct {
+	media     int
+	path      string
+	tls       bool
+	direction sdp.Direction
+}
+
+func offerOf(media int, m sdp.MSRPMedia) sessionOffer {
+	o := sessionOffer{media: media, path: msrp.FormatPath(m.Path), tls: m.TLS(), direction: m.Direction}
+	if o.direction == "" {
+		o.direction = sdp.SendRecv
+	}
+	return o
+}
+
+// reofferOf reads an offer made in a session's dialog: its first MSRP
+// media that is not rejected, as sdp.Answer picks it.
+func reofferOf(body []byte) (sessionOffer, error) {
+	offer, err := sdp.Parse(body)
+	if err != nil {
+		return sessionOffer{}, err
+	}
+	for i, md := range offer.Media {
+		if !md.IsMSRP() || md.Port == 0 {
+			continue
+		}
+		m, err := offer.MSRP(i)
+		if err != nil {
+			return sessionOffer{}, err
+		}
+		return offerOf(len(offer.Media), m), nil
+	}
+	return sessionOffer{}, fmt.Errorf("sdp: %w", sdp.ErrNoMSRP)
+}
+
+// reoffer answers an offer the phone makes in the dialog of a session
+// past its 200: a re-INVITE, or an UPDATE with SDP. Clients send one to
+// refresh the session (RFC 4028, as their own refresher) or to confirm
+// it. An offer of the same session gets the answer it got before, byte
+// for byte (RFC 3264 section 8: an unchanged answer keeps its o=
+// version); a re-INVITE without a body gets it as our offer, and the
+// answer in its ACK is not read. Any change (another MSRP endpoint, a
+// hold) gets 488, and the session goes on as it was.
+func (e *Edge) reoffer(d *sessionDialog, req *sip.Request, tx sip.ServerTransaction) {
+	e.m.requests.WithLabelValues(methodLabel(string(req.Method)), strings.ToLower(req.Transport())).Inc()
+	if _, refuse := e.trust(req, e.streamPeer(req, tx)); refuse != nil {
+		e.respond(req, tx, *refuse, "")
+		return
+	}
+	if cseq := req.CSeq(); cseq == nil || cseq.SeqNo < d.inviteSeq {
+		// RFC 3261 section 12.2.2: a CSeq out of order gets 500.
+		e.respond(req, tx, answers.Answer{Status: 500, Reason: "Server Internal Error: CSeq below the INVITE's"}, "")
+		return
+	}
+	if body := req.Body(); len(body) > 0 {
+		if ct := req.ContentType(); ct == nil || mediaType(ct.Value()) != sdp.ContentType {
+			e.respond(req, tx, answers.Answer{Status: 488, Reason: "Not Acceptable Here: the offer is not SDP"}, "")
+			return
+		}
+		got, err := reofferOf(body)
+		if err != nil {
+			e.m.badBodies.WithLabelValues("sdp").Inc()
+			e.respond(req, tx, answers.Answer{Status: 488, Reason: reasonPhrase("Not Acceptable Here", err)}, "")
+			return
+		}
+		if got != d.offered {
+			e.respond(req, tx, answers.Answer{Status: 488, Reason: "Not Acceptable Here: session changes not supported"}, "")
+			return
+		}
+	}
+	res := sip.NewSDPResponseFromRequest(req, d.answer)
+	if req.IsInvite() {
+		res.AppendHeader(sip.NewHeader("Contact", e.sessionContact(req)))
+	}
+	res.AppendHeader(sip.NewHeader("Allow", allowedSessions))
+	res.AppendHeader(sip.NewHeader("Server", "mimigw"))
+	if err := tx.Respond(res); err != nil {
+		e.log.Warn("sip: write answer", "peer", req.Source(), "status", 200, "err", err)
+	}
+	e.m.answers.WithLabelValues(methodLabel(string(req.Method)), codeLabel(200)).Inc()
 }
 
 // newSessionDialog takes what sessionDialog keeps from a dialog whose

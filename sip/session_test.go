@@ -416,36 +416,44 @@ func TestSessionGoroutines(t *testing.T) {
 
 // SIPp opens a session over TCP (deploy/sipp/uac_session.xml): INVITE with
 // an MSRP offer, 200 with an SDP answer (the scenario checks m=message,
-// a=path and a=setup:passive with ereg), ACK, BYE, 200. The 200's body,
-// read back from SIPp's message trace, is an SDP answer sip/sdp parses, with
-// the edge's MSRP listener in its path.
+// a=path and a=setup:passive with ereg), ACK, a re-INVITE with the same
+// offer, 200, ACK, BYE, 200. The 200s' bodies, read back from SIPp's
+// message trace, are one SDP answer, twice, which sip/sdp parses, with the
+// edge's MSRP listener in its path.
 func TestSIPpSession(t *testing.T) {
 	e := startEdge(t, sessionConfig(), newMemReceiver())
 	r := sipptest.Start(t, "uac_session.xml", "-t", "t1", "-m", "1", "-trace_msg",
 		"-key", "caller", "+15551230001", "-key", "callee", "+15551230002", e.Addr("tcp").String())
 	r.Wait(t)
 	traces := r.Traces()
-	i := strings.Index(traces, "SIP/2.0 200 OK")
-	if i < 0 {
-		t.Fatalf("no 200 in the trace:\n%s", traces)
+	var bodies []string
+	for rest := traces; ; {
+		i := strings.Index(rest, "SIP/2.0 200 OK")
+		if i < 0 {
+			break
+		}
+		rest = rest[i+len("SIP/2.0 200 OK"):]
+		end := strings.Index(rest, "\n-----")
+		if end < 0 {
+			end = len(rest)
+		}
+		msg := rest[:end]
+		j := strings.Index(msg, "v=0")
+		if j < 0 || !strings.Contains(msg[:j], "application/sdp") {
+			continue // the BYE's 200
+		}
+		bodies = append(bodies, strings.TrimRight(msg[j:], "\r\n")+"\r\n")
 	}
-	rest := traces[i:]
-	j := strings.Index(rest, "v=0")
-	if j < 0 || !strings.Contains(rest[:j], "application/sdp") {
-		t.Fatalf("200 without SDP:\n%s", rest)
+	if len(bodies) != 2 || bodies[0] != bodies[1] {
+		t.Fatalf("%d 200s with SDP, want the INVITE's and the re-INVITE's with one answer:\n%s", len(bodies), traces)
 	}
-	body := rest[j:]
-	if k := strings.Index(body, "\n-----"); k >= 0 {
-		body = body[:k]
-	}
-	body = strings.TrimRight(body, "\r\n") + "\r\n"
-	answer, err := sdp.Parse([]byte(body))
+	answer, err := sdp.Parse([]byte(bodies[0]))
 	if err != nil {
-		t.Fatalf("200 SDP: %v\n%s", err, body)
+		t.Fatalf("200 SDP: %v\n%s", err, bodies[0])
 	}
 	m, err := answer.MSRP(0)
 	if err != nil {
-		t.Fatalf("200 SDP m=message: %v\n%s", err, body)
+		t.Fatalf("200 SDP m=message: %v\n%s", err, bodies[0])
 	}
 	if l := m.Local(); l.Port != e.Addr("msrp").(*net.TCPAddr).Port || m.Setup != sdp.SetupPassive || m.Direction != sdp.SendRecv {
 		t.Errorf("answer path %v setup %q direction %q, want the edge's MSRP port, passive, sendrecv", m.Path, m.Setup, m.Direction)
@@ -635,4 +643,76 @@ func TestSessionShutdown(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("the phone's MSRP session outlived the edge")
 	}
+}
+
+// A phone's offer in the dialog of an open session: a re-INVITE or an
+// UPDATE repeating the session (a refresh, RFC 4028 with the phone as its
+// own refresher) gets 200 with the answer it had, byte for byte; a
+// re-INVITE without a body gets it as the edge's offer. An offer that
+// changes the MSRP endpoint or puts the session on hold, or is not SDP,
+// gets 488, and the session carries messages all the same.
+func TestSessionReoffer(t *testing.T) {
+	recv := newMemReceiver()
+	e := startEdge(t, sessionConfig(), recv)
+	p := newSIPPhone(t, e)
+	cl := p.open()
+	s := p.connect(cl)
+	offer := cl.offer.String()
+	inDialog := func(method, contentType, body string) (int, string, string) {
+		t.Helper()
+		req := request{method: method, transport: "TCP", local: p.c.conn.LocalAddr(), callID: cl.callID, to: cl.to,
+			contentType: contentType, body: body}
+		if method == "INVITE" {
+			req.extra = []string{"Contact: <sip:+15551230001@" + p.c.conn.LocalAddr().String() + ";transport=tcp>", "Session-Expires: 1800"}
+		}
+		p.c.send(req.String())
+		a := p.final()
+		code, reason := status(a)
+		if method == "INVITE" {
+			p.c.send(request{method: "ACK", transport: "TCP", local: p.c.conn.LocalAddr(), callID: cl.callID, to: cl.to}.String())
+		}
+		_, b, _ := strings.Cut(a, "\r\n\r\n")
+		if code == 200 && method == "INVITE" && headerValue(a, "Contact") == "" {
+			t.Errorf("%s: 200 without Contact", method)
+		}
+		return code, reason, b
+	}
+	for _, c := range []struct{ method, body string }{{"INVITE", offer}, {"UPDATE", offer}, {"INVITE", ""}} {
+		ct := sdp.ContentType
+		if c.body == "" {
+			ct = ""
+		}
+		code, reason, body := inDialog(c.method, ct, c.body)
+		if code != 200 {
+			t.Errorf("%s (body %d bytes) answered %d %s, want 200", c.method, len(c.body), code, reason)
+			continue
+		}
+		if body != cl.answer.String() {
+			t.Errorf("%s: the answer changed:\n%s\nwas\n%s", c.method, body, cl.answer.String())
+		}
+	}
+	hold := strings.Replace(offer, "a=sendrecv", "a=inactive", 1)
+	if hold == offer {
+		hold += "a=inactive\r\n"
+	}
+	for what, c := range map[string]struct{ method, ct, body string }{
+		"another endpoint": {"INVITE", sdp.ContentType, strings.Replace(offer, "127.0.0.1:9/", "127.0.0.1:19/", 1)},
+		"hold":             {"UPDATE", sdp.ContentType, hold},
+		"not SDP":          {"UPDATE", "text/plain", "hello"},
+		"bad SDP":          {"INVITE", sdp.ContentType, "v=0\r\nm=message\r\n"},
+		"no MSRP":          {"UPDATE", sdp.ContentType, strings.Replace(offer, "TCP/MSRP", "TCP/RTP", 1)},
+	} {
+		if code, reason, _ := inDialog(c.method, c.ct, c.body); code != 488 {
+			t.Errorf("%s: %s answered %d %s, want 488", what, c.method, code, reason)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Send(ctx, sdp.TypeCPIM, []byte(cpimText("after-reoffers", "still here"))); err != nil {
+		t.Fatalf("Send after the offers: %v", err)
+	}
+	if in, _, _ := recv.snapshot(); len(in) != 1 || in[0].Ref != "after-reoffers" {
+		t.Errorf("receiver got %d messages, want the one sent after the offers", len(in))
+	}
+	p.bye(cl)
 }

@@ -35,6 +35,12 @@ type call struct {
 	bye func(ctx context.Context) error // ends the dialog from our side
 	key string                          // in Sim.chats, for an outgoing chat
 
+	// answer, offerPath and contact are what a re-INVITE of a session the
+	// simulator took is answered with, and must offer again.
+	answer    []byte
+	offerPath string
+	contact   string
+
 	// client is the dialog of a session the simulator opened; touch
 	// keeps an outgoing chat open (chatIdle).
 	client *sipgo.DialogClientSession
@@ -184,7 +190,7 @@ func (s *Sim) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if t := req.To(); t != nil && t.Params.Has("tag") {
-		respond(req, tx, 488, "Not Acceptable Here: re-INVITE not supported")
+		s.reinvite(req, tx)
 		return
 	}
 	from, err := sender(req)
@@ -248,24 +254,78 @@ func (s *Sim) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		// the session once it is bound.
 		s.take(c.mode, from, to, c.callID, first, s.replyTo(c))
 	}
-	res := sip.NewSDPResponseFromRequest(dlg.InviteRequest, answer.Bytes())
-	res.AppendHeader(sip.NewHeader("Contact", s.contact(to, strings.ToLower(req.Transport()), ";"+tagICSI+`="`+encodeURN(icsi)+`"`)))
+	c.answer, c.offerPath = answer.Bytes(), msrp.FormatPath(neg.Remote.Path)
+	c.contact = s.contact(to, strings.ToLower(req.Transport()), ";"+tagICSI+`="`+encodeURN(icsi)+`"`)
+	res := sip.NewSDPResponseFromRequest(dlg.InviteRequest, c.answer)
+	res.AppendHeader(sip.NewHeader("Contact", c.contact))
 	res.AppendHeader(sip.NewHeader("Allow", allowed))
 	c.ctx = dlg.Context()
 	c.bye = dlg.Bye
+	s.mu.Lock()
+	s.answered[c.callID] = c
+	s.mu.Unlock()
+	forget := func() {
+		s.mu.Lock()
+		delete(s.answered, c.callID)
+		s.mu.Unlock()
+	}
 	if err := dlg.WriteResponse(res); err != nil {
 		s.log.Info("session not confirmed", "call_id", c.callID, "err", err)
+		forget()
 		sess.Close()
 		dlg.Close()
 		return
 	}
 	if !s.spawn(func() {
 		defer dlg.Close()
+		defer forget()
 		s.run(c)
 	}) {
+		forget()
 		sess.Close()
 		dlg.Close()
 	}
+}
+
+// reinvite answers a re-INVITE in a session the simulator took, as
+// clients send to refresh one (RFC 4028): an offer of the same MSRP
+// session (its a=path), or none, gets the answer the session has; any
+// other 488, and a dialog it does not hold 481.
+func (s *Sim) reinvite(req *sip.Request, tx sip.ServerTransaction) {
+	s.mu.Lock()
+	c := s.answered[callID(req)]
+	s.mu.Unlock()
+	if c == nil {
+		respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	if body := req.Body(); len(body) > 0 {
+		if !sameSession(body, c.offerPath) {
+			respond(req, tx, 488, "Not Acceptable Here: session changes not supported")
+			return
+		}
+	}
+	res := sip.NewSDPResponseFromRequest(req, c.answer)
+	res.AppendHeader(sip.NewHeader("Contact", c.contact))
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	_ = tx.Respond(res)
+	s.log.Info("session refreshed", "call_id", c.callID)
+}
+
+// sameSession reports whether an SDP offer's first MSRP media in use has
+// the a=path path.
+func sameSession(body []byte, path string) bool {
+	offer, err := sdp.Parse(body)
+	if err != nil {
+		return false
+	}
+	for i, md := range offer.Media {
+		if md.IsMSRP() && md.Port != 0 {
+			m, err := offer.MSRP(i)
+			return err == nil && msrp.FormatPath(m.Path) == path
+		}
+	}
+	return false
 }
 
 // run holds a session until either side ends it: it connects first (or

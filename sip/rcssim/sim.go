@@ -102,6 +102,7 @@ type Sim struct {
 	received []Received
 	calls    map[string]*call // sessions the simulator opened, by Call-ID
 	chats    map[string]*call // open outgoing chat sessions, by from and to
+	answered map[string]*call // sessions the simulator took, by Call-ID
 }
 
 // New checks cfg (empty fields take their defaults) and prepares the
@@ -117,7 +118,7 @@ func New(cfg Config, log *slog.Logger) (*Sim, error) {
 	nums, _ := parseNumbers(cfg.Numbers) // validated
 	gw, _ := parseTarget(cfg.Gateway)    // validated
 	s := &Sim{cfg: cfg, nums: nums, gw: gw, log: log.With("sim", "rcs"),
-		calls: map[string]*call{}, chats: map[string]*call{}}
+		calls: map[string]*call{}, chats: map[string]*call{}, answered: map[string]*call{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
