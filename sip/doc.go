@@ -13,7 +13,10 @@
 // whose SDP offers MSRP over TCP is answered 200 with sip/sdp's answer (our
 // a=path msrp://<listen.msrp>/<new session-id>;tcp, passive unless the
 // phone offered passive, CPIM carrying text, IMDNs and FT-HTTP), an offer
-// without usable MSRP 488. With sip.listen.msrps set too, an offer of MSRP
+// without usable MSRP 488. The chat's first message may ride in the
+// INVITE beside the offer (multipart/mixed with a message/cpim part,
+// RCC.07): it is handed to the gateway before the 200, and its refusal,
+// or 503 when the bus cannot take it, answers the INVITE. With sip.listen.msrps set too, an offer of MSRP
 // over TLS (TCP/TLS/MSRP, msrps) with the phone's a=fingerprint (RFC 4572)
 // is answered msrps://<listen.msrps>/<new session-id>;tcp with the
 // a=fingerprint of tls.cert_file, which that listener presents; the

@@ -313,9 +313,15 @@ func (e *Edge) openSession(ctx context.Context, req *sip.Request, tx sip.ServerT
 	if h := req.GetHeader("Conversation-ID"); h != nil {
 		in.conversationID = h.Value()
 	}
-	body := req.Body()
-	if ct := req.ContentType(); ct == nil || mediaType(ct.Value()) != sdp.ContentType || len(body) == 0 {
+	contentType := ""
+	if ct := req.ContentType(); ct != nil {
+		contentType = ct.Value()
+	}
+	body, parts, err := sdp.SplitInviteBody(contentType, req.Body())
+	if errors.Is(err, sdp.ErrNoOffer) {
 		return refuse(answers.Answer{Status: 488, Reason: "Not Acceptable Here: INVITE without an SDP offer"})
+	} else if err != nil {
+		return refuse(e.badRequest("multipart", 400, err))
 	}
 	offer, err := sdp.Parse(body)
 	if err != nil {
@@ -341,6 +347,9 @@ func (e *Edge) openSession(ctx context.Context, req *sip.Request, tx sip.ServerT
 	if err == nil {
 		var neg sdp.Negotiated
 		if neg, err = sdp.Negotiate(offer, answer, sdp.Answerer); err == nil {
+			if a, ok := e.firstMessage(ctx, in, parts); !ok {
+				return refuse(a)
+			}
 			cfg := neg.SessionConfig()
 			cfg.Handler = e.sessionHandler(in)
 			sess, err := pool.NewSession(cfg)
@@ -368,6 +377,25 @@ func (e *Edge) openSession(ctx context.Context, req *sip.Request, tx sip.ServerT
 	}
 	e.log.Error("sip: sdp answer", "err", err)
 	return refuse(answers.Answer{Status: 500, Reason: "Server Internal Error"})
+}
+
+// firstMessage takes the chat's first message when it rides in the
+// INVITE beside the offer (a message/cpim part, RCC.07): it is handed to
+// the gateway as a message of the session would be, before the 200, so
+// that the 200 means it is durable. A refusal, or the bus unable to take
+// it, answers the INVITE instead (the phone sends it again). Other parts
+// are ignored.
+func (e *Edge) firstMessage(ctx context.Context, in inbound, parts []sdp.BodyPart) (answers.Answer, bool) {
+	for _, p := range parts {
+		if mediaType(p.ContentType) != sdp.TypeCPIM {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeouts.Receive)
+		defer cancel()
+		a := e.cpimBody(ctx, in, p.Body)
+		return a, a.Status < 300
+	}
+	return answers.Answer{}, true
 }
 
 // sessionDialog is what the edge keeps of a session's dialog past its

@@ -64,6 +64,12 @@ func phoneOffer(t testing.TB) *sdp.Session {
 
 func (p *sipPhone) invite(cl *call, body string, extra ...string) {
 	p.t.Helper()
+	p.inviteAs(cl, sdp.ContentType, body, extra...)
+}
+
+// inviteAs is invite with the body's Content-Type given.
+func (p *sipPhone) inviteAs(cl *call, contentType, body string, extra ...string) {
+	p.t.Helper()
 	if cl.callID == "" {
 		cl.callID = newMessageID()
 	}
@@ -78,7 +84,7 @@ func (p *sipPhone) invite(cl *call, body string, extra ...string) {
 		"Session-Expires: 1800",
 	}, extra...)
 	p.c.send(request{method: "INVITE", transport: "TCP", local: p.c.conn.LocalAddr(), callID: cl.callID, branch: cl.branch,
-		contentType: sdp.ContentType, body: body, extra: hdrs}.String())
+		contentType: contentType, body: body, extra: hdrs}.String())
 }
 
 // final reads answers until a final one.
@@ -715,4 +721,101 @@ func TestSessionReoffer(t *testing.T) {
 		t.Errorf("receiver got %d messages, want the one sent after the offers", len(in))
 	}
 	p.bye(cl)
+}
+
+// firstInInvite is a chat INVITE body with the first message beside the
+// offer, as RCC.07 clients send it: multipart/mixed, boundary b1.
+func firstInInvite(offer *sdp.Session, cpim string) string {
+	return "--b1\r\nContent-Type: application/sdp\r\n\r\n" + offer.String() +
+		"\r\n--b1\r\nContent-Type: message/cpim\r\n\r\n" + cpim + "\r\n--b1--\r\n"
+}
+
+// A chat INVITE carrying the first message beside its offer: the message
+// reaches the receiver before the 200, the session then carries the
+// next one, each once. Refused, the message refuses the INVITE (403, or
+// 503 with Retry-After when the bus cannot take it), and so do a CPIM part
+// that does not parse (400) and a multipart body without an offer (488).
+func TestSessionFirstMessageInInvite(t *testing.T) {
+	recv := newMemReceiver()
+	e := startEdge(t, sessionConfig(), recv)
+	p := newSIPPhone(t, e)
+	const multipart = "multipart/mixed;boundary=b1"
+
+	cl := &call{offer: phoneOffer(t)}
+	p.inviteAs(cl, multipart, firstInInvite(cl.offer, cpimText("first-1", "first, in the INVITE")))
+	a := p.final()
+	if code, reason := status(a); code != 200 {
+		t.Fatalf("INVITE with the first message answered %d %s, want 200", code, reason)
+	}
+	if in, _, _ := recv.snapshot(); len(in) != 1 || in[0].Ref != "first-1" || in[0].Parts[0].Text != "first, in the INVITE" ||
+		in[0].From != "+15551230001" || in[0].To != "+15551230002" || in[0].ConversationID != "conv-session-1" {
+		t.Fatalf("before the 200 the receiver had %+v, want the first message", in)
+	}
+	cl.to = headerValue(a, "To")
+	_, body, _ := strings.Cut(a, "\r\n\r\n")
+	var err error
+	if cl.answer, err = sdp.Parse([]byte(body)); err != nil {
+		t.Fatalf("200 SDP: %v", err)
+	}
+	p.c.send(request{method: "ACK", transport: "TCP", local: p.c.conn.LocalAddr(), callID: cl.callID, to: cl.to}.String())
+	s := p.connect(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Send(ctx, sdp.TypeCPIM, []byte(cpimText("second-1", "second, in the session"))); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if in, _, _ := recv.snapshot(); len(in) != 2 || in[1].Ref != "second-1" {
+		t.Errorf("receiver got %d messages, want the first and the second", len(in))
+	}
+	p.bye(cl)
+
+	for _, c := range []struct {
+		name, contentType, body string
+		fail                    error
+		want                    int
+	}{
+		{"refused", multipart, firstInInvite(phoneOffer(t), cpimText("first-2", "no")), fmt.Errorf("test: %w", gateway.ErrRejected), 403},
+		{"bus down", multipart, firstInInvite(phoneOffer(t), cpimText("first-3", "later")), fmt.Errorf("test: %w", gateway.ErrUnavailable), 503},
+		{"CPIM that does not parse", multipart, firstInInvite(phoneOffer(t), "no headers"), nil, 400},
+		{"no offer", multipart, "--b1\r\nContent-Type: message/cpim\r\n\r\n" + cpimText("first-4", "x") + "\r\n--b1--\r\n", nil, 488},
+		{"no boundary", "multipart/mixed", firstInInvite(phoneOffer(t), cpimText("first-5", "x")), nil, 400},
+	} {
+		recv.set(func(r *testReceiver) { r.fail = c.fail })
+		p.inviteAs(&call{}, c.contentType, c.body)
+		a := p.final()
+		if code, reason := status(a); code != c.want {
+			t.Errorf("%s: INVITE answered %d %s, want %d", c.name, code, reason, c.want)
+		} else if code == 503 && headerValue(a, "Retry-After") == "" {
+			t.Errorf("%s: 503 without Retry-After", c.name)
+		}
+		p.c.send(request{method: "ACK", transport: "TCP", local: p.c.conn.LocalAddr(), callID: headerValue(a, "Call-ID"), to: headerValue(a, "To")}.String())
+	}
+	// The receiver saw the two refused first messages, and nothing of the
+	// INVITEs refused before it.
+	var refs []string
+	in, _, _ := recv.snapshot()
+	for _, m := range in {
+		refs = append(refs, m.Ref)
+	}
+	if fmt.Sprint(refs) != "[first-1 second-1 first-2 first-3]" {
+		t.Errorf("the receiver was handed %v", refs)
+	}
+}
+
+// SIPp opens a chat session with its first message in the INVITE
+// (deploy/sipp/uac_session_first_message.xml): the 200 comes with an SDP
+// answer, and the message, with its imdn.Message-ID and conversation,
+// reached the receiver.
+func TestSIPpSessionFirstMessage(t *testing.T) {
+	recv := newMemReceiver()
+	e := startEdge(t, sessionConfig(), recv)
+	r := sipptest.Start(t, "uac_session_first_message.xml", "-t", "t1", "-m", "1",
+		"-key", "caller", "+15551230001", "-key", "callee", "+15551230002", "-key", "text", "hello from SIPp, in the INVITE",
+		e.Addr("tcp").String())
+	r.Wait(t)
+	in, _, _ := recv.snapshot()
+	if len(in) != 1 || len(in[0].Parts) != 1 || in[0].Parts[0].Text != "hello from SIPp, in the INVITE" ||
+		!strings.HasPrefix(in[0].Ref, "sipp-first-") || !strings.HasPrefix(in[0].ConversationID, "sipp-conversation-") {
+		t.Fatalf("the receiver got %+v, want SIPp's first message", in)
+	}
 }

@@ -1,13 +1,9 @@
 package rcssim
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
-	"mime/multipart"
 	"strings"
 	"sync"
 	"time"
@@ -106,52 +102,20 @@ func (s *Sim) replyTo(c *call) func(context.Context, []byte) error {
 	}
 }
 
-// Bounds on a multipart INVITE body.
-const (
-	maxParts    = 8
-	maxPartSize = 256 << 10
-)
-
-// inviteBody is the SDP offer of an INVITE, and the CPIM message that may
-// ride beside it in a multipart/mixed body (the first message of a chat).
+// inviteBody takes the SDP offer and the chat's first message, when it
+// rides beside the offer in a multipart/mixed body.
 func inviteBody(contentType string, body []byte) (offer []byte, first *cpim.Message, err error) {
-	mt, params, perr := mime.ParseMediaType(contentType)
-	switch {
-	case perr != nil || len(body) == 0:
-		return nil, nil, errors.New("no SDP offer")
-	case mt == sdp.ContentType:
-		return body, nil, nil
-	case mt != "multipart/mixed" || params["boundary"] == "":
-		return nil, nil, fmt.Errorf("body %s: no SDP offer", mt)
+	offer, parts, err := sdp.SplitInviteBody(contentType, body)
+	if err != nil {
+		return nil, nil, err
 	}
-	r := multipart.NewReader(bytes.NewReader(body), params["boundary"])
-	for i := 0; ; i++ {
-		part, err := r.NextPart()
-		if errors.Is(err, io.EOF) {
+	for _, p := range parts {
+		if mediaType(p.ContentType) == cpim.ContentType {
+			if first, err = cpim.Parse(p.Body); err != nil {
+				return nil, nil, errors.New("bad CPIM part")
+			}
 			break
 		}
-		if err != nil || i == maxParts {
-			return nil, nil, errors.New("bad multipart body")
-		}
-		b, err := io.ReadAll(io.LimitReader(part, maxPartSize+1))
-		if err != nil || len(b) > maxPartSize {
-			return nil, nil, errors.New("bad multipart body")
-		}
-		switch mediaType(part.Header.Get("Content-Type")) {
-		case sdp.ContentType:
-			if offer == nil {
-				offer = b
-			}
-		case cpim.ContentType:
-			if first == nil {
-				if first, err = cpim.Parse(b); err != nil {
-					return nil, nil, errors.New("bad CPIM part")
-				}
-			}
-		}
-	}
-	if offer == nil {
-		return nil, nil, errors.New("no SDP offer")
 	}
 	return offer, first, nil
 }
