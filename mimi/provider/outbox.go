@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/mimigw/mimigw/mimi/bus"
 	"github.com/mimigw/mimigw/mimi/content"
@@ -28,26 +29,30 @@ var errNotForProvider = errors.New("provider: not for a MIMI provider")
 // backoff, up to its attempts.
 func (p *Provider) carry(ctx context.Context, d *bus.Delivery) {
 	outcome, err := p.forward(ctx, d)
-	log := p.log.With("msg_id", d.Envelope.ID, "room", d.Envelope.Room, "sender", d.Envelope.Sender, "attempt", d.Attempt)
+	// The logger with the message's attributes is made only for the
+	// paths that log: most messages go through without a word.
+	log := func() *slog.Logger {
+		return p.log.With("msg_id", d.Envelope.ID, "room", d.Envelope.Room, "sender", d.Envelope.Sender, "attempt", d.Attempt)
+	}
 	switch {
 	case err == nil || errors.Is(err, errNotForProvider):
 		if err != nil {
 			outcome = "not_for_provider"
 		}
 		if aerr := d.Ack(ctx); aerr != nil {
-			log.Warn("outbox ack failed; the message will come again", "err", aerr)
+			log().Warn("outbox ack failed; the message will come again", "err", aerr)
 		}
 	case transient(err) && !d.LastAttempt:
 		outcome = "retry"
-		log.Info("outbox: trying again later", "err", err)
+		log().Info("outbox: trying again later", "err", err)
 		_ = d.Nak(0)
 	default:
 		// A peer's refusal or a peer away past provider.outbox_attempts: counted
 		// and logged, not an error of this gateway's.
 		outcome = "failed"
-		log.Warn("outbox: message cannot reach its room; given up", "err", err)
+		log().Warn("outbox: message cannot reach its room; given up", "err", err)
 		if rerr := p.reportFailure(ctx, d); rerr != nil {
-			log.Warn("outbox: the phone user was not told", "err", rerr)
+			log().Warn("outbox: the phone user was not told", "err", rerr)
 		}
 		_ = d.Term(err.Error())
 	}
