@@ -126,7 +126,8 @@ func Open(ctx context.Context, cfg Config, js jetstream.JetStream, opts ...Optio
 	if err != nil {
 		return nil, err
 	}
-	p.store = &kvStore{kv: kv, bucket: cfg.State.Bucket, seal: seal, m: p.m}
+	p.store = &kvStore{kv: kv, bucket: cfg.State.Bucket, seal: seal, m: p.m,
+		js: js, subjects: "$KV." + kv.Bucket() + "."}
 	return p, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -26,6 +27,10 @@ type kvStore struct {
 	bucket string
 	seal   *sealer
 	m      *metrics
+	// js, when set, takes the replacing writes directly (see update), on
+	// the bucket's subjects: subjects, then the key.
+	js       jetstream.JetStream
+	subjects string
 }
 
 func openKV(ctx context.Context, open func(context.Context, jetstream.KeyValueConfig) (jetstream.KeyValue, error), cfg StateConfig) (jetstream.KeyValue, error) {
@@ -76,7 +81,7 @@ func (s *kvStore) write(ctx context.Context, key string, v any, rev uint64) (uin
 	if rev == 0 {
 		n, err = s.kv.Create(ctx, key, blob)
 	} else {
-		n, err = s.kv.Update(ctx, key, blob, rev)
+		n, err = s.update(ctx, key, blob, rev)
 	}
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
@@ -88,6 +93,29 @@ func (s *kvStore) write(ctx context.Context, key string, v any, rev uint64) (uin
 	s.m.storeWrites.Inc()
 	s.m.storeBytes.Add(float64(len(blob)))
 	return n, nil
+}
+
+// update replaces revision rev of key with blob. It is the write made
+// for every message (the ratchet record), so it goes to the bucket's
+// subject with the expected revision as a header, as the client's Update
+// does, without the client's per-call key pattern match and options: the
+// keys are this package's own (named below) and always valid.
+func (s *kvStore) update(ctx context.Context, key string, blob []byte, rev uint64) (uint64, error) {
+	if s.js == nil {
+		return s.kv.Update(ctx, key, blob, rev)
+	}
+	m := &nats.Msg{Subject: s.subjects + key, Data: blob,
+		Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(rev, 10)}}}
+	ack, err := s.js.PublishMsg(ctx, m)
+	if err != nil {
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+			return 0, fmt.Errorf("%w: %w", err, jetstream.ErrKeyRevisionMismatch)
+		}
+		return 0, err
+	}
+	return ack.Sequence, nil
 }
 
 // put stores v under key whatever is there.
