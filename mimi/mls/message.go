@@ -3,9 +3,13 @@ package mls
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 
 	"github.com/mimigw/mimigw/mimi/content"
 	"github.com/thomas-vilte/mls-go/ciphersuite"
@@ -127,20 +131,32 @@ func peekSender(cs ciphersuite.CipherSuite, senderData *ciphersuite.Secret, pm *
 	if len(sample) > nh {
 		sample = sample[:nh]
 	}
-	key, err := senderData.KdfExpandLabel("key", sample, cs.AEADKeyLength())
-	if err != nil {
-		return 0, 0, fmt.Errorf("mls: sender data key: %w", err)
+	var key, nonce []byte
+	if h := expandHash(cs); h != nil && senderData != nil {
+		// Both fit in one HMAC block of output: one HMAC each, without
+		// the general KDF's allocations, for every message received.
+		var kb, nb [64]byte
+		key = expandLabelShort(h, senderData.AsSlice(), "key", sample, cs.AEADKeyLength(), kb[:0])
+		nonce = expandLabelShort(h, senderData.AsSlice(), "nonce", sample, cs.AEADNonceLength(), nb[:0])
+		defer clear(kb[:])
+		defer clear(nb[:])
+	} else {
+		k, err := senderData.KdfExpandLabel("key", sample, cs.AEADKeyLength())
+		if err != nil {
+			return 0, 0, fmt.Errorf("mls: sender data key: %w", err)
+		}
+		defer k.SecureZero()
+		n, err := senderData.KdfExpandLabel("nonce", sample, cs.AEADNonceLength())
+		if err != nil {
+			return 0, 0, fmt.Errorf("mls: sender data nonce: %w", err)
+		}
+		defer n.SecureZero()
+		key, nonce = k.AsSlice(), n.AsSlice()
 	}
-	defer key.SecureZero()
-	nonce, err := senderData.KdfExpandLabel("nonce", sample, cs.AEADNonceLength())
-	if err != nil {
-		return 0, 0, fmt.Errorf("mls: sender data nonce: %w", err)
-	}
-	defer nonce.SecureZero()
 	aad := appendVector(nil, pm.GroupID)
 	aad = binary.BigEndian.AppendUint64(aad, pm.Epoch)
 	aad = append(aad, byte(pm.ContentType))
-	pt, err := ciphersuite.DecryptWithCipherSuite(key.AsSlice(), nonce.AsSlice(), pm.EncryptedSenderData, aad, cs)
+	pt, err := ciphersuite.DecryptWithCipherSuite(key, nonce, pm.EncryptedSenderData, aad, cs)
 	if err != nil {
 		return 0, 0, fmt.Errorf("%w: sender data: %v", ErrAuthentication, err)
 	}
@@ -149,6 +165,35 @@ func peekSender(cs ciphersuite.CipherSuite, senderData *ciphersuite.Secret, pm *
 		return 0, 0, fmt.Errorf("%w: sender data: %v", ErrMalformed, err)
 	}
 	return sd.LeafIndex, sd.Generation, nil
+}
+
+// expandHash is the hash of cs's KDF when ExpandWithLabel of at most its
+// output size can be computed by expandLabelShort, nil otherwise.
+func expandHash(cs ciphersuite.CipherSuite) func() hash.Hash {
+	switch cs.HashLength() {
+	case sha256.Size:
+		return sha256.New
+	case sha512.Size:
+		return sha512.New
+	}
+	return nil
+}
+
+// expandLabelShort is ExpandWithLabel (RFC 9420 section 8) for a length
+// of at most the hash size: HKDF-Expand is then the first length bytes of
+// one HMAC over the KDFLabel and the counter 1. The result is appended to
+// out.
+func expandLabelShort(h func() hash.Hash, secret []byte, label string, context []byte, length int, out []byte) []byte {
+	var info [128]byte
+	b := binary.BigEndian.AppendUint16(info[:0], uint16(length))
+	b = appendVarint(b, len(ciphersuite.LabelPrefix)+len(label))
+	b = append(b, ciphersuite.LabelPrefix...)
+	b = append(b, label...)
+	b = appendVector(b, context)
+	b = append(b, 1)
+	m := hmac.New(h, secret)
+	m.Write(b)
+	return m.Sum(out)[:len(out)+length]
 }
 
 // parsePrivate reads an application PrivateMessage for groupID.
