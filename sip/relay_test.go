@@ -27,7 +27,7 @@ type relayedPhone struct {
 
 func newRelayedPhone(t *testing.T, e *Edge) *relayedPhone {
 	t.Helper()
-	host, port, _ := net.SplitHostPort(relaytest.Start(t))
+	host, port, _ := net.SplitHostPort(relaytest.Start(t).Addr)
 	n, _ := strconv.Atoi(port)
 	p := newSIPPhone(t, e)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mimigw/mimigw/mimi/bus"
 	"github.com/mimigw/mimigw/mimi/content"
+	"github.com/mimigw/mimigw/mimi/uri"
 	"github.com/mimigw/mimigw/sip"
 	"github.com/mimigw/mimigw/sip/msrp/relaytest"
 	"github.com/mimigw/mimigw/sip/rcssim"
@@ -18,16 +19,16 @@ import (
 // startDevRelayedRCS runs the dev gateway with its RCS simulator behind
 // Kamailio's msrp relay: the simulator AUTHs to it and every MSRP frame
 // between the phones and the gateway crosses it.
-func startDevRelayedRCS(t *testing.T, outbound string) *Config {
+func startDevRelayedRCS(t *testing.T, outbound string) (*Config, *relaytest.Relay) {
 	t.Helper()
 	relay := relaytest.Start(t)
 	return startDev(t, func(cfg *Config) {
 		r := cfg.RCSSimulator
 		r.Listen, r.MSRP, r.HTTP = freeAddr(t), freeAddr(t), freeAddr(t)
-		r.MSRPRelay = "msrp://" + relay + ";tcp"
+		r.MSRPRelay = "msrp://" + relay.Addr + ";tcp"
 		cfg.SIP.OutboundProxy = "sip:" + r.Listen + ";transport=udp"
 		cfg.SIP.Sessions.Outbound = outbound
-	})
+	}), relay
 }
 
 // sendDelivered is `mimigw send` of text to to, which must come back
@@ -57,8 +58,9 @@ func received(t *testing.T, cfg *Config, text string) []rcssim.Received {
 }
 
 // simSend makes a simulator phone send text to the gateway by mode and
-// waits for it on watch.
-func simSend(t *testing.T, cfg *Config, watch <-chan *bus.Delivery, mode, text string) {
+// waits for it on watch; it returns the message's imdn.Message-ID and
+// what reached the bus.
+func simSend(t *testing.T, cfg *Config, watch <-chan *bus.Delivery, mode, text string) (string, *bus.Delivery) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	err := run([]string{"sim", "rcs", "send", "--http", cfg.RCSSimulator.HTTP, "--from", "+15551230101",
@@ -75,8 +77,40 @@ func simSend(t *testing.T, cfg *Config, watch <-chan *bus.Delivery, mode, text s
 		if got, _ := m.Text(); got != text || d.Envelope.Channel != bus.ChannelRCS {
 			t.Fatalf("%s: %d characters by %s arrived, want %d by rcs", mode, len(got), d.Envelope.Channel, len(text))
 		}
+		id, _, _ := strings.Cut(strings.TrimPrefix(out.String(), "message_id: "), "\n")
+		return id, d
 	case <-time.After(30 * time.Second):
 		t.Fatalf("%s: nothing on mimi.from.tel.15551230101", mode)
+	}
+	return "", nil
+}
+
+// reportDelivered publishes, as the MIMI side, a delivered report of a
+// phone's message d to the phone.
+func reportDelivered(t *testing.T, cfg *Config, d *bus.Delivery) {
+	t.Helper()
+	env := d.Envelope
+	id, err := content.ParseMessageID(env.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := content.NewStatusReport(env.Recipient, env.Room, []content.StatusEntry{{ID: id, Status: content.Delivered}}, content.NewSalt())
+	data, err := report.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tool := *cfg
+	tool.Bus.URL = "nats://" + cfg.Bus.Embedded.Listen
+	b, err := openBus(context.Background(), &tool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	phone := uri.Number("+15551230101") // simSend's
+	renv := bus.Envelope{ID: content.ComputeID(env.Recipient, env.Room, data, report.Salt).String(), Sender: env.Recipient,
+		Recipient: phone.TelURI(), Room: env.Room, Accepted: time.Now()}
+	if _, err := b.Publish(context.Background(), bus.SubjectToPhone(phone), renv, data); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -103,13 +137,16 @@ func watchFromPhone(t *testing.T, cfg *Config) <-chan *bus.Delivery {
 // a=path:
 //   - a chat session of ten messages each way: the gateway's ten go in one
 //     session and each comes back delivered by the IMDN the phone sends
-//     inside it; the phone's ten reach the bus intact;
-//   - a 20 KB message each way by large message mode.
+//     inside it; the phone's ten reach the bus intact, and the delivered
+//     report the MIMI side gives each reaches the phone as an IMDN;
+//   - a 20 KB message each way by large message mode;
+//
+// and the relay logged every frame as relayed, none refused or lost.
 func TestRCSSimulatorThroughKamailioRelay(t *testing.T) {
 	t.Parallel()
 	t.Run("chat", func(t *testing.T) {
 		t.Parallel()
-		cfg := startDevRelayedRCS(t, sip.OutboundChat)
+		cfg, relay := startDevRelayedRCS(t, sip.OutboundChat)
 		calls := map[string]bool{}
 		for i := range 10 {
 			text := fmt.Sprintf("gateway to phone through the relay, %d", i)
@@ -123,17 +160,27 @@ func TestRCSSimulatorThroughKamailioRelay(t *testing.T) {
 		if len(calls) != 1 {
 			t.Errorf("ten messages came in %d sessions, want one", len(calls))
 		}
+		// The phone's ten, each answered by a delivered report from the
+		// MIMI side, which comes back to the phone as an IMDN through the
+		// relay.
 		watch := watchFromPhone(t, cfg)
 		for i := range 10 {
-			simSend(t, cfg, watch, rcssim.ModeChat, fmt.Sprintf("phone to gateway through the relay, %d", i))
+			id, d := simSend(t, cfg, watch, rcssim.ModeChat, fmt.Sprintf("phone to gateway through the relay, %d", i))
+			reportDelivered(t, cfg, d)
+			waitIMDN(t, cfg, id, "delivered")
 		}
 		if subs := simulatorLog(t, cfg); len(subs) != 0 {
 			t.Errorf("delivered by RCS, yet the SMSC got %d messages", len(subs))
 		}
+		// Forty messages, each a SEND: ten texts and their IMDNs either
+		// way (the sessions' binding SENDs besides).
+		if n := relay.CheckClean(t); n < 40 {
+			t.Errorf("the relay relayed %d SENDs, want at least 40", n)
+		}
 	})
 	t.Run("large message", func(t *testing.T) {
 		t.Parallel()
-		cfg := startDevRelayedRCS(t, sip.OutboundPager)
+		cfg, relay := startDevRelayedRCS(t, sip.OutboundPager)
 		big := strings.Repeat("Twenty kilobytes through an MSRP relay. ", 500)[:20000]
 		sendDelivered(t, cfg, "+15551230100", big)
 		if got := received(t, cfg, big); len(got) != 1 || got[0].Mode != rcssim.ModeLarge {
@@ -143,5 +190,28 @@ func TestRCSSimulatorThroughKamailioRelay(t *testing.T) {
 		if subs := simulatorLog(t, cfg); len(subs) != 0 {
 			t.Errorf("delivered by RCS, yet the SMSC got %d messages", len(subs))
 		}
+		// Two 20 KB messages of two chunks each (binding SENDs and IMDNs
+		// besides).
+		if n := relay.CheckClean(t); n < 4 {
+			t.Errorf("the relay relayed %d SENDs, want at least 4", n)
+		}
 	})
+}
+
+// waitIMDN waits until the simulator logged an IMDN of status about the
+// message id.
+func waitIMDN(t *testing.T, cfg *Config, id, status string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, r := range rcsSimulatorLog(t, cfg) {
+			if r.About == id && r.Notification == status {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s IMDN about %s reached the simulator", status, id)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

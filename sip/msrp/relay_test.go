@@ -46,7 +46,7 @@ func (r *reports) delivered() map[string]int {
 // peer, and the peer's messages come back over the client's AUTH
 // connection. The end-to-end Success-Reports cross the relay too.
 func TestRelayKamailio(t *testing.T) {
-	host, port, _ := net.SplitHostPort(relaytest.Start(t))
+	host, port, _ := net.SplitHostPort(relaytest.Start(t).Addr)
 	pn, _ := strconv.Atoi(port)
 	relay := URI{Host: host, Port: pn, Transport: "tcp"}
 	gw, cl := newPeer(t, true, false), newPeer(t, false, false)

@@ -18,9 +18,42 @@ import (
 	"time"
 )
 
-// Start runs a relay on 127.0.0.1 until the test ends and returns its
-// address (host:port); its MSRP URI is msrp://<addr>;tcp.
-func Start(t testing.TB) string {
+// Relay is a running relay.
+type Relay struct {
+	Addr    string // host:port; its MSRP URI is msrp://<Addr>;tcp
+	logFile string
+}
+
+// Log is what the relay has logged so far: a line per frame it relayed
+// ("msrp SEND <transaction> ..."), and warnings for any it could not.
+func (r *Relay) Log(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(r.logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// CheckClean fails the test if the relay refused or could not relay a
+// frame (its configuration logs "not relayed"), or logged an error, and
+// returns the number of SENDs it relayed.
+func (r *Relay) CheckClean(t testing.TB) int {
+	t.Helper()
+	sends := 0
+	for _, line := range strings.Split(r.Log(t), "\n") {
+		switch {
+		case strings.Contains(line, "not relayed"), strings.Contains(line, " ERROR: "):
+			t.Errorf("relay: %s", strings.TrimSpace(line))
+		case strings.Contains(line, "msrp SEND "):
+			sends++
+		}
+	}
+	return sends
+}
+
+// Start runs a relay on 127.0.0.1 until the test ends.
+func Start(t testing.TB) *Relay {
 	t.Helper()
 	bin := binary(t)
 	tmpl, err := os.ReadFile(configFile(t))
@@ -50,7 +83,7 @@ func Start(t testing.TB) string {
 				t.Cleanup(func() { stop(t, pid, logFile) })
 				if waitListening(addr) {
 					t.Logf("kamailio msrp relay on %s (pid %d)", addr, pid)
-					return addr
+					return &Relay{Addr: addr, logFile: logFile}
 				}
 			}
 		}
