@@ -46,3 +46,16 @@ func TestExpandLabelShort(t *testing.T) {
 		t.Error("an unknown suite gets a hash")
 	}
 }
+
+// Stored records are named by groupKeyOf: its value for a given user and
+// group may never change, or state written before is not found.
+func TestGroupKeyStable(t *testing.T) {
+	gid := make([]byte, 32)
+	if got := groupKeyOf("mimi://gw.example.net/u/+15551230001", gid); got != "1bd310cff56b066294910d678dda47a9" {
+		t.Errorf("group key %s", got)
+	}
+	long := string(bytes.Repeat([]byte("u"), 300))
+	if a, b := groupKeyOf(long, gid), groupKeyOf(long, append(gid, 0)); a == b || len(a) != 32 {
+		t.Errorf("group keys %s and %s", a, b)
+	}
+}

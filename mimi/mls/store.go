@@ -3,6 +3,7 @@ package mls
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -182,12 +183,13 @@ func nameHash(s string) string {
 
 // groupKeyOf names one user's view of one group: two phone users of the
 // gateway in the same room hold two independent MLS clients of that group.
+// It is computed for every operation on a group, so the usual sizes
+// hash from the stack.
 func groupKeyOf(user string, groupID []byte) string {
-	h := sha256.New()
-	var n [4]byte
-	n[0], n[1], n[2], n[3] = byte(len(user)>>24), byte(len(user)>>16), byte(len(user)>>8), byte(len(user))
-	h.Write(n[:])
-	h.Write([]byte(user))
-	h.Write(groupID)
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	var buf [256]byte
+	b := binary.BigEndian.AppendUint32(buf[:0], uint32(len(user)))
+	b = append(b, user...)
+	b = append(b, groupID...)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:16])
 }
