@@ -2,10 +2,13 @@ package sip
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,10 +30,11 @@ func sessionConfig() Config {
 // sessions toward the edge, and connects their MSRP side as the active
 // party.
 type sipPhone struct {
-	t    testing.TB
-	e    *Edge
-	c    *rawClient
-	pool *msrp.Pool
+	t         testing.TB
+	e         *Edge
+	c         *rawClient
+	transport string // TCP, or TLS when c is a TLS connection
+	pool      *msrp.Pool
 }
 
 func newSIPPhone(t testing.TB, e *Edge) *sipPhone {
@@ -39,7 +43,7 @@ func newSIPPhone(t testing.TB, e *Edge) *sipPhone {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pool.Close() })
-	return &sipPhone{t: t, e: e, c: dialRaw(t, "tcp", e.Addr("tcp")), pool: pool}
+	return &sipPhone{t: t, e: e, c: dialRaw(t, "tcp", e.Addr("tcp")), transport: "TCP", pool: pool}
 }
 
 // call is one INVITE dialog as the phone sees it.
@@ -78,12 +82,12 @@ func (p *sipPhone) inviteAs(cl *call, contentType, body string, extra ...string)
 	}
 	local := p.c.conn.LocalAddr().String()
 	hdrs := append([]string{
-		"Contact: <sip:+15551230001@" + local + ";transport=tcp>;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session\"",
+		"Contact: <sip:+15551230001@" + local + ";transport=" + strings.ToLower(p.transport) + ">;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session\"",
 		"Accept-Contact: *;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session\"",
 		"Conversation-ID: conv-session-1",
 		"Session-Expires: 1800",
 	}, extra...)
-	p.c.send(request{method: "INVITE", transport: "TCP", local: p.c.conn.LocalAddr(), callID: cl.callID, branch: cl.branch,
+	p.c.send(request{method: "INVITE", transport: p.transport, local: p.c.conn.LocalAddr(), callID: cl.callID, branch: cl.branch,
 		contentType: contentType, body: body, extra: hdrs}.String())
 }
 
@@ -128,7 +132,7 @@ func (p *sipPhone) openWith(offer *sdp.Session, extra ...string) *call {
 	if cl.answer, err = sdp.Parse([]byte(body)); err != nil {
 		p.t.Fatalf("200 SDP: %v\n%s", err, body)
 	}
-	p.c.send(request{method: "ACK", transport: "TCP", local: p.c.conn.LocalAddr(), callID: cl.callID, to: cl.to}.String())
+	p.c.send(request{method: "ACK", transport: p.transport, local: p.c.conn.LocalAddr(), callID: cl.callID, to: cl.to}.String())
 	return cl
 }
 
@@ -165,7 +169,7 @@ func (p *sipPhone) connectWith(cl *call, h msrp.Handler) *msrp.Session {
 
 func (p *sipPhone) bye(cl *call) {
 	p.t.Helper()
-	p.c.send(request{method: "BYE", transport: "TCP", local: p.c.conn.LocalAddr(), callID: cl.callID, to: cl.to}.String())
+	p.c.send(request{method: "BYE", transport: p.transport, local: p.c.conn.LocalAddr(), callID: cl.callID, to: cl.to}.String())
 	if code, reason := status(p.final()); code != 200 {
 		p.t.Fatalf("BYE answered %d %s", code, reason)
 	}
@@ -817,5 +821,67 @@ func TestSIPpSessionFirstMessage(t *testing.T) {
 	if len(in) != 1 || len(in[0].Parts) != 1 || in[0].Parts[0].Text != "hello from SIPp, in the INVITE" ||
 		!strings.HasPrefix(in[0].Ref, "sipp-first-") || !strings.HasPrefix(in[0].ConversationID, "sipp-conversation-") {
 		t.Fatalf("the receiver got %+v, want SIPp's first message", in)
+	}
+}
+
+// A session opened over the SIP TLS listener: INVITE, 200 with an SDP
+// answer and a Contact for TLS, ACK, a message over MSRP, BYE, every
+// request of the dialog on the phone's TLS connection.
+func TestSessionOverTLS(t *testing.T) {
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	srvCert, srvKey := ca.issue(t, "mimigw.test", net.IPv4(127, 0, 0, 1))
+	cfg := sessionConfig()
+	cfg.Listen.TLS = "127.0.0.1:0"
+	cfg.TLS = TLSFiles{CertFile: writeFile(t, dir, "srv.pem", srvCert), KeyFile: writeFile(t, dir, "srv.key", srvKey)}
+	recv := newMemReceiver()
+	e := startEdge(t, cfg, recv)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca.pem)
+	conn, err := tls.Dial("tcp", e.Addr("tls").String(), &tls.Config{RootCAs: roots, ServerName: "mimigw.test", MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatalf("dial tls: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	p := newSIPPhone(t, e)
+	p.c, p.transport = &rawClient{t: t, conn: conn}, "TLS"
+
+	cl := &call{offer: phoneOffer(t)}
+	p.invite(cl, cl.offer.String())
+	a := p.final()
+	if code, reason := status(a); code != 200 {
+		t.Fatalf("INVITE over TLS answered %d %s", code, reason)
+	}
+	if contact := headerValue(a, "Contact"); !strings.Contains(contact, "transport=tls") ||
+		!strings.Contains(contact, ":"+strconv.Itoa(e.Addr("tls").(*net.TCPAddr).Port)) {
+		t.Errorf("200 Contact %q, want the TLS listener", contact)
+	}
+	cl.to = headerValue(a, "To")
+	_, body, _ := strings.Cut(a, "\r\n\r\n")
+	if cl.answer, err = sdp.Parse([]byte(body)); err != nil {
+		t.Fatalf("200 SDP: %v", err)
+	}
+	p.c.send(request{method: "ACK", transport: "TLS", local: conn.LocalAddr(), callID: cl.callID, to: cl.to}.String())
+	s := p.connect(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Send(ctx, sdp.TypeCPIM, []byte(cpimText("tls-session-1", "in a session opened over TLS"))); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if in, _, _ := recv.snapshot(); len(in) != 1 || in[0].Ref != "tls-session-1" {
+		t.Fatalf("receiver got %+v", in)
+	}
+	p.bye(cl)
+	// The edge's MSRP session is gone: a SEND on it gets 481.
+	for {
+		err := s.Send(ctx, typeIsComposing, []byte("<isComposing/>"))
+		var se *msrp.StatusError
+		if errors.As(err, &se) && se.Code == 481 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("SEND after BYE: %v, want 481", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
