@@ -82,8 +82,9 @@ func (g *Gateway) receive(ctx context.Context, in Inbound) error {
 			return fmt.Errorf("gateway: message %s from %s: %w: %w", id, in.From, ErrUnavailable, err)
 		}
 	}
-	// The record of whom to tell what and the message itself are written
-	// side by side; the peer hears of success only when both stand.
+	// The record of whom to tell what, then the message; the peer hears
+	// of success only when both stand, and a message sent again is a
+	// duplicate for as long as its record lives.
 	recData, err := json.Marshal(rec)
 	if err != nil {
 		return err

@@ -51,6 +51,8 @@ type Bus struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+
+	now func() time.Time // the clock records are aged by (tests move it)
 }
 
 // Open connects to the bus (starting the embedded server when cfg.URL is
@@ -87,7 +89,7 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Reg
 	if err != nil {
 		return nil, fmt.Errorf("bus: config: %w", err)
 	}
-	b := &Bus{cfg: cfg, log: log, closed: make(chan struct{})}
+	b := &Bus{cfg: cfg, log: log, closed: make(chan struct{}), now: time.Now}
 	b.m = newMetrics(b.nc.Load)
 	b.m.lag = newLagCollector(b)
 

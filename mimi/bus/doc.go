@@ -16,8 +16,8 @@
 //     (de-duplicated by message ID, per recipient on to-phone subjects),
 //     and ErrUnavailable when it cannot;
 //     publishes do not wait on each other (each waits for its own ack), and
-//     PublishWithRecord stores a message and its delivery record in one
-//     round trip;
+//     PublishWithRecord stores a delivery record, then its message,
+//     de-duplicated for as long as the record lives;
 //   - consuming with explicit acks, bounded redelivery and backoff, shared
 //     by every gateway instance, and shutdown that finishes work in hand;
 //   - durable timers (below).

@@ -26,3 +26,6 @@ func StallLagReads(b *Bus, release <-chan struct{}, reads chan<- struct{}) {
 		return fetch(ctx)
 	}
 }
+
+// SetClock sets the clock b ages delivery records by.
+func SetClock(b *Bus, now func() time.Time) { b.now = now }

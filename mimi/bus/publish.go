@@ -57,13 +57,15 @@ func (b *Bus) checkPublish(subject string, env Envelope) error {
 }
 
 // PublishWithRecord publishes a message as Publish does and creates record
-// under key in the deliveries bucket at the same time, for what must
-// stand beside the message (such as whom to notify about it). A record
-// already under key stays as it is: a message sent again keeps the record
-// of its first sending, with what has happened to it since. It returns
-// once JetStream has stored both (or found the record there);
-// duplicate is the message's. Neither write waits for the other: the pair
-// costs one round trip.
+// under key in the deliveries bucket, for what must stand beside the
+// message (such as whom to notify about it). A record already under key
+// stays as it is: a message sent again keeps the record of its first
+// sending, with what has happened to it since. The record is written
+// first, then the message; it returns once JetStream has stored both (or
+// found them there). duplicate is the message's, and lasts as long as its
+// record: a message sent again after the duplicate window, while its
+// record lives, is found on its subject (storedEarlier) and not stored
+// again.
 func (b *Bus) PublishWithRecord(ctx context.Context, subject string, env Envelope, data []byte, key string, record []byte) (duplicate bool, err error) {
 	msg, err := b.message(subject, env, data)
 	if err != nil {
@@ -75,10 +77,21 @@ func (b *Bus) PublishWithRecord(ctx context.Context, subject string, env Envelop
 	}
 	rec := b.startPublish("record", &nats.Msg{Subject: b.recordSubject(key), Data: record,
 		Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: createOnly}}, key)
-	m := b.startPublish(subjectKind(subject), msg, env.ID)
-	_, recErr := b.awaitPublish(ctx, rec)
-	duplicate, err = b.awaitPublish(ctx, m)
-	return duplicate, errors.Join(err, recErr)
+	known, err := b.awaitPublish(ctx, rec)
+	if err != nil {
+		return false, err
+	}
+	if known {
+		earlier, err := b.storedEarlier(ctx, subject, msg.Header.Get(jetstream.MsgIDHeader), key)
+		if err != nil {
+			return false, err
+		}
+		if earlier {
+			b.m.duplicates.WithLabelValues(subjectKind(subject)).Inc()
+			return true, nil
+		}
+	}
+	return b.publish(ctx, subjectKind(subject), msg, env.ID)
 }
 
 // createOnly, as the expected last sequence of a subject, makes a publish
