@@ -27,12 +27,9 @@ import (
 // certificate for 127.0.0.1 from tls.cert_file.
 func msrpsConfig(t *testing.T) Config {
 	t.Helper()
-	ca := newTestCA(t)
-	dir := t.TempDir()
-	cp, kp := ca.issue(t, "mimigw.test", net.IPv4(127, 0, 0, 1))
 	c := sessionConfig()
 	c.Listen.MSRPS = "127.0.0.1:0"
-	c.TLS = TLSFiles{CertFile: writeFile(t, dir, "gw.pem", cp), KeyFile: writeFile(t, dir, "gw.key", kp)}
+	c.TLS, _ = gatewayCert(t)
 	return c
 }
 

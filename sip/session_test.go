@@ -828,16 +828,12 @@ func TestSIPpSessionFirstMessage(t *testing.T) {
 // answer and a Contact for TLS, ACK, a message over MSRP, BYE, every
 // request of the dialog on the phone's TLS connection.
 func TestSessionOverTLS(t *testing.T) {
-	ca := newTestCA(t)
-	dir := t.TempDir()
-	srvCert, srvKey := ca.issue(t, "mimigw.test", net.IPv4(127, 0, 0, 1))
 	cfg := sessionConfig()
 	cfg.Listen.TLS = "127.0.0.1:0"
-	cfg.TLS = TLSFiles{CertFile: writeFile(t, dir, "srv.pem", srvCert), KeyFile: writeFile(t, dir, "srv.key", srvKey)}
+	var roots *x509.CertPool
+	cfg.TLS, roots = gatewayCert(t)
 	recv := newMemReceiver()
 	e := startEdge(t, cfg, recv)
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(ca.pem)
 	conn, err := tls.Dial("tcp", e.Addr("tls").String(), &tls.Config{RootCAs: roots, ServerName: "mimigw.test", MinVersion: tls.VersionTLS12})
 	if err != nil {
 		t.Fatalf("dial tls: %v", err)

@@ -55,6 +55,18 @@ func (ca *testCA) issue(t *testing.T, name string, ip net.IP) (certPEM, keyPEM [
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
 }
 
+// gatewayCert is tls.cert_file and tls.key_file for mimigw.test and
+// 127.0.0.1, from a test CA, and the roots that verify it.
+func gatewayCert(t *testing.T) (TLSFiles, *x509.CertPool) {
+	t.Helper()
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	cp, kp := ca.issue(t, "mimigw.test", net.IPv4(127, 0, 0, 1))
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca.pem)
+	return TLSFiles{CertFile: writeFile(t, dir, "gw.pem", cp), KeyFile: writeFile(t, dir, "gw.key", kp)}, roots
+}
+
 func writeFile(t *testing.T, dir, name string, b []byte) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
