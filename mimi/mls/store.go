@@ -70,7 +70,7 @@ func (s *kvStore) get(ctx context.Context, key string, v any) (uint64, error) {
 // write stores v under key. rev 0 creates the key and fails with
 // errConflict if it exists; any other rev replaces exactly that revision.
 func (s *kvStore) write(ctx context.Context, key string, v any, rev uint64) (uint64, error) {
-	pt, err := json.Marshal(v)
+	pt, err := encodeRecord(v)
 	if err != nil {
 		return 0, fmt.Errorf("mls: encode %s: %w", key, err)
 	}
@@ -94,6 +94,15 @@ func (s *kvStore) write(ctx context.Context, key string, v any, rev uint64) (uin
 	s.m.storeWrites.Inc()
 	s.m.storeBytes.Add(float64(len(blob)))
 	return n, nil
+}
+
+// encodeRecord is json.Marshal, but for the ratchet record, which has an
+// encoder of its own.
+func encodeRecord(v any) ([]byte, error) {
+	if r, ok := v.(*ratchetRecord); ok {
+		return r.appendJSON(make([]byte, 0, 1024)), nil
+	}
+	return json.Marshal(v)
 }
 
 // update replaces revision rev of key with blob. It is the write made
@@ -121,7 +130,7 @@ func (s *kvStore) update(ctx context.Context, key string, blob []byte, rev uint6
 
 // put stores v under key whatever is there.
 func (s *kvStore) put(ctx context.Context, key string, v any) (uint64, error) {
-	pt, err := json.Marshal(v)
+	pt, err := encodeRecord(v)
 	if err != nil {
 		return 0, fmt.Errorf("mls: encode %s: %w", key, err)
 	}
