@@ -85,12 +85,15 @@ import (
 // whose certificate does not match it, fails the setup as any other
 // failure does, and the message goes by pager mode.
 //
-// Not done: MSRP relays toward phones, a re-INVITE or an UPDATE with an
-// offer from the phone in a session the edge opened (488; in one the
-// phone opened, session.go answers a refresh), a BYE or UPDATE from the
-// phone over UDP (our Contact says TCP; over UDP they get 481), and
-// sessions kept across a restart (open ones end with the process, by BYE
-// when it shuts down).
+// A re-INVITE or an UPDATE with an offer from the phone (a refresh by a
+// phone that is the session's refresher) is answered as in a session the
+// phone opened (session.go, answerOffer): an offer repeating the session
+// gets 200 with our offer restated as an answer (restate), another 488.
+//
+// Not done: MSRP relays toward phones, a BYE or UPDATE from the phone over
+// UDP (our Contact says TCP; over UDP they get 481), and sessions kept
+// across a restart (open ones end with the process, by BYE when it shuts
+// down).
 
 // chatKey names the session of a conversation with a phone.
 type chatKey struct {
@@ -113,6 +116,9 @@ type chatSession struct {
 	dlg     *sipgo.DialogClientSession // set by open, before the dialog is in the table
 	sess    *msrp.Session
 	maxSize int64 // the phone's a=max-size, 0 when none
+	// inForce answers the phone's new offers in the dialog; nil until the
+	// session is set up.
+	inForce atomic.Pointer[offerAnswer]
 }
 
 // chatSend is one message waiting for a session.
@@ -681,6 +687,11 @@ func (e *Edge) chatMSRP(pool *msrp.Pool, offer *sdp.Session, res *sip.Response, 
 	if neg.Remote.Direction == sdp.SendOnly || neg.Remote.Direction == sdp.Inactive {
 		return nil, 0, fmt.Errorf("SDP answer: the phone takes nothing (%s)", neg.Remote.Direction)
 	}
+	restated, err := restate(offer, neg.Active)
+	if err != nil {
+		return nil, 0, err
+	}
+	cs.inForce.Store(&offerAnswer{offered: offerOf(len(answer.Media), neg.Remote), answer: restated})
 	scfg := neg.SessionConfig()
 	handle := e.sessionHandler(inbound{from: cs.key.to, to: cs.key.from, conversationID: cs.key.conversation})
 	scfg.Handler = func(ctx context.Context, m *msrp.Message) error {
@@ -786,9 +797,41 @@ func expiryMargin(interval time.Duration) time.Duration {
 	return interval - min(32*time.Second, interval/3)
 }
 
-// chatDialogRequest handles a BYE or UPDATE from a phone in the dialog of
-// a chat session the edge opened. It reports false for a request of no
-// such dialog.
+// restate is our offer as the answer to a phone's offer that repeats the
+// session: the connection roles as negotiated (active, m= port 9, RFC
+// 4145; or passive on our own port) and the o= version one up, since it
+// differs from the offer (RFC 3264 section 8).
+func restate(offer *sdp.Session, active bool) ([]byte, error) {
+	s, err := sdp.Parse(offer.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("sdp: our offer: %w", err)
+	}
+	for i, md := range s.Media {
+		if !md.IsMSRP() {
+			continue
+		}
+		m, err := s.MSRP(i)
+		if err != nil {
+			return nil, fmt.Errorf("sdp: our offer: %w", err)
+		}
+		m.Setup, m.Port = sdp.SetupPassive, m.Local().Port
+		if active {
+			m.Setup, m.Port = sdp.SetupActive, 9
+		}
+		s.Media[i] = m.Media()
+		break
+	}
+	v, err := strconv.ParseUint(s.Origin.SessionVersion, 10, 63)
+	if err != nil {
+		return nil, fmt.Errorf("sdp: our offer's o= version %q: %w", s.Origin.SessionVersion, err)
+	}
+	s.Origin.SessionVersion = strconv.FormatUint(v+1, 10)
+	return s.Bytes(), nil
+}
+
+// chatDialogRequest handles a BYE, UPDATE or re-INVITE from a phone in the
+// dialog of a chat session the edge opened. It reports false for a request
+// of no such dialog.
 func (e *Edge) chatDialogRequest(req *sip.Request, tx sip.ServerTransaction) bool {
 	if e.chats == nil {
 		return false
@@ -800,12 +843,21 @@ func (e *Edge) chatDialogRequest(req *sip.Request, tx sip.ServerTransaction) boo
 	e.chats.mu.Lock()
 	cs := e.chats.byDialog[id]
 	e.chats.mu.Unlock()
-	if cs == nil || (req.Method != sip.BYE && req.Method != sip.UPDATE) {
+	if cs == nil || (req.Method != sip.BYE && req.Method != sip.UPDATE && req.Method != sip.INVITE) {
 		return false
 	}
 	e.m.requests.WithLabelValues(methodLabel(string(req.Method)), strings.ToLower(req.Transport())).Inc()
 	if _, refuse := e.trust(req, e.streamPeer(req, tx)); refuse != nil {
 		e.respond(req, tx, *refuse, "")
+		return true
+	}
+	if req.Method == sip.INVITE || (req.Method == sip.UPDATE && len(req.Body()) > 0) {
+		// An offer, as the session's refresher or to confirm it.
+		if in := cs.inForce.Load(); in != nil {
+			e.answerOffer(req, tx, *in)
+		} else {
+			e.respond(req, tx, answers.Answer{Status: 491, Reason: "Request Pending"}, "")
+		}
 		return true
 	}
 	switch req.Method {
@@ -815,10 +867,6 @@ func (e *Edge) chatDialogRequest(req *sip.Request, tx sip.ServerTransaction) boo
 		}
 		e.m.answers.WithLabelValues(methodLabel(string(req.Method)), codeLabel(200)).Inc()
 	case sip.UPDATE:
-		if len(req.Body()) > 0 {
-			e.respond(req, tx, answers.Answer{Status: 488, Reason: "Not Acceptable Here: session changes not supported"}, "")
-			return true
-		}
 		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 		if refresher, d := sessionExpires(req.GetHeader("Session-Expires")); d > 0 {
 			// RFC 4028 section 9: the 2xx copies Session-Expires, names the

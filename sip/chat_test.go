@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -1145,5 +1146,91 @@ func TestChatPhoneSessionEndsWhileSending(t *testing.T) {
 	}
 	if invites, pager, _, _ := p.counts(); invites != 1 || pager != 0 {
 		t.Errorf("%d INVITEs and %d pager MESSAGEs, want 1 and 0", invites, pager)
+	}
+}
+
+// A phone refreshing a chat session the edge opened, by a re-INVITE or an
+// UPDATE repeating its answer as an offer, gets 200 with the edge's offer
+// restated as an answer: the edge's a=path, its role as negotiated, the
+// o= version one up from its offer, the same bytes each time. An offer
+// moving the phone's MSRP endpoint gets 488, and the session carries the
+// next message.
+func TestChatPhoneReoffer(t *testing.T) {
+	p := newChatPhone(t)
+	e := startEdge(t, chatConfig(p), newMemReceiver())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := e.SendRCS(ctx, chatText("reo-1", "conv-reo", "hello")); err != nil {
+		t.Fatalf("SendRCS: %v", err)
+	}
+	call, _ := p.next()
+	ours, err := sdp.Parse(call.dlg.InviteRequest.Body())
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := string(call.dlg.InviteResponse.Body())
+	offerIn := func(method sip.RequestMethod, body string) *sip.Response {
+		t.Helper()
+		req := sip.NewRequest(method, call.dlg.InviteRequest.Contact().Address)
+		req.AppendHeader(sip.NewHeader("Content-Type", sdp.ContentType))
+		req.SetBody([]byte(body))
+		res, err := call.dlg.Do(ctx, req)
+		if err != nil {
+			t.Fatalf("phone: %s: %v", method, err)
+		}
+		if method == sip.INVITE && res.IsSuccess() {
+			if err := call.dlg.WriteRequest(sip.NewRequest(sip.ACK, req.Recipient)); err != nil {
+				t.Fatalf("phone: ACK: %v", err)
+			}
+		}
+		return res
+	}
+	var first []byte
+	for _, method := range []sip.RequestMethod{sip.INVITE, sip.UPDATE, sip.INVITE} {
+		res := offerIn(method, theirs)
+		if res.StatusCode != 200 {
+			t.Fatalf("%s repeating the session answered %d %s", method, res.StatusCode, res.Reason)
+		}
+		if first == nil {
+			first = res.Body()
+		} else if !bytes.Equal(res.Body(), first) {
+			t.Errorf("%s: the answer changed:\n%s\nwas\n%s", method, res.Body(), first)
+		}
+	}
+	ans, err := sdp.Parse(first)
+	if err != nil {
+		t.Fatalf("answer: %v\n%s", err, first)
+	}
+	m, err := ans.MSRP(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	om, _ := ours.MSRP(0)
+	theirsParsed, _ := sdp.Parse([]byte(theirs))
+	neg, err := sdp.Negotiate(ours, theirsParsed, sdp.Offerer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sdp.SetupPassive
+	if neg.Active {
+		want = sdp.SetupActive
+	}
+	if m.Local() != om.Local() || m.Setup != want {
+		t.Errorf("answer path %v setup %q, want %v and %q", m.Path, m.Setup, om.Path, want)
+	}
+	v, _ := strconv.Atoi(ours.Origin.SessionVersion)
+	if ans.Origin.SessionID != ours.Origin.SessionID || ans.Origin.SessionVersion != strconv.Itoa(v+1) {
+		t.Errorf("answer o= %s %s, want %s %d", ans.Origin.SessionID, ans.Origin.SessionVersion, ours.Origin.SessionID, v+1)
+	}
+
+	moved := strings.Replace(theirs, ";tcp", "x;tcp", 1)
+	if res := offerIn(sip.UPDATE, moved); res.StatusCode != 488 {
+		t.Errorf("an offer moving the phone's endpoint answered %d, want 488", res.StatusCode)
+	}
+	if err := e.SendRCS(ctx, chatText("reo-2", "conv-reo", "still here")); err != nil {
+		t.Fatalf("SendRCS after the offers: %v", err)
+	}
+	if again, got := p.next(); again != call || got.MessageID() != "reo-2" {
+		t.Errorf("the next message came in another session (%s)", got.MessageID())
 	}
 }

@@ -155,7 +155,7 @@ func (e *Edge) dialogRequest(req *sip.Request, tx sip.ServerTransaction) bool {
 	case req.IsInvite():
 		if d := e.answeredDialog(req); d != nil {
 			e.reoffer(d, req, tx) // a re-INVITE
-		} else {
+		} else if !e.chatDialogRequest(req, tx) {
 			e.invite(req, tx)
 		}
 		return true
@@ -270,7 +270,7 @@ func (e *Edge) invite(req *sip.Request, tx sip.ServerTransaction) {
 	e.m.answers.WithLabelValues(methodLabel(string(req.Method)), codeLabel(200)).Inc()
 	e.sessions.Add(1)
 	d := newSessionDialog(dlg, sess)
-	d.replies, d.maxSize, d.offered, d.answer = ans.replies, ans.maxSize, ans.offered, ans.body
+	d.replies, d.maxSize, d.inForce = ans.replies, ans.maxSize, offerAnswer{offered: ans.offered, answer: ans.body}
 	e.watchSession(d, dlg, err)
 }
 
@@ -416,9 +416,14 @@ type sessionDialog struct {
 	// session while it lasts (chat.go, sessions.outbound: chat), indexed
 	// in chatTable.phones; zero when the session does not carry them.
 	replies chatKey
-	maxSize int64 // the phone's a=max-size, 0 when none
-	// The offer and answer in force: an offer in the dialog that changes
-	// nothing gets answer again (reoffer).
+	maxSize int64       // the phone's a=max-size, 0 when none
+	inForce offerAnswer // what a new offer in the dialog is answered by (reoffer)
+}
+
+// offerAnswer is what a session's dialog answers a phone's new offer by:
+// what the offer must repeat for the session to go on unchanged, and our
+// answer then.
+type offerAnswer struct {
 	offered sessionOffer
 	answer  []byte
 }
@@ -480,6 +485,13 @@ func (e *Edge) reoffer(d *sessionDialog, req *sip.Request, tx sip.ServerTransact
 		e.respond(req, tx, answers.Answer{Status: 500, Reason: "Server Internal Error: CSeq below the INVITE's"}, "")
 		return
 	}
+	e.answerOffer(req, tx, d.inForce)
+}
+
+// answerOffer answers a new offer in a session's dialog (or a re-INVITE
+// without one) by what is in force: 200 with its answer when the offer
+// repeats the session, else 488.
+func (e *Edge) answerOffer(req *sip.Request, tx sip.ServerTransaction, in offerAnswer) {
 	if body := req.Body(); len(body) > 0 {
 		if ct := req.ContentType(); ct == nil || mediaType(ct.Value()) != sdp.ContentType {
 			e.respond(req, tx, answers.Answer{Status: 488, Reason: "Not Acceptable Here: the offer is not SDP"}, "")
@@ -491,12 +503,12 @@ func (e *Edge) reoffer(d *sessionDialog, req *sip.Request, tx sip.ServerTransact
 			e.respond(req, tx, answers.Answer{Status: 488, Reason: reasonPhrase("Not Acceptable Here", err)}, "")
 			return
 		}
-		if got != d.offered {
+		if got != in.offered {
 			e.respond(req, tx, answers.Answer{Status: 488, Reason: "Not Acceptable Here: session changes not supported"}, "")
 			return
 		}
 	}
-	res := sip.NewSDPResponseFromRequest(req, d.answer)
+	res := sip.NewSDPResponseFromRequest(req, in.answer)
 	if req.IsInvite() {
 		res.AppendHeader(sip.NewHeader("Contact", e.sessionContact(req)))
 	}
