@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -85,6 +86,11 @@ type Session struct {
 	raMu sync.Mutex
 	ra   *Reassembler // made with the first message received
 
+	// last is when content last went either way (since epoch): the
+	// session's start, a SEND with content received, a Send begun or
+	// ended. Bodiless SENDs (binding, keepalive) do not count.
+	last atomic.Int64
+
 	reportsMu sync.Mutex
 	awaiting  map[string]chan *Frame // Success-Reports Send waits for, by Message-ID
 
@@ -162,6 +168,7 @@ func (p *Pool) NewSession(cfg SessionConfig) (*Session, error) {
 		s.fp, s.hasFP = fp, true
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.touch()
 
 	p.mu.Lock()
 	if p.closed {
@@ -203,6 +210,23 @@ func (s *Session) Bound() bool {
 		return false
 	}
 }
+
+// LastActivity is when content last went either way in the session: a
+// chunk of a message received, a Send begun or ended; the session's start
+// before any. Bodiless SENDs (binding, keepalive) leave it as it is. A
+// user of the session that ends idle ones compares it with the time.
+func (s *Session) LastActivity() time.Time {
+	return epoch.Add(time.Duration(s.last.Load()))
+}
+
+func (s *Session) touch() { s.last.Store(int64(time.Since(epoch))) }
+
+// epoch is what LastActivity counts from: times carry its monotonic
+// reading, so that time.Since of one does not follow the wall clock.
+var epoch = time.Now()
+
+// Active reports whether this side opens the connection (SessionConfig.Active).
+func (s *Session) Active() bool { return s.cfg.Active }
 
 // Err says why the session ended; nil while it lasts.
 func (s *Session) Err() error {
@@ -372,6 +396,8 @@ func (s *Session) currentConn() (*Conn, error) {
 // an error wrapping ErrTimeout when a response does not come within
 // Config.TransactionTimeout, or the connection's error.
 func (s *Session) Send(ctx context.Context, contentType string, body []byte) error {
+	s.touch()
+	defer s.touch()
 	if err := s.Connect(ctx); err != nil {
 		return err
 	}
@@ -504,6 +530,7 @@ func (s *Session) receive(c *Conn, f *Frame) {
 		c.answer(f, 200, "") // binding or keepalive: nothing to deliver
 		return
 	}
+	s.touch()
 	s.raMu.Lock()
 	if s.ra == nil {
 		s.ra = NewReassembler(s.pool.cfg.Limits)
