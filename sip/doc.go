@@ -16,10 +16,14 @@
 // without usable MSRP 488. The chat's first message may ride in the
 // INVITE beside the offer (multipart/mixed with a message/cpim part,
 // RCC.07): it is handed to the gateway before the 200, and its refusal,
-// or 503 when the bus cannot take it, answers the INVITE. With sip.listen.msrps set too, an offer of MSRP
-// over TLS (TCP/TLS/MSRP, msrps) with the phone's a=fingerprint (RFC 4572)
-// is answered msrps://<listen.msrps>/<new session-id>;tcp with the
-// a=fingerprint of tls.cert_file, which that listener presents; the
+// or 503 when the bus cannot take it, answers the INVITE. When the phone
+// offered passive, the edge connects to its a=path once the 200 was ACKed
+// and binds the session with its first SEND (a connection refused, or no
+// binding within 30 s, ends the session with our BYE). With
+// sip.listen.msrps set too, an offer of MSRP over TLS (TCP/TLS/MSRP,
+// msrps) with the phone's a=fingerprint (RFC 4572) is answered
+// msrps://<listen.msrps>/<new session-id>;tcp with the a=fingerprint of
+// tls.cert_file, which that listener presents; the
 // session binds only to a TLS connection whose certificate hashes to the
 // phone's a=fingerprint (another gets 403 to its binding SEND, and the
 // session ends at once, unbound, with our BYE). Without listen.msrps, or

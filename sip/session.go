@@ -25,7 +25,9 @@ import (
 //
 // The INVITE gets the trust check of a MESSAGE, then its SDP offer is
 // answered with sip/sdp: our a=path is msrp://<listen.msrp>/<new
-// session-id>;tcp, passive unless the phone asked us to connect, and we
+// session-id>;tcp, passive unless the phone asked us to connect (it
+// offered a=setup:passive: we connect to its a=path once the 200 was
+// ACKed, connectSession), and we
 // accept CPIM carrying text, IMDNs and FT-HTTP descriptors. A TCP/TLS/MSRP
 // offer, with listen.msrps set, is answered msrps://<listen.msrps>/...
 // with the a=fingerprint of our certificate, and sip/msrp binds the
@@ -48,7 +50,8 @@ import (
 // indexed by conversation (chatTable.phones) until it ends.
 //
 // A session ends with a BYE from us when its MSRP side does not bind
-// within bindTimeout, when its MSRP connection is lost, when no ACK came
+// within bindTimeout (or our connection to a passive phone fails), when
+// its MSRP connection is lost, when no ACK came
 // for the 200, or when the edge shuts down. Session-Expires is accepted
 // and ignored: the 200 carries none and "timer" is not Supported, so
 // nobody needs to refresh (RFC 4028 section 7.2); an UPDATE without a body
@@ -546,7 +549,8 @@ func newSessionDialog(dlg *sipgo.DialogServerSession, sess *msrp.Session) *sessi
 // and the edge sends BYE when the MSRP side never bound, when it ended
 // (connection lost, edge shutting down) or when the 200 got no ACK
 // (writeErr). sipgo's dialog is let go here, after d is stored: the
-// session's BYE and UPDATE find d from now on.
+// session's BYE and UPDATE find d from now on. When the phone offered
+// a=setup:passive, we connect (connectSession): the 200 was ACKed by now.
 func (e *Edge) watchSession(d *sessionDialog, dlg *sipgo.DialogServerSession, writeErr error) {
 	e.chats.addPhoneSession(d) // before anything can end it
 	e.answered.Store(d.id, d)
@@ -566,6 +570,22 @@ func (e *Edge) watchSession(d *sessionDialog, dlg *sipgo.DialogServerSession, wr
 			e.endSession(d, "msrp not bound")
 		}
 	})
+	if d.sess.Active() {
+		go e.connectSession(d, wait)
+	}
+}
+
+// connectSession connects the MSRP side of a session in which the phone
+// is passive and binds it (msrp.Session.Connect: the binding SEND, and
+// the phone's certificate checked against its a=fingerprint for msrps),
+// within wait; the goroutine ends with it. On failure the session ends
+// with our BYE.
+func (e *Edge) connectSession(d *sessionDialog, wait time.Duration) {
+	ctx, cancel := context.WithTimeout(d.sess.Context(), wait)
+	defer cancel()
+	if err := d.sess.Connect(ctx); err != nil {
+		e.endSession(d, "msrp connect: "+err.Error())
+	}
 }
 
 // endSession ends a session and its dialog, once, with a BYE from us

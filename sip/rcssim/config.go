@@ -34,7 +34,9 @@ type Config struct {
 	Displayed bool `yaml:"displayed"`
 	// Setup is how it answers an offer of a=setup:actpass: "active" (it
 	// connects, as phones behind NAT do) or "passive" (it waits for the
-	// gateway to connect).
+	// gateway to connect). With "passive" the sessions it opens offer
+	// a=setup:passive too, so that the gateway must connect; with
+	// "active" they offer actpass.
 	Setup string `yaml:"setup"`
 	// MSRPRelay, when set, is an MSRP relay (RFC 4976) the phones reach
 	// their peers through, as "msrp://host:port;tcp": the simulator AUTHs

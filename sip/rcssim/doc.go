@@ -18,7 +18,8 @@
 // and by MESSAGE for a large message; and end sessions on BYE. They
 // originate pager messages, large messages and chat messages (Send, or
 // POST /send on the HTTP hook) toward the gateway (Config.Gateway), which
-// stands in for the IMS core. Everything they receive is logged (bodies
+// stands in for the IMS core; their sessions offer a=setup:actpass, or
+// passive with Config.Setup passive (the gateway must then connect). Everything they receive is logged (bodies
 // at debug level only) and kept, bounded, for GET /messages.
 //
 // It is not a phone: nothing sent to its numbers reaches anyone, and it

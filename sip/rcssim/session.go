@@ -389,12 +389,17 @@ func (s *Sim) outgoing(req *sip.Request) *call {
 }
 
 // open sets up a session from one of the simulator's numbers: INVITE with
-// an SDP offer (actpass; sendonly for a large message), the MSRP session
-// set up before the ACK, then connected (or bound by the peer).
+// an SDP offer (actpass, or passive with Config.Setup passive; sendonly for
+// a large message), the MSRP session set up before the ACK, then connected
+// (or bound by the peer).
 func (s *Sim) open(ctx context.Context, mode string, from, to uri.Number) (*call, error) {
 	opts := sdp.OfferOptions{Mode: sdp.ModeChat, Path: s.path()}
-	if s.relay != nil {
+	switch {
+	case s.relay != nil:
 		opts.Setup = sdp.SetupActive
+	case s.cfg.Setup == "passive":
+		// The peer must connect, as a phone that cannot do otherwise asks.
+		opts.Setup = sdp.SetupPassive
 	}
 	icsi := icsiSession
 	if mode == ModeLarge {
