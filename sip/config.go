@@ -84,7 +84,8 @@ type Config struct {
 }
 
 // Sessions configures the chat sessions the edge opens toward phones
-// (chat.go). They need listen.msrp.
+// (chat.go), and bounds the ones phones open toward it (session.go). They
+// need listen.msrp.
 type Sessions struct {
 	// Outbound is how a message goes to a phone whose OPTIONS answer
 	// advertised chat sessions (cpm.session): "pager" (the default) sends
@@ -96,8 +97,10 @@ type Sessions struct {
 	// conversation, and a chat session brings no delivery guarantee pager
 	// mode lacks (both end at the network's acceptance).
 	Outbound string `yaml:"outbound"`
-	// IdleTimeout closes (BYE) a chat session nothing was sent or received
-	// in for this long.
+	// IdleTimeout closes (BYE) a session nothing was sent or received in
+	// for this long: a chat session the edge opened, and any session a
+	// phone opened (chat, large message mode), whose Session-Expires the
+	// edge does not enforce.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// SetupTimeout bounds the opening of a chat session: the INVITE's final
 	// answer and the MSRP connection. Past it the message goes by pager mode.
@@ -113,6 +116,11 @@ type Sessions struct {
 	// MaxOutbound caps the chat sessions open toward phones at once; past
 	// it a message for a phone without a session goes by pager mode.
 	MaxOutbound int `yaml:"max_outbound"`
+	// MaxInbound caps the sessions phones have open toward the edge at
+	// once (from their 200 to their end); past it an INVITE gets 503 with
+	// Retry-After, as when the edge is overloaded, so that the IMS core
+	// may try another instance and the phone falls back to pager mode.
+	MaxInbound int `yaml:"max_inbound"`
 	// QueueLength caps the messages waiting for one session; past it a
 	// message goes by pager mode at once.
 	QueueLength int `yaml:"queue_length"`
@@ -268,6 +276,9 @@ func (c *Config) Defaults() {
 	}
 	if s.MaxOutbound == 0 {
 		s.MaxOutbound = 10000
+	}
+	if s.MaxInbound == 0 {
+		s.MaxInbound = 20000
 	}
 	if s.QueueLength == 0 {
 		s.QueueLength = 64
@@ -438,6 +449,9 @@ func (c *Config) Validate() error {
 	}
 	if s.MaxOutbound < 1 {
 		bad("sessions.max_outbound", "%d: want at least 1", s.MaxOutbound)
+	}
+	if s.MaxInbound < 1 {
+		bad("sessions.max_inbound", "%d: want at least 1", s.MaxInbound)
 	}
 	if s.QueueLength < 1 {
 		bad("sessions.queue_length", "%d: want at least 1", s.QueueLength)

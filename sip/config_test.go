@@ -51,6 +51,7 @@ func TestConfigValidate(t *testing.T) {
 		{"sip.sessions.send_timeout", func(c *Config) { c.Sessions.SendTimeout = -1 }},
 		{"sip.sessions.expires", func(c *Config) { c.Sessions.Expires = 30 * time.Second }},
 		{"sip.sessions.max_outbound", func(c *Config) { c.Sessions.MaxOutbound = -1 }},
+		{"sip.sessions.max_inbound", func(c *Config) { c.Sessions.MaxInbound = -1 }},
 		{"sip.sessions.queue_length", func(c *Config) { c.Sessions.QueueLength = -1 }},
 		{"sip.sessions.msrps", func(c *Config) { c.Sessions.MSRPS = true }}, // without listen.msrps
 	} {

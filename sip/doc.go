@@ -37,13 +37,17 @@
 // Conversation-ID, and the last chunk's 200 goes only after the gateway
 // returned (408 when it should be tried again, 403 or 415 for a refusal).
 // The edge sends BYE when the phone has not bound the MSRP side within 30 s,
-// when the MSRP connection is lost, when the 200 got no ACK, and on
-// shutdown. Session-Expires is accepted and never refreshed (the 200 has
-// none; "Require: timer", like any Require, gets 420); a bodiless UPDATE
-// gets 200, and a re-INVITE or UPDATE offering the same session again (a
-// refresh by a phone that is its own refresher) gets 200 with the answer
-// the session has; an offer that changes it gets 488. Without
-// listen.msrp, and over UDP, INVITE gets 405.
+// when the MSRP connection is lost, when no message went either way for
+// sessions.idle_timeout, when the 200 got no ACK, and on shutdown.
+// Session-Expires is accepted and never refreshed nor enforced (the 200
+// has none; "Require: timer", like any Require, gets 420): the idle
+// timeout is what ends the sessions of a phone gone silent behind a relay
+// that keeps its connections up. A bodiless UPDATE gets 200, and a
+// re-INVITE or UPDATE offering the same session again (a refresh by a
+// phone that is its own refresher) gets 200 with the answer the session
+// has; an offer that changes it gets 488. While sessions.max_inbound
+// sessions phones opened are open, a new INVITE gets 503 with
+// Retry-After. Without listen.msrp, and over UDP, INVITE gets 405.
 //
 // Large message mode toward phones (largemsg.go): a message for a phone
 // whose CPIM is too large for a pager-mode MESSAGE (max_body, or the
@@ -88,7 +92,8 @@
 //
 // Not done for sessions: group chat and deferred delivery (Referred-By
 // as the author), session refresh as refresher, MSRP relays and their
-// AUTH, a cap on the number of sessions, and session metrics.
+// AUTH, and session metrics (beyond the INVITEs refused past
+// sessions.max_inbound).
 //
 // Requests over UDP are handled statelessly, below sipgo's transaction
 // layer, with a bounded cache of answers (sip/answers) so that

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -66,6 +67,9 @@ type Edge struct {
 	msrpsPort int
 	msrpsFP   msrp.Fingerprint
 	sessions  sync.WaitGroup // one per session past its 200
+	// inbound counts the sessions phones opened, from the INVITE that
+	// gets one to its end, for sessions.max_inbound.
+	inbound atomic.Int64
 	// chats are the chat sessions the edge opens toward phones (chat.go).
 	chats *chatTable
 	// testHookInvite, when set, runs before a session's 200 is sent, with

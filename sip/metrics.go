@@ -15,7 +15,7 @@ type metrics struct {
 	answers       *prometheus.CounterVec   // method, code
 	answerSeconds *prometheus.HistogramVec // method
 	retrans       *prometheus.CounterVec   // state: pending, answered
-	refused       *prometheus.CounterVec   // reason: untrusted, unauthenticated, replayed, identity, overload, malformed
+	refused       *prometheus.CounterVec   // reason: untrusted, unauthenticated, replayed, identity, overload, malformed, sessions
 	badBodies     *prometheus.CounterVec   // kind
 	isComposing   prometheus.Counter
 	delivered     *prometheus.CounterVec // kind: message, receipt, revocation

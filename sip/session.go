@@ -51,12 +51,22 @@ import (
 //
 // A session ends with a BYE from us when its MSRP side does not bind
 // within bindTimeout (or our connection to a passive phone fails), when
-// its MSRP connection is lost, when no ACK came
-// for the 200, or when the edge shuts down. Session-Expires is accepted
-// and ignored: the 200 carries none and "timer" is not Supported, so
-// nobody needs to refresh (RFC 4028 section 7.2); an UPDATE without a body
-// is answered 200 all the same, and a re-INVITE or an UPDATE with an offer
-// as reoffer says.
+// its MSRP connection is lost, when no message went either way for
+// sessions.idle_timeout, when no ACK came for the 200, or when the edge
+// shuts down. Session-Expires is accepted and ignored: the 200 carries
+// none and "timer" is not Supported, so nobody needs to refresh (RFC 4028
+// section 7.2); an UPDATE without a body is answered 200 all the same, and
+// a re-INVITE or an UPDATE with an offer as reoffer says. The idle timeout
+// stands in for the session timer: a phone gone behind a relay or an SBC
+// that keeps the TCP connections up would otherwise hold its sessions for
+// ever. It costs a timer per session (idleSession), no goroutine.
+//
+// At most sessions.max_inbound sessions phones opened are open at once
+// (from the INVITE that gets one to their end, e.inbound); past it an
+// INVITE gets 503 with Retry-After, as when the edge is overloaded: the
+// IMS core may try another instance, and RCS clients send the message by
+// pager mode instead. 486 would say the called user is busy, which is not
+// what is the matter.
 
 // bindTimeout is how long a session waits for its MSRP connection (tests
 // shorten Edge.bindTimeout).
@@ -247,6 +257,18 @@ func (e *Edge) invite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	defer release()
+	if e.inbound.Add(1) > int64(e.cfg.Sessions.MaxInbound) {
+		e.inbound.Add(-1)
+		e.m.refused.WithLabelValues("sessions").Inc()
+		e.respond(req, tx, answers.Answer{Status: 503, Reason: "Service Unavailable: too many sessions", RetryAfter: e.retryAfter()}, "")
+		return
+	}
+	counted := true // until endSession takes it over
+	defer func() {
+		if counted {
+			e.inbound.Add(-1)
+		}
+	}()
 
 	sess, dlg, ans := e.openSession(ctx, req, tx)
 	if sess == nil {
@@ -272,6 +294,7 @@ func (e *Edge) invite(req *sip.Request, tx sip.ServerTransaction) {
 	err := dlg.WriteResponse(res)
 	e.m.answers.WithLabelValues(methodLabel(string(req.Method)), codeLabel(200)).Inc()
 	e.sessions.Add(1)
+	counted = false
 	d := newSessionDialog(dlg, sess)
 	d.replies, d.maxSize, d.inForce = ans.replies, ans.maxSize, offerAnswer{offered: ans.offered, answer: ans.body}
 	e.watchSession(d, dlg, err)
@@ -414,7 +437,8 @@ type sessionDialog struct {
 	headers   []string // our BYE's header lines from the dialog: From, To, Route
 	transport string
 	sess      *msrp.Session
-	once      sync.Once // the session ends once
+	once      sync.Once   // the session ends once
+	idle      *time.Timer // sessions.idle_timeout; set before d is shared, nil when the 200 got no ACK
 	// replies is the conversation whose messages to the phone go in the
 	// session while it lasts (chat.go, sessions.outbound: chat), indexed
 	// in chatTable.phones; zero when the session does not carry them.
@@ -547,11 +571,15 @@ func newSessionDialog(dlg *sipgo.DialogServerSession, sess *msrp.Session) *sessi
 // watchSession ties a session to its dialog after the 200, with no
 // goroutine while both last: a BYE from the phone ends the MSRP session,
 // and the edge sends BYE when the MSRP side never bound, when it ended
-// (connection lost, edge shutting down) or when the 200 got no ACK
-// (writeErr). sipgo's dialog is let go here, after d is stored: the
-// session's BYE and UPDATE find d from now on. When the phone offered
-// a=setup:passive, we connect (connectSession): the 200 was ACKed by now.
+// (connection lost, edge shutting down), when it was idle for
+// sessions.idle_timeout or when the 200 got no ACK (writeErr). sipgo's
+// dialog is let go here, after d is stored: the session's BYE and UPDATE
+// find d from now on. When the phone offered a=setup:passive, we connect
+// (connectSession): the 200 was ACKed by now.
 func (e *Edge) watchSession(d *sessionDialog, dlg *sipgo.DialogServerSession, writeErr error) {
+	if writeErr == nil {
+		e.idleSession(d)
+	}
 	e.chats.addPhoneSession(d) // before anything can end it
 	e.answered.Store(d.id, d)
 	// A BYE that sipgo's dialog took before this.
@@ -588,11 +616,37 @@ func (e *Edge) connectSession(d *sessionDialog, wait time.Duration) {
 	}
 }
 
+// idleSession sets d.idle: a timer that ends the session with our BYE
+// once no message went either way in it for sessions.idle_timeout
+// (msrp.Session.LastActivity). Traffic does not touch the timer: when it
+// fires and a message went since it was set, it is set again for what is
+// left. It is made stopped and only then started, so that its callback,
+// which reads d.idle, runs after d.idle is set.
+func (e *Edge) idleSession(d *sessionDialog) {
+	limit := e.cfg.Sessions.IdleTimeout
+	d.idle = time.AfterFunc(limit, func() {
+		if d.sess.Context().Err() != nil {
+			return // ended meanwhile
+		}
+		if left := limit - time.Since(d.sess.LastActivity()); left > 0 {
+			d.idle.Reset(left)
+			return
+		}
+		e.endSession(d, "idle for "+limit.String())
+	})
+	d.idle.Stop()
+	d.idle.Reset(limit)
+}
+
 // endSession ends a session and its dialog, once, with a BYE from us
 // unless the phone's BYE ended it (why is empty).
 func (e *Edge) endSession(d *sessionDialog, why string) {
 	d.once.Do(func() {
 		defer e.sessions.Done()
+		e.inbound.Add(-1)
+		if d.idle != nil {
+			d.idle.Stop()
+		}
 		e.answered.CompareAndDelete(d.id, d)
 		e.chats.dropPhoneSession(d)
 		d.sess.Close()

@@ -216,6 +216,7 @@ func TestSessionLeak(t *testing.T) {
 	n := waitGoroutines(t, baseG, 10, 60*time.Second)
 	t.Logf("goroutines back within %v", time.Since(settle).Round(time.Millisecond))
 	waitExactly(t, "sessions phones opened indexed", 0, func() int { return phoneSessions(e) })
+	waitExactly(t, "sessions phones opened counted for max_inbound", 0, func() int { return int(e.inbound.Load()) })
 	// The heap: sipgo forgets finished transactions on its own timers, so
 	// this too is polled. The bound is 6 KB a session, the NATS server's
 	// cache of the messages it stored included; one session that stayed
