@@ -14,7 +14,6 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/mimigw/mimigw/mimi/uri"
-	"github.com/mimigw/mimigw/sip/answers"
 	"github.com/mimigw/mimigw/sip/msrp"
 	"github.com/mimigw/mimigw/sip/sdp"
 )
@@ -856,7 +855,7 @@ func (e *Edge) chatDialogRequest(req *sip.Request, tx sip.ServerTransaction) boo
 		if in := cs.inForce.Load(); in != nil {
 			e.answerOffer(req, tx, *in)
 		} else {
-			e.respond(req, tx, answers.Answer{Status: 491, Reason: "Request Pending"}, "")
+			e.respond(req, tx, requestPending, "")
 		}
 		return true
 	}

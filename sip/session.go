@@ -168,6 +168,13 @@ func (e *Edge) dialogRequest(req *sip.Request, tx sip.ServerTransaction) bool {
 	case req.IsInvite():
 		if d := e.answeredDialog(req); d != nil {
 			e.reoffer(d, req, tx) // a re-INVITE
+		} else if _, err := e.dialogs.MatchDialogRequest(req); err == nil {
+			e.m.requests.WithLabelValues(methodLabel(string(req.Method)), strings.ToLower(req.Transport())).Inc()
+			if _, refuse := e.trust(req, e.streamPeer(req, tx)); refuse != nil {
+				e.respond(req, tx, *refuse, "")
+			} else {
+				e.respond(req, tx, requestPending, "")
+			}
 		} else if !e.chatDialogRequest(req, tx) {
 			e.invite(req, tx)
 		}
@@ -178,18 +185,20 @@ func (e *Edge) dialogRequest(req *sip.Request, tx sip.ServerTransaction) bool {
 	case req.Method == sip.UPDATE:
 		// A session refresh some clients send although our 200 carried no
 		// Session-Expires: 200 without a body keeps the session as it is;
-		// an UPDATE with a new offer is not taken.
-		if _, err := e.dialogs.MatchDialogRequest(req); err != nil && e.answeredDialog(req) == nil {
+		// one with an offer is answered by reoffer.
+		d := e.answeredDialog(req)
+		if d != nil && len(req.Body()) > 0 {
+			e.reoffer(d, req, tx)
+			return true
+		}
+		if _, err := e.dialogs.MatchDialogRequest(req); err != nil && d == nil {
 			return false
 		}
 		e.m.requests.WithLabelValues(methodLabel(string(req.Method)), strings.ToLower(req.Transport())).Inc()
-		if d := e.answeredDialog(req); d != nil && len(req.Body()) > 0 {
-			e.reoffer(d, req, tx)
-		} else if _, refuse := e.trust(req, e.streamPeer(req, tx)); refuse != nil {
+		if _, refuse := e.trust(req, e.streamPeer(req, tx)); refuse != nil {
 			e.respond(req, tx, *refuse, "")
 		} else if len(req.Body()) > 0 {
-			// Before the ACK, sipgo still holds the dialog.
-			e.respond(req, tx, answers.Answer{Status: 488, Reason: "Not Acceptable Here: session changes not supported"}, "")
+			e.respond(req, tx, requestPending, "")
 		} else {
 			e.respond(req, tx, answers.Answer{Status: 200}, "")
 		}
@@ -300,6 +309,12 @@ func (e *Edge) invite(req *sip.Request, tx sip.ServerTransaction) {
 	e.watchSession(d, dlg, err)
 }
 
+// requestPending answers an offer in a session's dialog that comes while
+// the session is being set up (its 200 not ACKed yet, or just ACKed and
+// the session not yet kept): the phone makes it again after a while (RFC
+// 3261 section 14.1).
+var requestPending = answers.Answer{Status: 491, Reason: "Request Pending"}
+
 // sessionAnswer is the 200's SDP, carried in an answers.Answer's place,
 // and what our messages to the phone need of the session.
 type sessionAnswer struct {
@@ -325,7 +340,8 @@ func (e *Edge) openSession(ctx context.Context, req *sip.Request, tx sip.ServerT
 		return refuse(answers.Answer{Status: 420, Reason: "Bad Extension"})
 	}
 	if to := req.To(); to != nil && to.Params.Has("tag") {
-		return refuse(answers.Answer{Status: 488, Reason: "Not Acceptable Here: re-INVITE not supported"})
+		// A re-INVITE of a dialog that is not (or no longer) here.
+		return refuse(answers.Answer{Status: 481, Reason: "Call/Transaction Does Not Exist"})
 	}
 	from, err := e.senderNumber(req, who)
 	if err != nil {
