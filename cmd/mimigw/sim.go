@@ -138,7 +138,7 @@ func simRCS(args []string, stdout, stderr io.Writer) error {
 	msrpAddr := fs.String("msrp", "127.0.0.1:2856", "MSRP `address` to listen on")
 	gw := fs.String("gateway", "sip:127.0.0.1:5060;transport=tcp", "SIP `URI` of the gateway, where the phones send")
 	domain := fs.String("domain", "", "host of the sip: URIs of the phones (default rcssim.localhost)")
-	setup := fs.String("setup", "active", "answer to a=setup:actpass: active (connect) or passive (wait)")
+	setup := fs.String("setup", "active", "answer to a=setup:actpass: active (connect) or passive (wait); passive also offers a=setup:passive in the sessions it opens")
 	displayed := fs.Bool("displayed", false, "also send displayed IMDNs when asked for")
 	relay := fs.String("msrp-relay", "", "MSRP relay `URI` (RFC 4976, msrp://host:port;tcp) the phones AUTH to and send through")
 	httpAddr := fs.String("http", "127.0.0.1:8082", "`address` of the send and log hook (empty: none)")
