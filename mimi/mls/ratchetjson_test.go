@@ -63,10 +63,7 @@ func TestRatchetRecordJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := encodeRecord(&r)
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := r.appendJSON([]byte("x"))[1:]
 		if !bytes.Equal(got, want) {
 			t.Fatalf("record %d:\n got %s\nwant %s", i, got, want)
 		}
@@ -82,6 +79,32 @@ func TestRatchetRecordJSON(t *testing.T) {
 	}{{ratchetRecord{}, 3}, {secrettree.TreeState{}, 4}, {secrettree.LeafState{}, 5}, {window{}, 2}} {
 		if n := reflect.TypeOf(c.v).NumField(); n != c.fields {
 			t.Errorf("%T has %d fields, the ratchet record encoder knows %d", c.v, n, c.fields)
+		}
+	}
+}
+
+// A ratchet record sealed through the pooled buffer opens to the record,
+// one written after a larger one too.
+func TestSealRatchetRecord(t *testing.T) {
+	seal, err := newSealer(bytes.Repeat([]byte{7}, stateKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &kvStore{bucket: "b", seal: seal}
+	big := &ratchetRecord{EpochID: bytes.Repeat([]byte{1}, 2000)}
+	small := &ratchetRecord{EpochID: []byte{2}, Seen: map[uint32]*window{1: {Max: 5, Bits: []byte{1}}}}
+	for _, r := range []*ratchetRecord{big, small, big} {
+		blob, err := s.sealRecord("k", r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pt, err := seal.open("b", "k", blob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(r)
+		if !bytes.Equal(pt, want) {
+			t.Fatalf("sealed %s, want %s", pt, want)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -70,11 +71,7 @@ func (s *kvStore) get(ctx context.Context, key string, v any) (uint64, error) {
 // write stores v under key. rev 0 creates the key and fails with
 // errConflict if it exists; any other rev replaces exactly that revision.
 func (s *kvStore) write(ctx context.Context, key string, v any, rev uint64) (uint64, error) {
-	pt, err := encodeRecord(v)
-	if err != nil {
-		return 0, fmt.Errorf("mls: encode %s: %w", key, err)
-	}
-	blob, err := s.seal.seal(s.bucket, key, pt)
+	blob, err := s.sealRecord(key, v)
 	if err != nil {
 		return 0, err
 	}
@@ -96,14 +93,29 @@ func (s *kvStore) write(ctx context.Context, key string, v any, rev uint64) (uin
 	return n, nil
 }
 
-// encodeRecord is json.Marshal, but for the ratchet record, which has an
-// encoder of its own.
-func encodeRecord(v any) ([]byte, error) {
-	if r, ok := v.(*ratchetRecord); ok {
-		return r.appendJSON(make([]byte, 0, 1024)), nil
+// sealRecord encodes v as JSON and seals it for key. The ratchet record,
+// written after every message, has an encoder of its own, and its
+// plaintext (secrets) is encoded into a pooled buffer that is cleared
+// once sealed.
+func (s *kvStore) sealRecord(key string, v any) ([]byte, error) {
+	r, ok := v.(*ratchetRecord)
+	if !ok {
+		pt, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("mls: encode %s: %w", key, err)
+		}
+		return s.seal.seal(s.bucket, key, pt)
 	}
-	return json.Marshal(v)
+	bp := plainBuffers.Get().(*[]byte)
+	pt := r.appendJSON((*bp)[:0])
+	blob, err := s.seal.seal(s.bucket, key, pt)
+	clear(pt)
+	*bp = pt[:0]
+	plainBuffers.Put(bp)
+	return blob, err
 }
+
+var plainBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // update replaces revision rev of key with blob. It is the write made
 // for every message (the ratchet record), so it goes to the bucket's
@@ -130,11 +142,7 @@ func (s *kvStore) update(ctx context.Context, key string, blob []byte, rev uint6
 
 // put stores v under key whatever is there.
 func (s *kvStore) put(ctx context.Context, key string, v any) (uint64, error) {
-	pt, err := encodeRecord(v)
-	if err != nil {
-		return 0, fmt.Errorf("mls: encode %s: %w", key, err)
-	}
-	blob, err := s.seal.seal(s.bucket, key, pt)
+	blob, err := s.sealRecord(key, v)
 	if err != nil {
 		return 0, err
 	}
