@@ -25,6 +25,10 @@ var (
 	ErrUnavailable = errors.New("bus unavailable")
 	// ErrClosed: the Bus was closed.
 	ErrClosed = errors.New("bus closed")
+	// ErrTooLarge: the message with its headers is larger than the server
+	// takes (its max_payload, or the stream's largest message); sending it
+	// again will not help.
+	ErrTooLarge = errors.New("message too large for the bus")
 )
 
 // Bus is a connection to the NATS JetStream bus (docs/architecture.md, bus
@@ -693,6 +697,16 @@ func (b *Bus) Config() Config { return b.cfg }
 
 // Conn is the underlying NATS connection.
 func (b *Bus) Conn() *nats.Conn { return b.nc.Load() }
+
+// MaxPayload is the most bytes, headers and data together, the server
+// takes in one message (its max_payload, 1 MB unless configured); 0 while
+// the Bus has not connected yet.
+func (b *Bus) MaxPayload() int64 {
+	if nc := b.nc.Load(); nc != nil {
+		return nc.MaxPayload()
+	}
+	return 0
+}
 
 // JetStream is the JetStream context on Conn.
 func (b *Bus) JetStream() jetstream.JetStream { return b.js }

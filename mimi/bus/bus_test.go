@@ -1062,6 +1062,41 @@ func TestPublishWithRecordPastWindow(t *testing.T) {
 	}
 }
 
+// A message that with its headers is over the server's max payload is
+// refused as too large before anything is written, its record included;
+// one that fits with its headers is stored.
+func TestPublishTooLarge(t *testing.T) {
+	b := bustest.New(t)
+	limit := b.MaxPayload()
+	if limit <= 0 {
+		t.Fatalf("max payload %d on a connected bus", limit)
+	}
+	env := envelope(t)
+	env.Sender, env.Recipient, env.Channel = phone.TelURI(), "mimi://a.example/u/alice", bus.ChannelRCS
+	subject := bus.SubjectFromPhone(phone)
+	key := "in." + env.ID
+	// The data alone fits; with the headers it does not.
+	_, err := b.PublishWithRecord(ctxT(t), subject, env, make([]byte, limit-8), key, []byte(`{}`))
+	if !errors.Is(err, bus.ErrTooLarge) || errors.Is(err, bus.ErrUnavailable) {
+		t.Fatalf("data of max payload less 8: %v, want ErrTooLarge and not ErrUnavailable", err)
+	}
+	if _, err := b.Publish(ctxT(t), subject, env, make([]byte, 2*limit)); !errors.Is(err, bus.ErrTooLarge) {
+		t.Errorf("data of twice max payload: %v, want ErrTooLarge", err)
+	}
+	if n := streamInfo(t, b, b.Config().FromPhoneStream).State.Msgs; n != 0 {
+		t.Errorf("from-phone stream holds %d after refusals, want 0", n)
+	}
+	if _, err := b.Deliveries(key).Get(ctxT(t), key); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("record of a refused message: %v, want none", err)
+	}
+	if dup, err := b.PublishWithRecord(ctxT(t), subject, env, make([]byte, limit-4096), key, []byte(`{}`)); err != nil || dup {
+		t.Fatalf("data of max payload less 4 KiB: duplicate %v, %v", dup, err)
+	}
+	if n := streamInfo(t, b, b.Config().FromPhoneStream).State.Msgs; n != 1 {
+		t.Errorf("from-phone stream holds %d, want 1", n)
+	}
+}
+
 // A publish is bounded by PublishTimeout even when its caller sets no
 // deadline: an ack that never comes (here a stream told to send none)
 // fails as unavailable.

@@ -20,7 +20,10 @@ import (
 // When the bus cannot take the message now (no server, no stream, timeout,
 // disconnected, ctx done) the error wraps ErrUnavailable and the caller
 // should answer with a retryable failure. Other errors (bad subject or
-// envelope, message too large) will not go away by retrying.
+// envelope, message too large) will not go away by retrying; a message
+// that with its headers is over the server's max payload (MaxPayload) is
+// refused before anything is sent, wrapping ErrTooLarge, as is one the
+// stream refuses for its size.
 func (b *Bus) Publish(ctx context.Context, subject string, env Envelope, data []byte) (duplicate bool, err error) {
 	msg, err := b.message(subject, env, data)
 	if err != nil {
@@ -39,7 +42,29 @@ func (b *Bus) message(subject string, env Envelope, data []byte) (*nats.Msg, err
 		b.m.publishFailures.WithLabelValues(subjectKind(subject), "rejected").Inc()
 		return nil, err
 	}
-	return &nats.Msg{Subject: subject, Header: env.Header(subject), Data: data}, nil
+	msg := &nats.Msg{Subject: subject, Header: env.Header(subject), Data: data}
+	if size, limit := len(data)+headerSize(msg.Header), b.MaxPayload(); limit > 0 && int64(size) > limit {
+		b.m.publishFailures.WithLabelValues(subjectKind(subject), "rejected").Inc()
+		return nil, fmt.Errorf("bus: publish %s id %s: %w: %d bytes with headers, max payload %d",
+			subject, env.ID, ErrTooLarge, size, limit)
+	}
+	return msg, nil
+}
+
+// headerSize is how many bytes h takes on the wire, as the client counts
+// it against the max payload: the version line, a line per value, the
+// empty line.
+func headerSize(h nats.Header) int {
+	if len(h) == 0 {
+		return 0
+	}
+	n := len("NATS/1.0\r\n") + 2
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(": ") + len(v) + 2
+		}
+	}
+	return n
 }
 
 func (b *Bus) checkPublish(subject string, env Envelope) error {
@@ -214,6 +239,9 @@ func (b *Bus) awaitPublish(ctx context.Context, p *pendingPublish) (bool, error)
 		}
 		if permanent(err) {
 			b.m.publishFailures.WithLabelValues(p.kind, "rejected").Inc()
+			if tooLarge(err) {
+				return false, fmt.Errorf("bus: publish %s id %s: %w: %w", p.subject, p.id, ErrTooLarge, err)
+			}
 			return false, fmt.Errorf("bus: publish %s id %s: %w", p.subject, p.id, err)
 		}
 		if !retryable(err) || !time.Now().Before(deadline) {
@@ -264,6 +292,14 @@ func permanent(err error) bool {
 		return apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum
 	}
 	return false
+}
+
+// tooLarge reports whether a publish failed for the message's size: over
+// the server's max payload, or over the stream's largest message.
+func tooLarge(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, nats.ErrMaxPayload) ||
+		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum
 }
 
 // wrongLastSequence reports whether the server refused a publish because
