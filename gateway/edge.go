@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/mimigw/mimigw/mimi/uri"
@@ -40,6 +41,10 @@ var (
 	// ErrTooLarge: the message is too large for RCS pager mode here; it
 	// goes by SMS, and the number stays RCS-capable.
 	ErrTooLarge = errors.New("too large for RCS pager mode")
+	// ErrOversize: a message from a phone is larger than the bus can
+	// store. It wraps ErrRejected, since sending it again will not help:
+	// SIP and MSRP answer 413, SMPP ESME_RINVMSGLEN.
+	ErrOversize = fmt.Errorf("larger than the bus can store: %w", ErrRejected)
 )
 
 // Status is what a phone network reports about a message it carried.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -331,6 +332,80 @@ func TestInboundBusDown(t *testing.T) {
 	err = g.Receive(ctx, Inbound{Channel: ChannelSMS, From: phone, To: "+15551239999", Parts: []Part{{Text: "x"}}})
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("bus down: %v, want ErrUnavailable", err)
+	}
+}
+
+// A message from a phone larger than the bus can store is refused, never
+// answered as a failure to retry, and nothing of it is written; one just
+// under the limit is stored.
+func TestInboundTooLarge(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testConfig(), newRCSEdge(Capabilities{Chat: true}), nil)
+	ctx := context.Background()
+	limit := int(h.bus.MaxPayload())
+	if limit <= 0 {
+		t.Fatalf("max payload %d", limit)
+	}
+	// Over the limit as it is; then fitting as encoded, but not with the
+	// envelope's headers (the bus's own check).
+	for i, size := range []int{limit + 1, limit - 300} {
+		in := Inbound{Channel: ChannelRCS, From: phone, To: "+15551239999", Ref: fmt.Sprintf("big-%d", i),
+			ConversationID: "conv-big", Parts: []Part{{Text: strings.Repeat("x", size)}}}
+		err := h.g.Receive(ctx, in)
+		if !errors.Is(err, ErrOversize) || !errors.Is(err, ErrRejected) || errors.Is(err, ErrUnavailable) {
+			t.Errorf("%d bytes of text: %v, want ErrOversize (a refusal), not ErrUnavailable", size, err)
+		}
+	}
+	stored := func() uint64 {
+		t.Helper()
+		st, err := h.bus.JetStream().Stream(ctx, h.bus.Config().FromPhoneStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Msgs
+	}
+	if n := stored(); n != 0 {
+		t.Errorf("from-phone stream holds %d after refusals, want 0", n)
+	}
+	if got := testutil.ToFloat64(h.g.m.inbound.WithLabelValues("rcs", "rejected")); got != 2 {
+		t.Errorf("rejected counted: %v, want 2", got)
+	}
+	ch := h.watch(phone)
+	under := strings.Repeat("y", limit-64<<10)
+	if err := h.g.Receive(ctx, Inbound{Channel: ChannelRCS, From: phone, To: "+15551239999", Ref: "under", Parts: []Part{{Text: under}}}); err != nil {
+		t.Fatalf("%d bytes of text: %v", len(under), err)
+	}
+	m, err := content.Decode(next(t, ch).Data)
+	if err != nil || string(m.Body.Content) != under {
+		t.Errorf("message under the limit: %v, %d bytes of content", err, len(m.Body.Content))
+	}
+	if n := stored(); n != 1 {
+		t.Errorf("from-phone stream holds %d, want 1", n)
+	}
+}
+
+// What a failed publish of a message from a phone tells the edge: only
+// trouble of the moment is worth a retry.
+func TestPublishErrorKinds(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want error
+	}{
+		{fmt.Errorf("bus: publish x: %w: nats: maximum payload exceeded", bus.ErrTooLarge), ErrOversize},
+		{errors.Join(fmt.Errorf("bus: %w", bus.ErrTooLarge), fmt.Errorf("bus: record: %w", bus.ErrUnavailable)), ErrOversize},
+		{fmt.Errorf("bus: publish x: %w: timeout", bus.ErrUnavailable), ErrUnavailable},
+		{fmt.Errorf("bus: publish x: %w", bus.ErrClosed), ErrUnavailable},
+		{context.DeadlineExceeded, ErrUnavailable},
+		{fmt.Errorf("bus: publish x: %w", bus.ErrBadEnvelope), ErrRejected},
+		{fmt.Errorf("bus: publish x: %w", bus.ErrBadSubject), ErrRejected},
+	} {
+		if got := publishError(tt.err); got != tt.want {
+			t.Errorf("%v: %v, want %v", tt.err, got, tt.want)
+		}
 	}
 }
 

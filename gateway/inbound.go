@@ -31,6 +31,22 @@ func (g *Gateway) Receive(ctx context.Context, in Inbound) error {
 
 var errDuplicate = errors.New("duplicate")
 
+// publishError is what a failed publish of a message from a phone means
+// to the edge: ErrOversize when the bus cannot store one that large,
+// ErrUnavailable when the bus could not take it now (the phone retries),
+// ErrRejected for anything else the bus refused, which would fail again
+// the same way.
+func publishError(err error) error {
+	switch {
+	case errors.Is(err, bus.ErrTooLarge):
+		return ErrOversize
+	case errors.Is(err, bus.ErrUnavailable), errors.Is(err, bus.ErrClosed),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return ErrUnavailable
+	}
+	return ErrRejected
+}
+
 func (g *Gateway) receive(ctx context.Context, in Inbound) error {
 	if in.Channel != ChannelRCS && in.Channel != ChannelSMS {
 		return fmt.Errorf("gateway: inbound on channel %q: %w", in.Channel, ErrRejected)
@@ -76,6 +92,12 @@ func (g *Gateway) receive(ctx context.Context, in Inbound) error {
 
 	rec := inRecord{Channel: in.Channel, From: in.From, To: in.To, Ref: in.Ref, ConversationID: in.ConversationID,
 		Notify: in.Notify, Excerpt: makeExcerpt(textOf(m)), At: now}
+	if limit := g.bus.MaxPayload(); limit > 0 && int64(len(data)) > limit {
+		// The bus would refuse it (headers come on top): refused before
+		// anything is written for it.
+		return fmt.Errorf("gateway: message %s from %s: %w: %d bytes, the bus takes at most %d",
+			id, in.From, ErrOversize, len(data), limit)
+	}
 	if in.Channel == ChannelRCS && in.ConversationID != "" {
 		// A write only when the phone started a new conversation.
 		if err := g.ids.SetConversation(ctx, recipient, in.From, in.ConversationID); err != nil {
@@ -91,7 +113,7 @@ func (g *Gateway) receive(ctx context.Context, in Inbound) error {
 	}
 	dup, err := g.bus.PublishWithRecord(ctx, bus.SubjectFromPhone(in.From), env, data, inKey(id), recData)
 	if err != nil {
-		return fmt.Errorf("gateway: message %s from %s: %w: %w", id, in.From, ErrUnavailable, err)
+		return fmt.Errorf("gateway: message %s from %s: %w: %w", id, in.From, publishError(err), err)
 	}
 	if dup {
 		return errDuplicate

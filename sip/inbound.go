@@ -307,12 +307,17 @@ func (e *Edge) call(ctx context.Context, f func(context.Context) error) error {
 
 // outcome maps what the gateway returned to the answer: success only once
 // it returned nil; 503 with Retry-After for ErrUnavailable and anything
-// unexpected (the message is not durable, so the peer must retry); 403
-// naming the reason for ErrRejected.
+// unexpected (the message is not durable, so the peer must retry); 413
+// for ErrOversize (larger than the bus can store); 403 naming the reason
+// for ErrRejected.
 func (e *Edge) outcome(err error, ok uint16, kind string, from uri.Number) answers.Answer {
 	switch {
 	case err == nil:
 		return answers.Answer{Status: ok}
+	case errors.Is(err, gateway.ErrOversize):
+		e.log.Info("sip: gateway refused a message too large", "kind", kind, "number", from.String(), "err", err)
+		e.m.badBodies.WithLabelValues("too_large").Inc()
+		return answers.Answer{Status: 413, Reason: "Request Entity Too Large: larger than the gateway can store"}
 	case errors.Is(err, gateway.ErrRejected):
 		e.log.Info("sip: gateway rejected", "kind", kind, "number", from.String(), "err", err)
 		return answers.Answer{Status: 403, Reason: reasonPhrase("Forbidden", err)}

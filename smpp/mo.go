@@ -72,6 +72,8 @@ func moStatus(err error) pdu.Status {
 	switch {
 	case err == nil:
 		return wire.StatusOK
+	case errors.Is(err, gateway.ErrOversize):
+		return wire.StatusInvMsgLen
 	case errors.Is(err, gateway.ErrRejected):
 		return wire.StatusInvDstAdr
 	}

@@ -178,6 +178,12 @@ func TestMOReceiverAnswers(t *testing.T) {
 	if len(st) != 1 || st[0] != wire.StatusInvDstAdr {
 		t.Fatalf("rejected: %v, want ESME_RINVDSTADR", st)
 	}
+	// Larger than the bus can store: a permanent error naming the length.
+	setFail(fmt.Errorf("message of 2000000 bytes: %w", gateway.ErrOversize))
+	st, _ = sim.InjectMO(ctx, smsc.MO{From: "+15551230002", To: "+15551230009", Text: "hi"})
+	if len(st) != 1 || st[0] != wire.StatusInvMsgLen {
+		t.Fatalf("too large: %v, want ESME_RINVMSGLEN", st)
+	}
 }
 
 func TestMONumbers(t *testing.T) {
