@@ -708,3 +708,48 @@ func TestParseFingerprint(t *testing.T) {
 		t.Errorf("Check(nil) = %v", err)
 	}
 }
+
+// A session's MaxMessage, below the pool's limit: a SEND whose Byte-Range
+// total is over it, or whose message (total unknown) grows past it, gets
+// 413 and the connection stays in step; a message of exactly MaxMessage
+// bytes is delivered.
+func TestConnSessionMaxMessage(t *testing.T) {
+	t.Parallel()
+	gw := newPeer(t, true, false)
+	local := gw.uri()
+	peerURI := URI{Host: "127.0.0.1", Port: 9, SessionID: "peer1", Transport: "tcp"}
+	in := make(inbox, 4)
+	if _, err := gw.pool.NewSession(SessionConfig{Local: local, Remote: []URI{peerURI}, Handler: in.handle, MaxMessage: 3000}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gw.pool.NewSession(SessionConfig{Local: gw.uri(), Remote: []URI{peerURI}, MaxMessage: -1}); err == nil {
+		t.Error("a negative MaxMessage was taken")
+	}
+	chunk := func(tid, msgID string, start, total int64, body []byte, flag Flag) *Frame {
+		return &Frame{TID: tid, Method: MethodSEND, ToPath: []URI{local}, FromPath: []URI{peerURI}, MessageID: msgID,
+			Flag: flag, ContentType: "text/plain", Body: body,
+			ByteRange: ByteRange{Start: start, End: start + int64(len(body)) - 1, Total: total}}
+	}
+	r := dialRaw(t, gw.port)
+	// The total says 3001 bytes: refused at the first chunk.
+	r.send(chunk("t001", "msg-1", 1, 3001, testBody(1000), FlagMore))
+	r.expect("t001", 413)
+	// No total: the third chunk takes the message past 3000 bytes.
+	for i, want := range []int{200, 200, 413} {
+		tid := fmt.Sprintf("t00%d", i+2)
+		r.send(chunk(tid, "msg-2", int64(i)*1200+1, Unknown, testBody(1200), FlagMore))
+		r.expect(tid, want)
+	}
+	// One chunk of 3001 bytes.
+	r.send(chunk("t005", "msg-3", 1, 3001, testBody(3001), FlagEnd))
+	r.expect("t005", 413)
+	// Exactly 3000 bytes, in two chunks, on the same connection.
+	body := testBody(3000)
+	r.send(chunk("t006", "msg-4", 1, 3000, body[:1500], FlagMore))
+	r.expect("t006", 200)
+	r.send(chunk("t007", "msg-4", 1501, 3000, body[1500:], FlagEnd))
+	r.expect("t007", 200)
+	if m := in.next(t); !bytes.Equal(m.Body, body) {
+		t.Fatalf("delivered %d bytes, want the 3000 sent", len(m.Body))
+	}
+}

@@ -88,8 +88,9 @@
 // its end-line, whatever its Byte-Range says, so a chunk the sender
 // interrupted (RFC 4975 section 7.1) counts for what it carried. Bytes
 // received twice must agree (400 otherwise), as must the totals of all
-// chunks (400), and no chunk may reach past the total (400); a total over
-// Limits.MaxMessage, or more than Limits.MaxInFlight messages in progress,
+// chunks (400), and no chunk may reach past the total (400); a total (or
+// the bytes received so far) over Limits.MaxMessage or the session's
+// SessionConfig.MaxMessage, or more than Limits.MaxInFlight messages in progress,
 // gets 413; an aborted message ('#') is dropped, its chunk answered 200; a
 // message with no new chunk for Limits.IncompleteTimeout is dropped. A
 // chunk flagged last ('$') that arrives while bytes are missing is not

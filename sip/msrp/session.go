@@ -62,6 +62,12 @@ type SessionConfig struct {
 	SuccessReport Report
 	// ChunkSize bounds the body of each SEND; DefaultChunkSize when 0.
 	ChunkSize int
+	// MaxMessage is the largest message this session takes, below the
+	// pool's Limits.MaxMessage (which it cannot raise); 0 leaves the
+	// pool's. A SEND whose Byte-Range total, or whose message received so
+	// far, is over it is answered 413 and the connection carries on. It
+	// is what this side's SDP advertises as a=max-size.
+	MaxMessage int64
 }
 
 // Session is one MSRP session: it sends messages (chunked) to the peer
@@ -121,6 +127,9 @@ func (p *Pool) NewSession(cfg SessionConfig) (*Session, error) {
 	}
 	if cfg.ChunkSize <= 0 {
 		cfg.ChunkSize = DefaultChunkSize
+	}
+	if cfg.MaxMessage < 0 {
+		return nil, fmt.Errorf("msrp: session max message %d is negative", cfg.MaxMessage)
 	}
 	if len(cfg.Remote) > 1 && cfg.SuccessReport == ReportUnset {
 		cfg.SuccessReport = ReportYes
@@ -533,7 +542,11 @@ func (s *Session) receive(c *Conn, f *Frame) {
 	s.touch()
 	s.raMu.Lock()
 	if s.ra == nil {
-		s.ra = NewReassembler(s.pool.cfg.Limits)
+		lim := s.pool.cfg.Limits
+		if m := s.cfg.MaxMessage; m > 0 && m < lim.MaxMessage {
+			lim.MaxMessage = m
+		}
+		s.ra = NewReassembler(lim)
 	}
 	m, err := s.ra.Add(f)
 	if s.ra.Waiting() {
