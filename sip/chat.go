@@ -532,6 +532,7 @@ func (e *Edge) openChat(cs *chatSession) (err error) {
 		Fingerprints:       fps,
 		AcceptTypes:        chatAcceptTypes,
 		AcceptWrappedTypes: sessionAcceptWrappedTypes,
+		MaxSize:            e.cfg.Sessions.MaxMessageSize,
 	})
 	if err != nil {
 		return fmt.Errorf("sdp offer: %w", err)
@@ -692,6 +693,7 @@ func (e *Edge) chatMSRP(pool *msrp.Pool, offer *sdp.Session, res *sip.Response, 
 	}
 	cs.inForce.Store(&offerAnswer{offered: offerOf(len(answer.Media), neg.Remote), answer: restated})
 	scfg := neg.SessionConfig()
+	scfg.MaxMessage = e.cfg.Sessions.MaxMessageSize
 	handle := e.sessionHandler(inbound{from: cs.key.to, to: cs.key.from, conversationID: cs.key.conversation})
 	scfg.Handler = func(ctx context.Context, m *msrp.Message) error {
 		select {

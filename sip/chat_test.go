@@ -451,7 +451,8 @@ func TestChatOutbound(t *testing.T) {
 	offer := string(inv.Body())
 	for _, want := range []string{"m=message ", " TCP/MSRP *", "a=path:msrp://127.0.0.1:", ";tcp", "a=setup:actpass", "a=sendrecv",
 		"a=accept-types:message/cpim application/im-iscomposing+xml",
-		"a=accept-wrapped-types:text/plain message/imdn+xml application/vnd.gsma.rcs-ft-http+xml"} {
+		"a=accept-wrapped-types:text/plain message/imdn+xml application/vnd.gsma.rcs-ft-http+xml",
+		"a=max-size:" + strconv.Itoa(DefaultMaxMessageSize)} {
 		if !strings.Contains(offer, want) {
 			t.Errorf("offer lacks %q:\n%s", want, offer)
 		}

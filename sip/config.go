@@ -131,7 +131,23 @@ type Sessions struct {
 	// certificate it names; otherwise the session is not set up and the
 	// message goes by pager mode (then SMS). Needs listen.msrps.
 	MSRPS bool `yaml:"msrps"`
+	// MaxMessageSize is the largest message, in bytes, the edge takes in
+	// an MSRP session, opened by the phone or by the edge: it is the
+	// a=max-size of the edge's SDP offers and answers, and a SEND whose
+	// Byte-Range total or received bytes go over it is answered 413 (the
+	// connection and the session carry on). 900 KiB by default, under
+	// the bus's 1 MB max payload (NATS max_payload) with room for the
+	// MIMI encoding and the headers; raise it only with max_payload. A
+	// message the bus still cannot store is answered 413 as well.
+	MaxMessageSize int64 `yaml:"max_message_size"`
 }
+
+// DefaultMaxMessageSize is sessions.max_message_size when unset.
+const DefaultMaxMessageSize = 900 << 10
+
+// maxSessionMessage bounds sessions.max_message_size: the MSRP pool's own
+// limit (msrp.Limits.MaxMessage by default), which a session cannot raise.
+const maxSessionMessage = 16 << 20
 
 // Outbound session modes.
 const (
@@ -282,6 +298,9 @@ func (c *Config) Defaults() {
 	}
 	if s.QueueLength == 0 {
 		s.QueueLength = 64
+	}
+	if s.MaxMessageSize == 0 {
+		s.MaxMessageSize = DefaultMaxMessageSize
 	}
 }
 
@@ -455,6 +474,9 @@ func (c *Config) Validate() error {
 	}
 	if s.QueueLength < 1 {
 		bad("sessions.queue_length", "%d: want at least 1", s.QueueLength)
+	}
+	if s.MaxMessageSize < 1<<10 || s.MaxMessageSize > maxSessionMessage {
+		bad("sessions.max_message_size", "%d: want 1 KiB to 16 MiB", s.MaxMessageSize)
 	}
 	return errors.Join(errs...)
 }

@@ -54,6 +54,8 @@ func TestConfigValidate(t *testing.T) {
 		{"sip.sessions.max_inbound", func(c *Config) { c.Sessions.MaxInbound = -1 }},
 		{"sip.sessions.queue_length", func(c *Config) { c.Sessions.QueueLength = -1 }},
 		{"sip.sessions.msrps", func(c *Config) { c.Sessions.MSRPS = true }}, // without listen.msrps
+		{"sip.sessions.max_message_size", func(c *Config) { c.Sessions.MaxMessageSize = 100 }},
+		{"sip.sessions.max_message_size", func(c *Config) { c.Sessions.MaxMessageSize = 32 << 20 }},
 	} {
 		c := DevConfig()
 		tc.mutate(&c)
@@ -61,6 +63,20 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.key+":") {
 			t.Errorf("%s: Validate() = %v, want an error naming %s", tc.key, err, tc.key)
 		}
+	}
+}
+
+// sessions.max_message_size is 900 KiB when unset, under the bus's
+// default max payload of 1 MB, and a size within bounds is kept.
+func TestConfigMaxMessageSize(t *testing.T) {
+	c := DevConfig()
+	if c.Sessions.MaxMessageSize != 900<<10 {
+		t.Errorf("default sessions.max_message_size %d, want %d", c.Sessions.MaxMessageSize, 900<<10)
+	}
+	c.Sessions.MaxMessageSize = 4 << 20
+	c.Defaults()
+	if err := c.Validate(); err != nil || c.Sessions.MaxMessageSize != 4<<20 {
+		t.Errorf("sessions.max_message_size 4 MiB: %v, kept as %d", err, c.Sessions.MaxMessageSize)
 	}
 }
 

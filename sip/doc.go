@@ -35,7 +35,11 @@
 // whole MSRP message with message/cpim goes through the same function as a
 // MESSAGE's CPIM body, with the INVITE's sender, called number and
 // Conversation-ID, and the last chunk's 200 goes only after the gateway
-// returned (408 when it should be tried again, 403 or 415 for a refusal).
+// returned (408 when it should be tried again, 403 or 415 for a refusal,
+// 413 for a message larger than the bus can store). The edge's SDP
+// answers and offers carry a=max-size of sessions.max_message_size, and
+// sip/msrp answers 413 to a SEND whose Byte-Range total or received bytes
+// go over it; the connection and the session carry on.
 // The edge sends BYE when the phone has not bound the MSRP side within 30 s,
 // when the MSRP connection is lost, when no message went either way for
 // sessions.idle_timeout, when the 200 got no ACK, and on shutdown.

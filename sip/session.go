@@ -376,6 +376,7 @@ func (e *Edge) openSession(ctx context.Context, req *sip.Request, tx sip.ServerT
 		Path:               []msrp.URI{local},
 		AcceptTypes:        sessionAcceptTypes,
 		AcceptWrappedTypes: sessionAcceptWrappedTypes,
+		MaxSize:            e.cfg.Sessions.MaxMessageSize,
 	}
 	if e.msrpsPort != 0 {
 		// A TCP/TLS/MSRP offer is answered on listen.msrps; without it
@@ -394,6 +395,7 @@ func (e *Edge) openSession(ctx context.Context, req *sip.Request, tx sip.ServerT
 			}
 			cfg := neg.SessionConfig()
 			cfg.Handler = e.sessionHandler(in)
+			cfg.MaxMessage = e.cfg.Sessions.MaxMessageSize
 			sess, err := pool.NewSession(cfg)
 			if err != nil {
 				e.log.Warn("sip: msrp session", "err", err)
