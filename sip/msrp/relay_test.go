@@ -180,6 +180,73 @@ func scriptedRelay(t *testing.T, answers ...Frame) (URI, <-chan *Frame, net.List
 	return URI{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, Transport: "tcp"}, got, ln
 }
 
+// Two clients, each behind a Kamailio relay of its own (RFC 4976 section
+// 6: both endpoints use relays): each AUTHs to its relay, and its To-Path
+// is its relay's Use-Path, then the peer's a=path (the peer's relay, then
+// the peer): three hops. Messages, a 20 KB one in two chunks among them,
+// cross both relays each way intact and in order, their From-Path naming
+// both relays, and both relays log every frame as relayed.
+func TestRelayKamailioTwoRelays(t *testing.T) {
+	relays := []*relaytest.Relay{relaytest.Start(t), relaytest.Start(t)}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	peers := []*testPeer{newPeer(t, false, false), newPeer(t, false, false)}
+	auths := make([]*Relay, 2)
+	locals := []URI{peers[0].uri(), peers[1].uri()}
+	paths := make([][]URI, 2) // each client's a=path: its Use-Path, then itself
+	for i, r := range relays {
+		host, port, _ := net.SplitHostPort(r.Addr)
+		pn, _ := strconv.Atoi(port)
+		a, err := peers[i].pool.Auth(ctx, RelayConfig{URI: URI{Host: host, Port: pn, Transport: "tcp"}, Expires: 120 * time.Second})
+		if err != nil {
+			t.Fatalf("AUTH to relay %d: %v", i, err)
+		}
+		auths[i], paths[i] = a, append(a.UsePath(), locals[i])
+	}
+	ins := []inbox{make(inbox, 64), make(inbox, 64)}
+	sessions := make([]*Session, 2)
+	for i := range 2 {
+		other := 1 - i
+		remote := append(append([]URI{}, auths[i].UsePath()...), paths[other]...)
+		s, err := peers[i].pool.NewSession(SessionConfig{Local: locals[i], Remote: remote, Relay: auths[i], Handler: ins[i].handle})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(remote) != 3 {
+			t.Fatalf("To-Path %v, want three hops", remote)
+		}
+		sessions[i] = s
+	}
+	for _, s := range sessions {
+		if err := s.Connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bodies := [][]byte{[]byte("first across two relays"), testBody(20000), []byte("last")}
+	for from := range 2 {
+		to := 1 - from
+		for _, b := range bodies {
+			if err := sessions[from].Send(ctx, "message/cpim", b); err != nil {
+				t.Fatalf("client %d: %v", from, err)
+			}
+		}
+		for i, b := range bodies {
+			m := ins[to].next(t)
+			if !bytes.Equal(m.Body, b) {
+				t.Fatalf("client %d's message %d: %d bytes at client %d, want %d", from, i, len(m.Body), to, len(b))
+			}
+			if n := len(m.Last.FromPath); n != 3 {
+				t.Errorf("client %d's message %d: From-Path %v, want both relays and the sender", from, i, m.Last.FromPath)
+			}
+		}
+	}
+	for i, r := range relays {
+		if n := r.CheckClean(t); n < 8 {
+			t.Errorf("relay %d relayed %d SENDs, want at least the eight chunks", i, n)
+		}
+	}
+}
+
 // The AUTH is renewed once four fifths of its lifetime passed; the
 // Use-Path the renewal brings is what new sessions get.
 func TestRelayRenewsAuth(t *testing.T) {
