@@ -255,6 +255,7 @@ func (b *Bus) consume(ctx context.Context, stream string, ccfg jetstream.Consume
 			for {
 				select {
 				case m := <-work:
+					reserveStack()
 					handle(hctx, m)
 				case <-quit:
 					return

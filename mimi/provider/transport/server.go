@@ -290,6 +290,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(status, peer, err.Error())
 		return
 	}
+	reserveStack()
 	resp, ok := s.call(r.Context(), h, &Request{Peer: peer, Endpoint: ep, Param: param, Body: body})
 	if !ok {
 		refuse(http.StatusInternalServerError, peer, "the handler failed")
