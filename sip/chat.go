@@ -89,10 +89,16 @@ import (
 // phone opened (session.go, answerOffer): an offer repeating the session
 // gets 200 with our offer restated as an answer (restate), another 488.
 //
-// Not done: MSRP relays toward phones, a BYE or UPDATE from the phone over
-// UDP (our Contact says TCP; over UDP they get 481), and sessions kept
-// across a restart (open ones end with the process, by BYE when it shuts
-// down).
+// With sessions.relay, every MSRP-over-TCP session goes through the
+// edge's own relay (session.go, relayFor): our a=path starts with its
+// Use-Path, and our offers say a=setup:active, so that the phone listens
+// (or is behind a relay of its own): the relay has no way back to a phone
+// that connected to it.
+//
+// Not done: Digest credentials in the relay's AUTH, msrps through the
+// relay, a BYE or UPDATE from the phone over UDP (our Contact says TCP;
+// over UDP they get 481), and sessions kept across a restart (open ones
+// end with the process, by BYE when it shuts down).
 
 // chatKey names the session of a conversation with a phone.
 type chatKey struct {
@@ -522,14 +528,18 @@ func (e *Edge) openChat(cs *chatSession) (err error) {
 		}
 		e.m.chatSetups.WithLabelValues(result).Inc()
 	}()
-	pool, local, fps := e.outboundLocal()
-	if pool == nil {
+	out, err := e.outboundLocal(e.chats.ctx)
+	if err != nil {
+		return err
+	}
+	if out.pool == nil {
 		return errors.New("no MSRP listener")
 	}
 	offer, err := sdp.Offer(sdp.OfferOptions{
 		Mode:               sdp.ModeChat,
-		Path:               []msrp.URI{local},
-		Fingerprints:       fps,
+		Path:               out.path,
+		Setup:              out.setup,
+		Fingerprints:       out.fps,
 		AcceptTypes:        chatAcceptTypes,
 		AcceptWrappedTypes: sessionAcceptWrappedTypes,
 		MaxSize:            e.cfg.Sessions.MaxMessageSize,
@@ -612,7 +622,7 @@ func (e *Edge) openChat(cs *chatSession) (err error) {
 	// The dialog is in the table before the ACK, so that a BYE right after
 	// it is matched; the session exists before the ACK, so that a phone
 	// that connects as soon as it sent its 200 finds it.
-	sess, maxSize, sessErr := e.chatMSRP(pool, offer, dlg.InviteResponse, cs)
+	sess, maxSize, sessErr := e.chatMSRP(out, offer, dlg.InviteResponse, cs)
 	if err := dlg.Ack(setup); err != nil {
 		if sess != nil {
 			sess.Close()
@@ -669,7 +679,7 @@ func (e *Edge) chatInvite(cs *chatSession, offer *sdp.Session) (*sip.Request, si
 // chatMSRP negotiates the 200's answer against our offer and sets up the
 // MSRP session it describes; what the phone sends in it goes through
 // sessionHandler, as in a session the phone opened.
-func (e *Edge) chatMSRP(pool *msrp.Pool, offer *sdp.Session, res *sip.Response, cs *chatSession) (*msrp.Session, int64, error) {
+func (e *Edge) chatMSRP(out outboundMSRP, offer *sdp.Session, res *sip.Response, cs *chatSession) (*msrp.Session, int64, error) {
 	if ct := res.ContentType(); ct == nil || mediaType(ct.Value()) != sdp.ContentType || len(res.Body()) == 0 {
 		return nil, 0, errors.New("200 without an SDP answer")
 	}
@@ -702,7 +712,8 @@ func (e *Edge) chatMSRP(pool *msrp.Pool, offer *sdp.Session, res *sip.Response, 
 		}
 		return handle(ctx, m)
 	}
-	sess, err := pool.NewSession(scfg)
+	scfg.Relay = out.relay
+	sess, err := out.pool.NewSession(scfg)
 	if err != nil {
 		return nil, 0, fmt.Errorf("msrp session: %w", err)
 	}

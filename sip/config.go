@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mimigw/mimigw/mimi/uri"
+	"github.com/mimigw/mimigw/sip/msrp"
 	"github.com/nyaruka/phonenumbers"
 )
 
@@ -140,6 +141,13 @@ type Sessions struct {
 	// MIMI encoding and the headers; raise it only with max_payload. A
 	// message the bus still cannot store is answered 413 as well.
 	MaxMessageSize int64 `yaml:"max_message_size"`
+	// Relay is the edge's own MSRP relay (RFC 4976), an msrp:// URI: the
+	// edge AUTHs to it at start, and every MSRP-over-TCP session, either
+	// side opening it, goes through it: the relay's Use-Path comes first
+	// in the edge's a=path, and the edge sends over the connection it
+	// AUTHed on (and connects, answering an offer of actpass active).
+	// msrps sessions stay direct. Empty: no relay.
+	Relay string `yaml:"relay"`
 }
 
 // DefaultMaxMessageSize is sessions.max_message_size when unset.
@@ -477,6 +485,16 @@ func (c *Config) Validate() error {
 	}
 	if s.MaxMessageSize < 1<<10 || s.MaxMessageSize > maxSessionMessage {
 		bad("sessions.max_message_size", "%d: want 1 KiB to 16 MiB", s.MaxMessageSize)
+	}
+	if s.Relay != "" {
+		switch u, err := msrp.ParseURI(s.Relay); {
+		case err != nil:
+			bad("sessions.relay", "%q: %v", s.Relay, err)
+		case u.Secure:
+			bad("sessions.relay", "%q: msrps relays are not supported; give an msrp:// (TCP) one", s.Relay)
+		case c.Listen.MSRP == "":
+			bad("sessions.relay", "needs listen.msrp")
+		}
 	}
 	return errors.Join(errs...)
 }

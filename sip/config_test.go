@@ -56,6 +56,9 @@ func TestConfigValidate(t *testing.T) {
 		{"sip.sessions.msrps", func(c *Config) { c.Sessions.MSRPS = true }}, // without listen.msrps
 		{"sip.sessions.max_message_size", func(c *Config) { c.Sessions.MaxMessageSize = 100 }},
 		{"sip.sessions.max_message_size", func(c *Config) { c.Sessions.MaxMessageSize = 32 << 20 }},
+		{"sip.sessions.relay", func(c *Config) { c.Sessions.Relay = "http://relay.example.net" }},
+		{"sip.sessions.relay", func(c *Config) { c.Sessions.Relay = "msrps://relay.example.net:2856;tcp" }},
+		{"sip.sessions.relay", func(c *Config) { c.Sessions.Relay = "msrp://relay.example.net:2855;tcp"; c.Listen.MSRP = "" }},
 	} {
 		c := DevConfig()
 		tc.mutate(&c)

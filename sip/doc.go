@@ -94,10 +94,14 @@
 // (BYE) and the message goes on as after any failed session: pager mode
 // for chat, then SMS.
 //
+// MSRP relays (RFC 4976): a phone's relays are taken as any a=path (the
+// edge connects to the first hop); with sessions.relay the edge's own
+// sessions go through a relay of its own, which it AUTHs to (chat.go).
+//
 // Not done for sessions: group chat and deferred delivery (Referred-By
-// as the author), session refresh as refresher, MSRP relays and their
-// AUTH, and session metrics (beyond the INVITEs refused past
-// sessions.max_inbound).
+// as the author), session refresh as refresher in sessions phones open,
+// Digest credentials in a relay's AUTH, and session metrics (beyond the
+// INVITEs refused past sessions.max_inbound).
 //
 // Requests over UDP are handled statelessly, below sipgo's transaction
 // layer, with a bounded cache of answers (sip/answers) so that

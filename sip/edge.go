@@ -66,7 +66,10 @@ type Edge struct {
 	msrpsHost string
 	msrpsPort int
 	msrpsFP   msrp.Fingerprint
-	sessions  sync.WaitGroup // one per session past its 200
+	// relay is sessions.relay as last AUTHed to (relayFor).
+	relayMu  sync.Mutex
+	relay    *msrp.Relay
+	sessions sync.WaitGroup // one per session past its 200
 	// inbound counts the sessions phones opened, from the INVITE that
 	// gets one to its end, for sessions.max_inbound.
 	inbound atomic.Int64
@@ -344,6 +347,12 @@ func (e *Edge) listen() (serve []func() error, closers []interface{ Close() erro
 			return nil, closers, err
 		}
 		closers = append(closers, l, e.pool)
+		if _, err := e.relayFor(context.Background()); err != nil {
+			// Each new session tries again; until the relay answers,
+			// sessions cannot be set up (INVITEs get 503, messages to
+			// phones go by pager mode).
+			e.log.Warn("sip: msrp relay not reached; sessions wait for it", "err", err)
+		}
 		// Serve and ServeTLS return once their listener is closed.
 		serve = append(serve, func() error { return e.pool.Serve(context.Background(), l) })
 		if tl != nil {

@@ -47,14 +47,18 @@ var largeMessageAcceptContact = "*;" + tagICSI + `="` + encodeURN(icsiLargeMsg) 
 
 // sendLargeMessage sends body, a CPIM message, to to by large message mode.
 func (e *Edge) sendLargeMessage(ctx context.Context, from, to uri.Number, conversationID, contributionID string, body []byte) error {
-	pool, local, fps := e.outboundLocal()
-	if pool == nil {
+	out, err := e.outboundLocal(ctx)
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, gateway.ErrOffline)
+	}
+	if out.pool == nil {
 		return fmt.Errorf("no MSRP listener: %w", gateway.ErrTooLarge)
 	}
 	offer, err := sdp.Offer(sdp.OfferOptions{
 		Mode:               sdp.ModeLargeMessage,
-		Path:               []msrp.URI{local},
-		Fingerprints:       fps,
+		Path:               out.path,
+		Setup:              out.setup,
+		Fingerprints:       out.fps,
 		AcceptTypes:        sessionAcceptTypes,
 		AcceptWrappedTypes: sessionAcceptWrappedTypes,
 		MaxSize:            int64(len(body)),
@@ -117,7 +121,7 @@ func (e *Edge) sendLargeMessage(ctx context.Context, from, to uri.Number, conver
 	e.m.outbound.WithLabelValues("INVITE", codeLabel(uint16(dlg.InviteResponse.StatusCode))).Inc()
 	// The session is set up before the ACK, so that a phone that connects
 	// as soon as it sent its 200 finds it.
-	sess, sessErr := e.largeMessageSession(pool, offer, dlg.InviteResponse)
+	sess, sessErr := e.largeMessageSession(out, offer, dlg.InviteResponse)
 	if sess != nil {
 		defer sess.Close()
 	}
@@ -164,7 +168,7 @@ func (e *Edge) sendLargeMessage(ctx context.Context, from, to uri.Number, conver
 // largeMessageSession negotiates the 200's answer against our offer and
 // sets up the MSRP session it describes. Incoming content is refused: the
 // session is sendonly.
-func (e *Edge) largeMessageSession(pool *msrp.Pool, offer *sdp.Session, res *sip.Response) (*msrp.Session, error) {
+func (e *Edge) largeMessageSession(out outboundMSRP, offer *sdp.Session, res *sip.Response) (*msrp.Session, error) {
 	if ct := res.ContentType(); ct == nil || mediaType(ct.Value()) != sdp.ContentType || len(res.Body()) == 0 {
 		return nil, fmt.Errorf("200 without an SDP answer: %w", gateway.ErrRejected)
 	}
@@ -179,7 +183,9 @@ func (e *Edge) largeMessageSession(pool *msrp.Pool, offer *sdp.Session, res *sip
 	if neg.Hold {
 		return nil, fmt.Errorf("SDP answer: holdconn: %w", gateway.ErrRejected)
 	}
-	sess, err := pool.NewSession(neg.SessionConfig())
+	cfg := neg.SessionConfig()
+	cfg.Relay = out.relay
+	sess, err := out.pool.NewSession(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("msrp session: %v: %w", err, gateway.ErrUnavailable)
 	}

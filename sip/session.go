@@ -127,20 +127,82 @@ func (e *Edge) listenMSRP() (l, tl net.Listener, err error) {
 	return l, tl, nil
 }
 
-// outboundLocal is the pool and our own URI, with a new session-id, for a
-// session the edge opens toward a phone, and the fingerprints its offer
-// carries: msrps on listen.msrps with the fingerprint of our certificate
-// when sessions.msrps asks for it (Validate made sure listen.msrps is
-// set), else msrp on listen.msrp and none. The pool is nil without
-// listen.msrp.
-func (e *Edge) outboundLocal() (*msrp.Pool, msrp.URI, []msrp.Fingerprint) {
+// outboundMSRP is what a session the edge opens toward a phone starts
+// from: the pool, our a=path, the fingerprints the offer carries, the
+// relay the session goes through (nil for none), and the offer's a=setup:
+// actpass, or active through a relay, which has no way to a phone that
+// connects to it, so the phone must listen (or be behind a relay of its
+// own).
+type outboundMSRP struct {
+	pool  *msrp.Pool
+	path  []msrp.URI
+	fps   []msrp.Fingerprint
+	relay *msrp.Relay
+	setup sdp.Setup
+}
+
+// outboundLocal is the start of a session the edge opens toward a phone:
+// msrps on listen.msrps with the fingerprint of our certificate when
+// sessions.msrps asks for it (Validate made sure listen.msrps is set),
+// else msrp on listen.msrp, through sessions.relay when it is set; our
+// URI has a new session-id. The pool is nil without listen.msrp; the
+// error is the relay's, when it cannot be reached.
+func (e *Edge) outboundLocal(ctx context.Context) (outboundMSRP, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	pool := e.pool
 	if e.cfg.Sessions.MSRPS {
 		local := msrp.URI{Secure: true, Host: e.msrpsHost, Port: e.msrpsPort, SessionID: msrp.NewSessionID(), Transport: "tcp"}
-		return e.pool, local, []msrp.Fingerprint{e.msrpsFP}
+		e.mu.Unlock()
+		return outboundMSRP{pool: pool, path: []msrp.URI{local}, fps: []msrp.Fingerprint{e.msrpsFP}}, nil
 	}
-	return e.pool, msrp.URI{Host: e.msrpHost, Port: e.msrpPort, SessionID: msrp.NewSessionID(), Transport: "tcp"}, nil
+	local := msrp.URI{Host: e.msrpHost, Port: e.msrpPort, SessionID: msrp.NewSessionID(), Transport: "tcp"}
+	e.mu.Unlock()
+	if pool == nil {
+		return outboundMSRP{}, nil
+	}
+	relay, err := e.relayFor(ctx)
+	if err != nil {
+		return outboundMSRP{}, err
+	}
+	out := outboundMSRP{pool: pool, path: relayed(relay, local), relay: relay}
+	if relay != nil {
+		out.setup = sdp.SetupActive
+	}
+	return out, nil
+}
+
+// relayed is the a=path of a session with our URI local: the relay's
+// Use-Path first, when there is one.
+func relayed(r *msrp.Relay, local msrp.URI) []msrp.URI {
+	if r == nil {
+		return []msrp.URI{local}
+	}
+	return append(r.UsePath(), local)
+}
+
+// relayFor is sessions.relay for a new session, nil without one: the
+// relay as the edge AUTHed to it, or, when that AUTH ended (its
+// connection lost, a refresh refused), AUTHed again, within
+// timeouts.request.
+func (e *Edge) relayFor(ctx context.Context) (*msrp.Relay, error) {
+	if e.cfg.Sessions.Relay == "" {
+		return nil, nil
+	}
+	e.relayMu.Lock()
+	defer e.relayMu.Unlock()
+	if e.relay != nil && e.relay.Err() == nil {
+		return e.relay, nil
+	}
+	u, _ := msrp.ParseURI(e.cfg.Sessions.Relay) // checked by Validate
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeouts.Request)
+	defer cancel()
+	r, err := e.pool.Auth(ctx, msrp.RelayConfig{URI: u})
+	if err != nil {
+		return nil, fmt.Errorf("sip: msrp relay %s: %w", e.cfg.Sessions.Relay, err)
+	}
+	e.relay = r
+	e.log.Info("sip: msrp relay AUTHed", "relay", e.cfg.Sessions.Relay, "use_path", msrp.FormatPath(r.UsePath()))
+	return r, nil
 }
 
 // uriHostPort is the host and port of our MSRP URIs on a listener bound to
@@ -369,14 +431,24 @@ func (e *Edge) openSession(ctx context.Context, req *sip.Request, tx sip.ServerT
 	if err != nil {
 		return refuse(answers.Answer{Status: 488, Reason: reasonPhrase("Not Acceptable Here", err)})
 	}
+	relay, err := e.relayFor(ctx)
+	if err != nil {
+		e.log.Warn("sip: session not set up", "err", err)
+		return refuse(e.tryLater())
+	}
 	e.mu.Lock()
 	id := msrp.NewSessionID()
 	pool, local := e.pool, msrp.URI{Host: e.msrpHost, Port: e.msrpPort, SessionID: id, Transport: "tcp"}
 	opts := sdp.AnswerOptions{
-		Path:               []msrp.URI{local},
+		Path:               relayed(relay, local),
 		AcceptTypes:        sessionAcceptTypes,
 		AcceptWrappedTypes: sessionAcceptWrappedTypes,
 		MaxSize:            e.cfg.Sessions.MaxMessageSize,
+	}
+	if relay != nil {
+		// Through our relay we connect (to it): actpass is answered
+		// active, so that the phone need not reach us.
+		opts.Setup = sdp.SetupActive
 	}
 	if e.msrpsPort != 0 {
 		// A TCP/TLS/MSRP offer is answered on listen.msrps; without it
@@ -390,12 +462,21 @@ func (e *Edge) openSession(ctx context.Context, req *sip.Request, tx sip.ServerT
 	if err == nil {
 		var neg sdp.Negotiated
 		if neg, err = sdp.Negotiate(offer, answer, sdp.Answerer); err == nil {
+			if relay != nil && !neg.Local.TLS() && !neg.Active && len(neg.Remote.Path) == 1 {
+				// The phone would connect to our relay, which has no way
+				// back to it: frames toward a phone go by its a=path.
+				e.m.badBodies.WithLabelValues("sdp").Inc()
+				return refuse(answers.Answer{Status: 488, Reason: "Not Acceptable Here: a=setup:active; the gateway is behind an MSRP relay, offer actpass or passive"})
+			}
 			if a, ok := e.firstMessage(ctx, in, parts); !ok {
 				return refuse(a)
 			}
 			cfg := neg.SessionConfig()
 			cfg.Handler = e.sessionHandler(in)
 			cfg.MaxMessage = e.cfg.Sessions.MaxMessageSize
+			if !neg.Local.TLS() {
+				cfg.Relay = relay // msrps sessions are direct
+			}
 			sess, err := pool.NewSession(cfg)
 			if err != nil {
 				e.log.Warn("sip: msrp session", "err", err)

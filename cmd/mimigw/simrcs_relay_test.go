@@ -19,7 +19,7 @@ import (
 // startDevRelayedRCS runs the dev gateway with its RCS simulator behind
 // Kamailio's msrp relay: the simulator AUTHs to it and every MSRP frame
 // between the phones and the gateway crosses it.
-func startDevRelayedRCS(t *testing.T, outbound string) (*Config, *relaytest.Relay) {
+func startDevRelayedRCS(t *testing.T, outbound string, more ...func(*Config)) (*Config, *relaytest.Relay) {
 	t.Helper()
 	relay := relaytest.Start(t)
 	return startDev(t, func(cfg *Config) {
@@ -28,6 +28,9 @@ func startDevRelayedRCS(t *testing.T, outbound string) (*Config, *relaytest.Rela
 		r.MSRPRelay = "msrp://" + relay.Addr + ";tcp"
 		cfg.SIP.OutboundProxy = "sip:" + r.Listen + ";transport=udp"
 		cfg.SIP.Sessions.Outbound = outbound
+		for _, f := range more {
+			f(cfg)
+		}
 	}), relay
 }
 
@@ -176,6 +179,36 @@ func TestRCSSimulatorThroughKamailioRelay(t *testing.T) {
 		// way (the sessions' binding SENDs besides).
 		if n := relay.CheckClean(t); n < 40 {
 			t.Errorf("the relay relayed %d SENDs, want at least 40", n)
+		}
+	})
+	t.Run("both behind relays", func(t *testing.T) {
+		// The gateway behind a Kamailio relay of its own too
+		// (sip.sessions.relay): every frame crosses both relays, its
+		// To-Path three hops long.
+		t.Parallel()
+		own := relaytest.Start(t)
+		cfg, relay := startDevRelayedRCS(t, sip.OutboundChat, func(cfg *Config) {
+			cfg.SIP.Sessions.Relay = "msrp://" + own.Addr + ";tcp"
+		})
+		for i := range 3 {
+			text := fmt.Sprintf("gateway to phone through two relays, %d", i)
+			sendDelivered(t, cfg, "+15551230100", text)
+			if got := received(t, cfg, text); len(got) != 1 || got[0].Mode != rcssim.ModeChat {
+				t.Fatalf("message %d: the simulator received %+v, want it once in a chat session", i, got)
+			}
+		}
+		watch := watchFromPhone(t, cfg)
+		for i := range 3 {
+			id, d := simSend(t, cfg, watch, rcssim.ModeChat, fmt.Sprintf("phone to gateway through two relays, %d", i))
+			reportDelivered(t, cfg, d)
+			waitIMDN(t, cfg, id, "delivered")
+		}
+		big := strings.Repeat("Twenty kilobytes through two MSRP relays. ", 500)[:20000]
+		simSend(t, cfg, watch, rcssim.ModeLarge, big)
+		for _, r := range []*relaytest.Relay{relay, own} {
+			if n := r.CheckClean(t); n < 14 {
+				t.Errorf("relay %s relayed %d SENDs, want at least the twelve messages and IMDNs and two chunks", r.Addr, n)
+			}
 		}
 	})
 	t.Run("large message", func(t *testing.T) {
