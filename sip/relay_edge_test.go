@@ -27,7 +27,8 @@ func relayFirst(path []msrp.URI, relay *relaytest.Relay) bool {
 // phone opens a session offering passive; the edge's answer puts the
 // relay's Use-Path before its own URI, the edge connects through the relay
 // to the phone, and the phone's messages reach it through the relay, each
-// reported back end to end; the relay logs every frame relayed. A phone
+// reported back end to end; the relay logs every frame relayed. When the
+// AUTH ends, the next session AUTHs again. A phone
 // that insists on connecting (a=setup:active) without a relay of its own
 // gets 488: the relay would have no way back to it.
 func TestSessionEdgeRelay(t *testing.T) {
@@ -57,6 +58,27 @@ func TestSessionEdgeRelay(t *testing.T) {
 	if n := relay.CheckClean(t); n < 4 {
 		t.Errorf("the relay relayed %d SENDs, want the binding SEND and three messages", n)
 	}
+
+	// The AUTH ends (as when the relay's connection is lost): the next
+	// session AUTHs again and goes through the relay.
+	e.relayMu.Lock()
+	ended := e.relay
+	e.relayMu.Unlock()
+	ended.Close()
+	cl, s = p.openPassive(addr.Port)
+	if err := s.Connect(ctx); err != nil {
+		t.Fatalf("after the AUTH ended: %v", err)
+	}
+	if err := s.Send(ctx, sdp.TypeCPIM, []byte(cpimText("relayed-again", "after a new AUTH"))); err != nil {
+		t.Fatalf("Send after the AUTH ended: %v", err)
+	}
+	e.relayMu.Lock()
+	again := e.relay
+	e.relayMu.Unlock()
+	if again == ended {
+		t.Error("the edge kept the ended AUTH")
+	}
+	p.bye(cl)
 
 	p.invite(&call{}, phoneOffer(t).String()) // a=setup:active, its own URI alone
 	if code, reason := status(p.final()); code != 488 || !strings.Contains(reason, "relay") {
