@@ -356,18 +356,7 @@ func TestInboundTooLarge(t *testing.T) {
 			t.Errorf("%d bytes of text: %v, want ErrOversize (a refusal), not ErrUnavailable", size, err)
 		}
 	}
-	stored := func() uint64 {
-		t.Helper()
-		st, err := h.bus.JetStream().Stream(ctx, h.bus.Config().FromPhoneStream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := st.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return info.State.Msgs
-	}
+	stored := func() uint64 { t.Helper(); return bustest.FromPhoneCount(t, h.bus) }
 	if n := stored(); n != 0 {
 		t.Errorf("from-phone stream holds %d after refusals, want 0", n)
 	}

@@ -7,26 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mimigw/mimigw/mimi/bus"
+	"github.com/mimigw/mimigw/mimi/bus/bustest"
 	"github.com/mimigw/mimigw/sip/msrp"
 	"github.com/mimigw/mimigw/sip/sdp"
 )
-
-// fromPhoneCount is how many messages the from-phone stream holds.
-func fromPhoneCount(t testing.TB, b *bus.Bus) uint64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := b.JetStream().Stream(ctx, b.Config().FromPhoneStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
-}
 
 // A pager-mode MESSAGE larger than the bus can store, within max_body, is
 // refused 413 by the gateway behind the edge, never 503 (a phone would
@@ -48,14 +32,14 @@ func TestPagerLargerThanBus(t *testing.T) {
 	if code, reason := status(c.answer()); code != 413 {
 		t.Fatalf("MESSAGE of %d bytes of text: %d %s, want 413", limit+1, code, reason)
 	}
-	if n := fromPhoneCount(t, b); n != 0 {
+	if n := bustest.FromPhoneCount(t, b); n != 0 {
 		t.Fatalf("from-phone stream holds %d after the 413, want 0", n)
 	}
 	c.send(message("under-1", limit-64<<10))
 	if code, reason := status(c.answer()); code != 202 {
 		t.Fatalf("MESSAGE of %d bytes of text: %d %s, want 202", limit-64<<10, code, reason)
 	}
-	if n := fromPhoneCount(t, b); n != 1 {
+	if n := bustest.FromPhoneCount(t, b); n != 1 {
 		t.Errorf("from-phone stream holds %d, want 1", n)
 	}
 }
@@ -86,7 +70,7 @@ func TestSessionMaxMessageSize(t *testing.T) {
 	if err := s.Send(ctx, sdp.TypeCPIM, []byte(over)); !errors.As(err, &se) || se.Code != 413 {
 		t.Fatalf("Send of %d bytes: %v, want 413", len(over), err)
 	}
-	if n := fromPhoneCount(t, b); n != 0 {
+	if n := bustest.FromPhoneCount(t, b); n != 0 {
 		t.Fatalf("from-phone stream holds %d after the 413, want 0", n)
 	}
 	under := cpimText("under-1", "")
@@ -94,7 +78,7 @@ func TestSessionMaxMessageSize(t *testing.T) {
 	if err := s.Send(ctx, sdp.TypeCPIM, []byte(under)); err != nil {
 		t.Fatalf("Send of %d bytes: %v", len(under), err)
 	}
-	if n := fromPhoneCount(t, b); n != 1 {
+	if n := bustest.FromPhoneCount(t, b); n != 1 {
 		t.Errorf("from-phone stream holds %d, want 1", n)
 	}
 	p.bye(cl)
@@ -121,7 +105,7 @@ func TestSessionLargerThanBus(t *testing.T) {
 	if err := s.Send(ctx, sdp.TypeCPIM, []byte(body)); !errors.As(err, &se) || se.Code != 413 {
 		t.Fatalf("Send of %d bytes: %v, want 413", len(body), err)
 	}
-	if n := fromPhoneCount(t, b); n != 0 {
+	if n := bustest.FromPhoneCount(t, b); n != 0 {
 		t.Errorf("from-phone stream holds %d after the 413, want 0", n)
 	}
 	p.bye(cl)

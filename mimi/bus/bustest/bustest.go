@@ -147,6 +147,22 @@ func Join(t testing.TB, b *bus.Bus) *bus.Bus {
 	return nb
 }
 
+// FromPhoneCount is how many messages b's from-phone stream holds.
+func FromPhoneCount(t testing.TB, b *bus.Bus) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := b.JetStream().Stream(ctx, b.Config().FromPhoneStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
 // Logger writes to the test log, so that failures show what the bus did.
 // Lines logged after the test has ended (by goroutines still stopping)
 // are dropped: the testing package refuses them.
