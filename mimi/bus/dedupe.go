@@ -13,20 +13,23 @@ import (
 // ID after DuplicateWindow (2 minutes by default); a phone or an SMSC may
 // send a message again much later (a retry schedule of hours). Such a
 // message finds its record, which lives for the deliveries TTL, and then
-// its first copy on its subject, written within PublishTimeout of the
-// record.
+// its first copy among what its sender has on the subject.
 
-// maxDuplicateScan bounds the messages read looking for a first copy;
-// past it the message is stored again rather than risk losing it.
-const maxDuplicateScan = 10000
+// maxDuplicateScan bounds the messages read looking for a first copy (a
+// sender's messages in the stream's retention); past it the message is
+// stored again rather than risk losing it.
+const maxDuplicateScan = 20000
 
 // storedEarlier reports whether a message whose record was already under
-// key is on subject from an earlier sending. A record younger than the
-// duplicate window needs no look: the publish that follows is
+// key is on subject from an earlier sending. A record last written within
+// the duplicate window needs no look: the publish that follows is
 // de-duplicated by JetStream, or stores a message whose first sending
-// wrote the record and failed to publish. An older one is looked up on
-// subject from the record's time on, by its ID; a message not found (its
-// first publish failed, or it left the stream) is stored.
+// wrote the record and failed to publish. Otherwise the subject is read,
+// headers only, from its oldest message to those a little after the
+// record was last written (the record may have been updated since the
+// message came, so its time bounds the end only), for the message's ID;
+// a message not found (its first publish failed, or it left the stream)
+// is stored.
 func (b *Bus) storedEarlier(ctx context.Context, subject, id, key string) (bool, error) {
 	e, err := b.Deliveries(key).Get(ctx, key)
 	switch {
@@ -43,13 +46,12 @@ func (b *Bus) storedEarlier(ctx context.Context, subject, id, key string) (bool,
 	if isFromPhone(subject) {
 		stream = b.cfg.FromPhoneStream
 	}
-	// The first copy was published after its record (before it, when
-	// the two were written side by side), each within PublishTimeout; a
-	// second each way allows for the streams' clocks.
-	slack := b.cfg.PublishTimeout + time.Second
-	from, until := written.Add(-slack), written.Add(slack)
+	// The first copy was published within PublishTimeout of its record's
+	// first writing, which was no later than its last; a second allows
+	// for the streams' clocks.
+	until := written.Add(b.cfg.PublishTimeout + time.Second)
 	c, err := b.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &from, HeadersOnly: true})
+		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy, HeadersOnly: true})
 	if err != nil {
 		return false, fmt.Errorf("bus: looking for %s on %s: %w: %w", id, subject, ErrUnavailable, err)
 	}
