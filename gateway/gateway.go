@@ -7,7 +7,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -33,6 +35,7 @@ type Gateway struct {
 	log               *slog.Logger
 	m                 *metrics
 	secret            []byte
+	salts             sync.Pool // of *saltState keyed with secret
 	probes            singleflight.Group
 	now               func() time.Time
 	lim               *limiter // pumping limits shared by all instances
@@ -126,17 +129,42 @@ func (g *Gateway) Run(ctx context.Context) error {
 }
 
 // salt derives a 16-byte salt from the gateway secret, for messages whose
-// identity must not change when they are made again.
+// identity must not change when they are made again: the first 16 bytes
+// of HMAC-SHA256 over each part followed by a zero byte.
 func (g *Gateway) salt(parts ...string) [16]byte {
-	h := hmac.New(sha256.New, g.secret)
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
+	// A keyed HMAC and its buffers are reused: keying one costs two
+	// SHA-256 states and two pads, for every message from a phone.
+	st, _ := g.salts.Get().(*saltState)
+	if st == nil {
+		st = &saltState{h: hmac.New(sha256.New, g.secret)}
+	} else {
+		st.h.Reset()
 	}
+	in := st.in[:0]
+	for _, p := range parts {
+		in = append(in, p...)
+		in = append(in, 0)
+	}
+	st.h.Write(in)
+	st.sum = st.h.Sum(st.sum[:0])
 	var s [16]byte
-	copy(s[:], h.Sum(nil))
+	copy(s[:], st.sum)
+	if cap(in) <= maxSaltInput {
+		st.in = in
+		g.salts.Put(st)
+	}
 	return s
 }
+
+// saltState is a keyed HMAC with its input and output buffers.
+type saltState struct {
+	h   hash.Hash
+	in  []byte
+	sum []byte
+}
+
+// maxSaltInput bounds the input buffer a saltState keeps for reuse.
+const maxSaltInput = 4 << 10
 
 func randomSalt() [16]byte {
 	var s [16]byte
