@@ -6,6 +6,7 @@ import (
 	"html"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/mimigw/mimigw/mimi/content"
@@ -253,13 +254,38 @@ func humanSize(n uint64) string {
 // reply quotes.
 const excerptLen = 40
 
-// makeExcerpt shortens a text to quote it.
+// makeExcerpt shortens a text to quote it: its words joined by single
+// spaces, cut to excerptLen characters with "..." when longer. Only the
+// start of the text is read, and a text already in that form comes back
+// as it is.
 func makeExcerpt(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if utf8.RuneCountInString(s) <= excerptLen {
-		return s
+	// The words of s joined by single spaces, up to one character past
+	// excerptLen (at most 4 bytes each).
+	var buf [4 * (excerptLen + 1)]byte
+	out, n, space := buf[:0], 0, false
+	for i := 0; i < len(s) && n <= excerptLen; {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if unicode.IsSpace(r) {
+			space = len(out) > 0
+			i += size
+			continue
+		}
+		if space {
+			out, n, space = append(out, ' '), n+1, false
+			if n > excerptLen {
+				break
+			}
+		}
+		out, n = append(out, s[i:i+size]...), n+1
+		i += size
 	}
-	r := []rune(s)
+	if n <= excerptLen {
+		if string(out) == s {
+			return s
+		}
+		return string(out)
+	}
+	r := []rune(string(out))
 	return strings.TrimSpace(string(r[:excerptLen-3])) + "..."
 }
 
@@ -310,6 +336,23 @@ func externalOf(f *File) content.ExternalPart {
 // textOf returns the text a phone user would read in a message, for
 // excerpts.
 func textOf(m *content.Message) string {
+	if p := &m.Body; p.Cardinality == content.Single && p.Disposition != content.Preview &&
+		p.Disposition != content.Icon && p.Disposition != content.Profile && isPlain(p.ContentType) {
+		// One text part, as most messages from phones are: its text.
+		return string(p.Content)
+	}
 	parts := phoneParts(&m.Body)
 	return smsText(parts)
+}
+
+// isPlain reports whether an ASCII media type is text/plain (with any
+// parameters) or bare text, as phoneParts tells them.
+func isPlain(ct string) bool {
+	for i := 0; i < len(ct); i++ {
+		if ct[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return len(ct) >= len("text/plain") && strings.EqualFold(ct[:len("text/plain")], "text/plain") ||
+		strings.EqualFold(ct, "text")
 }

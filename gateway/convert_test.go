@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/mimigw/mimigw/mimi/content"
 )
@@ -148,5 +149,65 @@ func TestMakeExcerpt(t *testing.T) {
 	long := strings.Repeat("é", 100)
 	if got := makeExcerpt(long); len([]rune(got)) != excerptLen || !strings.HasSuffix(got, "...") {
 		t.Errorf("%q", got)
+	}
+}
+
+// excerptBySplitting is what an excerpt is: the words of a text joined by
+// single spaces, cut to excerptLen characters with "..." when longer.
+func excerptBySplitting(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) <= excerptLen {
+		return s
+	}
+	r := []rune(s)
+	return strings.TrimSpace(string(r[:excerptLen-3])) + "..."
+}
+
+// makeExcerpt, which reads only the start of a text, gives the same
+// excerpt as joining all its words, at and around the length limit, with
+// Unicode spaces, runs of spaces, and bytes that are not UTF-8.
+func TestMakeExcerptSameAsSplitting(t *testing.T) {
+	t.Parallel()
+	cases := []string{"", " ", "a", " a ", "a  b", "\t\na\u00a0b\u3000c\u0085", "\xff", "a \xff\xfe b",
+		strings.Repeat("x", excerptLen), strings.Repeat("x", excerptLen+1), strings.Repeat("x", excerptLen-1) + " y",
+		strings.Repeat("x", excerptLen-4) + "   " + strings.Repeat("y", 10), strings.Repeat("x ", 60),
+		strings.Repeat("日本", 30), strings.Repeat("é ", excerptLen/2) + " ", "  " + strings.Repeat("ab\u2003", 20)}
+	words := []string{"a", "bc", "défg", "\u2028", " ", "  ", "\n", "\xc3", "😀", "long-word-of-many-letters"}
+	seed := uint32(1)
+	for range 2000 {
+		var b strings.Builder
+		seed = seed*1664525 + 1013904223
+		for n := seed >> 27; n > 0; n-- {
+			seed = seed*1664525 + 1013904223
+			b.WriteString(words[int(seed>>16)%len(words)])
+		}
+		cases = append(cases, b.String())
+	}
+	for _, s := range cases {
+		if got, want := makeExcerpt(s), excerptBySplitting(s); got != want {
+			t.Errorf("makeExcerpt(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+// textOf a single text part is its text, whatever the case of its media
+// type; other parts go through phoneParts.
+func TestTextOfSinglePart(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ ct, want string }{
+		{"text/plain", "hi"}, {"TEXT/Plain;charset=utf-8", "hi"}, {"text", "hi"}, {"Text", "hi"},
+		{"text/markdown", "hi"}, {"text/plainish", "hi"}, {"image/png", ""}, {"text/plaın", ""},
+	} {
+		m := &content.Message{Body: content.NewSinglePart(content.Render, c.ct, []byte("hi"))}
+		if got := textOf(m); got != c.want {
+			t.Errorf("textOf(%s) = %q, want %q", c.ct, got, c.want)
+		}
+		if got, want := textOf(m), smsText(phoneParts(&m.Body)); got != want {
+			t.Errorf("textOf(%s) = %q, phoneParts give %q", c.ct, got, want)
+		}
+	}
+	m := &content.Message{Body: content.NewSinglePart(content.Preview, "text/plain", []byte("hi"))}
+	if got := textOf(m); got != "" {
+		t.Errorf("textOf(preview) = %q", got)
 	}
 }
