@@ -346,11 +346,32 @@ func (e *Edge) badRequest(kind string, status uint16, err error) answers.Answer 
 
 // mediaType is the lower-case type/subtype of a Content-Type value.
 func mediaType(v string) string {
+	if plainMediaType(v) {
+		// What mime.ParseMediaType gives for it, without its map of
+		// parameters.
+		return v
+	}
 	if t, _, err := mime.ParseMediaType(v); err == nil {
 		return t
 	}
 	t, _, _ := strings.Cut(v, ";")
 	return strings.ToLower(strings.TrimSpace(t))
+}
+
+// plainMediaType reports whether v is a lower-case type/subtype and
+// nothing else: two RFC 2045 tokens around one slash.
+func plainMediaType(v string) bool {
+	slash := strings.IndexByte(v, '/')
+	if slash <= 0 || slash == len(v)-1 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if i != slash && (c <= ' ' || c >= 0x7f || 'A' <= c && c <= 'Z' || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // options answers an OPTIONS: for a number the gateway serves toward the
