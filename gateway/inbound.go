@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -107,7 +106,7 @@ func (g *Gateway) receive(ctx context.Context, in Inbound) error {
 	// The record of whom to tell what, then the message; the peer hears
 	// of success only when both stand, and a message sent again is a
 	// duplicate for as long as its record lives.
-	recData, err := json.Marshal(rec)
+	recData, err := marshalInRecord(rec)
 	if err != nil {
 		return err
 	}
