@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/mimigw/mimigw/gateway/identity"
 	"github.com/mimigw/mimigw/mimi/bus"
@@ -117,7 +118,10 @@ func (g *Gateway) receive(ctx context.Context, in Inbound) error {
 	if dup {
 		return errDuplicate
 	}
-	g.log.Debug("accepted from phone", "msg_id", id, "number", in.From, "channel", in.Channel)
+	if g.log.Enabled(ctx, slog.LevelDebug) {
+		// Checked first: the arguments alone cost three allocations.
+		g.log.Debug("accepted from phone", "msg_id", id, "number", in.From, "channel", in.Channel)
+	}
 	return nil
 }
 
