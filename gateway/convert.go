@@ -293,7 +293,14 @@ func makeExcerpt(s string) string {
 // text/plain, files as ExternalParts with their preview, other media types
 // as they came.
 func bodyFromPhone(parts []Part) (content.NestedPart, error) {
-	var out []content.NestedPart
+	if len(parts) == 1 && parts[0].File == nil && parts[0].Data == nil {
+		// One text, as most messages from phones are.
+		if !utf8.ValidString(parts[0].Text) {
+			return content.NestedPart{}, fmt.Errorf("text is not UTF-8: %w", ErrRejected)
+		}
+		return content.NewSinglePart(content.Render, content.TypePlain, []byte(parts[0].Text)), nil
+	}
+	out := make([]content.NestedPart, 0, len(parts))
 	for _, p := range parts {
 		switch {
 		case p.File != nil:

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -209,5 +210,47 @@ func TestTextOfSinglePart(t *testing.T) {
 	m := &content.Message{Body: content.NewSinglePart(content.Preview, "text/plain", []byte("hi"))}
 	if got := textOf(m); got != "" {
 		t.Errorf("textOf(preview) = %q", got)
+	}
+}
+
+// One text from a phone is one text/plain part of it, encoded the same
+// as the text among other parts.
+func TestBodyFromPhoneOneText(t *testing.T) {
+	t.Parallel()
+	body, err := bodyFromPhone([]Part{{Text: "hello €"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	multi, err := bodyFromPhone([]Part{{Text: "hello €"}, {Text: "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if multi.Cardinality != content.Multi || len(multi.Parts) != 2 {
+		t.Fatalf("two texts make %+v", multi)
+	}
+	want := content.NewSinglePart(content.Render, content.TypePlain, []byte("hello €"))
+	for _, p := range []content.NestedPart{body, multi.Parts[0]} {
+		got, err := (&content.Message{Body: p}).Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := (&content.Message{Body: want}).Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, w) {
+			t.Errorf("body %x, want %x", got, w)
+		}
+	}
+}
+
+// BenchmarkBodyFromPhone is the MIMI body of one text from a phone.
+func BenchmarkBodyFromPhone(b *testing.B) {
+	parts := []Part{{Text: "load test message of a typical length"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := bodyFromPhone(parts); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
