@@ -30,12 +30,15 @@ func ParseNumber(s, defaultRegion string) (Number, error) {
 	// Numbers recur on every message (subjects, bindings, addresses) and
 	// the phone number library takes microseconds a parse: results are
 	// remembered.
-	key := defaultRegion + "\x00" + s
+	// The key is looked up from a buffer on the stack and made a string
+	// only to be remembered.
+	var buf [128]byte
+	key := append(append(append(buf[:0], defaultRegion...), 0), s...)
 	if r, ok := parsed.get(key); ok {
 		return r.n, r.err
 	}
 	n, err := parseNumber(s, defaultRegion)
-	parsed.put(key, parseResult{n, err})
+	parsed.put(string(key), parseResult{n, err})
 	return n, err
 }
 
@@ -164,24 +167,25 @@ func newMemo[V any](size, shards int) *memo[V] {
 	return c
 }
 
-func (c *memo[V]) shard(key string) *memoShard[V] {
+func shardOf[K string | []byte](key K, shards int) int {
 	h := uint32(2166136261) // FNV-1a
 	for i := 0; i < len(key); i++ {
 		h = (h ^ uint32(key[i])) * 16777619
 	}
-	return &c.shards[h%uint32(len(c.shards))]
+	return int(h % uint32(shards))
 }
 
-func (c *memo[V]) get(key string) (V, bool) {
-	sh := c.shard(key)
+// get takes the key as bytes: a lookup does not make it a string.
+func (c *memo[V]) get(key []byte) (V, bool) {
+	sh := &c.shards[shardOf(key, len(c.shards))]
 	sh.mu.Lock()
-	v, ok := sh.m[key]
+	v, ok := sh.m[string(key)]
 	sh.mu.Unlock()
 	return v, ok
 }
 
 func (c *memo[V]) put(key string, v V) {
-	sh := c.shard(key)
+	sh := &c.shards[shardOf(key, len(c.shards))]
 	sh.mu.Lock()
 	if len(sh.m) >= c.per {
 		clear(sh.m)
