@@ -117,19 +117,31 @@ func validDomain(d string) bool {
 	if d == "" || len(d) > 253 {
 		return false
 	}
-	for _, label := range strings.Split(d, ".") {
-		if label == "" || len(label) > 63 {
+	for rest := d; ; {
+		label, more, dot := strings.Cut(rest, ".")
+		if !checkLabel(label) {
 			return false
 		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			switch {
-			case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-			case c == '-' && i > 0 && i < len(label)-1:
-			case c == ':' && i > 0: // port, as in mimi://localhost:8443
-			default:
-				return false
-			}
+		if !dot {
+			return true
+		}
+		rest = more
+	}
+}
+
+// checkLabel reports whether one dot-separated label of a domain is valid.
+func checkLabel(label string) bool {
+	if label == "" || len(label) > 63 {
+		return false
+	}
+	for i := 0; i < len(label); i++ {
+		c := label[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-' && i > 0 && i < len(label)-1:
+		case c == ':' && i > 0: // port, as in mimi://localhost:8443
+		default:
+			return false
 		}
 	}
 	return true
