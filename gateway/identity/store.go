@@ -586,20 +586,37 @@ func DMRoom(domain, a, b string) string {
 	if b < a {
 		a, b = b, a
 	}
-	h := sha256.Sum256([]byte("mimigw dm\x00" + a + "\x00" + b))
-	return uri.MIMI{Kind: uri.Room, Domain: strings.ToLower(domain), ID: "dm-" + hex.EncodeToString(h[:16])}.String()
+	// Hashed and written in a buffer on the stack: one allocation, the
+	// room's URI.
+	var buf [256]byte
+	in := append(buf[:0], "mimigw dm\x00"...)
+	in = append(append(append(in, a...), 0), b...)
+	h := sha256.Sum256(in)
+	out := append(buf[:0], "mimi://"...)
+	out = append(out, strings.ToLower(domain)...)
+	out = append(out, '/', byte(uri.Room), '/', 'd', 'm', '-')
+	out = hex.AppendEncode(out, h[:16])
+	return string(out)
 }
 
 // canonicalURI writes MIMI URIs one way (scheme and domain lower case) so
 // that keys and room derivations do not depend on how a peer spelled them.
+// A URI already written that way comes back as it is.
 func canonicalURI(s string) string {
 	switch {
 	case len(s) >= 7 && strings.EqualFold(s[:7], "mimi://"):
 		if u, err := uri.ParseMIMI(s); err == nil {
+			if rest, ok := strings.CutPrefix(s, "mimi://"); ok && strings.HasPrefix(rest, u.Domain) &&
+				(len(rest) == len(u.Domain) || rest[len(u.Domain)] == '/') {
+				return s
+			}
 			return u.String()
 		}
 	case len(s) >= 4 && strings.EqualFold(s[:4], "tel:"):
 		if n, err := uri.ParseNumber(s, ""); err == nil {
+			if len(s) == len("tel:")+len(n) && s[:4] == "tel:" && s[4:] == string(n) {
+				return s
+			}
 			return n.TelURI()
 		}
 	}
