@@ -2,6 +2,7 @@ package identity
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"strings"
 	"testing"
@@ -66,5 +67,24 @@ func BenchmarkDMRoom(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		DMRoom("gw.example.net", "mimi://desk.example/u/alice", "mimi://gw.example.net/u/+15551230001")
+	}
+}
+
+// The keys of a user toward a contact are the prefix, the user's URI in
+// unpadded URL-safe base64, a dot and the contact's digits.
+func TestUserKeys(t *testing.T) {
+	t.Parallel()
+	for _, user := range []string{"", "mimi://gw.example.net/u/alice", "mimi://x/u/" + strings.Repeat("é?", 50)} {
+		enc := base64.RawURLEncoding.EncodeToString([]byte(user))
+		for _, c := range []struct{ got, want string }{
+			{convKey(user, "+15551230001"), "conv." + enc + ".15551230001"},
+			{roomKey(user, "+15551230001"), "room." + enc + ".15551230001"},
+			{lentByKey(user, "+15551230001"), "lentby." + enc + ".15551230001"},
+			{roomKey(user, ""), "room." + enc + "."},
+		} {
+			if c.got != c.want {
+				t.Errorf("key %q, want %q", c.got, c.want)
+			}
+		}
 	}
 }

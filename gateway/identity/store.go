@@ -628,17 +628,29 @@ func lentKey(lent, contact uri.Number) string {
 }
 
 func lentByKey(user string, contact uri.Number) string {
-	return "lentby." + encodeURI(user) + "." + contact.Digits()
+	return userKey("lentby.", user, contact)
 }
 
 func virtualByKey(user string) string { return "virtualby." + encodeURI(user) }
 
 func convKey(user string, contact uri.Number) string {
-	return "conv." + encodeURI(user) + "." + contact.Digits()
+	return userKey("conv.", user, contact)
 }
 
 func roomKey(user string, contact uri.Number) string {
-	return "room." + encodeURI(user) + "." + contact.Digits()
+	return userKey("room.", user, contact)
 }
 
 func encodeURI(u string) string { return base64.RawURLEncoding.EncodeToString([]byte(u)) }
+
+// userKey is prefix, the user's URI encoded, a dot and contact's digits,
+// written in one allocation.
+func userKey(prefix, user string, contact uri.Number) string {
+	digits := contact.Digits()
+	b := make([]byte, 0, len(prefix)+base64.RawURLEncoding.EncodedLen(len(user))+1+len(digits))
+	b = append(b, prefix...)
+	b = base64.RawURLEncoding.AppendEncode(b, []byte(user))
+	b = append(b, '.')
+	b = append(b, digits...)
+	return string(b)
+}
