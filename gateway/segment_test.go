@@ -92,7 +92,7 @@ func TestSegmentsTimeOut(t *testing.T) {
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, ErrUnavailable) || i == 100 {
+		if !errors.Is(err, ErrUnavailable) || i == 500 {
 			t.Fatal(err)
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -682,7 +682,7 @@ func TestSessionReoffer(t *testing.T) {
 			req.branch = ""
 			p.c.send(req.String())
 			a = p.final()
-			if code, _ := status(a); code != 491 || try == 100 {
+			if code, _ := status(a); code != 491 || try == 500 {
 				break
 			}
 			time.Sleep(10 * time.Millisecond)
