@@ -238,8 +238,11 @@ type limiter struct {
 // are dropped (and read again from the bus when needed).
 const maxCounterKeys = 1 << 16
 
-// maxCountTries bounds the writes tried for one batch on one key.
-const maxCountTries = 12
+// maxCountTries bounds the writes tried for one batch on one key; the
+// pauses between them (up to 32 ms each) and limits.timeout bound them
+// too. Two instances writing one key (a provider's count, at thousands a
+// second) lose to each other often; twelve tries were seen to run out.
+const maxCountTries = 64
 
 type limitMetrics struct {
 	decisions *prometheus.CounterVec // limit, outcome
@@ -599,9 +602,14 @@ func (l *limiter) write(ctx context.Context, ctrs *bus.Counters, key string, c *
 			t := time.NewTimer(rand.N(time.Millisecond << min(try, 5)))
 			select {
 			case <-ctx.Done():
+				// limits.timeout ran out while the count kept
+				// changing: contention, not a bus that cannot answer.
+				t.Stop()
+				c.known = false
+				finish(all(errContention))
+				return
 			case <-t.C:
 			}
-			t.Stop()
 			continue
 		}
 		if err != nil {
