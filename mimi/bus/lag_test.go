@@ -36,7 +36,16 @@ func TestConsumerBacklogMetrics(t *testing.T) {
 	if _, err := b.Publish(ctxT(t), bus.SubjectFromPhone(phone), from, []byte("reply")); err != nil {
 		t.Fatal(err)
 	}
+	// The server counts a consumer's pending messages a moment after it
+	// stored them: scrape, reading each time, until it has all seven,
+	// then keep that read.
+	bus.SetLagTiming(b, 0, time.Second)
 	got := gather(t, reg)
+	for deadline := time.Now().Add(10 * time.Second); got[pendingSeries] != n && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		got = gather(t, reg)
+	}
+	bus.SetLagTiming(b, time.Hour, time.Second)
 	for series, want := range map[string]float64{pendingSeries: n, ackPendingSeries: 0, redeliveredSeries: 0, fromMsgsSeries: 1} {
 		if v, ok := got[series]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", series, v, ok, want)
