@@ -92,12 +92,6 @@ func (g *Gateway) receive(ctx context.Context, in Inbound) error {
 
 	rec := inRecord{Channel: in.Channel, From: in.From, To: in.To, Ref: in.Ref, ConversationID: in.ConversationID,
 		Notify: in.Notify, Excerpt: makeExcerpt(textOf(m)), At: now}
-	if limit := g.bus.MaxPayload(); limit > 0 && int64(len(data)) > limit {
-		// The bus would refuse it (headers come on top): refused before
-		// anything is written for it.
-		return fmt.Errorf("gateway: message %s from %s: %w: %d bytes, the bus takes at most %d",
-			id, in.From, ErrOversize, len(data), limit)
-	}
 	if in.Channel == ChannelRCS && in.ConversationID != "" {
 		// A write only when the phone started a new conversation.
 		if err := g.ids.SetConversation(ctx, recipient, in.From, in.ConversationID); err != nil {
