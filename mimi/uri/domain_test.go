@@ -6,25 +6,14 @@ import (
 )
 
 // validDomainBySplitting is what validDomain means: every dot-separated
-// label non-empty, at most 63 bytes, of letters, digits, inner hyphens and
-// a port's colon, in at most 253 bytes.
+// label valid, in at most 253 bytes.
 func validDomainBySplitting(d string) bool {
 	if d == "" || len(d) > 253 {
 		return false
 	}
 	for _, label := range strings.Split(d, ".") {
-		if label == "" || len(label) > 63 {
+		if !checkLabel(label) {
 			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			switch {
-			case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-			case c == '-' && i > 0 && i < len(label)-1:
-			case c == ':' && i > 0:
-			default:
-				return false
-			}
 		}
 	}
 	return true
