@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mimigw/mimigw/mimi/internal/stack"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -255,7 +256,7 @@ func (b *Bus) consume(ctx context.Context, stream string, ccfg jetstream.Consume
 			for {
 				select {
 				case m := <-work:
-					reserveStack()
+					stack.Reserve()
 					handle(hctx, m)
 				case <-quit:
 					return

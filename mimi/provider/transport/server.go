@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/mimigw/mimigw/mimi/internal/stack"
 	"log/slog"
 	"net"
 	"net/http"
@@ -290,7 +291,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(status, peer, err.Error())
 		return
 	}
-	reserveStack()
+	stack.Reserve()
 	resp, ok := s.call(r.Context(), h, &Request{Peer: peer, Endpoint: ep, Param: param, Body: body})
 	if !ok {
 		refuse(http.StatusInternalServerError, peer, "the handler failed")
