@@ -164,7 +164,6 @@ var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // source address of the request, at the Via port or, with rport, the
 // source port.
 func (e *Edge) writeUDP(pc net.PacketConn, raddr *net.UDPAddr, req *sip.Request, ans answers.Answer, key answers.Key) {
-	res := e.response(req, ans, strconv.FormatUint(key.Tag(), 36))
 	dst := *raddr
 	if via := req.Via(); via != nil {
 		if _, rport := via.Params.Get("rport"); !rport && via.Port > 0 {
@@ -175,7 +174,7 @@ func (e *Edge) writeUDP(pc net.PacketConn, raddr *net.UDPAddr, req *sip.Request,
 	}
 	buf := bufs.Get().(*bytes.Buffer)
 	buf.Reset()
-	res.StringWrite(buf)
+	e.writeResponse(buf, req, ans, strconv.FormatUint(key.Tag(), 36))
 	if _, err := pc.WriteTo(buf.Bytes(), &dst); err != nil {
 		e.log.Warn("sip: write answer", "peer", dst.String(), "status", ans.Status, "err", err)
 	}
@@ -247,38 +246,100 @@ func (e *Edge) tryLater() answers.Answer {
 // Retry-After) are derived from the method and status, so the cache needs
 // to hold nothing else to repeat the answer to a retransmission.
 func (e *Edge) response(req *sip.Request, ans answers.Answer, tag string) *sip.Response {
+	stamp(req, tag)
+	res := sip.NewResponseFromRequest(req, int(ans.Status), reasonOr(ans), nil)
+	e.answerHeaders(req, ans, func(name, value string) { res.AppendHeader(sip.NewHeader(name, value)) })
+	return res
+}
+
+// writeResponse writes to w the answer response would build, byte for
+// byte, straight from req's headers: the UDP path answers every datagram
+// this way, without copying the request's headers into a sipgo Response.
+func (e *Edge) writeResponse(w *bytes.Buffer, req *sip.Request, ans answers.Answer, tag string) {
+	stamp(req, tag)
+	w.WriteString(req.SipVersion)
+	w.WriteByte(' ')
+	w.WriteString(strconv.Itoa(int(ans.Status)))
+	w.WriteByte(' ')
+	w.WriteString(reasonOr(ans))
+	w.WriteString("\r\n")
+	line := func(h sip.Header) {
+		h.StringWrite(w)
+		w.WriteString("\r\n")
+	}
+	// RFC 3261 section 20, table 3, as sipgo copies it.
+	if req.Method != sip.REGISTER && !req.IsAck() && (ans.Status >= 180 && ans.Status < 190 || ans.Status >= 200 && ans.Status < 300 ||
+		req.IsInvite() && ans.Status > 100 && ans.Status < 200) {
+		for _, h := range req.GetHeaders("Record-Route") {
+			line(h)
+		}
+	}
+	for _, h := range req.GetHeaders("Via") {
+		line(h)
+	}
+	line(req.From())
+	line(req.To())
+	line(req.CallID())
+	line(req.CSeq())
+	w.WriteString("Content-Length: 0\r\n")
+	e.answerHeaders(req, ans, func(name, value string) {
+		w.WriteString(name)
+		w.WriteString(": ")
+		w.WriteString(value)
+		w.WriteString("\r\n")
+	})
+	w.WriteString("\r\n")
+}
+
+// stamp readies req's headers for being copied into an answer: the To
+// tag where there is none, and on the top Via where the request came from
+// (RFC 3261 18.2.1; rport, RFC 3581 section 4). req is not used for
+// anything else afterwards.
+func stamp(req *sip.Request, tag string) {
 	if to := req.To(); to != nil && !to.Params.Has("tag") {
 		to.Params.Add("tag", tag)
 	}
-	res := sip.NewResponseFromRequest(req, int(ans.Status), reasonOr(ans), nil)
-	if via := res.Via(); via != nil {
-		if host, _, err := net.SplitHostPort(req.Source()); err == nil && host != via.Host {
-			via.Params.Add("received", host)
-		}
+	via := req.Via()
+	if via == nil {
+		return
 	}
+	host, port, err := net.SplitHostPort(req.Source())
+	if err != nil {
+		return
+	}
+	if v, ok := via.Params.Get("rport"); ok && v == "" {
+		via.Params.Add("rport", port)
+		via.Params.Add("received", host)
+	} else if host != via.Host {
+		via.Params.Add("received", host)
+	}
+}
+
+// answerHeaders calls add for each header the edge puts in its answer ans
+// to req after those copied from the request.
+func (e *Edge) answerHeaders(req *sip.Request, ans answers.Answer, add func(name, value string)) {
 	switch {
 	case ans.Status == 200 && req.Method == sip.OPTIONS:
-		res.AppendHeader(sip.NewHeader("Contact", e.ourContact(req)))
-		res.AppendHeader(sip.NewHeader("Accept", acceptedTypes))
+		add("Contact", e.ourContact(req))
+		add("Accept", acceptedTypes)
 		if e.dialogs != nil {
-			res.AppendHeader(sip.NewHeader("Allow", allowedSessions))
+			add("Allow", allowedSessions)
 		} else {
-			res.AppendHeader(sip.NewHeader("Allow", allowed))
+			add("Allow", allowed)
 		}
 	case ans.Status == 405:
-		res.AppendHeader(sip.NewHeader("Allow", allowed))
+		add("Allow", allowed)
 	case ans.Status == 415:
-		res.AppendHeader(sip.NewHeader("Accept", acceptedTypes))
+		add("Accept", acceptedTypes)
 	case ans.Status == 420:
-		res.AppendHeader(sip.NewHeader("Unsupported", required(req)))
+		add("Unsupported", required(req))
 	case ans.Status == 401 && e.digest != nil:
-		res.AppendHeader(sip.NewHeader("WWW-Authenticate", e.challenge(ans.Reason == reasonStale)))
+		add("WWW-Authenticate", e.challenge(ans.Reason == reasonStale))
 	}
 	if ans.RetryAfter > 0 {
-		res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(int(ans.RetryAfter))))
+		add("Retry-After", strconv.Itoa(int(ans.RetryAfter)))
 	}
-	res.AppendHeader(sip.NewHeader("Server", "mimigw"))
-	return res
+	add("Server", "mimigw")
 }
 
 const (
