@@ -267,15 +267,22 @@ func (e *Edge) writeResponse(w *bytes.Buffer, req *sip.Request, ans answers.Answ
 		h.StringWrite(w)
 		w.WriteString("\r\n")
 	}
-	// RFC 3261 section 20, table 3, as sipgo copies it.
-	if req.Method != sip.REGISTER && !req.IsAck() && (ans.Status >= 180 && ans.Status < 190 || ans.Status >= 200 && ans.Status < 300 ||
-		req.IsInvite() && ans.Status > 100 && ans.Status < 200) {
-		for _, h := range req.GetHeaders("Record-Route") {
-			line(h)
+	// Record-Route where RFC 3261 section 20, table 3, has it (as sipgo
+	// copies it), then the Vias; one pass over the headers for both.
+	routes := req.Method != sip.REGISTER && !req.IsAck() && (ans.Status >= 180 && ans.Status < 190 ||
+		ans.Status >= 200 && ans.Status < 300 || req.IsInvite() && ans.Status > 100 && ans.Status < 200)
+	hs := req.Headers()
+	if routes {
+		for _, h := range hs {
+			if strings.EqualFold(h.Name(), "Record-Route") {
+				line(h)
+			}
 		}
 	}
-	for _, h := range req.GetHeaders("Via") {
-		line(h)
+	for _, h := range hs {
+		if strings.EqualFold(h.Name(), "Via") {
+			line(h)
+		}
 	}
 	line(req.From())
 	line(req.To())
