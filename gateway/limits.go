@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,24 +24,19 @@ import (
 // to a phone, it is counted against the limits that apply to it (its
 // sender, the sender's provider, the destination country and number), and
 // before it goes by SMS its segments are counted against the daily
-// budgets of its sender and provider. The counts live in a KV bucket on
-// the bus, one key per limit, subject and window, written by
-// compare-and-set, so that N instances allow what one would. A message
-// over a limit is not sent: its sender gets an error report naming the
-// limit.
+// budgets of its sender and provider. The counts live on the bus as
+// JetStream counters, one per limit, subject and window: an instance
+// sends what to add and the server answers with the total, so N instances
+// allow what one would, without conflicts or retries. A message over a
+// limit is not sent: its sender gets an error report naming the limit.
 //
-// Cost: one bus round trip per applicable limit in the common case (the
-// last value this instance wrote is still current), one more per
-// conflict with another instance, with a bounded number of tries and a
-// random pause between them. A message's limits are counted at once, so
-// its latency is about one round trip. Within an instance, messages
-// counted against the same key at once share one write: while a write is
-// on the bus, the next ones queue and go in one write after it, so a hot
-// key (a big provider) costs one round trip per batch, not per message.
-// BenchmarkLimits (four limits, one instance, one message at a time)
-// measures 4.05 round trips per message; BenchmarkLimitsTwoInstances (the
-// same sender from two instances at once, every key hot) 1.5 round trips
-// and 0.06 conflicts per message, on an embedded server.
+// Cost: one bus round trip per applicable limit, all of a message's at
+// once, so its latency is about one round trip; one more for a key where
+// a message was refused, to give its count back. Within an instance,
+// messages counted against the same key at once share one write: while a
+// write is on the bus, the next ones queue and go in one write after it,
+// so a hot key (a big provider) costs one round trip per batch, not per
+// message. BenchmarkLimits and BenchmarkLimitsTwoInstances measure it.
 //
 // Only the SMS a message goes by from the handler of mimi.to.tel counts
 // against the daily segment budgets; the SMS sent after a revoked RCS
@@ -84,7 +78,8 @@ type Limits struct {
 	OnBusError string `yaml:"on_bus_error"`
 	// Timeout bounds the bus's answer for one message's limits.
 	Timeout time.Duration `yaml:"timeout"`
-	// Bucket is the KV bucket of the counts.
+	// Bucket names the counts' streams: "<bucket>-<window seconds>s",
+	// one per window length.
 	Bucket string `yaml:"bucket"`
 }
 
@@ -176,8 +171,8 @@ func (l *Limits) Validate() error {
 	if l.Timeout < 10*time.Millisecond || l.Timeout > time.Minute {
 		return fmt.Errorf("limits.timeout: %s is not between 10ms and 1m", l.Timeout)
 	}
-	if l.Bucket == "" || strings.ContainsAny(l.Bucket, " .*>/\\\t") {
-		return fmt.Errorf("limits.bucket: %q is not a bucket name", l.Bucket)
+	if l.Bucket == "" || len(l.Bucket) > 200 || strings.Trim(l.Bucket, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
+		return fmt.Errorf("limits.bucket: %q is not a name of letters, digits, - and _ (its streams are named after it)", l.Bucket)
 	}
 	return nil
 }
@@ -198,9 +193,6 @@ func (g *Gateway) ReloadLimits(l Limits) error {
 // errLimited is what a refused message's failure wraps.
 var errLimited = errors.New("over a limit")
 
-// errContention: the counts of a key kept changing under every try.
-var errContention = errors.New("limits: the count kept changing under every try")
-
 // limitError says which limit refused a message.
 type limitError struct {
 	limit string // limitSender ...
@@ -219,8 +211,8 @@ type charge struct {
 	desc   string
 }
 
-// limiter keeps, per key, the count this instance last saw, and the
-// queue of messages waiting to be counted against it.
+// limiter keeps, per key, the queue of messages waiting to be counted
+// against it.
 type limiter struct {
 	bus *bus.Bus
 	cfg atomic.Pointer[Limits]
@@ -231,18 +223,12 @@ type limiter struct {
 	ctrs   atomic.Pointer[bus.Counters] // opened on first use
 
 	mu   sync.Mutex
-	keys map[string]*counter
+	keys map[counterKey]*counter
 }
 
 // maxCounterKeys bounds the counts kept in memory; past it, the idle ones
 // are dropped (and read again from the bus when needed).
 const maxCounterKeys = 1 << 16
-
-// maxCountTries bounds the writes tried for one batch on one key; the
-// pauses between them (up to 32 ms each) and limits.timeout bound them
-// too. Two instances writing one key (a provider's count, at thousands a
-// second) lose to each other often; twelve tries were seen to run out.
-const maxCountTries = 64
 
 type limitMetrics struct {
 	decisions *prometheus.CounterVec // limit, outcome
@@ -253,11 +239,11 @@ func newLimitMetrics(reg prometheus.Registerer) *limitMetrics {
 	m := &limitMetrics{
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "mimigw", Subsystem: "gateway", Name: "limit_decisions_total",
-			Help: "Messages for phones counted against a shared limit (gateway.limits), by limit and outcome (allowed, refused; unavailable_open: sent without counting, unavailable_closed: held, the bus could not answer; contention: held, the count kept changing).",
+			Help: "Messages for phones counted against a shared limit (gateway.limits), by limit and outcome (allowed, refused; unavailable_open: sent without counting, unavailable_closed: held, the bus could not answer).",
 		}, []string{"limit", "outcome"}),
 		busOps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "mimigw", Subsystem: "gateway", Name: "limit_bus_operations_total",
-			Help: "Round trips to the limits bucket, by op (get, set, conflict: a set another instance got in first, error).",
+			Help: "Round trips to the limits' counters, by op (add, error).",
 		}, []string{"op"}),
 	}
 	if reg != nil {
@@ -267,12 +253,12 @@ func newLimitMetrics(reg prometheus.Registerer) *limitMetrics {
 }
 
 func newLimiter(b *bus.Bus, l Limits, reg prometheus.Registerer) *limiter {
-	lim := &limiter{bus: b, now: time.Now, m: newLimitMetrics(reg), keys: map[string]*counter{}}
+	lim := &limiter{bus: b, now: time.Now, m: newLimitMetrics(reg), keys: map[counterKey]*counter{}}
 	lim.cfg.Store(&l)
 	return lim
 }
 
-// counters opens the bucket on first use; a failure is tried again on the
+// counters opens the counters on first use; a failure is tried again on the
 // next message.
 func (l *limiter) counters(ctx context.Context) (*bus.Counters, error) {
 	if c := l.ctrs.Load(); c != nil {
@@ -381,7 +367,7 @@ func senderKeys(sender, domain string) (user, provider string) {
 	return keyPart(sender), keyPart(strings.ToLower(domain))
 }
 
-// keyPart writes s as the bucket's keys allow: in unpadded base64url, or
+// keyPart writes s as the counters' keys allow: in unpadded base64url, or
 // for a long s, "=" and the hex of its SHA-256 (base64url never has "=").
 func keyPart(s string) string {
 	if len(s) > 180 {
@@ -391,17 +377,9 @@ func keyPart(s string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(s))
 }
 
-// ttl is how long a count must live: to the end of its window, and a
-// window more for instances whose clocks are behind.
-func (c *charge) ttl(now time.Time) time.Duration {
-	w := int64(c.window / time.Second)
-	end := time.Unix((now.Unix()/w+1)*w, 0)
-	return end.Sub(now) + c.window
-}
-
 // admit counts every charge, or none: when one is refused (or the bus
-// fails for one), those counted are given back. It returns nil, a *limitError, or the bus's
-// error (errContention included).
+// fails for one), those counted are given back. It returns nil, a
+// *limitError, or the bus's error.
 func (l *limiter) admit(ctx context.Context, cs []charge) error {
 	if len(cs) == 0 {
 		return nil
@@ -413,16 +391,15 @@ func (l *limiter) admit(ctx context.Context, cs []charge) error {
 	if err != nil {
 		return err
 	}
-	now := l.now()
 	// The keys are counted at once: a message costs the time of one
 	// round trip, not one per limit.
 	errs := make([]error, len(cs))
 	var wg sync.WaitGroup
 	for i := range cs[1:] {
 		c := &cs[i+1]
-		wg.Go(func() { errs[i+1] = l.count(ctx, ctrs, c.key, c.n, c.max, c.ttl(now)) })
+		wg.Go(func() { errs[i+1] = l.count(ctx, ctrs, c, c.n) })
 	}
-	errs[0] = l.count(ctx, ctrs, cs[0].key, cs[0].n, cs[0].max, cs[0].ttl(now))
+	errs[0] = l.count(ctx, ctrs, &cs[0], cs[0].n)
 	wg.Wait()
 	var refused *charge
 	var busErr error
@@ -445,9 +422,10 @@ func (l *limiter) admit(ctx context.Context, cs []charge) error {
 	}
 	// Give back what was counted; a failure here leaves a count too high
 	// for the rest of its window, never too low.
-	for i, c := range cs {
+	for i := range cs {
 		if errs[i] == nil {
-			wg.Go(func() { _ = l.count(ctx, ctrs, c.key, -c.n, c.max, c.ttl(now)) })
+			c := &cs[i]
+			wg.Go(func() { _ = l.count(ctx, ctrs, c, -c.n) })
 		}
 	}
 	wg.Wait()
@@ -461,20 +439,21 @@ func (l *limiter) admit(ctx context.Context, cs []charge) error {
 // errOverLimit: the count would go past its maximum.
 var errOverLimit = errors.New("over the limit")
 
-// counter is one key's count as this instance knows it, and the messages
-// waiting to be counted against it.
+// counterKey names a count: its key in the stream of its window length.
+type counterKey struct {
+	key    string
+	window time.Duration
+}
+
+// counter is the queue of one key's messages waiting to be counted.
 type counter struct {
 	mu    sync.Mutex
 	busy  bool // a batch is being written
 	queue []*ask
-	known bool // val and rev are what the bus last said
-	val   int64
-	rev   uint64
 }
 
 type ask struct {
 	n, max int64
-	ttl    time.Duration
 	done   chan askResult
 }
 
@@ -483,12 +462,13 @@ type askResult struct {
 	lead bool // the waiter is to write the next batch
 }
 
-// count adds n (negative: gives back) to key if the result stays within
-// max. Callers on the same key at once are batched: one of them writes,
-// the others wait; then the first waiter writes the next batch.
-func (l *limiter) count(ctx context.Context, ctrs *bus.Counters, key string, n, max int64, ttl time.Duration) error {
-	c := l.counter(key)
-	a := &ask{n: n, max: max, ttl: ttl, done: make(chan askResult, 2)}
+// count adds n (negative: gives back) to c's key if the result stays
+// within c.max. Callers on the same key at once are batched: one of them
+// writes, the others wait; then the first waiter writes the next batch.
+func (l *limiter) count(ctx context.Context, ctrs *bus.Counters, ch *charge, n int64) error {
+	k := counterKey{ch.key, ch.window}
+	c := l.counter(k)
+	a := &ask{n: n, max: ch.max, done: make(chan askResult, 2)}
 	c.mu.Lock()
 	c.queue = append(c.queue, a)
 	lead := !c.busy
@@ -507,7 +487,7 @@ func (l *limiter) count(ctx context.Context, ctrs *bus.Counters, key string, n, 
 	batch := c.queue
 	c.queue = nil
 	c.mu.Unlock()
-	l.write(ctx, ctrs, key, c, batch)
+	l.write(ctx, ctrs, k, batch)
 	c.mu.Lock()
 	if len(c.queue) > 0 {
 		c.queue[0].done <- askResult{lead: true}
@@ -518,10 +498,10 @@ func (l *limiter) count(ctx context.Context, ctrs *bus.Counters, key string, n, 
 	return (<-a.done).err
 }
 
-func (l *limiter) counter(key string) *counter {
+func (l *limiter) counter(k counterKey) *counter {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	c := l.keys[key]
+	c := l.keys[k]
 	if c == nil {
 		if len(l.keys) >= maxCounterKeys {
 			for k, old := range l.keys {
@@ -534,96 +514,58 @@ func (l *limiter) counter(key string) *counter {
 			}
 		}
 		c = &counter{}
-		l.keys[key] = c
+		l.keys[k] = c
 	}
 	return c
 }
 
-// write counts a batch against key: those that fit in order, by one
-// compare-and-set, tried again on conflict. Only the writer touches c's
-// known, val and rev.
-func (l *limiter) write(ctx context.Context, ctrs *bus.Counters, key string, c *counter, batch []*ask) {
-	finish := func(errs []error) {
+// write counts a batch against k in one addition: the sum of the batch.
+// The total the bus answers, less that sum, is what others had counted;
+// from it the batch's messages are taken in order, each while it fits,
+// and what did not fit is given back in a second addition. The count seen
+// includes what others are about to give back, so a message may be
+// refused that a moment later would fit, never the reverse.
+func (l *limiter) write(ctx context.Context, ctrs *bus.Counters, k counterKey, batch []*ask) {
+	errs := make([]error, len(batch))
+	defer func() {
 		for i, a := range batch {
 			a.done <- askResult{err: errs[i]}
 		}
+	}()
+	var sum int64
+	for _, a := range batch {
+		sum += a.n
 	}
-	all := func(err error) []error {
-		errs := make([]error, len(batch))
+	total, err := ctrs.Add(ctx, k.key, sum, k.window)
+	l.m.busOps.WithLabelValues("add").Inc()
+	if err != nil {
+		l.m.busOps.WithLabelValues("error").Inc()
 		for i := range errs {
 			errs[i] = err
 		}
-		return errs
-	}
-	read := false // c holds what this write read from the bus
-	for try := 0; try < maxCountTries; try++ {
-		if !c.known {
-			v, rev, err := ctrs.Get(ctx, key)
-			l.m.busOps.WithLabelValues("get").Inc()
-			if err != nil {
-				l.m.busOps.WithLabelValues("error").Inc()
-				finish(all(err))
-				return
-			}
-			c.val, c.rev, c.known, read = v, rev, true, true
-		}
-		total, refused := c.val, false
-		errs := make([]error, len(batch))
-		var ttl time.Duration
-		for i, a := range batch {
-			switch {
-			case a.n < 0:
-				total = max(total+a.n, 0)
-			case total+a.n <= a.max:
-				total += a.n
-			default:
-				errs[i], refused = errOverLimit, true
-			}
-			ttl = max(ttl, a.ttl)
-		}
-		if refused && !read {
-			// Refuse only on a count just read: another instance may
-			// have given some back since this one last wrote.
-			c.known = false
-			continue
-		}
-		if total == c.val {
-			finish(errs)
-			return
-		}
-		rev, err := ctrs.Set(ctx, key, total, c.rev, ttl)
-		l.m.busOps.WithLabelValues("set").Inc()
-		if bus.IsConflict(err) {
-			l.m.busOps.WithLabelValues("conflict").Inc()
-			c.known, read = false, false
-			// Another instance writes the key too: a random pause,
-			// growing with the tries, lets one of them through rather
-			// than both reading and losing in step.
-			t := time.NewTimer(rand.N(time.Millisecond << min(try, 5)))
-			select {
-			case <-ctx.Done():
-				// limits.timeout ran out while the count kept
-				// changing: contention, not a bus that cannot answer.
-				t.Stop()
-				c.known = false
-				finish(all(errContention))
-				return
-			case <-t.C:
-			}
-			continue
-		}
-		if err != nil {
-			l.m.busOps.WithLabelValues("error").Inc()
-			c.known = false
-			finish(all(err))
-			return
-		}
-		c.val, c.rev = total, rev
-		finish(errs)
 		return
 	}
-	c.known = false
-	finish(all(errContention))
+	running, refund := total-sum, int64(0)
+	for i, a := range batch {
+		switch {
+		case a.n < 0:
+			running += a.n
+		case running+a.n <= a.max:
+			running += a.n
+		default:
+			errs[i] = errOverLimit
+			refund += a.n
+		}
+	}
+	if refund > 0 {
+		// A failure leaves the count too high for the rest of its
+		// window, never too low.
+		_, err := ctrs.Add(ctx, k.key, -refund, k.window)
+		l.m.busOps.WithLabelValues("add").Inc()
+		if err != nil {
+			l.m.busOps.WithLabelValues("error").Inc()
+		}
+	}
 }
 
 // checkLimits counts a message for a phone against the limits of its
@@ -653,11 +595,6 @@ func (g *Gateway) applyLimits(ctx context.Context, cfg *Limits, cs []charge) err
 		return nil
 	case errors.As(err, &le):
 		return fail("refused: "+le.Error(), err)
-	case errors.Is(err, errContention):
-		for _, c := range cs {
-			g.lim.m.decisions.WithLabelValues(c.limit, "contention").Inc()
-		}
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	case cfg.OnBusError == LimitsClosed:
 		for _, c := range cs {
 			g.lim.m.decisions.WithLabelValues(c.limit, "unavailable_closed").Inc()

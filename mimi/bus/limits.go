@@ -2,92 +2,117 @@ package bus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Counters is a KV bucket of integer counters that every instance updates
-// by compare-and-set, so that instances count together (the gateway's
-// limits, docs/architecture.md, bus contract). Each write carries its own
-// TTL, so a counter lives as long as the window it counts and no longer;
-// the bucket itself has no TTL.
+// Counters are integer counts that every instance adds to at once (the
+// gateway's limits, docs/architecture.md, bus contract). They are
+// JetStream counters: a publish carries only the amount to add
+// (Nats-Incr) and the server adds it to the subject's total and answers
+// with the new total, so instances never conflict and never retry. A
+// count lives in the stream of its window's length, "<name>-<seconds>s",
+// which keeps the last total of each key and drops it two windows after
+// its last change (counter streams allow no per-message TTL).
 type Counters struct {
-	bucket string
-	js     jetstream.JetStream
-	stream jetstream.Stream
-	prefix string // "$KV.<bucket>."
+	b    *Bus
+	name string
+
+	mu      sync.Mutex
+	streams map[time.Duration]string // window -> subject prefix, once the stream stands
 }
 
-// OpenCounters creates or updates the counters bucket (idempotently, with
-// the bus's replicas) and returns it.
-func (b *Bus) OpenCounters(ctx context.Context, bucket string) (*Counters, error) {
-	cfg := jetstream.KeyValueConfig{
-		Bucket:      bucket,
-		Description: "limits shared by the gateway instances",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    b.cfg.Replicas,
-		// Per-write TTLs need the stream to allow them, which the
-		// client only asks for together with limit markers.
-		LimitMarkerTTL: time.Second,
+// OpenCounters returns the counters named name; their streams are created
+// (idempotently, with the bus's replicas) on the first count of each
+// window length.
+func (b *Bus) OpenCounters(ctx context.Context, name string) (*Counters, error) {
+	if !dottedTokens(name, "-_", 200) || strings.Contains(name, ".") {
+		return nil, fmt.Errorf("bus: counters %.80q: not a stream name", name)
 	}
-	if _, err := b.KeyValue(ctx, cfg); err != nil {
-		return nil, fmt.Errorf("bus: bucket %s: %w", bucket, err)
-	}
-	st, err := b.js.Stream(ctx, "KV_"+bucket)
-	if err != nil {
-		return nil, fmt.Errorf("bus: bucket %s: %w", bucket, err)
-	}
-	return &Counters{bucket: bucket, js: b.js, stream: st, prefix: "$KV." + bucket + "."}, nil
+	return &Counters{b: b, name: name, streams: map[time.Duration]string{}}, nil
 }
 
-// Bucket is the bucket's name.
-func (c *Counters) Bucket() string { return c.bucket }
+// Name is what the counters' streams are named after.
+func (c *Counters) Name() string { return c.name }
 
-// Get reads a counter: its value and the revision to pass to Set. A key
-// that does not exist, was deleted or expired reads as 0, with the
-// revision of its delete marker if one is left (0 otherwise).
-func (c *Counters) Get(ctx context.Context, key string) (value int64, rev uint64, err error) {
-	m, err := c.stream.GetLastMsgForSubject(ctx, c.prefix+key)
-	switch {
-	case errors.Is(err, jetstream.ErrMsgNotFound):
-		return 0, 0, nil
-	case err != nil:
-		return 0, 0, fmt.Errorf("bus: counter %s: %w", key, err)
-	}
-	if m.Header.Get(kvOperationHeader) != "" || m.Header.Get(jetstream.MarkerReasonHeader) != "" || len(m.Data) == 0 {
-		return 0, m.Sequence, nil
-	}
-	v, err := strconv.ParseInt(string(m.Data), 10, 64)
-	if err != nil {
-		// Not written by Set: counted from zero again rather than
-		// blocking the key for ever.
-		return 0, m.Sequence, nil
-	}
-	return v, m.Sequence, nil
+// Stream is the name of the stream holding the counts of windows of
+// length window.
+func (c *Counters) Stream(window time.Duration) string {
+	return c.name + "-" + strconv.FormatInt(int64(window/time.Second), 10) + "s"
 }
 
-// kvOperationHeader marks a KV delete or purge.
-const kvOperationHeader = "KV-Operation"
-
-// Set writes value under key if the key's revision is still rev (0: the
-// key holds nothing), and returns the new revision. The write expires
-// after ttl (at least a second). A stale rev fails with an error for
-// which IsConflict is true.
-func (c *Counters) Set(ctx context.Context, key string, value int64, rev uint64, ttl time.Duration) (uint64, error) {
-	ttl = max(ttl, time.Second)
-	m := &nats.Msg{Subject: c.prefix + key, Data: strconv.AppendInt(make([]byte, 0, 20), value, 10)}
-	ack, err := c.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(rev), jetstream.WithMsgTTL(ttl))
+// Add adds n (negative: takes away) to the count under key, in the stream
+// of window's length, and returns the count after it. A key that holds
+// nothing, or whose last change is more than two windows old, counts from
+// 0.
+func (c *Counters) Add(ctx context.Context, key string, n int64, window time.Duration) (int64, error) {
+	if !dottedTokens(key, "-_=", 1024) {
+		return 0, fmt.Errorf("bus: counter %.80q: not a key", key)
+	}
+	prefix, err := c.stream(ctx, window)
 	if err != nil {
-		if IsConflict(err) {
-			return 0, fmt.Errorf("bus: counter %s: %w", key, jetstream.ErrKeyRevisionMismatch)
-		}
+		return 0, err
+	}
+	m := &nats.Msg{Subject: prefix + key, Header: nats.Header{incrHeader: {strconv.FormatInt(n, 10)}}}
+	ack, err := c.b.js.PublishMsg(ctx, m)
+	if err != nil {
 		return 0, fmt.Errorf("bus: counter %s: %w", key, err)
 	}
-	return ack.Sequence, nil
+	v, err := strconv.ParseInt(ack.Value, 10, 64)
+	if err != nil {
+		// Only a server without counters answers without a total.
+		return 0, fmt.Errorf("bus: counter %s: the server answered the count %q: %w", key, ack.Value, err)
+	}
+	return v, nil
+}
+
+// incrHeader carries a counter's increment.
+const incrHeader = "Nats-Incr"
+
+// stream creates the stream for window on first use and returns its
+// subject prefix.
+func (c *Counters) stream(ctx context.Context, window time.Duration) (string, error) {
+	if window < time.Second {
+		return "", fmt.Errorf("bus: counters %s: window %s is under a second", c.name, window)
+	}
+	c.mu.Lock()
+	p, ok := c.streams[window]
+	c.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	// Not under the lock: creating is idempotent, and a bus that does not
+	// answer must not hold every other count behind this one's deadline.
+	name := c.Stream(window)
+	sc := jetstream.StreamConfig{
+		Name:              name,
+		Description:       "limits shared by the gateway instances: counts of " + window.String() + " windows",
+		Subjects:          []string{name + ".>"},
+		Retention:         jetstream.LimitsPolicy,
+		Storage:           jetstream.FileStorage,
+		Replicas:          c.b.cfg.Replicas,
+		AllowMsgCounter:   true,
+		MaxMsgsPerSubject: 1,
+		MaxAge:            2 * window,
+		MaxMsgs:           -1,
+		MaxBytes:          -1,
+		Discard:           jetstream.DiscardOld,
+	}
+	if err := c.b.retry(ctx, "stream "+name, func(ctx context.Context) error {
+		_, err := c.b.js.CreateOrUpdateStream(ctx, sc)
+		return err
+	}); err != nil {
+		return "", fmt.Errorf("bus: counters %s: %w", name, err)
+	}
+	p = name + "."
+	c.mu.Lock()
+	c.streams[window] = p
+	c.mu.Unlock()
+	return p, nil
 }

@@ -2,6 +2,9 @@ package bus_test
 
 import (
 	"context"
+	"errors"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,9 +14,9 @@ import (
 	"github.com/mimigw/mimigw/mimi/bus/bustest"
 )
 
-// Counters: an absent key reads 0, a write needs the revision last read, a
-// stale one conflicts, and a count expires with its TTL, after which it
-// reads 0 and can be written again from the revision Get gives.
+// Counters: an absent key counts from 0, additions and take-backs give
+// the total after them, windows of different lengths are counted apart,
+// and bad names and keys are refused before anything is sent.
 func TestCounters(t *testing.T) {
 	t.Parallel()
 	b := bustest.New(t)
@@ -22,71 +25,118 @@ func TestCounters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Opening again (another instance, a restart) changes nothing.
-	if _, err := b.OpenCounters(ctx, "test-limits"); err != nil {
-		t.Fatalf("second open: %v", err)
+	steps := []struct {
+		key    string
+		n      int64
+		window time.Duration
+		want   int64
+	}{
+		{"sender.a.60", 1, time.Minute, 1},
+		{"sender.a.60", 3, time.Minute, 4},
+		{"sender.a.60", -1, time.Minute, 3},
+		{"sender.b.60", 2, time.Minute, 2},
+		{"sender.a.60", 5, time.Hour, 5}, // the same key in another window length
+		{"sender.a.60", 0, time.Minute, 3},
 	}
-	if v, rev, err := c.Get(ctx, "k"); err != nil || v != 0 || rev != 0 {
-		t.Fatalf("absent key: %d rev %d %v", v, rev, err)
+	for i, s := range steps {
+		got, err := c.Add(ctx, s.key, s.n, s.window)
+		if err != nil || got != s.want {
+			t.Fatalf("step %d: Add(%s, %d, %s) = %d, %v; want %d", i, s.key, s.n, s.window, got, err, s.want)
+		}
 	}
-	rev1, err := c.Set(ctx, "k", 3, 0, time.Hour)
+	// Opening again (another instance, a restart) finds the counts.
+	c2, err := b.OpenCounters(ctx, "test-limits")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Set(ctx, "k", 4, 0, time.Hour); !bus.IsConflict(err) {
-		t.Fatalf("create over an existing count: %v, want a conflict", err)
+	if got, err := c2.Add(ctx, "sender.a.60", 1, time.Minute); err != nil || got != 4 {
+		t.Fatalf("after opening again: %d %v, want 4", got, err)
 	}
-	rev2, err := c.Set(ctx, "k", 5, rev1, time.Hour)
-	if err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"", "a.b", "a b", "a*", "a>"} {
+		if _, err := b.OpenCounters(ctx, name); err == nil {
+			t.Errorf("OpenCounters(%q) took a name no stream can have", name)
+		}
 	}
-	if _, err := c.Set(ctx, "k", 6, rev1, time.Hour); !bus.IsConflict(err) {
-		t.Fatalf("write with a stale revision: %v, want a conflict", err)
+	for _, key := range []string{"", "a..b", "a.", "a b", "a*", "a.>"} {
+		if _, err := c.Add(ctx, key, 1, time.Minute); err == nil {
+			t.Errorf("Add(%q) took a key no subject can have", key)
+		}
 	}
-	if v, rev, err := c.Get(ctx, "k"); err != nil || v != 5 || rev != rev2 {
-		t.Fatalf("Get: %d rev %d %v; want 5 rev %d", v, rev, err, rev2)
+	if _, err := c.Add(ctx, "k", 1, time.Millisecond); err == nil {
+		t.Error("Add took a window under a second")
 	}
+}
 
-	// A count with the shortest TTL goes away by itself: the bucket
-	// shows its delete marker.
-	kv, err := b.JetStream().KeyValue(ctx, "test-limits")
+// Two instances adding to one key at once never conflict: every addition
+// gets a total of its own, and the totals are exactly 1..n.
+func TestCountersTwoInstancesAtOnce(t *testing.T) {
+	t.Parallel()
+	srv := bustest.NewServer(t)
+	ctx := context.Background()
+	var cs [2]*bus.Counters
+	for i := range cs {
+		c, err := srv.Bus(t).OpenCounters(ctx, "test-limits")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs[i] = c
+	}
+	const n = 400
+	totals := make([]int64, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			v, err := cs[i%2].Add(ctx, "provider.hot.0", 1, time.Hour)
+			if err != nil {
+				t.Error(err)
+			}
+			totals[i] = v
+		})
+	}
+	wg.Wait()
+	slices.Sort(totals)
+	for i, v := range totals {
+		if v != int64(i+1) {
+			t.Fatalf("sorted totals[%d] = %d, want %d: two additions saw the same total", i, v, i+1)
+		}
+	}
+}
+
+// A count is dropped two windows after its last change, and then counts
+// from 0 again.
+func TestCountersExpire(t *testing.T) {
+	t.Parallel()
+	b := bustest.New(t)
+	ctx := context.Background()
+	c, err := b.OpenCounters(ctx, "test-limits")
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := kv.Watch(ctx, "short", jetstream.UpdatesOnly())
+	if _, err := c.Add(ctx, "short", 7, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.JetStream().Stream(ctx, c.Stream(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Stop()
-	if _, err := c.Set(ctx, "short", 7, 0, time.Second); err != nil {
-		t.Fatal(err)
+	if info := st.CachedInfo(); info.Config.MaxAge != 2*time.Second || !info.Config.AllowMsgCounter || info.Config.MaxMsgsPerSubject != 1 {
+		t.Fatalf("stream %s: max age %s, counter %v, per subject %d", info.Config.Name, info.Config.MaxAge, info.Config.AllowMsgCounter, info.Config.MaxMsgsPerSubject)
 	}
-	timeout := time.After(20 * time.Second)
-	for gone := false; !gone; {
-		select {
-		case e := <-w.Updates():
-			gone = e != nil && e.Operation() != jetstream.KeyValuePut
-		case <-timeout:
-			t.Fatal("a count with a 1s TTL not gone after 20s")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := st.GetLastMsgForSubject(ctx, c.Stream(time.Second)+".short")
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
 		}
-	}
-	v, rev, err := c.Get(ctx, "short")
-	if err != nil || v != 0 {
-		t.Fatalf("an expired count reads %d (%v), want 0", v, err)
-	}
-	if _, err := c.Set(ctx, "short", 1, rev, time.Hour); err != nil {
-		// A delete marker may have gone in between: read again once.
-		if !bus.IsConflict(err) {
+		if err != nil {
 			t.Fatal(err)
 		}
-		if _, rev, err = c.Get(ctx, "short"); err != nil {
-			t.Fatal(err)
+		if time.Now().After(deadline) {
+			t.Fatal("a count of 1s windows still there after 20s")
 		}
-		if _, err := c.Set(ctx, "short", 1, rev, time.Hour); err != nil {
-			t.Fatalf("writing an expired count again: %v", err)
-		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	if v, _, err := c.Get(ctx, "short"); err != nil || v != 1 {
-		t.Fatalf("after writing it again: %d %v", v, err)
+	if got, err := c.Add(ctx, "short", 1, time.Second); err != nil || got != 1 {
+		t.Fatalf("after it was dropped: %d %v, want 1", got, err)
 	}
 }
