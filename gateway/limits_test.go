@@ -676,8 +676,8 @@ func BenchmarkLimits(b *testing.B) {
 }
 
 // BenchmarkLimitsTwoInstances counts one sender's messages against four
-// limits from two instances at once (16 goroutines each side at most, as
-// GOMAXPROCS allows), so that both write the same hot keys: it reports the
+// limits from two instances at once (8 goroutines per GOMAXPROCS, half on
+// each instance), so that both add to the same hot keys: it reports the
 // round trips per message.
 func BenchmarkLimitsTwoInstances(b *testing.B) {
 	srv := bustest.NewServer(b)
