@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mimigw/mimigw/gateway"
 	"github.com/mimigw/mimigw/gateway/admin"
 )
 
@@ -1277,6 +1278,8 @@ func testDeployClusterRun(t *testing.T, exported map[string]metricKind) {
 		cfg.Bus.DeliveriesShards = shards
 		cfg.MLS.State.Replicas = gw.MLS.State.Replicas
 		cfg.SIP.OutboundProxy = "sip:" + freeAddr(t) + ";transport=tcp" // nobody there: RCS fails, SMS it is
+		// A limit, so that the text is counted on the bus as this user.
+		cfg.Gateway.Limits.Sender = gateway.Rate{Messages: 100, Window: time.Minute}
 	})
 
 	sendCfg := filepath.Join(t.TempDir(), "send.yaml")
@@ -1311,7 +1314,7 @@ smpp:
 	if err != nil {
 		t.Fatal(err)
 	}
-	live := 0
+	live, counted := 0, ""
 	for _, line := range strings.Split(string(body), "\n") {
 		if f := strings.Fields(line); len(f) == 4 && f[0] == "#" && f[1] == "TYPE" {
 			live++
@@ -1323,6 +1326,12 @@ smpp:
 		if f := strings.Fields(line); len(f) == 2 && f[0] == "mimigw_bus_async_errors_total" && f[1] != "0" {
 			t.Errorf("the gateway saw %s asynchronous NATS errors (permissions?)", f[1])
 		}
+		if strings.HasPrefix(line, `mimigw_gateway_limit_decisions_total{limit="sender",outcome="allowed"} `) {
+			counted = line
+		}
+	}
+	if !strings.HasSuffix(counted, " 1") {
+		t.Errorf("the text was not counted against the sender limit on the bus: %q", counted)
 	}
 	if live < 20 {
 		t.Errorf("/metrics has only %d families", live)

@@ -18,8 +18,10 @@ import (
 // (Nats-Incr) and the server adds it to the subject's total and answers
 // with the new total, so instances never conflict and never retry. A
 // count lives in the stream of its window's length, "<name>-<seconds>s",
-// which keeps the last total of each key and drops it two windows after
-// its last change (counter streams allow no per-message TTL).
+// on the subject "mimigw.<stream>.<key>" (under mimigw.>, which the
+// gateway's NATS user may publish to: deploy/nats), which keeps the last
+// total of each key and drops it two windows after its last change
+// (counter streams allow no per-message TTL).
 type Counters struct {
 	b    *Bus
 	name string
@@ -72,6 +74,9 @@ func (c *Counters) Add(ctx context.Context, key string, n int64, window time.Dur
 	return v, nil
 }
 
+// counterPrefix begins the counters' subjects.
+const counterPrefix = "mimigw."
+
 // incrHeader carries a counter's increment.
 const incrHeader = "Nats-Incr"
 
@@ -93,7 +98,7 @@ func (c *Counters) stream(ctx context.Context, window time.Duration) (string, er
 	sc := jetstream.StreamConfig{
 		Name:              name,
 		Description:       "limits shared by the gateway instances: counts of " + window.String() + " windows",
-		Subjects:          []string{name + ".>"},
+		Subjects:          []string{counterPrefix + name + ".>"},
 		Retention:         jetstream.LimitsPolicy,
 		Storage:           jetstream.FileStorage,
 		Replicas:          c.b.cfg.Replicas,
@@ -110,7 +115,7 @@ func (c *Counters) stream(ctx context.Context, window time.Duration) (string, er
 	}); err != nil {
 		return "", fmt.Errorf("bus: counters %s: %w", name, err)
 	}
-	p = name + "."
+	p = counterPrefix + name + "."
 	c.mu.Lock()
 	c.streams[window] = p
 	c.mu.Unlock()

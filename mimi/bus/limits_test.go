@@ -122,9 +122,12 @@ func TestCountersExpire(t *testing.T) {
 	if info := st.CachedInfo(); info.Config.MaxAge != 2*time.Second || !info.Config.AllowMsgCounter || info.Config.MaxMsgsPerSubject != 1 {
 		t.Fatalf("stream %s: max age %s, counter %v, per subject %d", info.Config.Name, info.Config.MaxAge, info.Config.AllowMsgCounter, info.Config.MaxMsgsPerSubject)
 	}
+	if _, err := st.GetLastMsgForSubject(ctx, "mimigw."+c.Stream(time.Second)+".short"); err != nil {
+		t.Fatalf("the count is not on its subject: %v", err)
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		_, err := st.GetLastMsgForSubject(ctx, c.Stream(time.Second)+".short")
+		_, err := st.GetLastMsgForSubject(ctx, "mimigw."+c.Stream(time.Second)+".short")
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break
 		}
