@@ -171,7 +171,7 @@ func (l *Limits) Validate() error {
 	if l.Timeout < 10*time.Millisecond || l.Timeout > time.Minute {
 		return fmt.Errorf("limits.timeout: %s is not between 10ms and 1m", l.Timeout)
 	}
-	if l.Bucket == "" || len(l.Bucket) > 200 || strings.Trim(l.Bucket, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
+	if !bus.ValidCountersName(l.Bucket) {
 		return fmt.Errorf("limits.bucket: %q is not a name of letters, digits, - and _ (its streams are named after it)", l.Bucket)
 	}
 	return nil
@@ -214,25 +214,24 @@ type charge struct {
 // limiter keeps, per key, the queue of messages waiting to be counted
 // against it.
 type limiter struct {
-	bus *bus.Bus
-	cfg atomic.Pointer[Limits]
-	now func() time.Time
-	m   *limitMetrics
-
-	openMu sync.Mutex
-	ctrs   atomic.Pointer[bus.Counters] // opened on first use
+	ctrs *bus.Counters
+	cfg  atomic.Pointer[Limits]
+	now  func() time.Time
+	m    *limitMetrics
 
 	mu   sync.Mutex
 	keys map[counterKey]*counter
 }
 
-// maxCounterKeys bounds the counts kept in memory; past it, the idle ones
-// are dropped (and read again from the bus when needed).
+// maxCounterKeys bounds the keys whose queues are kept in memory; past
+// it, the idle ones are dropped.
 const maxCounterKeys = 1 << 16
 
 type limitMetrics struct {
 	decisions *prometheus.CounterVec // limit, outcome
 	busOps    *prometheus.CounterVec // op
+	adds      prometheus.Counter     // busOps "add"
+	addErrors prometheus.Counter     // busOps "error"
 }
 
 func newLimitMetrics(reg prometheus.Registerer) *limitMetrics {
@@ -246,6 +245,7 @@ func newLimitMetrics(reg prometheus.Registerer) *limitMetrics {
 			Help: "Round trips to the limits' counters, by op (add, error).",
 		}, []string{"op"}),
 	}
+	m.adds, m.addErrors = m.busOps.WithLabelValues("add"), m.busOps.WithLabelValues("error")
 	if reg != nil {
 		reg.MustRegister(m.decisions, m.busOps)
 	}
@@ -253,28 +253,9 @@ func newLimitMetrics(reg prometheus.Registerer) *limitMetrics {
 }
 
 func newLimiter(b *bus.Bus, l Limits, reg prometheus.Registerer) *limiter {
-	lim := &limiter{bus: b, now: time.Now, m: newLimitMetrics(reg), keys: map[counterKey]*counter{}}
+	lim := &limiter{ctrs: b.Counters(l.Bucket), now: time.Now, m: newLimitMetrics(reg), keys: map[counterKey]*counter{}}
 	lim.cfg.Store(&l)
 	return lim
-}
-
-// counters opens the counters on first use; a failure is tried again on the
-// next message.
-func (l *limiter) counters(ctx context.Context) (*bus.Counters, error) {
-	if c := l.ctrs.Load(); c != nil {
-		return c, nil
-	}
-	l.openMu.Lock()
-	defer l.openMu.Unlock()
-	if c := l.ctrs.Load(); c != nil {
-		return c, nil
-	}
-	c, err := l.bus.OpenCounters(ctx, l.cfg.Load().Bucket)
-	if err != nil {
-		return nil, err
-	}
-	l.ctrs.Store(c)
-	return c, nil
 }
 
 // messageCharges lists the limits a message from sender to n counts
@@ -387,19 +368,15 @@ func (l *limiter) admit(ctx context.Context, cs []charge) error {
 	cfg := l.cfg.Load()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	ctrs, err := l.counters(ctx)
-	if err != nil {
-		return err
-	}
 	// The keys are counted at once: a message costs the time of one
 	// round trip, not one per limit.
 	errs := make([]error, len(cs))
 	var wg sync.WaitGroup
 	for i := range cs[1:] {
 		c := &cs[i+1]
-		wg.Go(func() { errs[i+1] = l.count(ctx, ctrs, c, c.n) })
+		wg.Go(func() { errs[i+1] = l.count(ctx, c, c.n) })
 	}
-	errs[0] = l.count(ctx, ctrs, &cs[0], cs[0].n)
+	errs[0] = l.count(ctx, &cs[0], cs[0].n)
 	wg.Wait()
 	var refused *charge
 	var busErr error
@@ -425,7 +402,7 @@ func (l *limiter) admit(ctx context.Context, cs []charge) error {
 	for i := range cs {
 		if errs[i] == nil {
 			c := &cs[i]
-			wg.Go(func() { _ = l.count(ctx, ctrs, c, -c.n) })
+			wg.Go(func() { _ = l.count(ctx, c, -c.n) })
 		}
 	}
 	wg.Wait()
@@ -465,7 +442,7 @@ type askResult struct {
 // count adds n (negative: gives back) to c's key if the result stays
 // within c.max. Callers on the same key at once are batched: one of them
 // writes, the others wait; then the first waiter writes the next batch.
-func (l *limiter) count(ctx context.Context, ctrs *bus.Counters, ch *charge, n int64) error {
+func (l *limiter) count(ctx context.Context, ch *charge, n int64) error {
 	k := counterKey{ch.key, ch.window}
 	c := l.counter(k)
 	a := &ask{n: n, max: ch.max, done: make(chan askResult, 2)}
@@ -487,7 +464,7 @@ func (l *limiter) count(ctx context.Context, ctrs *bus.Counters, ch *charge, n i
 	batch := c.queue
 	c.queue = nil
 	c.mu.Unlock()
-	l.write(ctx, ctrs, k, batch)
+	l.write(ctx, k, batch)
 	c.mu.Lock()
 	if len(c.queue) > 0 {
 		c.queue[0].done <- askResult{lead: true}
@@ -525,7 +502,7 @@ func (l *limiter) counter(k counterKey) *counter {
 // and what did not fit is given back in a second addition. The count seen
 // includes what others are about to give back, so a message may be
 // refused that a moment later would fit, never the reverse.
-func (l *limiter) write(ctx context.Context, ctrs *bus.Counters, k counterKey, batch []*ask) {
+func (l *limiter) write(ctx context.Context, k counterKey, batch []*ask) {
 	errs := make([]error, len(batch))
 	defer func() {
 		for i, a := range batch {
@@ -536,10 +513,10 @@ func (l *limiter) write(ctx context.Context, ctrs *bus.Counters, k counterKey, b
 	for _, a := range batch {
 		sum += a.n
 	}
-	total, err := ctrs.Add(ctx, k.key, sum, k.window)
-	l.m.busOps.WithLabelValues("add").Inc()
+	total, err := l.ctrs.Add(ctx, k.key, sum, k.window)
+	l.m.adds.Inc()
 	if err != nil {
-		l.m.busOps.WithLabelValues("error").Inc()
+		l.m.addErrors.Inc()
 		for i := range errs {
 			errs[i] = err
 		}
@@ -560,10 +537,10 @@ func (l *limiter) write(ctx context.Context, ctrs *bus.Counters, k counterKey, b
 	if refund > 0 {
 		// A failure leaves the count too high for the rest of its
 		// window, never too low.
-		_, err := ctrs.Add(ctx, k.key, -refund, k.window)
-		l.m.busOps.WithLabelValues("add").Inc()
+		_, err := l.ctrs.Add(ctx, k.key, -refund, k.window)
+		l.m.adds.Inc()
 		if err != nil {
-			l.m.busOps.WithLabelValues("error").Inc()
+			l.m.addErrors.Inc()
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,18 +29,17 @@ type Counters struct {
 	streams map[time.Duration]string // window -> subject prefix, once the stream stands
 }
 
-// OpenCounters returns the counters named name; their streams are created
-// (idempotently, with the bus's replicas) on the first count of each
-// window length.
-func (b *Bus) OpenCounters(ctx context.Context, name string) (*Counters, error) {
-	if !dottedTokens(name, "-_", 200) || strings.Contains(name, ".") {
-		return nil, fmt.Errorf("bus: counters %.80q: not a stream name", name)
-	}
-	return &Counters{b: b, name: name, streams: map[time.Duration]string{}}, nil
+// Counters returns the counters named name (see ValidCountersName); their
+// streams are created (idempotently, with the bus's replicas) on the first
+// count of each window length.
+func (b *Bus) Counters(name string) *Counters {
+	return &Counters{b: b, name: name, streams: map[time.Duration]string{}}
 }
 
-// Name is what the counters' streams are named after.
-func (c *Counters) Name() string { return c.name }
+// ValidCountersName reports whether counters may be named name: their
+// streams, "<name>-<seconds>s" for windows up to a day, must be valid
+// stream names.
+func ValidCountersName(name string) bool { return name != "" && validName(name+"-86400s") }
 
 // Stream is the name of the stream holding the counts of windows of
 // length window.
@@ -85,6 +83,9 @@ const incrHeader = "Nats-Incr"
 func (c *Counters) stream(ctx context.Context, window time.Duration) (string, error) {
 	if window < time.Second {
 		return "", fmt.Errorf("bus: counters %s: window %s is under a second", c.name, window)
+	}
+	if !ValidCountersName(c.name) {
+		return "", fmt.Errorf("bus: counters %.80q: not a stream name", c.name)
 	}
 	c.mu.Lock()
 	p, ok := c.streams[window]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,10 +22,7 @@ func TestCounters(t *testing.T) {
 	t.Parallel()
 	b := bustest.New(t)
 	ctx := context.Background()
-	c, err := b.OpenCounters(ctx, "test-limits")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := b.Counters("test-limits")
 	steps := []struct {
 		key    string
 		n      int64
@@ -45,17 +43,20 @@ func TestCounters(t *testing.T) {
 		}
 	}
 	// Opening again (another instance, a restart) finds the counts.
-	c2, err := b.OpenCounters(ctx, "test-limits")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c2 := b.Counters("test-limits")
 	if got, err := c2.Add(ctx, "sender.a.60", 1, time.Minute); err != nil || got != 4 {
 		t.Fatalf("after opening again: %d %v, want 4", got, err)
 	}
-	for _, name := range []string{"", "a.b", "a b", "a*", "a>"} {
-		if _, err := b.OpenCounters(ctx, name); err == nil {
-			t.Errorf("OpenCounters(%q) took a name no stream can have", name)
+	for _, name := range []string{"", "a.b", "a b", "a*", "a>", strings.Repeat("a", 200)} {
+		if bus.ValidCountersName(name) {
+			t.Errorf("ValidCountersName(%q) took a name no stream can have", name)
 		}
+		if _, err := b.Counters(name).Add(ctx, "k", 1, time.Minute); err == nil {
+			t.Errorf("counters named %q took a count", name)
+		}
+	}
+	if !bus.ValidCountersName("mimigw-limits") {
+		t.Error("ValidCountersName refused the default name")
 	}
 	for _, key := range []string{"", "a..b", "a.", "a b", "a*", "a.>"} {
 		if _, err := c.Add(ctx, key, 1, time.Minute); err == nil {
@@ -75,11 +76,7 @@ func TestCountersTwoInstancesAtOnce(t *testing.T) {
 	ctx := context.Background()
 	var cs [2]*bus.Counters
 	for i := range cs {
-		c, err := srv.Bus(t).OpenCounters(ctx, "test-limits")
-		if err != nil {
-			t.Fatal(err)
-		}
-		cs[i] = c
+		cs[i] = srv.Bus(t).Counters("test-limits")
 	}
 	const n = 400
 	totals := make([]int64, n)
@@ -108,10 +105,7 @@ func TestCountersExpire(t *testing.T) {
 	t.Parallel()
 	b := bustest.New(t)
 	ctx := context.Background()
-	c, err := b.OpenCounters(ctx, "test-limits")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := b.Counters("test-limits")
 	if _, err := c.Add(ctx, "short", 7, time.Second); err != nil {
 		t.Fatal(err)
 	}
